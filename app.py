@@ -1,0 +1,294 @@
+"""Composition root: Settings -> Container -> Starlette app, and the command line.
+
+python app.py serve | migrate | seed --products N | export-schema
+uvicorn app:app            (reads Settings from the environment)
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import sys
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import orjson
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+from sqlalchemy import text
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from strawberry.asgi import GraphQL
+
+from dataloaders.catalog import CatalogLoaders
+from persistence.catalog_repository import CatalogRepository
+from persistence.db import Database, create_database
+from persistence.record_cache import RecordCache
+from resolvers.schema import build_schema
+from schema.context import Context
+from settings import Settings
+
+log = logging.getLogger("commerce")
+ROOT = Path(__file__).resolve().parent
+
+
+@dataclass
+class Container:
+    """Everything a request needs that outlives it; made in lifespan, closed after."""
+
+    settings: Settings
+    db: Database
+    redis: Redis
+    cache: RecordCache
+    catalog: CatalogRepository
+
+    @classmethod
+    def create(cls, settings: Settings) -> Container:
+        db = create_database(
+            settings.effective_database_url, settings.database_read_url, settings.database_pool_size
+        )
+        redis = _redis(settings)
+        cache = RecordCache(
+            redis,
+            ttl_seconds=settings.cache_ttl_seconds,
+            namespace=settings.cache_namespace,
+            retry_after_seconds=settings.redis_retry_after_seconds,
+        )
+        return cls(
+            settings=settings, db=db, redis=redis, cache=cache, catalog=CatalogRepository(db)
+        )
+
+    async def close(self) -> None:
+        await self.redis.aclose()
+        await self.db.dispose()
+
+
+def _redis(settings: Settings) -> Redis:
+    if settings.redis_url:
+        return Redis.from_url(
+            settings.redis_url,
+            socket_timeout=settings.redis_timeout_seconds,
+            socket_connect_timeout=settings.redis_timeout_seconds,
+        )
+    import fakeredis  # embedded mode only
+
+    return fakeredis.FakeAsyncRedis()
+
+
+class GraphQLView(GraphQL[Context, None]):
+    def __init__(self, settings: Settings) -> None:
+        super().__init__(
+            build_schema(
+                max_depth=settings.max_query_depth,
+                expose_error_details=settings.environment == "development",
+            ),
+            graphql_ide="graphiql" if settings.graphiql_enabled else None,
+        )
+        self.settings = settings
+
+    async def get_context(self, request: Any, response: Any) -> Context:
+        container: Container = request.app.state.container
+        return Context(
+            request=request,
+            settings=self.settings,
+            catalog=container.catalog,
+            loaders=CatalogLoaders.create(container.catalog, container.cache),
+        )
+
+    def encode_json(self, data: object) -> bytes:
+        return orjson.dumps(data)
+
+
+class RequestMetaMiddleware:
+    """Gives every response an `X-Request-Id` and, when enabled, `X-SQL-Statements`."""
+
+    def __init__(self, app: ASGIApp, *, count_statements: bool) -> None:
+        self.app = app
+        self.count_statements = count_statements
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        request_id = _header(scope, b"x-request-id") or uuid.uuid4().hex
+        counter = scope["app"].state.container.db.counter if self.count_statements else None
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", []))
+                headers.append((b"x-request-id", request_id.encode()))
+                if bucket is not None:
+                    headers.append((b"x-sql-statements", str(bucket[0]).encode()))
+                message["headers"] = headers
+            await send(message)
+
+        if counter is None:
+            bucket = None
+            await self.app(scope, receive, send_with_headers)
+            return
+        with counter.scope() as bucket:
+            await self.app(scope, receive, send_with_headers)
+
+
+def _header(scope: Scope, name: bytes) -> str | None:
+    for key, value in scope["headers"]:
+        if key == name:
+            decoded: str = value.decode("latin-1")[:128]
+            return decoded
+    return None
+
+
+async def healthz(_: Request) -> Response:
+    return JSONResponse({"status": "ok"})
+
+
+async def readyz(request: Request) -> Response:
+    container: Container = request.app.state.container
+    checks: dict[str, str] = {}
+    try:
+        async with container.db.reader.connect() as connection:
+            await connection.execute(text("SELECT 1"))
+        checks["database"] = "ok"
+    except Exception as error:  # any failure means "not ready", and says why
+        checks["database"] = f"error: {type(error).__name__}"
+    try:
+        await container.redis.ping()
+        checks["redis"] = "ok"
+    except (RedisError, OSError) as error:
+        checks["redis"] = f"error: {type(error).__name__}"
+    ready = all(value == "ok" for value in checks.values())
+    return JSONResponse(
+        {"status": "ok" if ready else "unavailable", **checks}, status_code=200 if ready else 503
+    )
+
+
+def create_app(settings: Settings) -> Starlette:
+    """An app for these settings; engines and clients open in lifespan, not here."""
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        container = Container.create(settings)
+        app.state.container = container
+        try:
+            yield
+        finally:
+            await container.close()
+
+    graphql = GraphQLView(settings)
+    starlette = Starlette(
+        routes=[
+            Route("/graphql", graphql, methods=["GET", "POST"]),
+            Route("/healthz", healthz, methods=["GET"]),
+            Route("/readyz", readyz, methods=["GET"]),
+        ],
+        lifespan=lifespan,
+    )
+    starlette.add_middleware(
+        RequestMetaMiddleware, count_statements=settings.statement_count_exposed
+    )
+    return starlette
+
+
+def __getattr__(name: str) -> Any:
+    # `uvicorn app:app` builds the app from the environment when it asks, not at import.
+    if name == "app":
+        settings = Settings()
+        configure_logging(settings)
+        return create_app(settings)
+    raise AttributeError(name)
+
+
+def configure_logging(settings: Settings) -> None:
+    logging.basicConfig(
+        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
+    )
+
+
+# -- command line ---------------------------------------------------------------------
+
+
+async def _migrate(settings: Settings) -> None:
+    from persistence.migrate import upgrade
+
+    await upgrade(settings.effective_database_url)
+    print("migrated to head")
+
+
+async def _seed(settings: Settings, products: int, seed: int, if_empty: bool) -> None:
+    from persistence.seed import catalog_is_empty, seed_catalog
+
+    db = create_database(settings.effective_database_url)
+    try:
+        if not await catalog_is_empty(db):
+            if if_empty:
+                print("catalog already seeded; nothing to do")
+                return
+            raise SystemExit("the catalog is not empty; seed only runs on an empty catalog")
+        report = await seed_catalog(
+            db, products=products, seed=seed, currency_code=settings.currency_code
+        )
+        print(
+            f"seeded {report.products} products, {report.variants} variants, "
+            f"{report.reviews} reviews, {report.categories} categories, "
+            f"{report.customers} customers in {report.seconds:.1f}s"
+        )
+    finally:
+        await db.dispose()
+
+
+def export_schema(output: Path) -> None:
+    output.write_text(str(build_schema()).rstrip() + "\n")
+    print(f"wrote {output}")
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="app.py", description=__doc__.splitlines()[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+    serve = commands.add_parser("serve", help="run the HTTP server")
+    serve.add_argument("--host")
+    serve.add_argument("--port", type=int)
+    serve.add_argument("--workers", type=int, default=1)
+    commands.add_parser("migrate", help="apply database migrations")
+    seed = commands.add_parser("seed", help="seed a deterministic demo catalog")
+    seed.add_argument("--products", type=int, default=500)
+    seed.add_argument("--seed", type=int, default=42)
+    seed.add_argument("--if-empty", action="store_true", help="do nothing when products exist")
+    export = commands.add_parser("export-schema", help="write the SDL")
+    export.add_argument("--output", type=Path, default=ROOT / "schema.graphql")
+    args = parser.parse_args(argv)
+
+    if args.command == "export-schema":
+        export_schema(args.output)
+        return
+    settings = Settings()
+    configure_logging(settings)
+    if args.command == "migrate":
+        asyncio.run(_migrate(settings))
+    elif args.command == "seed":
+        asyncio.run(_seed(settings, args.products, args.seed, args.if_empty))
+    elif args.command == "serve":
+        import uvicorn
+
+        uvicorn.run(
+            "app:app",
+            host=args.host or settings.host,
+            port=args.port or settings.port,
+            workers=args.workers,
+            loop="uvloop",
+            http="httptools",
+            access_log=False,
+            log_level=settings.log_level.lower(),
+        )
+
+
+if __name__ == "__main__":
+    sys.path.insert(0, str(ROOT))
+    main()

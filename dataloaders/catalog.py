@@ -1,0 +1,215 @@
+"""Per-request batching loaders over the catalog: one statement (or one MGET) per batch.
+
+Named `<Entity>By<Key>Loader`. Created fresh for every request (`CatalogLoaders.create`):
+a loader memoises for its own lifetime, which must never outlive one request.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Awaitable, Callable, Hashable, Sequence
+from dataclasses import dataclass
+from typing import Generic, TypeVar
+
+from aiodataloader import DataLoader
+
+from domain.catalog import Category, InventoryLevel, Product, ProductImage, Review, Variant
+from domain.pagination import Page, PageRequest
+from persistence.catalog_repository import CatalogRepository
+from persistence.record_cache import (
+    RecordCache,
+    decode_product,
+    decode_variant,
+    decode_variant_list,
+    encode_record,
+)
+
+K = TypeVar("K", bound=Hashable)
+V = TypeVar("V")
+
+ReviewsKey = tuple[int, PageRequest]  # (product id, page request)
+RelatedKey = tuple[int, int]  # (product id, how many)
+
+
+class MappingLoader(DataLoader[K, V], Generic[K, V]):
+    """Resolves a batch with one `fetch(keys) -> {key: value}`; absent keys get `missing()`."""
+
+    def __init__(
+        self, fetch: Callable[[list[K]], Awaitable[dict[K, V]]], missing: Callable[[], V]
+    ) -> None:
+        super().__init__()
+        self._fetch = fetch
+        self._missing = missing
+
+    async def batch_load_fn(self, keys: Sequence[K]) -> list[V]:
+        found = await self._fetch(list(keys))
+        return [found[k] if k in found else self._missing() for k in keys]
+
+
+def _none() -> None:
+    return None
+
+
+class ProductByIdLoader(MappingLoader[int, Product | None]):
+    def __init__(self, repository: CatalogRepository, records: RecordCache) -> None:
+        async def fetch(ids: list[int]) -> dict[int, Product | None]:
+            return dict(
+                await records.read_through(
+                    "product", ids, repository.products_by_ids, encode_record, decode_product
+                )
+            )
+
+        super().__init__(fetch, _none)
+
+
+class ProductBySlugLoader(MappingLoader[str, Product | None]):
+    def __init__(
+        self, repository: CatalogRepository, records: RecordCache, by_id: ProductByIdLoader
+    ) -> None:
+        async def fetch(slugs: list[str]) -> dict[str, Product | None]:
+            found = await records.read_through(
+                "product-slug", slugs, repository.products_by_slugs, encode_record, decode_product
+            )
+            for product in found.values():
+                by_id.prime(product.id, product)
+            return dict(found)
+
+        super().__init__(fetch, _none)
+
+
+class VariantsByProductIdLoader(MappingLoader[int, list[Variant]]):
+    def __init__(self, repository: CatalogRepository, records: RecordCache) -> None:
+        async def fetch(ids: list[int]) -> dict[int, list[Variant]]:
+            return await records.read_through(
+                "product-variants",
+                ids,
+                repository.variants_by_product_ids,
+                encode_record,
+                decode_variant_list,
+            )
+
+        super().__init__(fetch, list)
+
+
+class VariantByIdLoader(MappingLoader[int, Variant | None]):
+    def __init__(self, repository: CatalogRepository, records: RecordCache) -> None:
+        async def fetch(ids: list[int]) -> dict[int, Variant | None]:
+            return dict(
+                await records.read_through(
+                    "variant", ids, repository.variants_by_ids, encode_record, decode_variant
+                )
+            )
+
+        super().__init__(fetch, _none)
+
+
+class InventoryByVariantIdLoader(MappingLoader[int, InventoryLevel | None]):
+    """Stock is live: never cached, so `quantityAvailable` is what checkout will see."""
+
+    def __init__(self, repository: CatalogRepository) -> None:
+        super().__init__(repository.inventory_by_variant_ids, _none)  # type: ignore[arg-type]
+
+
+class ImagesByProductIdLoader(MappingLoader[int, list[ProductImage]]):
+    def __init__(self, repository: CatalogRepository) -> None:
+        super().__init__(repository.images_by_product_ids, list)
+
+
+class CategoryByIdLoader(MappingLoader[int, Category | None]):
+    def __init__(self, repository: CatalogRepository) -> None:
+        super().__init__(repository.categories_by_ids, _none)  # type: ignore[arg-type]
+
+
+class CategoryBySlugLoader(MappingLoader[str, Category | None]):
+    def __init__(self, repository: CatalogRepository, by_id: CategoryByIdLoader) -> None:
+        async def fetch(slugs: list[str]) -> dict[str, Category | None]:
+            found = await repository.categories_by_slugs(slugs)
+            for category in found.values():
+                by_id.prime(category.id, category)
+            return dict(found)
+
+        super().__init__(fetch, _none)
+
+
+class ChildCategoriesByParentIdLoader(MappingLoader[int, list[Category]]):
+    def __init__(self, repository: CatalogRepository) -> None:
+        super().__init__(repository.children_by_category_ids, list)
+
+
+class ReviewByIdLoader(MappingLoader[int, Review | None]):
+    def __init__(self, repository: CatalogRepository) -> None:
+        super().__init__(repository.reviews_by_ids, _none)  # type: ignore[arg-type]
+
+
+class ReviewsByProductIdLoader(MappingLoader[ReviewsKey, Page[Review]]):
+    """Newest-first review pages: one windowed statement per distinct page request."""
+
+    def __init__(self, repository: CatalogRepository) -> None:
+        async def fetch(keys: list[ReviewsKey]) -> dict[ReviewsKey, Page[Review]]:
+            pages: dict[ReviewsKey, Page[Review]] = {}
+            for request, product_ids in _group_by_second(keys).items():
+                found = await repository.newest_reviews(product_ids, request)
+                pages.update({(pid, request): found[pid] for pid in product_ids})
+            return pages
+
+        super().__init__(fetch, _none)  # type: ignore[arg-type]
+
+
+class RelatedProductsByProductIdLoader(MappingLoader[RelatedKey, list[Product]]):
+    def __init__(self, repository: CatalogRepository, by_id: ProductByIdLoader) -> None:
+        async def fetch(keys: list[RelatedKey]) -> dict[RelatedKey, list[Product]]:
+            related: dict[RelatedKey, list[Product]] = {}
+            for first, product_ids in _group_by_second(keys).items():
+                found = await repository.related_products(product_ids, first)
+                for pid in product_ids:
+                    related[(pid, first)] = found.get(pid, [])
+                    for product in related[(pid, first)]:
+                        by_id.prime(product.id, product)
+            return related
+
+        super().__init__(fetch, list)
+
+
+P = TypeVar("P", bound=Hashable)
+
+
+def _group_by_second(keys: list[tuple[int, P]]) -> dict[P, list[int]]:
+    grouped: dict[P, list[int]] = defaultdict(list)
+    for first, second in keys:
+        grouped[second].append(first)
+    return grouped
+
+
+@dataclass(frozen=True, slots=True)
+class CatalogLoaders:
+    product_by_id: ProductByIdLoader
+    product_by_slug: ProductBySlugLoader
+    variants_by_product_id: VariantsByProductIdLoader
+    variant_by_id: VariantByIdLoader
+    inventory_by_variant_id: InventoryByVariantIdLoader
+    images_by_product_id: ImagesByProductIdLoader
+    category_by_id: CategoryByIdLoader
+    category_by_slug: CategoryBySlugLoader
+    children_by_category_id: ChildCategoriesByParentIdLoader
+    review_by_id: ReviewByIdLoader
+    reviews_by_product_id: ReviewsByProductIdLoader
+    related_by_product_id: RelatedProductsByProductIdLoader
+
+    @classmethod
+    def create(cls, repository: CatalogRepository, records: RecordCache) -> CatalogLoaders:
+        product_by_id = ProductByIdLoader(repository, records)
+        category_by_id = CategoryByIdLoader(repository)
+        return cls(
+            product_by_id=product_by_id,
+            product_by_slug=ProductBySlugLoader(repository, records, product_by_id),
+            variants_by_product_id=VariantsByProductIdLoader(repository, records),
+            variant_by_id=VariantByIdLoader(repository, records),
+            inventory_by_variant_id=InventoryByVariantIdLoader(repository),
+            images_by_product_id=ImagesByProductIdLoader(repository),
+            category_by_id=category_by_id,
+            category_by_slug=CategoryBySlugLoader(repository, category_by_id),
+            children_by_category_id=ChildCategoriesByParentIdLoader(repository),
+            review_by_id=ReviewByIdLoader(repository),
+            reviews_by_product_id=ReviewsByProductIdLoader(repository),
+            related_by_product_id=RelatedProductsByProductIdLoader(repository, product_by_id),
+        )

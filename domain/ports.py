@@ -1,0 +1,28 @@
+"""What the domain needs from the outside, as protocols the adapters implement."""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from domain.catalog import Category, Product, ProductFilter, ProductSortKey
+from domain.pagination import Page, PageRequest
+
+
+class CatalogReader(Protocol):
+    async def list_products(
+        self,
+        product_filter: ProductFilter,
+        sort_key: ProductSortKey,
+        reverse: bool,
+        page: PageRequest,
+    ) -> Page[Product]: ...
+
+    async def list_categories(self, page: PageRequest, roots_only: bool) -> Page[Category]: ...
+
+
+class CacheInvalidator(Protocol):
+    """Later writes call this so cached catalog records never outlive a change."""
+
+    async def invalidate_products(self, product_ids: list[int], slugs: list[str] = ...) -> None: ...
+
+    async def invalidate_variants(self, variant_ids: list[int]) -> None: ...

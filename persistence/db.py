@@ -1,0 +1,91 @@
+"""Engines: a transactional writer and an AUTOCOMMIT reader, plus a statement counter."""
+
+from __future__ import annotations
+
+import contextvars
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import event
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+
+@dataclass
+class StatementCounter:
+    """Counts SQL statements per engine; `scope()` also counts per request."""
+
+    total: int = 0
+    _current: contextvars.ContextVar[list[int] | None] = field(
+        default_factory=lambda: contextvars.ContextVar("statements", default=None)
+    )
+
+    def attach(self, engine: AsyncEngine) -> None:
+        event.listen(engine.sync_engine, "before_cursor_execute", self._on_execute)
+
+    def _on_execute(self, *_: Any) -> None:
+        self.total += 1
+        bucket = self._current.get()
+        if bucket is not None:
+            bucket[0] += 1
+
+    @contextmanager
+    def scope(self) -> Iterator[list[int]]:
+        bucket = [0]
+        token = self._current.set(bucket)
+        try:
+            yield bucket
+        finally:
+            self._current.reset(token)
+
+
+@dataclass
+class Database:
+    writer: AsyncEngine
+    reader: AsyncEngine
+    counter: StatementCounter
+
+    @property
+    def is_postgres(self) -> bool:
+        return self.writer.dialect.name == "postgresql"
+
+    async def dispose(self) -> None:
+        await self.writer.dispose()
+        if self.reader.sync_engine.pool is not self.writer.sync_engine.pool:
+            await self.reader.dispose()
+
+
+def create_database(url: str, read_url: str | None = None, pool_size: int = 10) -> Database:
+    counter = StatementCounter()
+    writer = _engine(url, pool_size)
+    # Reads run without BEGIN/ROLLBACK around them: one statement, not three.
+    reader_base = _engine(read_url, pool_size) if read_url else writer
+    reader = reader_base.execution_options(isolation_level="AUTOCOMMIT")
+    counter.attach(writer)
+    if read_url:
+        counter.attach(reader_base)
+    return Database(writer=writer, reader=reader, counter=counter)
+
+
+def _engine(url: str, pool_size: int) -> AsyncEngine:
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        if parsed.database and parsed.database != ":memory:":
+            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_async_engine(url)
+        event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+        return engine
+    return create_async_engine(
+        url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=False, pool_recycle=1800
+    )
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.close()

@@ -1,0 +1,165 @@
+"""Redis read-through cache for catalog records, and the invalidation writes call.
+
+One MGET per loader batch, the misses from the database in one statement, written
+back in one pipeline with a TTL. Redis trouble never reaches the client: reads fall
+back to the database and the cache is bypassed for a short while.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Awaitable, Callable, Hashable, Sequence
+from datetime import datetime
+from typing import Any, TypeVar
+
+import orjson
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+from domain.catalog import (
+    Attribute,
+    Product,
+    ProductStatus,
+    RatingSummary,
+    SelectedOption,
+    Variant,
+)
+
+log = logging.getLogger(__name__)
+
+K = TypeVar("K", bound=Hashable)
+V = TypeVar("V")
+
+
+class RecordCache:
+    def __init__(
+        self, redis: Redis, *, ttl_seconds: int, namespace: str, retry_after_seconds: float
+    ) -> None:
+        self._redis = redis
+        self._ttl = ttl_seconds
+        self._namespace = namespace
+        self._retry_after = retry_after_seconds
+        self._bypass_until = 0.0
+
+    def _key(self, kind: str, key: object) -> str:
+        return f"{self._namespace}:{kind}:{key}"
+
+    async def read_through(
+        self,
+        kind: str,
+        keys: Sequence[K],
+        fetch: Callable[[list[K]], Awaitable[dict[K, V]]],
+        encode: Callable[[V], bytes],
+        decode: Callable[[bytes], V],
+    ) -> dict[K, V]:
+        found: dict[K, V] = {}
+        cached = await self._mget([self._key(kind, k) for k in keys])
+        misses: list[K] = []
+        for key, raw in zip(keys, cached, strict=True):
+            if raw is None:
+                misses.append(key)
+            else:
+                found[key] = decode(raw)
+        if misses:
+            fetched = await fetch(misses)
+            found.update(fetched)
+            await self._set_many({self._key(kind, k): encode(v) for k, v in fetched.items()})
+        return found
+
+    async def invalidate_products(self, product_ids: list[int], slugs: Sequence[str] = ()) -> None:
+        keys = [self._key(kind, i) for i in product_ids for kind in ("product", "product-variants")]
+        await self._delete([*keys, *(self._key("product-slug", s) for s in slugs)])
+
+    async def invalidate_variants(self, variant_ids: list[int]) -> None:
+        await self._delete([self._key("variant", i) for i in variant_ids])
+
+    async def _delete(self, keys: list[str]) -> None:
+        if not keys:
+            return
+        try:
+            await self._redis.delete(*keys)
+        except (RedisError, OSError) as error:
+            # Not swallowed silently: the TTL bounds the staleness, the log says why.
+            log.warning("cache invalidation failed for %d keys: %s", len(keys), error)
+
+    async def _mget(self, keys: list[str]) -> list[bytes | None]:
+        if not keys or self._bypassed():
+            return [None] * len(keys)
+        try:
+            values: list[bytes | None] = await self._redis.mget(keys)
+            return values
+        except (RedisError, OSError) as error:
+            self._trip(error)
+            return [None] * len(keys)
+
+    async def _set_many(self, values: dict[str, bytes]) -> None:
+        if not values or self._bypassed():
+            return
+        try:
+            async with self._redis.pipeline(transaction=False) as pipe:
+                for key, value in values.items():
+                    pipe.set(key, value, ex=self._ttl)
+                await pipe.execute()
+        except (RedisError, OSError) as error:
+            self._trip(error)
+
+    def _bypassed(self) -> bool:
+        return time.monotonic() < self._bypass_until
+
+    def _trip(self, error: Exception) -> None:
+        log.warning("redis unavailable, reading from the database: %s", error)
+        self._bypass_until = time.monotonic() + self._retry_after
+
+
+# -- encodings: explicit, so a cached record never hides a lazy attribute ------------
+
+
+def encode_record(value: Any) -> bytes:
+    return orjson.dumps(value)
+
+
+def decode_product(raw: bytes) -> Product:
+    d = orjson.loads(raw)
+    return Product(
+        id=d["id"],
+        slug=d["slug"],
+        title=d["title"],
+        description=d["description"],
+        brand=d["brand"],
+        category_id=d["category_id"],
+        status=ProductStatus(d["status"]),
+        attributes=tuple(Attribute(a["name"], a["value"]) for a in d["attributes"]),
+        price_min=d["price_min"],
+        price_max=d["price_max"],
+        currency_code=d["currency_code"],
+        created_at=datetime.fromisoformat(d["created_at"]),
+        updated_at=datetime.fromisoformat(d["updated_at"]),
+        rating=RatingSummary(**d["rating"]),
+    )
+
+
+def _variant(d: dict[str, Any]) -> Variant:
+    return Variant(
+        id=d["id"],
+        product_id=d["product_id"],
+        sku=d["sku"],
+        title=d["title"],
+        options=tuple(SelectedOption(o["name"], o["value"]) for o in d["options"]),
+        price=d["price"],
+        compare_at_price=d["compare_at_price"],
+        currency_code=d["currency_code"],
+        position=d["position"],
+    )
+
+
+def decode_variant(raw: bytes) -> Variant:
+    return _variant(orjson.loads(raw))
+
+
+def decode_variant_list(raw: bytes) -> list[Variant]:
+    return [_variant(d) for d in orjson.loads(raw)]
+
+
+def decode_int(raw: bytes) -> int:
+    return int(raw)

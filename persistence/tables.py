@@ -1,0 +1,191 @@
+"""SQLAlchemy Core tables: the one description of the schema, for queries and migrations."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    Column,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    SmallInteger,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    func,
+    text,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(column_0_label)s",
+        "uq": "uq_%(table_name)s_%(column_0_name)s",
+        "ck": "ck_%(table_name)s_%(constraint_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+# BIGINT identities on PostgreSQL; SQLite only auto-increments an INTEGER PRIMARY KEY.
+Id = BigInteger().with_variant(Integer(), "sqlite")
+Json = JSON().with_variant(JSONB(), "postgresql")
+
+
+def _id() -> Column[int]:
+    return Column("id", Id, primary_key=True, autoincrement=True)
+
+
+def _timestamps() -> list[Column[object]]:
+    return [
+        Column(
+            "created_at",
+            DateTime(timezone=True),
+            nullable=False,
+            server_default=text("CURRENT_TIMESTAMP"),
+        ),
+        Column(
+            "updated_at",
+            DateTime(timezone=True),
+            nullable=False,
+            server_default=text("CURRENT_TIMESTAMP"),
+        ),
+    ]
+
+
+categories = Table(
+    "categories",
+    metadata,
+    _id(),
+    Column("parent_id", Id, ForeignKey("categories.id", ondelete="RESTRICT"), nullable=True),
+    Column("slug", String(120), nullable=False, unique=True),
+    Column("name", String(200), nullable=False),
+    Column("description", Text, nullable=False, server_default=""),
+    Column("path", String(500), nullable=False),
+    Column("position", Integer, nullable=False, server_default="0"),
+    Index("ix_categories_parent_id", "parent_id"),
+    Index("ix_categories_path", "path"),
+)
+
+products = Table(
+    "products",
+    metadata,
+    _id(),
+    Column("slug", String(200), nullable=False, unique=True),
+    Column("title", String(300), nullable=False),
+    Column("description", Text, nullable=False, server_default=""),
+    Column("brand", String(120), nullable=False, server_default=""),
+    Column("category_id", Id, ForeignKey("categories.id", ondelete="SET NULL"), nullable=True),
+    Column("status", String(16), nullable=False, server_default="draft"),
+    Column("attributes", Json, nullable=False),
+    Column("price_min", BigInteger, nullable=False, server_default="0"),
+    Column("price_max", BigInteger, nullable=False, server_default="0"),
+    Column("currency_code", String(3), nullable=False),
+    *_timestamps(),
+    CheckConstraint("status IN ('draft', 'active', 'archived')", name="status"),
+    CheckConstraint("price_min >= 0 AND price_max >= price_min", name="price_range"),
+    Index("ix_products_category_id", "category_id"),
+    Index("ix_products_brand", "brand"),
+    Index("ix_products_title_id", "title", "id"),
+    Index("ix_products_price_min_id", "price_min", "id"),
+    Index("ix_products_created_at_id", "created_at", "id"),
+)
+
+product_images = Table(
+    "product_images",
+    metadata,
+    _id(),
+    Column("product_id", Id, ForeignKey("products.id", ondelete="CASCADE"), nullable=False),
+    Column("url", String(1000), nullable=False),
+    Column("alt", String(300), nullable=False, server_default=""),
+    Column("position", Integer, nullable=False),
+    UniqueConstraint("product_id", "position", name="uq_product_images_product_id_position"),
+)
+
+product_variants = Table(
+    "product_variants",
+    metadata,
+    _id(),
+    Column("product_id", Id, ForeignKey("products.id", ondelete="CASCADE"), nullable=False),
+    Column("sku", String(64), nullable=False, unique=True),
+    Column("title", String(300), nullable=False),
+    Column("options", Json, nullable=False),
+    Column("price", BigInteger, nullable=False),
+    Column("compare_at_price", BigInteger, nullable=True),
+    Column("currency_code", String(3), nullable=False),
+    Column("position", Integer, nullable=False, server_default="0"),
+    *_timestamps(),
+    CheckConstraint("price >= 0", name="price_non_negative"),
+    CheckConstraint(
+        "compare_at_price IS NULL OR compare_at_price >= 0", name="compare_at_non_negative"
+    ),
+    Index("ix_product_variants_product_id", "product_id", "position"),
+    Index("ix_product_variants_price", "price", "product_id"),
+)
+
+inventory_levels = Table(
+    "inventory_levels",
+    metadata,
+    Column(
+        "variant_id", Id, ForeignKey("product_variants.id", ondelete="CASCADE"), primary_key=True
+    ),
+    Column("available", Integer, nullable=False, server_default="0"),
+    Column(
+        "updated_at",
+        DateTime(timezone=True),
+        nullable=False,
+        server_default=text("CURRENT_TIMESTAMP"),
+    ),
+    # The last line of defence against overselling: no code path can go below zero.
+    CheckConstraint("available >= 0", name="available_non_negative"),
+)
+
+customers = Table(
+    "customers",
+    metadata,
+    _id(),
+    Column("email", String(320), nullable=False),
+    Column("display_name", String(120), nullable=False),
+    Column("is_staff", Boolean, nullable=False, server_default="0"),
+    *_timestamps(),
+)
+# Case-insensitive uniqueness: "Ann@x.com" and "ann@x.com" are one customer.
+Index("uq_customers_email_lower", func.lower(customers.c.email), unique=True)
+
+reviews = Table(
+    "reviews",
+    metadata,
+    _id(),
+    Column("product_id", Id, ForeignKey("products.id", ondelete="CASCADE"), nullable=False),
+    Column("customer_id", Id, ForeignKey("customers.id", ondelete="CASCADE"), nullable=False),
+    Column("rating", SmallInteger, nullable=False),
+    Column("title", String(200), nullable=False),
+    Column("body", Text, nullable=False),
+    Column(
+        "created_at",
+        DateTime(timezone=True),
+        nullable=False,
+        server_default=text("CURRENT_TIMESTAMP"),
+    ),
+    CheckConstraint("rating BETWEEN 1 AND 5", name="rating_range"),
+    UniqueConstraint("product_id", "customer_id", name="uq_reviews_product_id_customer_id"),
+    Index("ix_reviews_product_newest", "product_id", "created_at", "id"),
+)
+
+product_rating_summaries = Table(
+    "product_rating_summaries",
+    metadata,
+    Column("product_id", Id, ForeignKey("products.id", ondelete="CASCADE"), primary_key=True),
+    Column("rating_count", Integer, nullable=False, server_default="0"),
+    Column("rating_sum", Integer, nullable=False, server_default="0"),
+    Column("rating_average", Float, nullable=False, server_default="0"),
+    CheckConstraint("rating_count >= 0 AND rating_sum >= 0", name="non_negative"),
+    Index("ix_product_rating_summaries_average", "rating_average", "product_id"),
+)

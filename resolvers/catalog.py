@@ -1,0 +1,109 @@
+"""Root catalog fields: node lookup, products, categories."""
+
+from __future__ import annotations
+
+import asyncio
+
+import strawberry
+
+from domain.errors import ErrorCode, InvalidInput
+from domain.listing import categories_page_request
+from schema.catalog import (
+    Category,
+    CategoryConnection,
+    Product,
+    ProductConnection,
+    ProductFilter,
+    ProductSortKeys,
+    ProductVariant,
+    Review,
+    products_connection,
+)
+from schema.common import Node
+from schema.context import Info
+from schema.global_id import decode_gid, decode_int_gid
+
+MAX_NODES = 100
+
+
+async def _load_node(info: Info, global_id: str, field: str) -> Node | None:
+    type_name, key = decode_gid(global_id, field=field)
+    if not key.isdigit() or len(key) > 18:
+        return None
+    loaders = info.context.loaders
+    record_id = int(key)
+    if type_name == "Product":
+        product = await loaders.product_by_id.load(record_id)
+        return Product.of(product) if product is not None and product.is_visible else None
+    if type_name == "ProductVariant":
+        variant = await loaders.variant_by_id.load(record_id)
+        if variant is None:
+            return None
+        parent = await loaders.product_by_id.load(variant.product_id)
+        return ProductVariant.of(variant) if parent is not None and parent.is_visible else None
+    if type_name == "Category":
+        category = await loaders.category_by_id.load(record_id)
+        return None if category is None else Category.of(category)
+    if type_name == "Review":
+        review = await loaders.review_by_id.load(record_id)
+        return None if review is None else Review.of(review)
+    return None
+
+
+@strawberry.type
+class CatalogQuery:
+    @strawberry.field(description="Any object by its global id; null when it does not exist.")
+    async def node(self, info: Info, id: strawberry.ID) -> Node | None:
+        return await _load_node(info, id, "id")
+
+    @strawberry.field(
+        description="Objects by global ids, in order; null for each that does not exist."
+    )
+    async def nodes(self, info: Info, ids: list[strawberry.ID]) -> list[Node | None]:
+        if len(ids) > MAX_NODES:
+            raise InvalidInput(
+                f"at most {MAX_NODES} ids", code=ErrorCode.BAD_USER_INPUT, field="ids"
+            )
+        # Gathered, not awaited in turn: the loaders batch all ids into one statement per type.
+        return list(await asyncio.gather(*(_load_node(info, value, "ids") for value in ids)))
+
+    @strawberry.field(description="A product by id or slug (exactly one); null when not found.")
+    async def product(
+        self, info: Info, id: strawberry.ID | None = None, slug: str | None = None
+    ) -> Product | None:
+        if (id is None) == (slug is None):
+            raise InvalidInput("give exactly one of id and slug", field="id")
+        loaders = info.context.loaders
+        if id is not None:
+            record = await loaders.product_by_id.load(decode_int_gid(id, "Product"))
+        else:
+            record = await loaders.product_by_slug.load(slug or "")
+        return Product.of(record) if record is not None and record.is_visible else None
+
+    @strawberry.field(description="Active products, keyset-paginated; `first` at most 100.")
+    async def products(
+        self,
+        info: Info,
+        first: int | None = 20,
+        after: str | None = None,
+        filter: ProductFilter | None = None,
+        sort_key: ProductSortKeys = ProductSortKeys.ID,
+        reverse: bool = False,
+    ) -> ProductConnection:
+        return await products_connection(
+            info, first=first, after=after, filter=filter, sort_key=sort_key, reverse=reverse
+        )
+
+    @strawberry.field(description="Categories in id order; `rootsOnly` for the top of each tree.")
+    async def categories(
+        self, info: Info, first: int | None = 20, after: str | None = None, roots_only: bool = False
+    ) -> CategoryConnection:
+        request = categories_page_request(first, after, info.context.settings.max_page_size)
+        return CategoryConnection.of(
+            await info.context.catalog.list_categories(request, roots_only)
+        )
+
+    @strawberry.field(description="A category by slug; null when not found.")
+    async def category(self, info: Info, slug: str) -> Category | None:
+        record = await info.context.loaders.category_by_slug.load(slug)
+        return None if record is None else Category.of(record)

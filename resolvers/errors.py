@@ -1,0 +1,76 @@
+"""One place decides what a client sees of an error.
+
+Business failures (`DomainError`) and protocol problems keep their message and get
+an `extensions.code`; anything unexpected is logged with its traceback under an id
+and reaches the client only as that id.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Iterator
+
+from graphql import GraphQLError, GraphQLSyntaxError
+from strawberry.extensions import SchemaExtension
+
+from domain.errors import DomainError
+
+log = logging.getLogger("commerce.errors")
+
+
+class ErrorPolicy(SchemaExtension):
+    def __init__(self, *, expose_details: bool = False) -> None:
+        super().__init__()
+        self._expose_details = expose_details
+
+    def on_operation(self) -> Iterator[None]:
+        yield
+        result = self.execution_context.result
+        errors = getattr(result, "errors", None)
+        if errors:
+            result.errors = [self._present(error) for error in errors]  # type: ignore[union-attr]
+
+    def _present(self, error: GraphQLError) -> GraphQLError:
+        original = error.original_error
+        while isinstance(original, GraphQLError) and original.original_error is not None:
+            original = original.original_error
+        if isinstance(original, DomainError):
+            extensions: dict[str, object] = {"code": original.code.value}
+            if original.field:
+                extensions["field"] = original.field
+            return _with(error, original.message, extensions)
+        if original is None or isinstance(original, GraphQLError):
+            return _with(
+                error, error.message, {**(error.extensions or {}), "code": _protocol_code(error)}
+            )
+        error_id = uuid.uuid4().hex
+        log.error("unexpected error %s at %s", error_id, error.path, exc_info=original)
+        extensions = {"code": "INTERNAL_SERVER_ERROR", "errorId": error_id}
+        if self._expose_details:
+            extensions["exception"] = repr(original)
+        return _with(error, f"Internal server error (error id {error_id}).", extensions)
+
+
+def _protocol_code(error: GraphQLError) -> str:
+    existing = (error.extensions or {}).get("code")
+    if isinstance(existing, str):
+        return existing
+    if isinstance(error, GraphQLSyntaxError) or error.message.startswith("Syntax Error"):
+        return "GRAPHQL_PARSE_FAILED"
+    if "exceeds maximum operation depth" in error.message:
+        return "MAX_DEPTH_EXCEEDED"
+    if error.message.startswith("Variable "):
+        return "BAD_USER_INPUT"
+    return "GRAPHQL_VALIDATION_FAILED"
+
+
+def _with(error: GraphQLError, message: str, extensions: dict[str, object]) -> GraphQLError:
+    return GraphQLError(
+        message,
+        nodes=error.nodes,
+        source=error.source,
+        positions=error.positions,
+        path=error.path,
+        extensions=extensions,
+    )

@@ -1,0 +1,60 @@
+"""The executable schema: root types plus the extensions every request runs through."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import strawberry
+from graphql import GraphQLError
+from strawberry.extensions import ParserCache, QueryDepthLimiter, SchemaExtension, ValidationCache
+from strawberry.types import ExecutionContext
+
+from resolvers.catalog import CatalogQuery
+from resolvers.errors import ErrorPolicy
+from schema.catalog import Category, Product, ProductVariant, Review
+
+PARSE_CACHE_SIZE = 1024
+
+
+@strawberry.type
+class Query(CatalogQuery):
+    pass
+
+
+class CachedParser(ParserCache):
+    """ParserCache whose syntax errors stay inside the operation.
+
+    Stock ParserCache raises from its hook, which skips every `on_operation`
+    (so ErrorPolicy never sees the error); leaving the document unset lets
+    strawberry's own parse report it the ordinary way.
+    """
+
+    def on_parse(self) -> Iterator[None]:
+        context = self.execution_context
+        with contextlib.suppress(GraphQLError):
+            context.graphql_document = self.cached_parse_document(
+                context.query, **context.parse_options
+            )
+        yield
+
+
+class CommerceSchema(strawberry.Schema):
+    def process_errors(
+        self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
+    ) -> None:
+        # ErrorPolicy logs what deserves a log (unexpected errors, with their trace);
+        # client mistakes are not server errors and would only drown them.
+        return None
+
+
+def build_schema(*, max_depth: int = 15, expose_error_details: bool = False) -> strawberry.Schema:
+    extensions: list[Callable[[], SchemaExtension] | type[SchemaExtension]] = [
+        lambda: CachedParser(maxsize=PARSE_CACHE_SIZE),
+        lambda: ValidationCache(maxsize=PARSE_CACHE_SIZE),
+        lambda: QueryDepthLimiter(max_depth=max_depth),
+        lambda: ErrorPolicy(expose_details=expose_error_details),
+    ]
+    types: list[Any] = [Product, ProductVariant, Category, Review]
+    return CommerceSchema(query=Query, extensions=extensions, types=types)

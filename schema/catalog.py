@@ -1,0 +1,354 @@
+"""Catalog types: products, variants, categories, reviews and their connections.
+
+Field resolvers here only reach loaders in the context; root fields and anything
+that takes business decisions live in `resolvers/`.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import Enum
+
+import strawberry
+
+from domain import catalog
+from domain.listing import ProductFilterInput, list_products, related_count, reviews_page_request
+from domain.pagination import Page
+from schema.common import Money, Node, PageInfo
+from schema.context import Info
+from schema.global_id import encode_gid
+
+
+@strawberry.type(description="A named property of a product, such as screen size or material.")
+class ProductAttribute:
+    name: str
+    value: str
+
+
+@strawberry.type(description="A variant option and its chosen value, such as Size: M.")
+class SelectedOption:
+    name: str
+    value: str
+
+
+@strawberry.type(description="The lowest and highest variant prices of a product.")
+class ProductPriceRange:
+    min_variant_price: Money
+    max_variant_price: Money
+
+
+@strawberry.type(description="Average rating (0 when unrated) and number of reviews.")
+class RatingSummary:
+    average: float
+    count: int
+
+
+@strawberry.type(description="A product image, in display order.")
+class ProductImage:
+    url: str
+    alt: str
+    position: int
+
+
+@strawberry.type(description="A customer's review of a product.")
+class Review(Node):
+    rating: int = strawberry.field(description="1 to 5.")
+    title: str
+    body: str
+    author_name: str
+    created_at: datetime
+
+    @classmethod
+    def of(cls, record: catalog.Review) -> Review:
+        return cls(
+            id=strawberry.ID(encode_gid("Review", record.id)),
+            rating=record.rating,
+            title=record.title,
+            body=record.body,
+            author_name=record.author_name,
+            created_at=record.created_at,
+        )
+
+
+@strawberry.type
+class ReviewEdge:
+    cursor: str
+    node: Review
+
+
+@strawberry.type(description="Reviews, newest first.")
+class ReviewConnection:
+    edges: list[ReviewEdge]
+    page_info: PageInfo
+
+    @classmethod
+    def of(cls, page: Page[catalog.Review]) -> ReviewConnection:
+        return cls(
+            edges=[ReviewEdge(cursor=e.cursor, node=Review.of(e.node)) for e in page.edges],
+            page_info=PageInfo.of(page),
+        )
+
+
+@strawberry.type(description="A purchasable version of a product: one size, one colour.")
+class ProductVariant(Node):
+    sku: str
+    title: str
+    selected_options: list[SelectedOption]
+    price: Money
+    compare_at_price: Money | None = strawberry.field(
+        description="The price before a sale, if on sale."
+    )
+    record: strawberry.Private[catalog.Variant]
+
+    @classmethod
+    def of(cls, record: catalog.Variant) -> ProductVariant:
+        compare_at = record.compare_at_money
+        return cls(
+            id=strawberry.ID(encode_gid("ProductVariant", record.id)),
+            sku=record.sku,
+            title=record.title,
+            selected_options=[SelectedOption(name=o.name, value=o.value) for o in record.options],
+            price=Money.of(record.price_money),
+            compare_at_price=None if compare_at is None else Money.of(compare_at),
+            record=record,
+        )
+
+    @strawberry.field(description="Whether at least one unit is in stock.")
+    async def available_for_sale(self, info: Info) -> bool:
+        level = await info.context.loaders.inventory_by_variant_id.load(self.record.id)
+        return level is not None and level.available > 0
+
+    @strawberry.field(description="Units in stock now.")
+    async def quantity_available(self, info: Info) -> int:
+        level = await info.context.loaders.inventory_by_variant_id.load(self.record.id)
+        return 0 if level is None else level.available
+
+    @strawberry.field
+    async def product(self, info: Info) -> Product | None:
+        record = await info.context.loaders.product_by_id.load(self.record.product_id)
+        return Product.of(record) if record is not None and record.is_visible else None
+
+
+@strawberry.type(description="A product in the catalog.")
+class Product(Node):
+    slug: str
+    title: str
+    description: str
+    brand: str
+    attributes: list[ProductAttribute]
+    price_range: ProductPriceRange
+    rating_summary: RatingSummary
+    created_at: datetime
+    record: strawberry.Private[catalog.Product]
+
+    @classmethod
+    def of(cls, record: catalog.Product) -> Product:
+        low, high = record.price_range
+        return cls(
+            id=strawberry.ID(encode_gid("Product", record.id)),
+            slug=record.slug,
+            title=record.title,
+            description=record.description,
+            brand=record.brand,
+            attributes=[ProductAttribute(name=a.name, value=a.value) for a in record.attributes],
+            price_range=ProductPriceRange(
+                min_variant_price=Money.of(low), max_variant_price=Money.of(high)
+            ),
+            rating_summary=RatingSummary(average=record.rating.average, count=record.rating.count),
+            created_at=record.created_at,
+            record=record,
+        )
+
+    @strawberry.field
+    async def category(self, info: Info) -> Category | None:
+        if self.record.category_id is None:
+            return None
+        record = await info.context.loaders.category_by_id.load(self.record.category_id)
+        return None if record is None else Category.of(record)
+
+    @strawberry.field(description="Images in display order.")
+    async def images(self, info: Info) -> list[ProductImage]:
+        images = await info.context.loaders.images_by_product_id.load(self.record.id)
+        return [ProductImage(url=i.url, alt=i.alt, position=i.position) for i in images]
+
+    @strawberry.field(description="All variants, in display order.")
+    async def variants(self, info: Info) -> list[ProductVariant]:
+        variants = await info.context.loaders.variants_by_product_id.load(self.record.id)
+        return [ProductVariant.of(v) for v in variants]
+
+    @strawberry.field(description="Whether any variant is in stock.")
+    async def available_for_sale(self, info: Info) -> bool:
+        loaders = info.context.loaders
+        variants = await loaders.variants_by_product_id.load(self.record.id)
+        levels = await loaders.inventory_by_variant_id.load_many([v.id for v in variants])
+        return catalog.available_for_sale(levels)
+
+    @strawberry.field(description="Reviews, newest first.")
+    async def reviews(
+        self, info: Info, first: int | None = 10, after: str | None = None
+    ) -> ReviewConnection:
+        request = reviews_page_request(first, after, info.context.settings.max_page_size)
+        page = await info.context.loaders.reviews_by_product_id.load((self.record.id, request))
+        return ReviewConnection.of(page)
+
+    @strawberry.field(description="Best-rated other products of the same category.")
+    async def related(self, info: Info, first: int | None = 8) -> list[Product]:
+        count = related_count(first, info.context.settings.max_page_size)
+        products = await info.context.loaders.related_by_product_id.load((self.record.id, count))
+        return [Product.of(p) for p in products]
+
+
+@strawberry.type
+class ProductEdge:
+    cursor: str
+    node: Product
+
+
+@strawberry.type(description="A page of products.")
+class ProductConnection:
+    edges: list[ProductEdge]
+    page_info: PageInfo
+
+    @classmethod
+    def of(cls, page: Page[catalog.Product]) -> ProductConnection:
+        return cls(
+            edges=[ProductEdge(cursor=e.cursor, node=Product.of(e.node)) for e in page.edges],
+            page_info=PageInfo.of(page),
+        )
+
+
+@strawberry.enum(description="Orderings for product lists; `reverse: true` flips them.")
+class ProductSortKeys(Enum):
+    ID = "ID"
+    TITLE = "TITLE"
+    PRICE = "PRICE"
+    CREATED_AT = "CREATED_AT"
+    RATING = "RATING"
+
+
+@strawberry.input(description="Products having one of these values for the attribute.")
+class AttributeFilterInput:
+    name: str
+    values: list[str]
+
+
+@strawberry.input(description="Narrows a product list; all given conditions must hold.")
+class ProductFilter:
+    category: str | None = strawberry.field(
+        default=None, description="A category slug; includes its descendants."
+    )
+    brands: list[str] | None = None
+    price_min: str | None = strawberry.field(
+        default=None, description='Decimal string, e.g. "10.00".'
+    )
+    price_max: str | None = strawberry.field(
+        default=None, description='Decimal string, e.g. "99.99".'
+    )
+    in_stock: bool | None = None
+    attributes: list[AttributeFilterInput] | None = None
+
+
+@strawberry.type(description="A node of the category tree.")
+class Category(Node):
+    slug: str
+    name: str
+    description: str
+    record: strawberry.Private[catalog.Category]
+
+    @classmethod
+    def of(cls, record: catalog.Category) -> Category:
+        return cls(
+            id=strawberry.ID(encode_gid("Category", record.id)),
+            slug=record.slug,
+            name=record.name,
+            description=record.description,
+            record=record,
+        )
+
+    @strawberry.field
+    async def parent(self, info: Info) -> Category | None:
+        if self.record.parent_id is None:
+            return None
+        record = await info.context.loaders.category_by_id.load(self.record.parent_id)
+        return None if record is None else Category.of(record)
+
+    @strawberry.field
+    async def children(self, info: Info) -> list[Category]:
+        children = await info.context.loaders.children_by_category_id.load(self.record.id)
+        return [Category.of(c) for c in children]
+
+    @strawberry.field(description="Active products of this category and its descendants.")
+    async def products(
+        self,
+        info: Info,
+        first: int | None = 20,
+        after: str | None = None,
+        filter: ProductFilter | None = None,
+        sort_key: ProductSortKeys = ProductSortKeys.ID,
+        reverse: bool = False,
+    ) -> ProductConnection:
+        return await products_connection(
+            info,
+            first=first,
+            after=after,
+            filter=filter,
+            sort_key=sort_key,
+            reverse=reverse,
+            scope=self.record.slug,
+        )
+
+
+@strawberry.type
+class CategoryEdge:
+    cursor: str
+    node: Category
+
+
+@strawberry.type(description="A page of categories.")
+class CategoryConnection:
+    edges: list[CategoryEdge]
+    page_info: PageInfo
+
+    @classmethod
+    def of(cls, page: Page[catalog.Category]) -> CategoryConnection:
+        return cls(
+            edges=[CategoryEdge(cursor=e.cursor, node=Category.of(e.node)) for e in page.edges],
+            page_info=PageInfo.of(page),
+        )
+
+
+async def products_connection(
+    info: Info,
+    *,
+    first: int | None,
+    after: str | None,
+    filter: ProductFilter | None,
+    sort_key: ProductSortKeys,
+    reverse: bool,
+    scope: str | None = None,
+) -> ProductConnection:
+    """A page of active products, shared by `products` and `Category.products`."""
+    context = info.context
+    page = await list_products(
+        context.catalog,
+        raw_filter=None if filter is None else _filter_input(filter),
+        sort_key=catalog.ProductSortKey(sort_key.value),
+        reverse=reverse,
+        first=first,
+        after=after,
+        currency_code=context.settings.currency_code,
+        max_size=context.settings.max_page_size,
+        category_slug=scope,
+    )
+    return ProductConnection.of(page)
+
+
+def _filter_input(value: ProductFilter) -> ProductFilterInput:
+    return ProductFilterInput(
+        category=value.category,
+        brands=value.brands,
+        price_min=value.price_min,
+        price_max=value.price_max,
+        in_stock=value.in_stock,
+        attributes=[(a.name, a.values) for a in value.attributes or ()],
+    )

@@ -1,0 +1,43 @@
+"""Types shared by every part of the graph: Node, Money, PageInfo."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+import strawberry
+
+from domain import money
+from domain.pagination import Page
+
+
+@strawberry.interface(description="An object with a globally unique, opaque id.")
+class Node:
+    id: strawberry.ID = strawberry.field(description="Globally unique, opaque id.")
+
+
+@strawberry.type(description="An amount in a currency; amount is a decimal string, never a float.")
+class Money:
+    amount: Decimal = strawberry.field(description='Decimal amount, e.g. "19.99".')
+    currency_code: str = strawberry.field(description="ISO 4217 currency code.")
+
+    @classmethod
+    def of(cls, value: money.Money) -> Money:
+        return cls(amount=value.amount, currency_code=value.currency_code)
+
+
+@strawberry.type(description="Relay page information for keyset-paginated connections.")
+class PageInfo:
+    has_next_page: bool
+    has_previous_page: bool
+    start_cursor: str | None
+    end_cursor: str | None
+
+    @classmethod
+    def of(cls, page: Page[Any]) -> PageInfo:
+        return cls(
+            has_next_page=page.has_next_page,
+            has_previous_page=page.has_previous_page,
+            start_cursor=page.start_cursor,
+            end_cursor=page.end_cursor,
+        )

@@ -1,0 +1,71 @@
+"""One typed settings object, read from the environment (and an optional `.env`)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+EMBEDDED_DATABASE_URL = "sqlite+aiosqlite:///var/shop.db"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore")
+
+    environment: Literal["development", "test", "production"] = "development"
+    # Development falls back to the embedded SQLite file and in-process Redis;
+    # production must name both explicitly (see the validator below).
+    database_url: str | None = None
+    database_read_url: str | None = None
+    redis_url: str | None = None
+    database_pool_size: int = Field(default=10, ge=1)
+
+    host: str = "127.0.0.1"
+    port: int = 8000
+    log_level: str = "INFO"
+
+    currency_code: str = Field(default="USD", min_length=3, max_length=3)
+    cache_ttl_seconds: int = Field(default=300, ge=1)
+    cache_namespace: str = "v1"
+    redis_timeout_seconds: float = Field(default=0.25, gt=0)
+    # After a Redis failure the cache is bypassed this long, so an outage costs
+    # one timeout, not one per request.
+    redis_retry_after_seconds: float = Field(default=5.0, ge=0)
+
+    max_page_size: int = Field(default=100, ge=1)
+    max_query_depth: int = Field(default=15, ge=1)
+    graphiql: bool | None = None
+    # Adds an `X-SQL-Statements` response header; handy for budgets and the benchmark.
+    expose_statement_count: bool | None = None
+
+    @model_validator(mode="after")
+    def _production_needs_real_services(self) -> Settings:
+        if self.environment == "production":
+            missing = [
+                name
+                for name, value in (
+                    ("DATABASE_URL", self.database_url),
+                    ("REDIS_URL", self.redis_url),
+                )
+                if not value
+            ]
+            if missing:
+                raise ValueError(f"production requires {', '.join(missing)} to be set")
+        return self
+
+    @property
+    def effective_database_url(self) -> str:
+        return self.database_url or EMBEDDED_DATABASE_URL
+
+    @property
+    def graphiql_enabled(self) -> bool:
+        if self.graphiql is not None:
+            return self.graphiql
+        return self.environment == "development"
+
+    @property
+    def statement_count_exposed(self) -> bool:
+        if self.expose_statement_count is not None:
+            return self.expose_statement_count
+        return self.environment != "production"
