@@ -116,8 +116,17 @@ class ImagesByProductIdLoader(MappingLoader[int, list[ProductImage]]):
 
 
 class CategoryByIdLoader(MappingLoader[int, Category | None]):
+    """Loads each category with its ancestors and primes them, so `parent` chains are free."""
+
     def __init__(self, repository: CatalogRepository) -> None:
-        super().__init__(repository.categories_by_ids, _none)  # type: ignore[arg-type]
+        async def fetch(ids: list[int]) -> dict[int, Category | None]:
+            found = await repository.categories_by_ids(ids)
+            for category_id, category in found.items():
+                if category_id not in ids:
+                    self.prime(category_id, category)
+            return dict(found)
+
+        super().__init__(fetch, _none)
 
 
 class CategoryBySlugLoader(MappingLoader[str, Category | None]):

@@ -11,8 +11,10 @@ from sqlalchemy import (
     ARRAY,
     ColumnElement,
     Select,
+    String,
     and_,
     any_,
+    cast,
     exists,
     func,
     literal,
@@ -280,7 +282,15 @@ class CatalogRepository:
     # -- categories -------------------------------------------------------------
 
     async def categories_by_ids(self, ids: Sequence[int]) -> dict[int, Category]:
-        rows = await self._fetch(select(categories).where(self._one_of(categories.c.id, ids)))
+        """The categories and all their ancestors: breadcrumbs and `parent` cost nothing more."""
+        wanted = categories.alias("wanted")
+        is_ancestor = wanted.c.path.like(literal("%/") + cast(categories.c.id, String) + "/%")
+        rows = await self._fetch(
+            select(categories)
+            .distinct()
+            .select_from(categories.join(wanted, is_ancestor))
+            .where(self._one_of(wanted.c.id, ids))
+        )
         return {row["id"]: category_from_row(row) for row in rows}
 
     async def categories_by_slugs(self, slugs: Sequence[str]) -> dict[str, Category]:

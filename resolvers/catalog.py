@@ -40,7 +40,9 @@ async def _load_node(info: Info, global_id: str, field: str) -> Node | None:
         if variant is None:
             return None
         parent = await loaders.product_by_id.load(variant.product_id)
-        return ProductVariant.of(variant) if parent is not None and parent.is_visible else None
+        if parent is None or not parent.is_visible:
+            return None
+        return (await ProductVariant.load_many(info, [variant]))[0]
     if type_name == "Category":
         category = await loaders.category_by_id.load(record_id)
         return None if category is None else Category.of(category)

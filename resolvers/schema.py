@@ -8,11 +8,13 @@ from typing import Any
 
 import strawberry
 from graphql import GraphQLError
-from strawberry.extensions import ParserCache, QueryDepthLimiter, SchemaExtension, ValidationCache
+from strawberry.extensions import AddValidationRules, ParserCache, SchemaExtension, ValidationCache
+from strawberry.extensions.query_depth_limiter import create_validator
 from strawberry.types import ExecutionContext
 
 from resolvers.catalog import CatalogQuery
 from resolvers.errors import ErrorPolicy
+from resolvers.execution import fast_path_context
 from schema.catalog import Category, Product, ProductVariant, Review
 
 PARSE_CACHE_SIZE = 1024
@@ -50,11 +52,16 @@ class CommerceSchema(strawberry.Schema):
 
 
 def build_schema(*, max_depth: int = 15, expose_error_details: bool = False) -> strawberry.Schema:
+    # One rule class for the schema's life: QueryDepthLimiter makes a new class per
+    # instance, which changes the validation cache's key and re-validates every request.
+    depth_rules = [create_validator(max_depth, None, None)]
     extensions: list[Callable[[], SchemaExtension] | type[SchemaExtension]] = [
         lambda: CachedParser(maxsize=PARSE_CACHE_SIZE),
+        lambda: AddValidationRules(depth_rules),
         lambda: ValidationCache(maxsize=PARSE_CACHE_SIZE),
-        lambda: QueryDepthLimiter(max_depth=max_depth),
         lambda: ErrorPolicy(expose_details=expose_error_details),
     ]
     types: list[Any] = [Product, ProductVariant, Category, Review]
-    return CommerceSchema(query=Query, extensions=extensions, types=types)
+    schema = CommerceSchema(query=Query, extensions=extensions, types=types)
+    schema.execution_context_class = fast_path_context(schema._schema)
+    return schema

@@ -98,11 +98,16 @@ class ProductVariant(Node):
     compare_at_price: Money | None = strawberry.field(
         description="The price before a sale, if on sale."
     )
+    available_for_sale: bool = strawberry.field(
+        description="Whether at least one unit is in stock."
+    )
+    quantity_available: int = strawberry.field(description="Units in stock now.")
     record: strawberry.Private[catalog.Variant]
 
     @classmethod
-    def of(cls, record: catalog.Variant) -> ProductVariant:
+    def of(cls, record: catalog.Variant, stock: catalog.InventoryLevel | None) -> ProductVariant:
         compare_at = record.compare_at_money
+        available = 0 if stock is None else stock.available
         return cls(
             id=strawberry.ID(encode_gid("ProductVariant", record.id)),
             sku=record.sku,
@@ -110,18 +115,22 @@ class ProductVariant(Node):
             selected_options=[SelectedOption(name=o.name, value=o.value) for o in record.options],
             price=Money.of(record.price_money),
             compare_at_price=None if compare_at is None else Money.of(compare_at),
+            available_for_sale=available > 0,
+            quantity_available=available,
             record=record,
         )
 
-    @strawberry.field(description="Whether at least one unit is in stock.")
-    async def available_for_sale(self, info: Info) -> bool:
-        level = await info.context.loaders.inventory_by_variant_id.load(self.record.id)
-        return level is not None and level.available > 0
+    @classmethod
+    async def load_many(cls, info: Info, variants: list[catalog.Variant]) -> list[ProductVariant]:
+        """Variants with their live stock: one batched stock read, then plain fields.
 
-    @strawberry.field(description="Units in stock now.")
-    async def quantity_available(self, info: Info) -> int:
-        level = await info.context.loaders.inventory_by_variant_id.load(self.record.id)
-        return 0 if level is None else level.available
+        Stock is read even when not selected: a storefront nearly always shows it,
+        and plain fields cost a fraction of an async resolver per variant.
+        """
+        levels = await info.context.loaders.inventory_by_variant_id.load_many(
+            [v.id for v in variants]
+        )
+        return [cls.of(v, level) for v, level in zip(variants, levels, strict=True)]
 
     @strawberry.field
     async def product(self, info: Info) -> Product | None:
@@ -174,7 +183,7 @@ class Product(Node):
     @strawberry.field(description="All variants, in display order.")
     async def variants(self, info: Info) -> list[ProductVariant]:
         variants = await info.context.loaders.variants_by_product_id.load(self.record.id)
-        return [ProductVariant.of(v) for v in variants]
+        return await ProductVariant.load_many(info, variants)
 
     @strawberry.field(description="Whether any variant is in stock.")
     async def available_for_sale(self, info: Info) -> bool:

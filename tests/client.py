@@ -1,0 +1,74 @@
+"""An in-process client for the ASGI app that speaks GraphQL and reads our headers."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+from starlette.applications import Starlette
+
+from app import Container, create_app
+from settings import Settings
+
+QUERIES = Path(__file__).resolve().parents[1] / "bench" / "queries"
+
+
+def screen_query(name: str) -> str:
+    """The benchmark's screen documents: tests and the benchmark measure the same thing."""
+    return (QUERIES / f"{name}.graphql").read_text()
+
+
+@dataclass
+class GraphQLResponse:
+    status: int
+    body: dict[str, Any]
+    statements: int
+
+    @property
+    def data(self) -> Any:
+        assert "errors" not in self.body, self.body["errors"]
+        return self.body["data"]
+
+    @property
+    def errors(self) -> list[dict[str, Any]]:
+        return list(self.body.get("errors", []))
+
+    @property
+    def error_codes(self) -> list[str]:
+        return [e.get("extensions", {}).get("code") for e in self.errors]
+
+
+@dataclass
+class AppClient:
+    app: Starlette
+    http: httpx.AsyncClient
+
+    @property
+    def container(self) -> Container:
+        container: Container = self.app.state.container
+        return container
+
+    async def query(
+        self, document: str, variables: dict[str, Any] | None = None
+    ) -> GraphQLResponse:
+        response = await self.http.post(
+            "/graphql", json={"query": document, "variables": variables or {}}
+        )
+        return GraphQLResponse(
+            status=response.status_code,
+            body=response.json(),
+            statements=int(response.headers.get("x-sql-statements", "-1")),
+        )
+
+
+@asynccontextmanager
+async def running_app(settings: Settings) -> AsyncIterator[AppClient]:
+    app = create_app(settings)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
+            yield AppClient(app=app, http=http)

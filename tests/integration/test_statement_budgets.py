@@ -1,0 +1,88 @@
+"""A screen costs a constant number of SQL statements, whatever its page size.
+
+Budgets (cold cache / warm cache), counted by a listener on the engine:
+  listing screen  products(first: N) + variants, stock, images, category, ratingSummary:
+                  5 cold (products, variants, images, categories, inventory), 4 warm
+                  (variants come from Redis).
+  product screen  product(slug:) + variants, stock, images, category+parent, reviews,
+                  related { variants images }: 10 cold, 7 warm (the product record and
+                  the variant lists come from Redis).
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from persistence.db import Database
+from persistence.seed import seed_catalog
+from tests.client import AppClient, screen_query
+
+LISTING_COLD, LISTING_WARM = 5, 4
+PRODUCT_COLD, PRODUCT_WARM = 10, 7
+
+
+@pytest.fixture
+async def seeded(client: AppClient, db: Database) -> AppClient:
+    await seed_catalog(db, products=150, seed=7)
+    return client
+
+
+def product_screen(reviews: int, related: int) -> str:
+    return (
+        screen_query("product_screen")
+        .replace("reviews(first: 10)", f"reviews(first: {reviews})")
+        .replace("related(first: 8)", f"related(first: {related})")
+    )
+
+
+async def _flush_cache(client: AppClient) -> None:
+    await client.container.redis.flushdb()
+
+
+async def test_listing_screen_costs_the_same_for_5_and_50_products(seeded: AppClient) -> None:
+    counts = {}
+    for n in (5, 50):
+        await _flush_cache(seeded)
+        cold = await seeded.query(screen_query("listing_screen"), {"first": n})
+        warm = await seeded.query(screen_query("listing_screen"), {"first": n})
+        assert len(cold.data["products"]["edges"]) == n
+        assert warm.data == cold.data
+        counts[n] = (cold.statements, warm.statements)
+
+    assert counts[5] == counts[50] == (LISTING_COLD, LISTING_WARM)
+
+
+async def test_product_screen_costs_the_same_for_5_and_50_reviews_and_related(
+    seeded: AppClient,
+) -> None:
+    listing = await seeded.query(
+        "{ products(first: 100, sortKey: RATING, reverse: true) { edges { node { slug ratingSummary { count } } } } }"
+    )
+    busiest = max(
+        listing.data["products"]["edges"], key=lambda e: e["node"]["ratingSummary"]["count"]
+    )
+    slug = busiest["node"]["slug"]
+    counts = {}
+    for n in (5, 50):
+        await _flush_cache(seeded)
+        cold = await seeded.query(product_screen(n, n), {"slug": slug})
+        warm = await seeded.query(product_screen(n, n), {"slug": slug})
+        product = cold.data["product"]
+        assert len(product["reviews"]["edges"]) == min(n, busiest["node"]["ratingSummary"]["count"])
+        assert len(product["related"]) > 5 if n == 50 else len(product["related"]) == 5
+        assert all(r["variants"] for r in product["related"])
+        assert warm.data == cold.data
+        counts[n] = (cold.statements, warm.statements)
+
+    assert counts[5] == counts[50] == (PRODUCT_COLD, PRODUCT_WARM)
+
+
+async def test_nodes_of_many_products_is_one_statement(seeded: AppClient) -> None:
+    listing = await seeded.query("{ products(first: 40) { edges { node { id } } } }")
+    ids = [e["node"]["id"] for e in listing.data["products"]["edges"]]
+    await _flush_cache(seeded)
+
+    result = await seeded.query("query($ids: [ID!]!) { nodes(ids: $ids) { id } }", {"ids": ids})
+
+    assert [n["id"] for n in result.data["nodes"]] == ids
+    assert result.statements == 1
