@@ -17,11 +17,13 @@ from schema.catalog import (
     ProductSortKeys,
     ProductVariant,
     Review,
+    build_products,
     products_connection,
 )
 from schema.common import Node
 from schema.context import Info
 from schema.global_id import decode_gid, decode_int_gid
+from schema.selection import selected_names
 
 MAX_NODES = 100
 
@@ -34,7 +36,9 @@ async def _load_node(info: Info, global_id: str, field: str) -> Node | None:
     record_id = int(key)
     if type_name == "Product":
         product = await loaders.product_by_id.load(record_id)
-        return Product.of(product) if product is not None and product.is_visible else None
+        if product is None or not product.is_visible:
+            return None
+        return (await build_products(info, [product], selected_names(info)))[0]
     if type_name == "ProductVariant":
         variant = await loaders.variant_by_id.load(record_id)
         if variant is None:
@@ -80,7 +84,9 @@ class CatalogQuery:
             record = await loaders.product_by_id.load(decode_int_gid(id, "Product"))
         else:
             record = await loaders.product_by_slug.load(slug or "")
-        return Product.of(record) if record is not None and record.is_visible else None
+        if record is None or not record.is_visible:
+            return None
+        return (await build_products(info, [record], selected_names(info)))[0]
 
     @strawberry.field(description="Active products, keyset-paginated; `first` at most 100.")
     async def products(

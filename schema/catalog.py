@@ -6,6 +6,8 @@ that takes business decisions live in `resolvers/`.
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Sequence
 from datetime import datetime
 from enum import Enum
 
@@ -17,6 +19,7 @@ from domain.pagination import Page
 from schema.common import Money, Node, PageInfo
 from schema.context import Info
 from schema.global_id import encode_gid
+from schema.selection import selected_names
 
 
 @strawberry.type(description="A named property of a product, such as screen size or material.")
@@ -135,7 +138,9 @@ class ProductVariant(Node):
     @strawberry.field
     async def product(self, info: Info) -> Product | None:
         record = await info.context.loaders.product_by_id.load(self.record.product_id)
-        return Product.of(record) if record is not None and record.is_visible else None
+        if record is None or not record.is_visible:
+            return None
+        return (await build_products(info, [record], selected_names(info)))[0]
 
 
 @strawberry.type(description="A product in the catalog.")
@@ -148,49 +153,11 @@ class Product(Node):
     price_range: ProductPriceRange
     rating_summary: RatingSummary
     created_at: datetime
+    category: Category | None
+    images: list[ProductImage] = strawberry.field(description="Images in display order.")
+    variants: list[ProductVariant] = strawberry.field(description="All variants, in display order.")
+    available_for_sale: bool = strawberry.field(description="Whether any variant is in stock.")
     record: strawberry.Private[catalog.Product]
-
-    @classmethod
-    def of(cls, record: catalog.Product) -> Product:
-        low, high = record.price_range
-        return cls(
-            id=strawberry.ID(encode_gid("Product", record.id)),
-            slug=record.slug,
-            title=record.title,
-            description=record.description,
-            brand=record.brand,
-            attributes=[ProductAttribute(name=a.name, value=a.value) for a in record.attributes],
-            price_range=ProductPriceRange(
-                min_variant_price=Money.of(low), max_variant_price=Money.of(high)
-            ),
-            rating_summary=RatingSummary(average=record.rating.average, count=record.rating.count),
-            created_at=record.created_at,
-            record=record,
-        )
-
-    @strawberry.field
-    async def category(self, info: Info) -> Category | None:
-        if self.record.category_id is None:
-            return None
-        record = await info.context.loaders.category_by_id.load(self.record.category_id)
-        return None if record is None else Category.of(record)
-
-    @strawberry.field(description="Images in display order.")
-    async def images(self, info: Info) -> list[ProductImage]:
-        images = await info.context.loaders.images_by_product_id.load(self.record.id)
-        return [ProductImage(url=i.url, alt=i.alt, position=i.position) for i in images]
-
-    @strawberry.field(description="All variants, in display order.")
-    async def variants(self, info: Info) -> list[ProductVariant]:
-        variants = await info.context.loaders.variants_by_product_id.load(self.record.id)
-        return await ProductVariant.load_many(info, variants)
-
-    @strawberry.field(description="Whether any variant is in stock.")
-    async def available_for_sale(self, info: Info) -> bool:
-        loaders = info.context.loaders
-        variants = await loaders.variants_by_product_id.load(self.record.id)
-        levels = await loaders.inventory_by_variant_id.load_many([v.id for v in variants])
-        return catalog.available_for_sale(levels)
 
     @strawberry.field(description="Reviews, newest first.")
     async def reviews(
@@ -204,7 +171,69 @@ class Product(Node):
     async def related(self, info: Info, first: int | None = 8) -> list[Product]:
         count = related_count(first, info.context.settings.max_page_size)
         products = await info.context.loaders.related_by_product_id.load((self.record.id, count))
-        return [Product.of(p) for p in products]
+        return await build_products(info, products, selected_names(info))
+
+
+async def build_products(
+    info: Info, records: Sequence[catalog.Product], selection: frozenset[str]
+) -> list[Product]:
+    """Products with the relations `selection` asks for, each batch-loaded once for all."""
+    loaders = info.context.loaders
+    ids = [r.id for r in records]
+    want_variants = "variants" in selection or "availableForSale" in selection
+    category_ids = [r.category_id for r in records if r.category_id is not None]
+    variant_lists, image_lists, categories = await asyncio.gather(
+        loaders.variants_by_product_id.load_many(ids) if want_variants else _nothing(),
+        loaders.images_by_product_id.load_many(ids) if "images" in selection else _nothing(),
+        loaders.category_by_id.load_many(category_ids) if "category" in selection else _nothing(),
+    )
+    variants_by_product: dict[int, list[ProductVariant]] = {}
+    if variant_lists:
+        flat = [v for variants in variant_lists for v in variants]
+        built = iter(await ProductVariant.load_many(info, flat))
+        variants_by_product = {
+            pid: [next(built) for _ in vs] for pid, vs in zip(ids, variant_lists, strict=True)
+        }
+    images_by_product = dict(zip(ids, image_lists or [[] for _ in ids], strict=True))
+    category_by_id = {c.id: Category.of(c) for c in categories or [] if c is not None}
+    products = []
+    for record in records:
+        variants = variants_by_product.get(record.id, [])
+        low, high = record.price_range
+        products.append(
+            Product(
+                id=strawberry.ID(encode_gid("Product", record.id)),
+                slug=record.slug,
+                title=record.title,
+                description=record.description,
+                brand=record.brand,
+                attributes=[
+                    ProductAttribute(name=a.name, value=a.value) for a in record.attributes
+                ],
+                price_range=ProductPriceRange(
+                    min_variant_price=Money.of(low), max_variant_price=Money.of(high)
+                ),
+                rating_summary=RatingSummary(
+                    average=record.rating.average, count=record.rating.count
+                ),
+                created_at=record.created_at,
+                category=None
+                if record.category_id is None
+                else category_by_id.get(record.category_id),
+                images=[
+                    ProductImage(url=i.url, alt=i.alt, position=i.position)
+                    for i in images_by_product[record.id]
+                ],
+                variants=variants,
+                available_for_sale=any(v.available_for_sale for v in variants),
+                record=record,
+            )
+        )
+    return products
+
+
+async def _nothing() -> None:
+    return None
 
 
 @strawberry.type
@@ -219,9 +248,14 @@ class ProductConnection:
     page_info: PageInfo
 
     @classmethod
-    def of(cls, page: Page[catalog.Product]) -> ProductConnection:
+    async def build(cls, info: Info, page: Page[catalog.Product]) -> ProductConnection:
+        nodes = await build_products(
+            info, [e.node for e in page.edges], selected_names(info, "edges", "node")
+        )
         return cls(
-            edges=[ProductEdge(cursor=e.cursor, node=Product.of(e.node)) for e in page.edges],
+            edges=[
+                ProductEdge(cursor=e.cursor, node=n) for e, n in zip(page.edges, nodes, strict=True)
+            ],
             page_info=PageInfo.of(page),
         )
 
@@ -349,7 +383,7 @@ async def products_connection(
         max_size=context.settings.max_page_size,
         category_slug=scope,
     )
-    return ProductConnection.of(page)
+    return await ProductConnection.build(info, page)
 
 
 def _filter_input(value: ProductFilter) -> ProductFilterInput:
