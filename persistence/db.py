@@ -54,32 +54,41 @@ class Database:
 
     async def dispose(self) -> None:
         await self.writer.dispose()
-        if self.reader.sync_engine.pool is not self.writer.sync_engine.pool:
-            await self.reader.dispose()
+        await self.reader.dispose()
 
 
 def create_database(url: str, read_url: str | None = None, pool_size: int = 10) -> Database:
     counter = StatementCounter()
     writer = _engine(url, pool_size)
-    # Reads run without BEGIN/ROLLBACK around them: one statement, not three.
-    reader_base = _engine(read_url, pool_size) if read_url else writer
-    reader = reader_base.execution_options(isolation_level="AUTOCOMMIT")
+    # Reads run without BEGIN/ROLLBACK around them: one statement, not three. The
+    # reader is its own engine (own pool) set to AUTOCOMMIT once per connection;
+    # `execution_options(isolation_level=...)` would set and reset it per checkout.
+    reader = _engine(read_url or url, pool_size, isolation_level="AUTOCOMMIT")
     counter.attach(writer)
-    if read_url:
-        counter.attach(reader_base)
+    counter.attach(reader)
     return Database(writer=writer, reader=reader, counter=counter)
 
 
-def _engine(url: str, pool_size: int) -> AsyncEngine:
+def ensure_sqlite_directory(url: str) -> None:
+    """SQLite creates its file, not the folder it lives in."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite" and parsed.database and parsed.database != ":memory:":
+        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+
+
+def _engine(url: str, pool_size: int, **options: Any) -> AsyncEngine:
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
-        if parsed.database and parsed.database != ":memory:":
-            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_async_engine(url)
+        ensure_sqlite_directory(url)
+        engine = create_async_engine(url, **options)
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         return engine
     return create_async_engine(
-        url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=False, pool_recycle=1800
+        url,
+        pool_size=pool_size,
+        max_overflow=pool_size,
+        pool_recycle=1800,
+        **options,
     )
 
 

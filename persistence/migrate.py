@@ -8,6 +8,8 @@ from pathlib import Path
 from alembic import command
 from alembic.config import Config
 
+from persistence.db import ensure_sqlite_directory
+
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
@@ -19,6 +21,7 @@ def alembic_config(database_url: str) -> Config:
 
 
 async def upgrade(database_url: str, revision: str = "head") -> None:
+    ensure_sqlite_directory(database_url)
     # Alembic's env.py runs its own event loop; keep it off ours.
     await asyncio.to_thread(command.upgrade, alembic_config(database_url), revision)
 

@@ -1,0 +1,60 @@
+"""The dependency rules of DESIGN.md, checked by walking the imports."""
+
+from __future__ import annotations
+
+import ast
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+LAYERS = (
+    "app",
+    "settings",
+    "schema",
+    "resolvers",
+    "dataloaders",
+    "domain",
+    "persistence",
+    "integrations",
+)
+
+
+def imports_of(package: str) -> dict[Path, set[str]]:
+    found: dict[Path, set[str]] = {}
+    for path in (ROOT / package).rglob("*.py"):
+        if "migrations" in path.parts:
+            continue
+        names: set[str] = set()
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                names.update(alias.name.split(".")[0] for alias in node.names)
+            elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                names.add(node.module.split(".")[0])
+        found[path] = names
+    return found
+
+
+def test_domain_imports_only_the_standard_library_and_itself() -> None:
+    allowed = set(sys.stdlib_module_names) | {"domain", "__future__"}
+    offenders = {
+        str(path.relative_to(ROOT)): sorted(names - allowed)
+        for path, names in imports_of("domain").items()
+    }
+    assert {k: v for k, v in offenders.items() if v} == {}
+
+
+def test_no_layer_imports_the_composition_root_and_arrows_point_inward() -> None:
+    forbidden = {
+        "domain": {"schema", "resolvers", "dataloaders", "persistence", "integrations", "app"},
+        "persistence": {"schema", "resolvers", "dataloaders", "app"},
+        "dataloaders": {"schema", "resolvers", "app"},
+        "schema": {"resolvers", "app"},
+        "resolvers": {"app", "sqlalchemy", "redis"},
+        "integrations": {"schema", "resolvers", "dataloaders", "persistence", "app"},
+    }
+    offenders = {}
+    for layer, banned in forbidden.items():
+        for path, names in imports_of(layer).items():
+            if names & banned:
+                offenders[str(path.relative_to(ROOT))] = sorted(names & banned)
+    assert offenders == {}

@@ -1,0 +1,49 @@
+"""Settings rules and how protocol errors are coded, without any I/O."""
+
+from __future__ import annotations
+
+import pytest
+from pydantic import ValidationError
+
+from resolvers.schema import build_schema
+from settings import EMBEDDED_DATABASE_URL, Settings
+
+
+def test_development_defaults_to_the_embedded_stack() -> None:
+    settings = Settings(_env_file=None, environment="development")
+
+    assert settings.effective_database_url == EMBEDDED_DATABASE_URL
+    assert settings.redis_url is None
+    assert settings.graphiql_enabled is True
+
+
+def test_production_refuses_to_start_without_its_services() -> None:
+    with pytest.raises(ValidationError, match="DATABASE_URL, REDIS_URL"):
+        Settings(_env_file=None, environment="production")
+    settings = Settings(
+        _env_file=None,
+        environment="production",
+        database_url="postgresql+asyncpg://db/x",
+        redis_url="redis://r",
+    )
+    assert settings.graphiql_enabled is False
+    assert settings.statement_count_exposed is False
+
+
+@pytest.mark.parametrize(
+    ("document", "code"),
+    [
+        ("{", "GRAPHQL_PARSE_FAILED"),
+        ("{ nope }", "GRAPHQL_VALIDATION_FAILED"),
+        ("query($n: Int!) { products(first: $n) { edges { cursor } } }", "BAD_USER_INPUT"),
+        (
+            "{ categories { edges { node " + "{ children " * 15 + "{ slug }" + " }" * 15 + " } } }",
+            "MAX_DEPTH_EXCEEDED",
+        ),
+    ],
+)
+async def test_protocol_errors_carry_a_code(document: str, code: str) -> None:
+    result = await build_schema().execute(document)
+
+    assert result.errors is not None
+    assert [e.extensions["code"] for e in result.errors] == [code]
