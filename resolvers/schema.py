@@ -14,7 +14,7 @@ from strawberry.types import ExecutionContext
 
 from resolvers.catalog import CatalogQuery
 from resolvers.errors import ErrorPolicy
-from resolvers.execution import fast_path_context
+from resolvers.execution import plain_data_context
 from schema.catalog import Category, Product, ProductVariant, Review
 
 PARSE_CACHE_SIZE = 1024
@@ -63,5 +63,5 @@ def build_schema(*, max_depth: int = 15, expose_error_details: bool = False) -> 
     ]
     types: list[Any] = [Product, ProductVariant, Category, Review]
     schema = CommerceSchema(query=Query, extensions=extensions, types=types)
-    schema.execution_context_class = fast_path_context(schema._schema)
+    schema.execution_context_class = plain_data_context(schema._schema)
     return schema
