@@ -18,6 +18,8 @@ from domain.pagination import Page, PageRequest
 from persistence.catalog_repository import CatalogRepository
 from persistence.record_cache import (
     RecordCache,
+    decode_category,
+    decode_image_list,
     decode_product,
     decode_variant,
     decode_variant_list,
@@ -111,16 +113,28 @@ class InventoryByVariantIdLoader(MappingLoader[int, InventoryLevel | None]):
 
 
 class ImagesByProductIdLoader(MappingLoader[int, list[ProductImage]]):
-    def __init__(self, repository: CatalogRepository) -> None:
-        super().__init__(repository.images_by_product_ids, list)
+    def __init__(self, repository: CatalogRepository, records: RecordCache) -> None:
+        async def fetch(ids: list[int]) -> dict[int, list[ProductImage]]:
+            return await records.read_through(
+                "product-images",
+                ids,
+                repository.images_by_product_ids,
+                encode_record,
+                decode_image_list,
+            )
+
+        super().__init__(fetch, list)
 
 
 class CategoryByIdLoader(MappingLoader[int, Category | None]):
-    """Loads each category with its ancestors and primes them, so `parent` chains are free."""
+    """Categories through the cache; a miss loads the category with its ancestors,
+    caches them all and primes them, so breadcrumbs and `parent` cost nothing more."""
 
-    def __init__(self, repository: CatalogRepository) -> None:
+    def __init__(self, repository: CatalogRepository, records: RecordCache) -> None:
         async def fetch(ids: list[int]) -> dict[int, Category | None]:
-            found = await repository.categories_by_ids(ids)
+            found = await records.read_through(
+                "category", ids, repository.categories_by_ids, encode_record, decode_category
+            )
             for category_id, category in found.items():
                 if category_id not in ids:
                     self.prime(category_id, category)
@@ -207,14 +221,14 @@ class CatalogLoaders:
     @classmethod
     def create(cls, repository: CatalogRepository, records: RecordCache) -> CatalogLoaders:
         product_by_id = ProductByIdLoader(repository, records)
-        category_by_id = CategoryByIdLoader(repository)
+        category_by_id = CategoryByIdLoader(repository, records)
         return cls(
             product_by_id=product_by_id,
             product_by_slug=ProductBySlugLoader(repository, records, product_by_id),
             variants_by_product_id=VariantsByProductIdLoader(repository, records),
             variant_by_id=VariantByIdLoader(repository, records),
             inventory_by_variant_id=InventoryByVariantIdLoader(repository),
-            images_by_product_id=ImagesByProductIdLoader(repository),
+            images_by_product_id=ImagesByProductIdLoader(repository, records),
             category_by_id=category_by_id,
             category_by_slug=CategoryBySlugLoader(repository, category_by_id),
             children_by_category_id=ChildCategoriesByParentIdLoader(repository),

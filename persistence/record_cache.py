@@ -19,7 +19,9 @@ from redis.exceptions import RedisError
 
 from domain.catalog import (
     Attribute,
+    Category,
     Product,
+    ProductImage,
     ProductStatus,
     RatingSummary,
     SelectedOption,
@@ -68,11 +70,15 @@ class RecordCache:
         return found
 
     async def invalidate_products(self, product_ids: list[int], slugs: Sequence[str] = ()) -> None:
-        keys = [self._key(kind, i) for i in product_ids for kind in ("product", "product-variants")]
+        kinds = ("product", "product-variants", "product-images")
+        keys = [self._key(kind, i) for i in product_ids for kind in kinds]
         await self._delete([*keys, *(self._key("product-slug", s) for s in slugs)])
 
     async def invalidate_variants(self, variant_ids: list[int]) -> None:
         await self._delete([self._key("variant", i) for i in variant_ids])
+
+    async def invalidate_categories(self, category_ids: list[int]) -> None:
+        await self._delete([self._key("category", i) for i in category_ids])
 
     async def _delete(self, keys: list[str]) -> None:
         if not keys:
@@ -163,3 +169,11 @@ def decode_variant_list(raw: bytes) -> list[Variant]:
 
 def decode_int(raw: bytes) -> int:
     return int(raw)
+
+
+def decode_image_list(raw: bytes) -> list[ProductImage]:
+    return [ProductImage(**d) for d in orjson.loads(raw)]
+
+
+def decode_category(raw: bytes) -> Category:
+    return Category(**orjson.loads(raw))
