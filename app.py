@@ -62,6 +62,7 @@ class Container:
             ttl_seconds=settings.cache_ttl_seconds,
             namespace=settings.cache_namespace,
             retry_after_seconds=settings.redis_retry_after_seconds,
+            timeout_seconds=settings.redis_timeout_seconds,
         )
         return cls(
             settings=settings, db=db, redis=redis, cache=cache, catalog=CatalogRepository(db)
@@ -74,10 +75,9 @@ class Container:
 
 def _redis(settings: Settings) -> Redis:
     if settings.redis_url:
+        # No socket_timeout: RecordCache puts one deadline on each round trip instead.
         return Redis.from_url(
-            settings.redis_url,
-            socket_timeout=settings.redis_timeout_seconds,
-            socket_connect_timeout=settings.redis_timeout_seconds,
+            settings.redis_url, socket_connect_timeout=settings.redis_timeout_seconds
         )
     import fakeredis  # embedded mode only
 
@@ -164,9 +164,10 @@ async def readyz(request: Request) -> Response:
     except Exception as error:  # any failure means "not ready", and says why
         checks["database"] = f"error: {type(error).__name__}"
     try:
-        await container.redis.ping()
+        async with asyncio.timeout(container.settings.redis_timeout_seconds):
+            await container.redis.ping()
         checks["redis"] = "ok"
-    except (RedisError, OSError) as error:
+    except (RedisError, OSError, TimeoutError) as error:
         checks["redis"] = f"error: {type(error).__name__}"
     ready = all(value == "ok" for value in checks.values())
     return JSONResponse(

@@ -20,6 +20,7 @@ from persistence.record_cache import (
     RecordCache,
     decode_category,
     decode_image_list,
+    decode_int_list,
     decode_product,
     decode_variant,
     decode_variant_list,
@@ -179,15 +180,37 @@ class ReviewsByProductIdLoader(MappingLoader[ReviewsKey, Page[Review]]):
 
 
 class RelatedProductsByProductIdLoader(MappingLoader[RelatedKey, list[Product]]):
-    def __init__(self, repository: CatalogRepository, by_id: ProductByIdLoader) -> None:
+    """Best-rated products of the same category.
+
+    The ranked id lists are cached (`related:<first>:<id>`, record TTL): ranking is the
+    costly part (a window over the whole category) and may lag a rating change by the
+    TTL. The records themselves come through the product loader, so titles, prices and
+    visibility are always current; a product archived since is left out.
+    """
+
+    def __init__(
+        self, repository: CatalogRepository, records: RecordCache, by_id: ProductByIdLoader
+    ) -> None:
         async def fetch(keys: list[RelatedKey]) -> dict[RelatedKey, list[Product]]:
             related: dict[RelatedKey, list[Product]] = {}
             for first, product_ids in _group_by_second(keys).items():
-                found = await repository.related_products(product_ids, first)
-                for pid in product_ids:
-                    related[(pid, first)] = found.get(pid, [])
-                    for product in related[(pid, first)]:
+
+                async def ranked(ids: list[int], first: int = first) -> dict[int, list[int]]:
+                    found = await repository.related_products(ids, first)
+                    records_by_id = {p.id: p for products in found.values() for p in products}
+                    for product in records_by_id.values():
                         by_id.prime(product.id, product)
+                    await records.store("product", records_by_id, encode_record)
+                    return {pid: [p.id for p in found.get(pid, [])] for pid in ids}
+
+                ids_by_product = await records.read_through(
+                    f"related:{first}", product_ids, ranked, encode_record, decode_int_list
+                )
+                wanted = list({i for ids in ids_by_product.values() for i in ids})
+                loaded = dict(zip(wanted, await by_id.load_many(wanted), strict=True))
+                for pid in product_ids:
+                    products = (loaded.get(i) for i in ids_by_product.get(pid, []))
+                    related[(pid, first)] = [p for p in products if p is not None and p.is_visible]
             return related
 
         super().__init__(fetch, list)
@@ -234,5 +257,7 @@ class CatalogLoaders:
             children_by_category_id=ChildCategoriesByParentIdLoader(repository),
             review_by_id=ReviewByIdLoader(repository),
             reviews_by_product_id=ReviewsByProductIdLoader(repository),
-            related_by_product_id=RelatedProductsByProductIdLoader(repository, product_by_id),
+            related_by_product_id=RelatedProductsByProductIdLoader(
+                repository, records, product_by_id
+            ),
         )

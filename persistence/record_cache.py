@@ -7,6 +7,7 @@ back to the database and the cache is bypassed for a short while.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable, Hashable, Sequence
@@ -34,15 +35,33 @@ K = TypeVar("K", bound=Hashable)
 V = TypeVar("V")
 
 
+class _PendingRead:
+    """MGETs asked for in one turn of the event loop, sent as one."""
+
+    def __init__(self) -> None:
+        self.keys: list[str] = []
+        self.done: asyncio.Future[list[bytes | None]] = asyncio.get_running_loop().create_future()
+
+
 class RecordCache:
     def __init__(
-        self, redis: Redis, *, ttl_seconds: int, namespace: str, retry_after_seconds: float
+        self,
+        redis: Redis,
+        *,
+        ttl_seconds: int,
+        namespace: str,
+        retry_after_seconds: float,
+        timeout_seconds: float = 0.25,
     ) -> None:
         self._redis = redis
         self._ttl = ttl_seconds
         self._namespace = namespace
         self._retry_after = retry_after_seconds
+        # One deadline per round trip here, instead of redis-py's socket timeout, which
+        # wraps every command in `wait_for` (a task per command).
+        self._timeout = timeout_seconds
         self._bypass_until = 0.0
+        self._pending: _PendingRead | None = None
 
     def _key(self, kind: str, key: object) -> str:
         return f"{self._namespace}:{kind}:{key}"
@@ -66,8 +85,12 @@ class RecordCache:
         if misses:
             fetched = await fetch(misses)
             found.update(fetched)
-            await self._set_many({self._key(kind, k): encode(v) for k, v in fetched.items()})
+            await self.store(kind, fetched, encode)
         return found
+
+    async def store(self, kind: str, values: dict[K, V], encode: Callable[[V], bytes]) -> None:
+        """Write records read some other way (a join, a ranking) so the next read hits."""
+        await self._set_many({self._key(kind, k): encode(v) for k, v in values.items()})
 
     async def invalidate_products(self, product_ids: list[int], slugs: Sequence[str] = ()) -> None:
         kinds = ("product", "product-variants", "product-images")
@@ -84,30 +107,45 @@ class RecordCache:
         if not keys:
             return
         try:
-            await self._redis.delete(*keys)
-        except (RedisError, OSError) as error:
+            async with asyncio.timeout(self._timeout):
+                await self._redis.delete(*keys)
+        except (RedisError, OSError, TimeoutError) as error:
             # Not swallowed silently: the TTL bounds the staleness, the log says why.
             log.warning("cache invalidation failed for %d keys: %s", len(keys), error)
 
     async def _mget(self, keys: list[str]) -> list[bytes | None]:
+        """Values of `keys`; loaders batching in the same loop turn share one MGET."""
         if not keys or self._bypassed():
             return [None] * len(keys)
+        pending = self._pending
+        if pending is None:
+            pending = self._pending = _PendingRead()
+            asyncio.get_running_loop().create_task(self._send(pending))
+        start = len(pending.keys)
+        pending.keys.extend(keys)
+        values = await asyncio.shield(pending.done)
+        return values[start : start + len(keys)]
+
+    async def _send(self, pending: _PendingRead) -> None:
+        self._pending = None
         try:
-            values: list[bytes | None] = await self._redis.mget(keys)
-            return values
-        except (RedisError, OSError) as error:
+            async with asyncio.timeout(self._timeout):
+                values: list[bytes | None] = await self._redis.mget(pending.keys)
+        except (RedisError, OSError, TimeoutError) as error:
             self._trip(error)
-            return [None] * len(keys)
+            values = [None] * len(pending.keys)
+        pending.done.set_result(values)
 
     async def _set_many(self, values: dict[str, bytes]) -> None:
         if not values or self._bypassed():
             return
         try:
-            async with self._redis.pipeline(transaction=False) as pipe:
-                for key, value in values.items():
-                    pipe.set(key, value, ex=self._ttl)
-                await pipe.execute()
-        except (RedisError, OSError) as error:
+            async with asyncio.timeout(self._timeout):
+                async with self._redis.pipeline(transaction=False) as pipe:
+                    for key, value in values.items():
+                        pipe.set(key, value, ex=self._ttl)
+                    await pipe.execute()
+        except (RedisError, OSError, TimeoutError) as error:
             self._trip(error)
 
     def _bypassed(self) -> bool:
@@ -167,13 +205,13 @@ def decode_variant_list(raw: bytes) -> list[Variant]:
     return [_variant(d) for d in orjson.loads(raw)]
 
 
-def decode_int(raw: bytes) -> int:
-    return int(raw)
-
-
 def decode_image_list(raw: bytes) -> list[ProductImage]:
     return [ProductImage(**d) for d in orjson.loads(raw)]
 
 
 def decode_category(raw: bytes) -> Category:
     return Category(**orjson.loads(raw))
+
+
+def decode_int_list(raw: bytes) -> list[int]:
+    return [int(i) for i in orjson.loads(raw)]
