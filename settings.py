@@ -27,7 +27,8 @@ class Settings(BaseSettings):
 
     currency_code: str = Field(default="USD", min_length=3, max_length=3)
     cache_ttl_seconds: int = Field(default=300, ge=1)
-    cache_namespace: str = "v1"
+    # Part of every cache key: change it when a cached record changes shape.
+    cache_namespace: str = "catalog-v2"
     redis_timeout_seconds: float = Field(default=0.25, gt=0)
     # After a Redis failure the cache is bypassed this long, so an outage costs
     # one timeout, not one per request.

@@ -15,17 +15,18 @@ from aiodataloader import DataLoader
 
 from domain.catalog import Category, InventoryLevel, Product, ProductImage, Review, Variant
 from domain.pagination import Page, PageRequest
-from persistence.catalog_repository import CatalogRepository
-from persistence.record_cache import (
-    RecordCache,
+from persistence.catalog_records import (
     decode_category,
     decode_image_list,
     decode_int_list,
     decode_product,
     decode_variant,
     decode_variant_list,
+    encode_product,
     encode_record,
 )
+from persistence.catalog_repository import CatalogRepository
+from persistence.record_cache import RecordCache
 
 K = TypeVar("K", bound=Hashable)
 V = TypeVar("V")
@@ -58,7 +59,7 @@ class ProductByIdLoader(MappingLoader[int, Product | None]):
         async def fetch(ids: list[int]) -> dict[int, Product | None]:
             return dict(
                 await records.read_through(
-                    "product", ids, repository.products_by_ids, encode_record, decode_product
+                    "product", ids, repository.products_by_ids, encode_product, decode_product
                 )
             )
 
@@ -71,7 +72,7 @@ class ProductBySlugLoader(MappingLoader[str, Product | None]):
     ) -> None:
         async def fetch(slugs: list[str]) -> dict[str, Product | None]:
             found = await records.read_through(
-                "product-slug", slugs, repository.products_by_slugs, encode_record, decode_product
+                "product-slug", slugs, repository.products_by_slugs, encode_product, decode_product
             )
             for product in found.values():
                 by_id.prime(product.id, product)
@@ -200,7 +201,7 @@ class RelatedProductsByProductIdLoader(MappingLoader[RelatedKey, list[Product]])
                     records_by_id = {p.id: p for products in found.values() for p in products}
                     for product in records_by_id.values():
                         by_id.prime(product.id, product)
-                    await records.store("product", records_by_id, encode_record)
+                    await records.store("product", records_by_id, encode_product)
                     return {pid: [p.id for p in found.get(pid, [])] for pid in ids}
 
                 ids_by_product = await records.read_through(

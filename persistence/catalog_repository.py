@@ -2,22 +2,15 @@
 
 from __future__ import annotations
 
-import functools
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
-    ARRAY,
     ColumnElement,
-    Integer,
     Select,
-    String,
-    and_,
     any_,
-    bindparam,
-    cast,
     exists,
     func,
     literal,
@@ -29,7 +22,6 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import RowMapping
 
 from domain.catalog import (
-    Attribute,
     Category,
     InventoryLevel,
     Product,
@@ -37,165 +29,43 @@ from domain.catalog import (
     ProductImage,
     ProductSortKey,
     ProductStatus,
-    RatingSummary,
     Review,
-    SelectedOption,
     Variant,
 )
 from domain.errors import ErrorCode, InvalidInput
 from domain.listing import CATEGORIES_ORDERING, REVIEWS_ORDERING, product_ordering
 from domain.pagination import Edge, Page, PageRequest, SortKey, encode_cursor
+from persistence.catalog_records import (
+    aware,
+    category_from_row,
+    image_from_row,
+    product_from_row,
+    review_from_row,
+    variant_from_row,
+)
+from persistence.catalog_statements import (
+    array_of,
+    product_columns,
+    products_with_rating,
+    rating_average,
+    statements_for,
+    subtree_ids,
+)
 from persistence.db import Database
 from persistence.tables import (
     categories,
-    customers,
     inventory_levels,
-    product_images,
-    product_rating_summaries,
     product_variants,
     products,
-    reviews,
 )
 
-_rating_average = func.coalesce(product_rating_summaries.c.rating_average, 0.0)
-_rating_count = func.coalesce(product_rating_summaries.c.rating_count, 0)
-_product_columns = (
-    *products.c,
-    _rating_average.label("rating_average"),
-    _rating_count.label("rating_count"),
-)
-_products_with_rating = products.outerjoin(
-    product_rating_summaries, product_rating_summaries.c.product_id == products.c.id
-)
 _sort_columns: dict[ProductSortKey, ColumnElement[Any]] = {
     ProductSortKey.ID: products.c.id,
     ProductSortKey.TITLE: products.c.title,
     ProductSortKey.PRICE: products.c.price_min,
     ProductSortKey.CREATED_AT: products.c.created_at,
-    ProductSortKey.RATING: _rating_average,
+    ProductSortKey.RATING: rating_average,
 }
-
-
-class _Statements:
-    """Every fixed-shape query, built once per dialect with bind parameters.
-
-    Building a select with subqueries costs more CPU than running it; a prebuilt
-    statement also compiles once and is prepared once per connection.
-    """
-
-    def __init__(self, postgres: bool) -> None:
-        self.postgres = postgres
-        product_select = select(*_product_columns).select_from(_products_with_rating)
-        self.products_by_ids = product_select.where(self.any_of(products.c.id))
-        self.products_by_slugs = product_select.where(self.any_of(products.c.slug))
-        self.variants_by_product_ids = (
-            select(product_variants)
-            .where(self.any_of(product_variants.c.product_id))
-            .order_by(
-                product_variants.c.product_id, product_variants.c.position, product_variants.c.id
-            )
-        )
-        self.variants_by_ids = select(product_variants).where(self.any_of(product_variants.c.id))
-        self.inventory_by_variant_ids = select(
-            inventory_levels.c.variant_id, inventory_levels.c.available
-        ).where(self.any_of(inventory_levels.c.variant_id))
-        self.images_by_product_ids = (
-            select(product_images)
-            .where(self.any_of(product_images.c.product_id))
-            .order_by(product_images.c.product_id, product_images.c.position)
-        )
-        wanted = categories.alias("wanted")
-        is_ancestor = wanted.c.path.like(literal("%/") + cast(categories.c.id, String) + "/%")
-        self.categories_with_ancestors = (
-            select(categories)
-            .distinct()
-            .select_from(categories.join(wanted, is_ancestor))
-            .where(self.any_of(wanted.c.id))
-        )
-        self.categories_by_slugs = select(categories).where(self.any_of(categories.c.slug))
-        self.children_by_category_ids = (
-            select(categories)
-            .where(self.any_of(categories.c.parent_id))
-            .order_by(categories.c.parent_id, categories.c.position, categories.c.id)
-        )
-        self.reviews_by_ids = _review_select().where(self.any_of(reviews.c.id))
-        self.newest_reviews = self._newest_reviews(after=False)
-        self.newest_reviews_after = self._newest_reviews(after=True)
-        self.related_products = self._related_products()
-
-    def any_of(self, column: ColumnElement[Any], name: str = "keys") -> ColumnElement[bool]:
-        if self.postgres:
-            # One prepared statement whatever the batch size (IN (...) makes one per size).
-            return column == any_(bindparam(name, type_=ARRAY(column.type)))
-        return column.in_(bindparam(name, expanding=True))
-
-    def _newest_reviews(self, *, after: bool) -> Select[Any]:
-        rank = (
-            func.row_number()
-            .over(
-                partition_by=reviews.c.product_id,
-                order_by=(reviews.c.created_at.desc(), reviews.c.id.desc()),
-            )
-            .label("rank")
-        )
-        inner = _review_select().add_columns(rank).where(self.any_of(reviews.c.product_id))
-        if after:
-            inner = inner.where(
-                tuple_(reviews.c.created_at, reviews.c.id)
-                < tuple_(
-                    bindparam("after_time", type_=reviews.c.created_at.type),
-                    bindparam("after_id", type_=reviews.c.id.type),
-                )
-            )
-        ranked = inner.subquery()
-        return (
-            select(ranked)
-            .where(ranked.c.rank <= bindparam("limit", type_=Integer()))
-            .order_by(ranked.c.product_id, ranked.c.rank)
-        )
-
-    def _related_products(self) -> Select[Any]:
-        source = products.alias("source")
-        rank = (
-            func.row_number()
-            .over(
-                partition_by=source.c.id,
-                order_by=(_rating_average.desc(), _rating_count.desc(), products.c.id),
-            )
-            .label("rank")
-        )
-        ranked = (
-            select(source.c.id.label("source_id"), *_product_columns, rank)
-            .select_from(
-                source.join(
-                    products,
-                    and_(
-                        products.c.category_id == source.c.category_id,
-                        products.c.id != source.c.id,
-                        products.c.status == ProductStatus.ACTIVE.value,
-                    ),
-                ).outerjoin(
-                    product_rating_summaries,
-                    product_rating_summaries.c.product_id == products.c.id,
-                )
-            )
-            .where(self.any_of(source.c.id))
-            .subquery()
-        )
-        return (
-            select(ranked)
-            .where(ranked.c.rank <= bindparam("limit", type_=Integer()))
-            .order_by(ranked.c.source_id, ranked.c.rank)
-        )
-
-
-_statements: dict[bool, _Statements] = {}
-
-
-def _statements_for(postgres: bool) -> _Statements:
-    if postgres not in _statements:
-        _statements[postgres] = _Statements(postgres)
-    return _statements[postgres]
 
 
 class CatalogRepository:
@@ -204,7 +74,7 @@ class CatalogRepository:
     def __init__(self, db: Database) -> None:
         self._db = db
         self._pg = db.is_postgres
-        self._sql = _statements_for(self._pg)
+        self._sql = statements_for(self._pg)
 
     async def _fetch(
         self, statement: Select[Any], parameters: dict[str, Any] | None = None
@@ -221,7 +91,7 @@ class CatalogRepository:
     def _one_of(self, column: ColumnElement[Any], values: Iterable[Any]) -> ColumnElement[bool]:
         values = list(values)
         if self._pg:
-            return column == any_(literal(values, _array_of(column.type)))
+            return column == any_(literal(values, array_of(column.type)))
         return column.in_(values)
 
     # -- products ---------------------------------------------------------------
@@ -243,8 +113,8 @@ class CatalogRepository:
     ) -> Page[Product]:
         sort_column = _sort_columns[sort_key]
         statement = (
-            select(*_product_columns)
-            .select_from(_products_with_rating)
+            select(*product_columns)
+            .select_from(products_with_rating)
             .where(
                 products.c.status == ProductStatus.ACTIVE.value,
                 *self._filter_conditions(product_filter),
@@ -277,7 +147,7 @@ class CatalogRepository:
         conditions: list[ColumnElement[bool]] = []
         for slug in (f.category_slug, f.scope_category_slug):
             if slug is not None:
-                conditions.append(products.c.category_id.in_(_subtree_ids(slug)))
+                conditions.append(products.c.category_id.in_(subtree_ids(slug)))
         if f.brands is not None:
             conditions.append(self._one_of(products.c.brand, f.brands))
         if f.price_min is not None or f.price_max is not None:
@@ -354,9 +224,7 @@ class CatalogRepository:
         rows = await self._fetch_keys(self._sql.images_by_product_ids, product_ids)
         grouped: dict[int, list[ProductImage]] = defaultdict(list)
         for row in rows:
-            grouped[row["product_id"]].append(
-                ProductImage(row["id"], row["product_id"], row["url"], row["alt"], row["position"])
-            )
+            grouped[row["product_id"]].append(image_from_row(row))
         return grouped
 
     # -- categories -------------------------------------------------------------
@@ -441,42 +309,17 @@ class CatalogRepository:
         return pages
 
 
-@functools.cache
-def _array_of(item_type: Any) -> ARRAY[Any]:
-    # Built once per column type: making an ARRAY type registers schema events,
-    # which cost about 1.5 ms per request when done per statement.
-    return ARRAY(item_type)
-
-
-def _review_select() -> Select[Any]:
-    return select(
-        reviews.c.id,
-        reviews.c.product_id,
-        reviews.c.customer_id,
-        reviews.c.rating,
-        reviews.c.title,
-        reviews.c.body,
-        reviews.c.created_at,
-        customers.c.display_name.label("author_name"),
-    ).select_from(reviews.join(customers, customers.c.id == reviews.c.customer_id))
-
-
-def _subtree_ids(slug: str) -> Select[Any]:
-    root_path = select(categories.c.path).where(categories.c.slug == slug).scalar_subquery()
-    return select(categories.c.id).where(categories.c.path.startswith(root_path))
-
-
 # -- keys and rows ------------------------------------------------------------------
 
 
 def _time_key(value: datetime) -> str:
-    return _aware(value).isoformat()
+    return aware(value).isoformat()
 
 
 def _parse_time(value: Any) -> datetime:
     if not isinstance(value, str):
         raise ValueError("time key must be a string")
-    return _aware(datetime.fromisoformat(value))
+    return aware(datetime.fromisoformat(value))
 
 
 def _review_time_key(value: Any) -> datetime:
@@ -496,11 +339,6 @@ def _bad_cursor() -> InvalidInput:
     return InvalidInput(
         "after is not a valid cursor for this list", code=ErrorCode.INVALID_CURSOR, field="after"
     )
-
-
-def _aware(value: datetime) -> datetime:
-    # SQLite hands datetimes back naive; everything we store is UTC.
-    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
 
 
 def _product_key(sort_key: ProductSortKey, row: RowMapping) -> SortKey:
@@ -543,61 +381,3 @@ def _key_to_sql(sort_key: ProductSortKey, value: Any) -> Any:
                 field="after",
             ) from None
     return float(value) if sort_key is ProductSortKey.RATING else value
-
-
-def product_from_row(row: RowMapping) -> Product:
-    return Product(
-        id=row["id"],
-        slug=row["slug"],
-        title=row["title"],
-        description=row["description"],
-        brand=row["brand"],
-        category_id=row["category_id"],
-        status=ProductStatus(row["status"]),
-        attributes=tuple(Attribute(a["name"], a["value"]) for a in row["attributes"]),
-        price_min=row["price_min"],
-        price_max=row["price_max"],
-        currency_code=row["currency_code"],
-        created_at=_aware(row["created_at"]),
-        updated_at=_aware(row["updated_at"]),
-        rating=RatingSummary(row["id"], float(row["rating_average"]), int(row["rating_count"])),
-    )
-
-
-def variant_from_row(row: RowMapping) -> Variant:
-    return Variant(
-        id=row["id"],
-        product_id=row["product_id"],
-        sku=row["sku"],
-        title=row["title"],
-        options=tuple(SelectedOption(o["name"], o["value"]) for o in row["options"]),
-        price=row["price"],
-        compare_at_price=row["compare_at_price"],
-        currency_code=row["currency_code"],
-        position=row["position"],
-    )
-
-
-def category_from_row(row: RowMapping) -> Category:
-    return Category(
-        id=row["id"],
-        parent_id=row["parent_id"],
-        slug=row["slug"],
-        name=row["name"],
-        description=row["description"],
-        path=row["path"],
-        position=row["position"],
-    )
-
-
-def review_from_row(row: RowMapping) -> Review:
-    return Review(
-        id=row["id"],
-        product_id=row["product_id"],
-        customer_id=row["customer_id"],
-        rating=row["rating"],
-        title=row["title"],
-        body=row["body"],
-        author_name=row["author_name"],
-        created_at=_aware(row["created_at"]),
-    )

@@ -11,23 +11,10 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable, Hashable, Sequence
-from datetime import datetime
-from typing import Any, TypeVar
+from typing import TypeVar
 
-import orjson
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
-
-from domain.catalog import (
-    Attribute,
-    Category,
-    Product,
-    ProductImage,
-    ProductStatus,
-    RatingSummary,
-    SelectedOption,
-    Variant,
-)
 
 log = logging.getLogger(__name__)
 
@@ -154,64 +141,3 @@ class RecordCache:
     def _trip(self, error: Exception) -> None:
         log.warning("redis unavailable, reading from the database: %s", error)
         self._bypass_until = time.monotonic() + self._retry_after
-
-
-# -- encodings: explicit, so a cached record never hides a lazy attribute ------------
-
-
-def encode_record(value: Any) -> bytes:
-    return orjson.dumps(value)
-
-
-def decode_product(raw: bytes) -> Product:
-    d = orjson.loads(raw)
-    return Product(
-        id=d["id"],
-        slug=d["slug"],
-        title=d["title"],
-        description=d["description"],
-        brand=d["brand"],
-        category_id=d["category_id"],
-        status=ProductStatus(d["status"]),
-        attributes=tuple(Attribute(a["name"], a["value"]) for a in d["attributes"]),
-        price_min=d["price_min"],
-        price_max=d["price_max"],
-        currency_code=d["currency_code"],
-        created_at=datetime.fromisoformat(d["created_at"]),
-        updated_at=datetime.fromisoformat(d["updated_at"]),
-        rating=RatingSummary(**d["rating"]),
-    )
-
-
-def _variant(d: dict[str, Any]) -> Variant:
-    return Variant(
-        id=d["id"],
-        product_id=d["product_id"],
-        sku=d["sku"],
-        title=d["title"],
-        options=tuple(SelectedOption(o["name"], o["value"]) for o in d["options"]),
-        price=d["price"],
-        compare_at_price=d["compare_at_price"],
-        currency_code=d["currency_code"],
-        position=d["position"],
-    )
-
-
-def decode_variant(raw: bytes) -> Variant:
-    return _variant(orjson.loads(raw))
-
-
-def decode_variant_list(raw: bytes) -> list[Variant]:
-    return [_variant(d) for d in orjson.loads(raw)]
-
-
-def decode_image_list(raw: bytes) -> list[ProductImage]:
-    return [ProductImage(**d) for d in orjson.loads(raw)]
-
-
-def decode_category(raw: bytes) -> Category:
-    return Category(**orjson.loads(raw))
-
-
-def decode_int_list(raw: bytes) -> list[int]:
-    return [int(i) for i in orjson.loads(raw)]

@@ -1,0 +1,153 @@
+"""Catalog records in and out of storage: database rows and cached bytes.
+
+Explicit, field by field: a record never hides a lazy attribute, and the cache
+holds exactly what a row holds.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+from sqlalchemy.engine import RowMapping
+
+from domain.catalog import (
+    Attribute,
+    Category,
+    Product,
+    ProductImage,
+    ProductStatus,
+    RatingSummary,
+    Review,
+    SelectedOption,
+    Variant,
+)
+
+Mapping = RowMapping | dict[str, Any]
+
+
+def aware(value: datetime | str) -> datetime:
+    """A UTC datetime from a row (SQLite hands them back naive) or from cached ISO text."""
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+
+
+def product_from_row(row: Mapping) -> Product:
+    return Product(
+        id=row["id"],
+        slug=row["slug"],
+        title=row["title"],
+        description=row["description"],
+        brand=row["brand"],
+        category_id=row["category_id"],
+        status=ProductStatus(row["status"]),
+        attributes=tuple(Attribute(a["name"], a["value"]) for a in row["attributes"]),
+        price_min=row["price_min"],
+        price_max=row["price_max"],
+        currency_code=row["currency_code"],
+        created_at=aware(row["created_at"]),
+        updated_at=aware(row["updated_at"]),
+        rating=RatingSummary(row["id"], float(row["rating_average"]), int(row["rating_count"])),
+    )
+
+
+def product_to_row(product: Product) -> dict[str, Any]:
+    """The row `product_from_row` reads: what the cache stores for a product."""
+    return {
+        "id": product.id,
+        "slug": product.slug,
+        "title": product.title,
+        "description": product.description,
+        "brand": product.brand,
+        "category_id": product.category_id,
+        "status": product.status.value,
+        "attributes": [{"name": a.name, "value": a.value} for a in product.attributes],
+        "price_min": product.price_min,
+        "price_max": product.price_max,
+        "currency_code": product.currency_code,
+        "created_at": product.created_at,
+        "updated_at": product.updated_at,
+        "rating_average": product.rating.average,
+        "rating_count": product.rating.count,
+    }
+
+
+def variant_from_row(row: Mapping) -> Variant:
+    return Variant(
+        id=row["id"],
+        product_id=row["product_id"],
+        sku=row["sku"],
+        title=row["title"],
+        options=tuple(SelectedOption(o["name"], o["value"]) for o in row["options"]),
+        price=row["price"],
+        compare_at_price=row["compare_at_price"],
+        currency_code=row["currency_code"],
+        position=row["position"],
+    )
+
+
+def category_from_row(row: Mapping) -> Category:
+    return Category(
+        id=row["id"],
+        parent_id=row["parent_id"],
+        slug=row["slug"],
+        name=row["name"],
+        description=row["description"],
+        path=row["path"],
+        position=row["position"],
+    )
+
+
+def image_from_row(row: Mapping) -> ProductImage:
+    return ProductImage(row["id"], row["product_id"], row["url"], row["alt"], row["position"])
+
+
+def review_from_row(row: Mapping) -> Review:
+    return Review(
+        id=row["id"],
+        product_id=row["product_id"],
+        customer_id=row["customer_id"],
+        rating=row["rating"],
+        title=row["title"],
+        body=row["body"],
+        author_name=row["author_name"],
+        created_at=aware(row["created_at"]),
+    )
+
+
+# -- cached bytes: the same shapes as the rows, so one reader serves both --------------
+
+
+def encode_record(value: Any) -> bytes:
+    """Variants, images, categories and id lists: their dataclass fields are their columns."""
+    return orjson.dumps(value)
+
+
+def encode_product(product: Product) -> bytes:
+    return orjson.dumps(product_to_row(product))
+
+
+def decode_product(raw: bytes) -> Product:
+    return product_from_row(orjson.loads(raw))
+
+
+def decode_variant(raw: bytes) -> Variant:
+    return variant_from_row(orjson.loads(raw))
+
+
+def decode_variant_list(raw: bytes) -> list[Variant]:
+    return [variant_from_row(d) for d in orjson.loads(raw)]
+
+
+def decode_image_list(raw: bytes) -> list[ProductImage]:
+    return [image_from_row(d) for d in orjson.loads(raw)]
+
+
+def decode_category(raw: bytes) -> Category:
+    return category_from_row(orjson.loads(raw))
+
+
+def decode_int_list(raw: bytes) -> list[int]:
+    return [int(i) for i in orjson.loads(raw)]
