@@ -54,26 +54,39 @@ def _none() -> None:
     return None
 
 
+def through_cache(
+    records: RecordCache,
+    kind: str,
+    fetch: Callable[[list[K]], Awaitable[dict[K, V]]],
+    encode: Callable[[V], bytes],
+    decode: Callable[[bytes], V],
+) -> Callable[[list[K]], Awaitable[dict[K, V]]]:
+    """`fetch`, read through the Redis record cache under `kind`."""
+
+    async def read(keys: list[K]) -> dict[K, V]:
+        return await records.read_through(kind, keys, fetch, encode, decode)
+
+    return read
+
+
 class ProductByIdLoader(MappingLoader[int, Product | None]):
     def __init__(self, repository: CatalogRepository, records: RecordCache) -> None:
-        async def fetch(ids: list[int]) -> dict[int, Product | None]:
-            return dict(
-                await records.read_through(
-                    "product", ids, repository.products_by_ids, encode_product, decode_product
-                )
-            )
-
-        super().__init__(fetch, _none)
+        fetch = through_cache(
+            records, "product", repository.products_by_ids, encode_product, decode_product
+        )
+        super().__init__(fetch, _none)  # type: ignore[arg-type]
 
 
 class ProductBySlugLoader(MappingLoader[str, Product | None]):
     def __init__(
         self, repository: CatalogRepository, records: RecordCache, by_id: ProductByIdLoader
     ) -> None:
+        read = through_cache(
+            records, "product-slug", repository.products_by_slugs, encode_product, decode_product
+        )
+
         async def fetch(slugs: list[str]) -> dict[str, Product | None]:
-            found = await records.read_through(
-                "product-slug", slugs, repository.products_by_slugs, encode_product, decode_product
-            )
+            found = await read(slugs)
             for product in found.values():
                 by_id.prime(product.id, product)
             return dict(found)
@@ -83,28 +96,22 @@ class ProductBySlugLoader(MappingLoader[str, Product | None]):
 
 class VariantsByProductIdLoader(MappingLoader[int, list[Variant]]):
     def __init__(self, repository: CatalogRepository, records: RecordCache) -> None:
-        async def fetch(ids: list[int]) -> dict[int, list[Variant]]:
-            return await records.read_through(
-                "product-variants",
-                ids,
-                repository.variants_by_product_ids,
-                encode_record,
-                decode_variant_list,
-            )
-
+        fetch = through_cache(
+            records,
+            "product-variants",
+            repository.variants_by_product_ids,
+            encode_record,
+            decode_variant_list,
+        )
         super().__init__(fetch, list)
 
 
 class VariantByIdLoader(MappingLoader[int, Variant | None]):
     def __init__(self, repository: CatalogRepository, records: RecordCache) -> None:
-        async def fetch(ids: list[int]) -> dict[int, Variant | None]:
-            return dict(
-                await records.read_through(
-                    "variant", ids, repository.variants_by_ids, encode_record, decode_variant
-                )
-            )
-
-        super().__init__(fetch, _none)
+        fetch = through_cache(
+            records, "variant", repository.variants_by_ids, encode_record, decode_variant
+        )
+        super().__init__(fetch, _none)  # type: ignore[arg-type]
 
 
 class InventoryByVariantIdLoader(MappingLoader[int, InventoryLevel | None]):
@@ -116,15 +123,13 @@ class InventoryByVariantIdLoader(MappingLoader[int, InventoryLevel | None]):
 
 class ImagesByProductIdLoader(MappingLoader[int, list[ProductImage]]):
     def __init__(self, repository: CatalogRepository, records: RecordCache) -> None:
-        async def fetch(ids: list[int]) -> dict[int, list[ProductImage]]:
-            return await records.read_through(
-                "product-images",
-                ids,
-                repository.images_by_product_ids,
-                encode_record,
-                decode_image_list,
-            )
-
+        fetch = through_cache(
+            records,
+            "product-images",
+            repository.images_by_product_ids,
+            encode_record,
+            decode_image_list,
+        )
         super().__init__(fetch, list)
 
 
