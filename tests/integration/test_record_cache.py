@@ -91,3 +91,25 @@ async def test_redis_down_falls_back_to_the_database_with_a_warning(
     assert ready.status_code == 503
     assert ready.json()["database"] == "ok"
     assert ready.json()["redis"].startswith("error")
+
+
+async def test_catalog_reads_go_to_the_read_replica_url(
+    database_url: str, db: Database, clean: None
+) -> None:
+    await CatalogFactory(db).product("Mug", prices=[900])
+    replica = database_url.replace("127.0.0.1", "localhost")
+    settings = Settings(
+        environment="test",
+        database_url=database_url,
+        database_read_url=replica,
+        redis_url="redis://127.0.0.1:6379/15",
+        expose_statement_count=True,
+    )
+
+    async with running_app(settings) as client:
+        result = await client.query(QUERY)
+        reader, writer = client.container.db.reader.url, client.container.db.writer.url
+
+    assert (reader.host, writer.host) == ("localhost", "127.0.0.1")
+    assert result.data["product"]["title"] == "Mug"
+    assert result.statements > 0  # counted on the replica's engine

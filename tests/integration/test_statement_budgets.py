@@ -108,3 +108,18 @@ async def test_warm_screens_cost_a_few_redis_round_trips(seeded: AppClient) -> N
     # product: five rounds, one per step of the query's dependency chain (slug ->
     # relations -> parent / related ranking -> related records -> their relations).
     assert rounds == {"listing_screen": 1, "product_screen": 5}
+
+
+async def test_first_reviews_of_50_products_is_one_statement(seeded: AppClient) -> None:
+    document = """{ products(first: 50, sortKey: RATING, reverse: true) { edges { node {
+        ratingSummary { count } reviews(first: 3) { edges { node { rating createdAt } } } } } } }"""
+
+    result = await seeded.query(document)
+
+    products = [e["node"] for e in result.data["products"]["edges"]]
+    assert len(products) == 50
+    for product in products:
+        dates = [e["node"]["createdAt"] for e in product["reviews"]["edges"]]
+        assert len(dates) == min(3, product["ratingSummary"]["count"])
+        assert dates == sorted(dates, reverse=True)
+    assert result.statements == 2  # the products, then every product's reviews at once
