@@ -159,6 +159,35 @@ class Product(Node):
     available_for_sale: bool = strawberry.field(description="Whether any variant is in stock.")
     record: strawberry.Private[catalog.Product]
 
+    @classmethod
+    def of(
+        cls,
+        record: catalog.Product,
+        *,
+        category: Category | None,
+        images: list[catalog.ProductImage],
+        variants: list[ProductVariant],
+    ) -> Product:
+        low, high = record.price_range
+        return cls(
+            id=strawberry.ID(encode_gid("Product", record.id)),
+            slug=record.slug,
+            title=record.title,
+            description=record.description,
+            brand=record.brand,
+            attributes=[ProductAttribute(name=a.name, value=a.value) for a in record.attributes],
+            price_range=ProductPriceRange(
+                min_variant_price=Money.of(low), max_variant_price=Money.of(high)
+            ),
+            rating_summary=RatingSummary(average=record.rating.average, count=record.rating.count),
+            created_at=record.created_at,
+            category=category,
+            images=[ProductImage(url=i.url, alt=i.alt, position=i.position) for i in images],
+            variants=variants,
+            available_for_sale=any(v.available_for_sale for v in variants),
+            record=record,
+        )
+
     @strawberry.field(description="Reviews, newest first.")
     async def reviews(
         self, info: Info, first: int | None = 10, after: str | None = None
@@ -196,40 +225,15 @@ async def build_products(
         }
     images_by_product = dict(zip(ids, image_lists or [[] for _ in ids], strict=True))
     category_by_id = {c.id: Category.of(c) for c in categories or [] if c is not None}
-    products = []
-    for record in records:
-        variants = variants_by_product.get(record.id, [])
-        low, high = record.price_range
-        products.append(
-            Product(
-                id=strawberry.ID(encode_gid("Product", record.id)),
-                slug=record.slug,
-                title=record.title,
-                description=record.description,
-                brand=record.brand,
-                attributes=[
-                    ProductAttribute(name=a.name, value=a.value) for a in record.attributes
-                ],
-                price_range=ProductPriceRange(
-                    min_variant_price=Money.of(low), max_variant_price=Money.of(high)
-                ),
-                rating_summary=RatingSummary(
-                    average=record.rating.average, count=record.rating.count
-                ),
-                created_at=record.created_at,
-                category=None
-                if record.category_id is None
-                else category_by_id.get(record.category_id),
-                images=[
-                    ProductImage(url=i.url, alt=i.alt, position=i.position)
-                    for i in images_by_product[record.id]
-                ],
-                variants=variants,
-                available_for_sale=any(v.available_for_sale for v in variants),
-                record=record,
-            )
+    return [
+        Product.of(
+            record,
+            category=None if record.category_id is None else category_by_id.get(record.category_id),
+            images=images_by_product[record.id],
+            variants=variants_by_product.get(record.id, []),
         )
-    return products
+        for record in records
+    ]
 
 
 async def _nothing() -> None:
