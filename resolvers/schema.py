@@ -15,6 +15,7 @@ from strawberry.types import ExecutionContext
 from resolvers.catalog import CatalogQuery
 from resolvers.errors import ErrorPolicy
 from resolvers.execution import plain_data_context
+from resolvers.lifecycle import ReleaseRequestState
 from schema.catalog import Category, Product, ProductVariant, Review
 
 PARSE_CACHE_SIZE = 1024
@@ -60,6 +61,7 @@ def build_schema(*, max_depth: int = 15, expose_error_details: bool = False) -> 
         lambda: AddValidationRules(depth_rules),
         lambda: ValidationCache(maxsize=PARSE_CACHE_SIZE),
         lambda: ErrorPolicy(expose_details=expose_error_details),
+        ReleaseRequestState,
     ]
     types: list[Any] = [Product, ProductVariant, Category, Review]
     schema = CommerceSchema(query=Query, extensions=extensions, types=types)
