@@ -9,8 +9,10 @@ import pytest
 from domain.catalog import Product, ProductFilter, ProductSortKey
 from domain.pagination import Page, PageRequest, encode_cursor
 from persistence.catalog_repository import CatalogRepository
+from persistence.db import Database
 from settings import Settings
 from tests.client import AppClient, running_app
+from tests.factories import CatalogFactory
 
 
 @pytest.mark.parametrize(
@@ -62,9 +64,7 @@ async def test_bad_input_is_a_coded_error_not_a_500(
     assert "Traceback" not in str(result.body)
 
 
-async def test_nested_page_size_is_checked(client: AppClient, db) -> None:
-    from tests.factories import CatalogFactory
-
+async def test_nested_page_size_is_checked(client: AppClient, db: Database) -> None:
     await CatalogFactory(db).product("Lamp")
     result = await client.query(
         '{ product(slug: "lamp") { reviews(first: 101) { edges { cursor } } } }'

@@ -9,15 +9,15 @@ import pytest
 from sqlalchemy import update
 
 from persistence.db import Database
-from persistence.tables import product_variants, products
+from persistence.tables import inventory_levels, product_variants, products
 from settings import Settings
-from tests.client import running_app
+from tests.client import AppClient, running_app
 from tests.factories import CatalogFactory
 
 QUERY = '{ product(slug: "mug") { title variants { sku price { amount } quantityAvailable } } }'
 
 
-async def test_records_come_from_redis_until_invalidated(client, db: Database) -> None:
+async def test_records_come_from_redis_until_invalidated(client: AppClient, db: Database) -> None:
     made = await CatalogFactory(db).product("Mug", prices=[900])
     cold = await client.query(QUERY)
     async with db.writer.begin() as connection:
@@ -40,9 +40,7 @@ async def test_records_come_from_redis_until_invalidated(client, db: Database) -
     assert fresh.data["product"]["variants"][0]["price"] == {"amount": "12.00"}
 
 
-async def test_stock_is_never_cached(client, db: Database) -> None:
-    from persistence.tables import inventory_levels
-
+async def test_stock_is_never_cached(client: AppClient, db: Database) -> None:
     made = await CatalogFactory(db).product("Mug", stock=[5])
     await client.query(QUERY)
     async with db.writer.begin() as connection:
