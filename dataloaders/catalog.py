@@ -9,11 +9,12 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Hashable, Sequence
 from dataclasses import dataclass
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 from aiodataloader import DataLoader
 
 from domain.catalog import Category, InventoryLevel, Product, ProductImage, Review, Variant
+from domain.listing import ProductListQuery
 from domain.pagination import Page, PageRequest
 from persistence.catalog_records import (
     decode_category,
@@ -32,6 +33,7 @@ K = TypeVar("K", bound=Hashable)
 V = TypeVar("V")
 
 ReviewsKey = tuple[int, PageRequest]  # (product id, page request)
+CategoryProductsKey = tuple[str, ProductListQuery]  # (category slug, query)
 RelatedKey = tuple[int, int]  # (product id, how many)
 
 
@@ -168,6 +170,22 @@ class ChildCategoriesByParentIdLoader(MappingLoader[int, list[Category]]):
         super().__init__(repository.children_by_category_ids, list)
 
 
+class ProductsByCategorySlugLoader(MappingLoader[CategoryProductsKey, Page[Product]]):
+    """`category.products` of many categories: one windowed statement per distinct query."""
+
+    def __init__(self, repository: CatalogRepository) -> None:
+        async def fetch(
+            keys: list[CategoryProductsKey],
+        ) -> dict[CategoryProductsKey, Page[Product]]:
+            pages: dict[CategoryProductsKey, Page[Product]] = {}
+            for query, slugs in _group_by_second(keys).items():
+                found = await repository.list_products_by_category(slugs, query)
+                pages.update({(slug, query): found[slug] for slug in slugs})
+            return pages
+
+        super().__init__(fetch, _none)  # type: ignore[arg-type]
+
+
 class ReviewByIdLoader(MappingLoader[int, Review | None]):
     def __init__(self, repository: CatalogRepository) -> None:
         super().__init__(repository.reviews_by_ids, _none)  # type: ignore[arg-type]
@@ -227,8 +245,8 @@ class RelatedProductsByProductIdLoader(MappingLoader[RelatedKey, list[Product]])
 P = TypeVar("P", bound=Hashable)
 
 
-def _group_by_second(keys: list[tuple[int, P]]) -> dict[P, list[int]]:
-    grouped: dict[P, list[int]] = defaultdict(list)
+def _group_by_second(keys: list[tuple[Any, P]]) -> dict[P, list[Any]]:
+    grouped: dict[P, list[Any]] = defaultdict(list)
     for first, second in keys:
         grouped[second].append(first)
     return grouped
@@ -245,6 +263,7 @@ class CatalogLoaders:
     category_by_id: CategoryByIdLoader
     category_by_slug: CategoryBySlugLoader
     children_by_category_id: ChildCategoriesByParentIdLoader
+    products_by_category_slug: ProductsByCategorySlugLoader
     review_by_id: ReviewByIdLoader
     reviews_by_product_id: ReviewsByProductIdLoader
     related_by_product_id: RelatedProductsByProductIdLoader
@@ -270,6 +289,7 @@ class CatalogLoaders:
             category_by_id=category_by_id,
             category_by_slug=CategoryBySlugLoader(repository, category_by_id),
             children_by_category_id=ChildCategoriesByParentIdLoader(repository),
+            products_by_category_slug=ProductsByCategorySlugLoader(repository),
             review_by_id=ReviewByIdLoader(repository),
             reviews_by_product_id=ReviewsByProductIdLoader(repository),
             related_by_product_id=RelatedProductsByProductIdLoader(

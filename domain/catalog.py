@@ -149,8 +149,6 @@ class ProductFilter:
     price_max: int | None = None
     in_stock: bool | None = None
     attributes: tuple[AttributeFilter, ...] = field(default_factory=tuple)
-    # Set by `category.products`: a second subtree the products must also be in.
-    scope_category_slug: str | None = None
 
 
 def available_for_sale(levels: list[InventoryLevel | None]) -> bool:

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
-from domain.catalog import AttributeFilter, Product, ProductFilter, ProductSortKey
+from domain.catalog import AttributeFilter, ProductFilter, ProductSortKey
 from domain.errors import InvalidInput
 from domain.money import parse_amount
-from domain.pagination import Page, PageRequest, page_request
-from domain.ports import CatalogReader
+from domain.pagination import PageRequest, page_request
 
 MAX_FILTER_VALUES = 100
 MAX_ATTRIBUTE_FILTERS = 20
@@ -84,8 +83,17 @@ def product_ordering(sort_key: ProductSortKey, reverse: bool) -> str:
     return f"p:{sort_key.value}:{'desc' if reverse else 'asc'}"
 
 
-async def list_products(
-    reader: CatalogReader,
+@dataclass(frozen=True, slots=True)
+class ProductListQuery:
+    """A validated request for a page of products: hashable, so loaders can group by it."""
+
+    product_filter: ProductFilter
+    sort_key: ProductSortKey
+    reverse: bool
+    page: PageRequest
+
+
+def product_list_query(
     *,
     raw_filter: ProductFilterInput | None,
     sort_key: ProductSortKey,
@@ -94,14 +102,13 @@ async def list_products(
     after: str | None,
     currency_code: str,
     max_size: int,
-    category_slug: str | None = None,
-) -> Page[Product]:
-    """A page of active products; `category_slug` scopes it to that subtree."""
-    product_filter = build_filter(raw_filter, currency_code)
-    if category_slug is not None:
-        product_filter = replace(product_filter, scope_category_slug=category_slug)
-    request = products_page_request(sort_key, reverse, first, after, max_size)
-    return await reader.list_products(product_filter, sort_key, reverse, request)
+) -> ProductListQuery:
+    return ProductListQuery(
+        product_filter=build_filter(raw_filter, currency_code),
+        sort_key=sort_key,
+        reverse=reverse,
+        page=products_page_request(sort_key, reverse, first, after, max_size),
+    )
 
 
 REVIEWS_ORDERING = "r:newest"

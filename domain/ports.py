@@ -2,20 +2,20 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Protocol
 
-from domain.catalog import Category, Product, ProductFilter, ProductSortKey
+from domain.catalog import Category, Product
+from domain.listing import ProductListQuery
 from domain.pagination import Page, PageRequest
 
 
 class CatalogReader(Protocol):
-    async def list_products(
-        self,
-        product_filter: ProductFilter,
-        sort_key: ProductSortKey,
-        reverse: bool,
-        page: PageRequest,
-    ) -> Page[Product]: ...
+    async def list_products(self, query: ProductListQuery) -> Page[Product]: ...
+
+    async def list_products_by_category(
+        self, slugs: Sequence[str], query: ProductListQuery
+    ) -> dict[str, Page[Product]]: ...
 
     async def list_categories(self, page: PageRequest, roots_only: bool) -> Page[Category]: ...
 

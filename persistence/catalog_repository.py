@@ -33,7 +33,12 @@ from domain.catalog import (
     Variant,
 )
 from domain.errors import ErrorCode, InvalidInput
-from domain.listing import CATEGORIES_ORDERING, REVIEWS_ORDERING, product_ordering
+from domain.listing import (
+    CATEGORIES_ORDERING,
+    REVIEWS_ORDERING,
+    ProductListQuery,
+    product_ordering,
+)
 from domain.pagination import Edge, Page, PageRequest, SortKey, encode_cursor
 from persistence.catalog_records import (
     aware,
@@ -104,50 +109,58 @@ class CatalogRepository:
         rows = await self._fetch_keys(self._sql.products_by_slugs, slugs)
         return {row["slug"]: product_from_row(row) for row in rows}
 
-    async def list_products(
-        self,
-        product_filter: ProductFilter,
-        sort_key: ProductSortKey,
-        reverse: bool,
-        page: PageRequest,
-    ) -> Page[Product]:
-        sort_column = _sort_columns[sort_key]
+    async def list_products(self, query: ProductListQuery) -> Page[Product]:
+        rows = await self._fetch(
+            self._listing(query).order_by(*_order(query)).limit(query.page.first + 1)
+        )
+        return _product_page(query, rows)
+
+    async def list_products_by_category(
+        self, slugs: Sequence[str], query: ProductListQuery
+    ) -> dict[str, Page[Product]]:
+        """A page of each category's subtree, all categories in one statement."""
+        scope, member = categories.alias("scope"), categories.alias("member")
+        rank = func.row_number().over(partition_by=scope.c.slug, order_by=_order(query))
+        ranked = (
+            self._listing(query)
+            .join(member, member.c.id == products.c.category_id)
+            .join(scope, member.c.path.startswith(scope.c.path))
+            .where(self._one_of(scope.c.slug, slugs))
+            .add_columns(scope.c.slug.label("scope_slug"), rank.label("rank"))
+            .subquery()
+        )
+        rows = await self._fetch(
+            select(ranked)
+            .where(ranked.c.rank <= query.page.first + 1)
+            .order_by(ranked.c.scope_slug, ranked.c.rank)
+        )
+        grouped: dict[str, list[RowMapping]] = defaultdict(list)
+        for row in rows:
+            grouped[row["scope_slug"]].append(row)
+        return {slug: _product_page(query, grouped.get(slug, [])) for slug in slugs}
+
+    def _listing(self, query: ProductListQuery) -> Select[Any]:
+        """Active products matching the filter, after the cursor; unordered, unlimited."""
         statement = (
             select(*product_columns)
             .select_from(products_with_rating)
             .where(
                 products.c.status == ProductStatus.ACTIVE.value,
-                *self._filter_conditions(product_filter),
+                *self._filter_conditions(query.product_filter),
             )
         )
-        if page.after is not None:
-            after_value = _key_to_sql(sort_key, page.after[0])
+        if query.page.after is not None:
+            sort_column = _sort_columns[query.sort_key]
+            after_value = _key_to_sql(query.sort_key, query.page.after[0])
             key = tuple_(sort_column, products.c.id)
-            bound = tuple_(literal(after_value, sort_column.type), literal(page.after[1]))
-            statement = statement.where(key < bound if reverse else key > bound)
-        order = (
-            (sort_column.desc(), products.c.id.desc()) if reverse else (sort_column, products.c.id)
-        )
-        rows = await self._fetch(statement.order_by(*order).limit(page.first + 1))
-        ordering = product_ordering(sort_key, reverse)
-        edges = [
-            Edge(
-                cursor=encode_cursor(ordering, _product_key(sort_key, row)),
-                node=product_from_row(row),
-            )
-            for row in rows[: page.first]
-        ]
-        return Page(
-            edges=edges,
-            has_next_page=len(rows) > page.first,
-            has_previous_page=page.after is not None,
-        )
+            bound = tuple_(literal(after_value, sort_column.type), literal(query.page.after[1]))
+            statement = statement.where(key < bound if query.reverse else key > bound)
+        return statement
 
     def _filter_conditions(self, f: ProductFilter) -> list[ColumnElement[bool]]:
         conditions: list[ColumnElement[bool]] = []
-        for slug in (f.category_slug, f.scope_category_slug):
-            if slug is not None:
-                conditions.append(products.c.category_id.in_(subtree_ids(slug)))
+        if f.category_slug is not None:
+            conditions.append(products.c.category_id.in_(subtree_ids(f.category_slug)))
         if f.brands is not None:
             conditions.append(self._one_of(products.c.brand, f.brands))
         if f.price_min is not None or f.price_max is not None:
@@ -338,6 +351,30 @@ def _review_id_key(value: Any) -> int:
 def _bad_cursor() -> InvalidInput:
     return InvalidInput(
         "after is not a valid cursor for this list", code=ErrorCode.INVALID_CURSOR, field="after"
+    )
+
+
+def _order(query: ProductListQuery) -> tuple[ColumnElement[Any], ...]:
+    sort_column = _sort_columns[query.sort_key]
+    if query.reverse:
+        return (sort_column.desc(), products.c.id.desc())
+    return (sort_column, products.c.id)
+
+
+def _product_page(query: ProductListQuery, rows: Sequence[RowMapping]) -> Page[Product]:
+    ordering = product_ordering(query.sort_key, query.reverse)
+    first = query.page.first
+    edges = [
+        Edge(
+            cursor=encode_cursor(ordering, _product_key(query.sort_key, row)),
+            node=product_from_row(row),
+        )
+        for row in rows[:first]
+    ]
+    return Page(
+        edges=edges,
+        has_next_page=len(rows) > first,
+        has_previous_page=query.page.after is not None,
     )
 
 

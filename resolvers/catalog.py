@@ -18,7 +18,7 @@ from schema.catalog import (
     ProductVariant,
     Review,
     build_products,
-    products_connection,
+    list_query,
 )
 from schema.common import Node
 from schema.context import Info
@@ -98,9 +98,8 @@ class CatalogQuery:
         sort_key: ProductSortKeys = ProductSortKeys.ID,
         reverse: bool = False,
     ) -> ProductConnection:
-        return await products_connection(
-            info, first=first, after=after, filter=filter, sort_key=sort_key, reverse=reverse
-        )
+        query = list_query(info, first, after, filter, sort_key, reverse)
+        return await ProductConnection.build(info, await info.context.catalog.list_products(query))
 
     @strawberry.field(description="Categories in id order; `rootsOnly` for the top of each tree.")
     async def categories(

@@ -14,7 +14,13 @@ from enum import Enum
 import strawberry
 
 from domain import catalog
-from domain.listing import ProductFilterInput, list_products, related_count, reviews_page_request
+from domain.listing import (
+    ProductFilterInput,
+    ProductListQuery,
+    product_list_query,
+    related_count,
+    reviews_page_request,
+)
 from domain.pagination import Page
 from schema.common import Money, Node, PageInfo
 from schema.context import Info
@@ -334,15 +340,9 @@ class Category(Node):
         sort_key: ProductSortKeys = ProductSortKeys.ID,
         reverse: bool = False,
     ) -> ProductConnection:
-        return await products_connection(
-            info,
-            first=first,
-            after=after,
-            filter=filter,
-            sort_key=sort_key,
-            reverse=reverse,
-            scope=self.record.slug,
-        )
+        query = list_query(info, first, after, filter, sort_key, reverse)
+        page = await info.context.loaders.products_by_category_slug.load((self.record.slug, query))
+        return await ProductConnection.build(info, page)
 
 
 @strawberry.type
@@ -364,30 +364,24 @@ class CategoryConnection:
         )
 
 
-async def products_connection(
+def list_query(
     info: Info,
-    *,
     first: int | None,
     after: str | None,
     filter: ProductFilter | None,
     sort_key: ProductSortKeys,
     reverse: bool,
-    scope: str | None = None,
-) -> ProductConnection:
-    """A page of active products, shared by `products` and `Category.products`."""
-    context = info.context
-    page = await list_products(
-        context.catalog,
+) -> ProductListQuery:
+    settings = info.context.settings
+    return product_list_query(
         raw_filter=None if filter is None else _filter_input(filter),
         sort_key=catalog.ProductSortKey(sort_key.value),
         reverse=reverse,
         first=first,
         after=after,
-        currency_code=context.settings.currency_code,
-        max_size=context.settings.max_page_size,
-        category_slug=scope,
+        currency_code=settings.currency_code,
+        max_size=settings.max_page_size,
     )
-    return await ProductConnection.build(info, page)
 
 
 def _filter_input(value: ProductFilter) -> ProductFilterInput:

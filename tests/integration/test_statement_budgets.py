@@ -123,3 +123,23 @@ async def test_first_reviews_of_50_products_is_one_statement(seeded: AppClient) 
         assert len(dates) == min(3, product["ratingSummary"]["count"])
         assert dates == sorted(dates, reverse=True)
     assert result.statements == 2  # the products, then every product's reviews at once
+
+
+async def test_products_of_every_category_in_a_list_is_one_statement(seeded: AppClient) -> None:
+    document = """query($n: Int!) { categories(first: 30) { edges { node { slug
+        products(first: $n, sortKey: PRICE) { edges { node { slug priceRange { minVariantPrice { amount } } } }
+                                               pageInfo { hasNextPage } } } } } }"""
+
+    few, many = await seeded.query(document, {"n": 2}), await seeded.query(document, {"n": 20})
+
+    for result, n in ((few, 2), (many, 20)):
+        for edge in result.data["categories"]["edges"]:
+            alone = await seeded.query(
+                "query($s: String!, $n: Int!) { category(slug: $s) { products(first: $n, sortKey: PRICE) "
+                "{ edges { node { slug priceRange { minVariantPrice { amount } } } } pageInfo { hasNextPage } } } }",
+                {"s": edge["node"]["slug"], "n": n},
+            )
+            assert edge["node"]["products"] == alone.data["category"]["products"]
+    assert any(e["node"]["products"]["edges"] for e in many.data["categories"]["edges"])
+    # categories, then the products of all 27 categories at once
+    assert few.statements == many.statements == 2
