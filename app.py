@@ -38,6 +38,7 @@ from schema.context import Context
 from settings import Settings
 
 log = logging.getLogger("commerce")
+READY_DATABASE_TIMEOUT = 2.0
 ROOT = Path(__file__).resolve().parent
 
 
@@ -158,8 +159,8 @@ async def readyz(request: Request) -> Response:
     container: Container = request.app.state.container
     checks: dict[str, str] = {}
     try:
-        async with container.db.reader.connect() as connection:
-            await connection.execute(text("SELECT 1"))
+        async with asyncio.timeout(READY_DATABASE_TIMEOUT), container.db.reader.connect() as db:
+            await db.execute(text("SELECT 1"))
         checks["database"] = "ok"
     except Exception as error:  # any failure means "not ready", and says why
         checks["database"] = f"error: {type(error).__name__}"
