@@ -1,7 +1,14 @@
-"""Business error codes and the exceptions that carry them to the API edge."""
+"""Business error codes and the exceptions that carry them to the API edge.
+
+Two kinds: `ErrorCode` for protocol-level GraphQL errors (bad arguments, no
+authentication), and `UserErrorCode` for business failures a mutation reports in
+its payload's `userErrors`.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
 from enum import StrEnum
 
 
@@ -11,6 +18,8 @@ class ErrorCode(StrEnum):
     INVALID_CURSOR = "INVALID_CURSOR"
     INVALID_PAGE_SIZE = "INVALID_PAGE_SIZE"
     INVALID_PRICE = "INVALID_PRICE"
+    UNAUTHENTICATED = "UNAUTHENTICATED"
+    SERVICE_UNAVAILABLE = "SERVICE_UNAVAILABLE"
 
 
 class DomainError(Exception):
@@ -28,3 +37,58 @@ class DomainError(Exception):
 
 class InvalidInput(DomainError):
     code = ErrorCode.BAD_USER_INPUT
+
+
+class UnauthenticatedError(DomainError):
+    code = ErrorCode.UNAUTHENTICATED
+
+    def __init__(self, message: str = "sign in first: send Authorization: Bearer <token>") -> None:
+        super().__init__(message)
+
+
+class ServiceUnavailable(DomainError):
+    """A backing service (Redis) failed where there is no safe fallback."""
+
+    code = ErrorCode.SERVICE_UNAVAILABLE
+
+    def __init__(self, message: str = "a backing service is unavailable; retry shortly") -> None:
+        super().__init__(message)
+
+
+class UserErrorCode(StrEnum):
+    BLANK = "BLANK"
+    INVALID = "INVALID"
+    TOO_SHORT = "TOO_SHORT"
+    TOO_LONG = "TOO_LONG"
+    EMAIL_TAKEN = "EMAIL_TAKEN"
+    INVALID_CREDENTIALS = "INVALID_CREDENTIALS"
+    INVALID_ACCESS_TOKEN = "INVALID_ACCESS_TOKEN"
+    THROTTLED = "THROTTLED"
+    CART_NOT_FOUND = "CART_NOT_FOUND"
+    INVALID_MERCHANDISE = "INVALID_MERCHANDISE"
+    INVALID_QUANTITY = "INVALID_QUANTITY"
+    TOO_MANY_LINES = "TOO_MANY_LINES"
+    LINE_NOT_FOUND = "LINE_NOT_FOUND"
+    INVALID_COUNTRY_CODE = "INVALID_COUNTRY_CODE"
+    PRODUCT_NOT_FOUND = "PRODUCT_NOT_FOUND"
+    ALREADY_REVIEWED = "ALREADY_REVIEWED"
+    INVALID_RATING = "INVALID_RATING"
+
+
+@dataclass(frozen=True, slots=True)
+class UserError:
+    code: UserErrorCode
+    message: str
+    field: tuple[str, ...] = ()
+
+
+class Rejected(Exception):
+    """A mutation refused for reasons the client can fix; nothing was written."""
+
+    def __init__(self, errors: Sequence[UserError]) -> None:
+        super().__init__("; ".join(e.message for e in errors))
+        self.errors = list(errors)
+
+    @classmethod
+    def one(cls, code: UserErrorCode, message: str, *field: str) -> Rejected:
+        return cls([UserError(code, message, tuple(field))])

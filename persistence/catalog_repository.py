@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
@@ -41,7 +40,6 @@ from domain.listing import (
 )
 from domain.pagination import Edge, Page, PageRequest, SortKey, encode_cursor
 from persistence.catalog_records import (
-    aware,
     category_from_row,
     image_from_row,
     product_from_row,
@@ -55,6 +53,12 @@ from persistence.catalog_statements import (
     rating_average,
     statements_for,
     subtree_ids,
+)
+from persistence.cursor_keys import (
+    parse_time,
+    review_id_key,
+    review_time_key,
+    time_key,
 )
 from persistence.db import Database
 from persistence.tables import (
@@ -298,8 +302,8 @@ class CatalogRepository:
                 self._sql.newest_reviews_after,
                 product_ids,
                 limit=page.first + 1,
-                after_time=_review_time_key(created_at),
-                after_id=_review_id_key(review_id),
+                after_time=review_time_key(created_at),
+                after_id=review_id_key(review_id),
             )
         grouped: dict[int, list[Review]] = defaultdict(list)
         for row in rows:
@@ -309,7 +313,7 @@ class CatalogRepository:
             found = grouped.get(product_id, [])
             edges = [
                 Edge(
-                    cursor=encode_cursor(REVIEWS_ORDERING, (_time_key(r.created_at), r.id)),
+                    cursor=encode_cursor(REVIEWS_ORDERING, (time_key(r.created_at), r.id)),
                     node=r,
                 )
                 for r in found[: page.first]
@@ -323,35 +327,6 @@ class CatalogRepository:
 
 
 # -- keys and rows ------------------------------------------------------------------
-
-
-def _time_key(value: datetime) -> str:
-    return aware(value).isoformat()
-
-
-def _parse_time(value: Any) -> datetime:
-    if not isinstance(value, str):
-        raise ValueError("time key must be a string")
-    return aware(datetime.fromisoformat(value))
-
-
-def _review_time_key(value: Any) -> datetime:
-    try:
-        return _parse_time(value)
-    except ValueError:
-        raise _bad_cursor() from None
-
-
-def _review_id_key(value: Any) -> int:
-    if not isinstance(value, int) or isinstance(value, bool):
-        raise _bad_cursor()
-    return value
-
-
-def _bad_cursor() -> InvalidInput:
-    return InvalidInput(
-        "after is not a valid cursor for this list", code=ErrorCode.INVALID_CURSOR, field="after"
-    )
 
 
 def _order(query: ProductListQuery) -> tuple[ColumnElement[Any], ...]:
@@ -381,7 +356,7 @@ def _product_page(query: ProductListQuery, rows: Sequence[RowMapping]) -> Page[P
 def _product_key(sort_key: ProductSortKey, row: RowMapping) -> SortKey:
     value: Any
     if sort_key is ProductSortKey.CREATED_AT:
-        value = _time_key(row["created_at"])
+        value = time_key(row["created_at"])
     elif sort_key is ProductSortKey.RATING:
         value = float(row["rating_average"])
     elif sort_key is ProductSortKey.TITLE:
@@ -410,7 +385,7 @@ def _key_to_sql(sort_key: ProductSortKey, value: Any) -> Any:
         )
     if sort_key is ProductSortKey.CREATED_AT:
         try:
-            return _parse_time(value)
+            return parse_time(value)
         except ValueError:
             raise InvalidInput(
                 "after is not a valid cursor for this list",

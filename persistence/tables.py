@@ -153,6 +153,8 @@ customers = Table(
     _id(),
     Column("email", String(320), nullable=False),
     Column("display_name", String(120), nullable=False),
+    # argon2id; null for customers who never set a password (seeded reviewers).
+    Column("password_hash", String(255), nullable=True),
     Column("is_staff", Boolean, nullable=False, server_default="0"),
     *_timestamps(),
 )
@@ -177,6 +179,7 @@ reviews = Table(
     CheckConstraint("rating BETWEEN 1 AND 5", name="rating_range"),
     UniqueConstraint("product_id", "customer_id", name="uq_reviews_product_id_customer_id"),
     Index("ix_reviews_product_newest", "product_id", "created_at", "id"),
+    Index("ix_reviews_customer_newest", "customer_id", "created_at", "id"),
 )
 
 product_rating_summaries = Table(

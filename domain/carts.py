@@ -1,0 +1,419 @@
+"""Carts: lines of variants, the buyer, the address, and what it all costs.
+
+A cart lives in a `CartStore` (Redis) and holds only variant ids and quantities;
+prices, titles and stock are always read live from the catalog.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Protocol
+
+from domain.catalog import InventoryLevel, Product, Variant
+from domain.customers import normalize_email
+from domain.errors import Rejected, UserError, UserErrorCode
+
+MAX_QUANTITY = 999
+MAX_LINES = 100
+_COUNTRY = re.compile(r"^[A-Z]{2}$")
+
+
+@dataclass(frozen=True, slots=True)
+class MailingAddress:
+    first_name: str
+    last_name: str
+    address1: str
+    address2: str
+    city: str
+    province: str
+    zip: str
+    country_code: str
+    phone: str
+
+
+@dataclass(frozen=True, slots=True)
+class CartLine:
+    variant_id: int
+    quantity: int
+
+
+@dataclass(frozen=True, slots=True)
+class Cart:
+    id: str
+    owner_id: int | None
+    email: str | None
+    country_code: str | None
+    shipping_address: MailingAddress | None
+    lines: tuple[CartLine, ...]
+    created_at: datetime
+    updated_at: datetime
+
+    def visible_to(self, customer_id: int | None) -> bool:
+        """A guest cart's id is its capability; a customer's cart needs that customer."""
+        return self.owner_id is None or self.owner_id == customer_id
+
+
+class CartStoreError(StrEnum):
+    NOT_FOUND = "NOT_FOUND"
+    QUANTITY = "QUANTITY"
+    TOO_MANY_LINES = "TOO_MANY_LINES"
+    LINE_NOT_FOUND = "LINE_NOT_FOUND"
+
+
+class CartStore(Protocol):
+    """Every write is atomic and refuses as a whole: a refused write changes nothing."""
+
+    async def create(
+        self, owner_id: int | None, email: str | None, lines: Sequence[CartLine]
+    ) -> str: ...
+
+    async def get(self, cart_id: str) -> Cart | None: ...
+
+    async def add(self, cart_id: str, lines: Sequence[CartLine]) -> CartStoreError | None: ...
+
+    async def set_quantities(
+        self, cart_id: str, lines: Sequence[CartLine]
+    ) -> CartStoreError | None: ...
+
+    async def remove(self, cart_id: str, variant_ids: Sequence[int]) -> CartStoreError | None: ...
+
+    async def set_buyer(
+        self, cart_id: str, email: str | None, country_code: str | None
+    ) -> CartStoreError | None: ...
+
+    async def set_address(self, cart_id: str, address: MailingAddress) -> CartStoreError | None: ...
+
+    async def attach(self, cart_id: str, customer_id: int, email: str) -> CartStoreError | None:
+        """Give a guest cart to a customer, merging in the customer's open cart if any."""
+        ...
+
+
+class Merchandise(Protocol):
+    async def variants(self, ids: Sequence[int]) -> Mapping[int, Variant]: ...
+
+    async def products(self, ids: Sequence[int]) -> Mapping[int, Product]: ...
+
+
+# -- input checks ---------------------------------------------------------------------
+
+
+def merge_line_inputs(lines: Sequence[CartLine], field: str = "lines") -> list[CartLine]:
+    """One line per variant (repeats add up), each quantity 1..999, at most 100 lines."""
+    errors: list[UserError] = []
+    totals: dict[int, int] = {}
+    for index, line in enumerate(lines):
+        if not 1 <= line.quantity <= MAX_QUANTITY:
+            errors.append(_quantity_error(field, index))
+        totals[line.variant_id] = totals.get(line.variant_id, 0) + line.quantity
+    if not errors:
+        for index, line in enumerate(lines):
+            if totals[line.variant_id] > MAX_QUANTITY:
+                errors.append(_quantity_error(field, index))
+                break
+    if len(totals) > MAX_LINES:
+        errors.append(
+            UserError(
+                UserErrorCode.TOO_MANY_LINES, f"a cart holds at most {MAX_LINES} lines", (field,)
+            )
+        )
+    if errors:
+        raise Rejected(errors)
+    return [CartLine(variant_id, quantity) for variant_id, quantity in totals.items()]
+
+
+def _quantity_error(field: str, index: int) -> UserError:
+    return UserError(
+        UserErrorCode.INVALID_QUANTITY,
+        f"quantity must be between 1 and {MAX_QUANTITY}",
+        (field, str(index), "quantity"),
+    )
+
+
+def check_country(code: str, field: tuple[str, ...]) -> str:
+    code = code.strip().upper()
+    if not _COUNTRY.match(code):
+        raise Rejected(
+            [UserError(UserErrorCode.INVALID_COUNTRY_CODE, "use an ISO 3166-1 alpha-2 code", field)]
+        )
+    return code
+
+
+_ADDRESS_LIMITS = {
+    "first_name": (True, 100),
+    "last_name": (True, 100),
+    "address1": (True, 200),
+    "address2": (False, 200),
+    "city": (True, 100),
+    "province": (False, 100),
+    "zip": (True, 20),
+    "phone": (False, 30),
+}
+_GRAPHQL_NAMES = {"first_name": "firstName", "last_name": "lastName"}
+
+
+def check_address(address: MailingAddress) -> MailingAddress:
+    errors: list[UserError] = []
+    cleaned: dict[str, str] = {}
+    for name, (required, limit) in _ADDRESS_LIMITS.items():
+        value = getattr(address, name).strip()
+        path = ("address", _GRAPHQL_NAMES.get(name, name))
+        if required and not value:
+            errors.append(UserError(UserErrorCode.BLANK, f"{path[1]} is required", path))
+        elif len(value) > limit:
+            errors.append(
+                UserError(UserErrorCode.TOO_LONG, f"{path[1]} has at most {limit} characters", path)
+            )
+        cleaned[name] = value
+    try:
+        country = check_country(address.country_code, ("address", "countryCode"))
+    except Rejected as rejected:
+        errors += rejected.errors
+        country = address.country_code
+    if errors:
+        raise Rejected(errors)
+    return MailingAddress(country_code=country, **cleaned)
+
+
+async def check_merchandise(
+    merchandise: Merchandise, lines: Sequence[CartLine], field: str = "lines"
+) -> None:
+    """Every variant exists and belongs to a product on sale."""
+    variants = await merchandise.variants([line.variant_id for line in lines])
+    products = await merchandise.products(list({v.product_id for v in variants.values()}))
+    errors = []
+    for index, line in enumerate(lines):
+        variant = variants.get(line.variant_id)
+        product = products.get(variant.product_id) if variant else None
+        if variant is None or product is None or not product.is_visible:
+            errors.append(
+                UserError(
+                    UserErrorCode.INVALID_MERCHANDISE,
+                    "this variant does not exist or is not for sale",
+                    (field, str(index), "variantId"),
+                )
+            )
+    if errors:
+        raise Rejected(errors)
+
+
+# -- cost and warnings ----------------------------------------------------------------
+
+
+class WarningCode(StrEnum):
+    OUT_OF_STOCK = "OUT_OF_STOCK"
+    INSUFFICIENT_STOCK = "INSUFFICIENT_STOCK"
+    VARIANT_UNAVAILABLE = "VARIANT_UNAVAILABLE"
+
+
+@dataclass(frozen=True, slots=True)
+class CartWarning:
+    code: WarningCode
+    variant_id: int
+    available_quantity: int
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class PricingRules:
+    currency_code: str
+    shipping_flat_rate: int
+    free_shipping_threshold: int
+    # Basis points per ISO country (2000 = 20%); countries not listed pay no tax.
+    tax_rates: Mapping[str, int] = field(default_factory=dict)
+
+    def tax_rate(self, country_code: str | None) -> int:
+        return self.tax_rates.get(country_code or "", 0)
+
+
+@dataclass(frozen=True, slots=True)
+class PricedLine:
+    line: CartLine
+    variant: Variant | None
+    unit_price: int
+    subtotal: int
+
+
+@dataclass(frozen=True, slots=True)
+class CartCost:
+    subtotal: int
+    shipping: int
+    tax: int
+    total: int
+    currency_code: str
+
+
+@dataclass(frozen=True, slots=True)
+class PricedCart:
+    cart: Cart
+    lines: tuple[PricedLine, ...]
+    cost: CartCost
+    warnings: tuple[CartWarning, ...]
+    total_quantity: int
+
+    @property
+    def checkout_ready(self) -> bool:
+        return bool(
+            self.lines
+            and not self.warnings
+            and self.cart.email
+            and self.cart.shipping_address is not None
+        )
+
+
+def price_cart(
+    cart: Cart,
+    variants: Mapping[int, Variant],
+    products: Mapping[int, Product],
+    stock: Mapping[int, InventoryLevel | None],
+    rules: PricingRules,
+) -> PricedCart:
+    """Live prices, shipping and tax in integer minor units; unsaleable lines cost nothing
+    and carry a warning."""
+    priced: list[PricedLine] = []
+    warnings: list[CartWarning] = []
+    for line in cart.lines:
+        variant = variants.get(line.variant_id)
+        product = products.get(variant.product_id) if variant else None
+        if variant is None or product is None or not product.is_visible:
+            priced.append(PricedLine(line, variant, 0, 0))
+            warnings.append(
+                CartWarning(
+                    WarningCode.VARIANT_UNAVAILABLE, line.variant_id, 0, "no longer for sale"
+                )
+            )
+            continue
+        priced.append(PricedLine(line, variant, variant.price, variant.price * line.quantity))
+        level = stock.get(variant.id)
+        available = 0 if level is None else level.available
+        if available <= 0:
+            warnings.append(CartWarning(WarningCode.OUT_OF_STOCK, variant.id, 0, "out of stock"))
+        elif available < line.quantity:
+            message = f"only {available} left"
+            warnings.append(
+                CartWarning(WarningCode.INSUFFICIENT_STOCK, variant.id, available, message)
+            )
+    subtotal = sum(p.subtotal for p in priced)
+    shipping = (
+        0
+        if subtotal == 0 or subtotal >= rules.free_shipping_threshold
+        else rules.shipping_flat_rate
+    )
+    country = cart.shipping_address.country_code if cart.shipping_address else cart.country_code
+    tax = _percent_of(subtotal + shipping, rules.tax_rate(country))
+    cost = CartCost(subtotal, shipping, tax, subtotal + shipping + tax, rules.currency_code)
+    quantity = sum(line.quantity for line in cart.lines)
+    return PricedCart(cart, tuple(priced), cost, tuple(warnings), quantity)
+
+
+def _percent_of(amount: int, basis_points: int) -> int:
+    # Half up, in integers: no float ever touches money.
+    return (amount * basis_points + 5_000) // 10_000
+
+
+# -- use cases --------------------------------------------------------------------------
+
+
+class Carts:
+    def __init__(self, store: CartStore, merchandise: Merchandise) -> None:
+        self._store = store
+        self._merchandise = merchandise
+
+    async def get(self, cart_id: str, viewer_id: int | None) -> Cart | None:
+        cart = await self._store.get(cart_id)
+        return cart if cart is not None and cart.visible_to(viewer_id) else None
+
+    async def create(
+        self, lines: Sequence[CartLine], email: str | None, viewer_id: int | None
+    ) -> str:
+        merged = merge_line_inputs(lines)
+        if email is not None:
+            email = normalize_email(email, "buyerIdentity.email")
+        await check_merchandise(self._merchandise, merged)
+        return await self._store.create(viewer_id, email, merged)
+
+    async def add_lines(
+        self, cart_id: str, lines: Sequence[CartLine], viewer_id: int | None
+    ) -> None:
+        await self._require(cart_id, viewer_id)
+        merged = merge_line_inputs(lines)
+        await check_merchandise(self._merchandise, merged)
+        _raise_for(await self._store.add(cart_id, merged))
+
+    async def update_lines(
+        self, cart_id: str, lines: Sequence[CartLine], viewer_id: int | None
+    ) -> None:
+        await self._require(cart_id, viewer_id)
+        errors = [
+            _quantity_error("lines", i)
+            for i, line in enumerate(lines)
+            if not 0 <= line.quantity <= MAX_QUANTITY
+        ]
+        if len({line.variant_id for line in lines}) != len(lines):
+            errors.append(UserError(UserErrorCode.INVALID, "each line may appear once", ("lines",)))
+        if errors:
+            raise Rejected(errors)
+        _raise_for(await self._store.set_quantities(cart_id, lines))
+
+    async def remove_lines(
+        self, cart_id: str, variant_ids: Sequence[int], viewer_id: int | None
+    ) -> None:
+        await self._require(cart_id, viewer_id)
+        _raise_for(await self._store.remove(cart_id, variant_ids))
+
+    async def update_buyer(
+        self,
+        cart_id: str,
+        viewer_id: int | None,
+        email: str | None,
+        country_code: str | None,
+    ) -> None:
+        await self._require(cart_id, viewer_id)
+        if email is not None:
+            email = normalize_email(email, "buyerIdentity.email")
+        if country_code is not None:
+            country_code = check_country(country_code, ("buyerIdentity", "countryCode"))
+        _raise_for(await self._store.set_buyer(cart_id, email, country_code))
+
+    async def attach(
+        self, cart_id: str, customer_id: int, customer_email: str, viewer_id: int | None
+    ) -> None:
+        cart = await self._require(cart_id, viewer_id)
+        if not cart.visible_to(customer_id):
+            raise _not_found()
+        _raise_for(await self._store.attach(cart_id, customer_id, cart.email or customer_email))
+
+    async def update_address(
+        self, cart_id: str, address: MailingAddress, viewer_id: int | None
+    ) -> None:
+        await self._require(cart_id, viewer_id)
+        _raise_for(await self._store.set_address(cart_id, check_address(address)))
+
+    async def _require(self, cart_id: str, viewer_id: int | None) -> Cart:
+        cart = await self.get(cart_id, viewer_id)
+        if cart is None:
+            raise _not_found()
+        return cart
+
+
+def _not_found() -> Rejected:
+    return Rejected.one(UserErrorCode.CART_NOT_FOUND, "no such cart", "cartId")
+
+
+def _raise_for(error: CartStoreError | None) -> None:
+    if error is None:
+        return
+    if error is CartStoreError.NOT_FOUND:
+        raise _not_found()
+    if error is CartStoreError.QUANTITY:
+        raise Rejected.one(
+            UserErrorCode.INVALID_QUANTITY, f"a line holds at most {MAX_QUANTITY} units", "lines"
+        )
+    if error is CartStoreError.TOO_MANY_LINES:
+        raise Rejected.one(
+            UserErrorCode.TOO_MANY_LINES, f"a cart holds at most {MAX_LINES} lines", "lines"
+        )
+    raise Rejected.one(UserErrorCode.LINE_NOT_FOUND, "no such line in this cart", "lineIds")

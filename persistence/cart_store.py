@@ -1,0 +1,310 @@
+"""Carts in Redis: one hash per cart, every write one atomic Lua script.
+
+    cart:<id>              owner, email, country, address (JSON), created, updated,
+                           seq (line counter), l:<variant id> -> "<quantity>:<seq>"
+    customer-cart:<id>     the customer's open cart
+
+A script checks everything before it changes anything, so a refused write leaves the
+cart exactly as it was, and concurrent writes to one cart serialise in Redis: none is
+lost. Each write restarts the cart's 30-day expiry. Attaching a guest cart to a customer
+touches two carts and the pointer in one script; on Redis Cluster those keys would need
+one hash slot (not the case today: one Redis).
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+from redis.asyncio import Redis
+
+from domain.carts import Cart, CartLine, CartStoreError, MailingAddress
+from persistence.sessions import redis_required
+
+_LINES = """
+local function count_lines(key)
+  local n = 0
+  for _, f in ipairs(redis.call('HKEYS', key)) do
+    if string.sub(f, 1, 2) == 'l:' then n = n + 1 end
+  end
+  return n
+end
+local function parse(value)
+  local q, s = string.match(value, '^(%d+):(%d+)$')
+  return tonumber(q), s
+end
+local function touch(key, ttl, now)
+  redis.call('HSET', key, 'updated', now)
+  redis.call('EXPIRE', key, ttl)
+end
+"""
+
+_ADD = (
+    _LINES
+    + """
+local key, ttl, now = KEYS[1], ARGV[1], ARGV[2]
+local maxq, maxl = tonumber(ARGV[3]), tonumber(ARGV[4])
+if redis.call('EXISTS', key) == 0 then return 'NOT_FOUND' end
+local lines = count_lines(key)
+local writes = {}
+for i = 5, #ARGV, 2 do
+  local field, add = 'l:' .. ARGV[i], tonumber(ARGV[i + 1])
+  local current = redis.call('HGET', key, field)
+  local qty, seq = 0, false
+  if current then qty, seq = parse(current) else lines = lines + 1 end
+  if qty + add > maxq then return 'QUANTITY' end
+  writes[#writes + 1] = {field, qty + add, seq}
+end
+if lines > maxl then return 'TOO_MANY_LINES' end
+for _, w in ipairs(writes) do
+  local seq = w[3] or redis.call('HINCRBY', key, 'seq', 1)
+  redis.call('HSET', key, w[1], w[2] .. ':' .. seq)
+end
+touch(key, ttl, now)
+return 'OK'
+"""
+)
+
+_SET_QUANTITIES = (
+    _LINES
+    + """
+local key, ttl, now, maxq = KEYS[1], ARGV[1], ARGV[2], tonumber(ARGV[3])
+if redis.call('EXISTS', key) == 0 then return 'NOT_FOUND' end
+local writes = {}
+for i = 4, #ARGV, 2 do
+  local field, qty = 'l:' .. ARGV[i], tonumber(ARGV[i + 1])
+  local current = redis.call('HGET', key, field)
+  if not current then return 'LINE_NOT_FOUND' end
+  if qty > maxq then return 'QUANTITY' end
+  local _, seq = parse(current)
+  writes[#writes + 1] = {field, qty, seq}
+end
+for _, w in ipairs(writes) do
+  if w[2] == 0 then redis.call('HDEL', key, w[1])
+  else redis.call('HSET', key, w[1], w[2] .. ':' .. w[3]) end
+end
+touch(key, ttl, now)
+return 'OK'
+"""
+)
+
+_REMOVE = (
+    _LINES
+    + """
+local key, ttl, now = KEYS[1], ARGV[1], ARGV[2]
+if redis.call('EXISTS', key) == 0 then return 'NOT_FOUND' end
+for i = 3, #ARGV do
+  if redis.call('HEXISTS', key, 'l:' .. ARGV[i]) == 0 then return 'LINE_NOT_FOUND' end
+end
+for i = 3, #ARGV do redis.call('HDEL', key, 'l:' .. ARGV[i]) end
+touch(key, ttl, now)
+return 'OK'
+"""
+)
+
+_SET_FIELDS = (
+    _LINES
+    + """
+local key, ttl, now = KEYS[1], ARGV[1], ARGV[2]
+if redis.call('EXISTS', key) == 0 then return 'NOT_FOUND' end
+for i = 3, #ARGV, 2 do
+  if ARGV[i + 1] == '' then redis.call('HDEL', key, ARGV[i])
+  else redis.call('HSET', key, ARGV[i], ARGV[i + 1]) end
+end
+touch(key, ttl, now)
+return 'OK'
+"""
+)
+
+# KEYS: the guest cart, the customer's pointer, the customer's open cart (or the guest
+# cart again when there is none). ARGV: ttl, now, max quantity, max lines, customer id,
+# email, guest cart id, the open cart id the caller saw ('' for none).
+_ATTACH = (
+    _LINES
+    + """
+local cart, pointer, other = KEYS[1], KEYS[2], KEYS[3]
+local ttl, now, maxq, maxl = ARGV[1], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
+local customer, email, cart_id, seen = ARGV[5], ARGV[6], ARGV[7], ARGV[8]
+if redis.call('EXISTS', cart) == 0 then return 'NOT_FOUND' end
+local owner = redis.call('HGET', cart, 'owner')
+if owner and owner ~= customer then return 'NOT_FOUND' end
+if (redis.call('GET', pointer) or '') ~= seen then return 'RETRY' end
+if seen ~= '' and seen ~= cart_id and redis.call('EXISTS', other) == 1 then
+  local lines = count_lines(cart)
+  local theirs = {}
+  local flat = redis.call('HGETALL', other)
+  for i = 1, #flat, 2 do
+    if string.sub(flat[i], 1, 2) == 'l:' then
+      local q, s = parse(flat[i + 1])
+      theirs[#theirs + 1] = {flat[i], q, tonumber(s)}
+    end
+  end
+  table.sort(theirs, function(a, b) return a[3] < b[3] end)
+  for _, line in ipairs(theirs) do
+    local mine = redis.call('HGET', cart, line[1])
+    if mine then
+      local q, s = parse(mine)
+      redis.call('HSET', cart, line[1], math.min(maxq, q + line[2]) .. ':' .. s)
+    elseif lines < maxl then
+      local s = redis.call('HINCRBY', cart, 'seq', 1)
+      redis.call('HSET', cart, line[1], line[2] .. ':' .. s)
+      lines = lines + 1
+    end
+  end
+  redis.call('DEL', other)
+end
+redis.call('HSET', cart, 'owner', customer)
+if not redis.call('HGET', cart, 'email') and email ~= '' then
+  redis.call('HSET', cart, 'email', email)
+end
+touch(cart, ttl, now)
+redis.call('SET', pointer, cart_id, 'EX', ttl)
+return 'OK'
+"""
+)
+
+
+class RedisCartStore:
+    def __init__(
+        self, redis: Redis, *, ttl_seconds: int, max_quantity: int, max_lines: int
+    ) -> None:
+        self._redis = redis
+        self._ttl = ttl_seconds
+        self._max_quantity = max_quantity
+        self._max_lines = max_lines
+        self._add = redis.register_script(_ADD)
+        self._set_quantities = redis.register_script(_SET_QUANTITIES)
+        self._remove = redis.register_script(_REMOVE)
+        self._set_fields = redis.register_script(_SET_FIELDS)
+        self._attach = redis.register_script(_ATTACH)
+
+    async def create(
+        self, owner_id: int | None, email: str | None, lines: Sequence[CartLine]
+    ) -> str:
+        cart_id = secrets.token_urlsafe(16)  # 128 random bits: the guest's capability
+        now = _now_ms()
+        fields: dict[str, Any] = {"created": now, "updated": now, "seq": len(lines)}
+        if owner_id is not None:
+            fields["owner"] = owner_id
+        if email:
+            fields["email"] = email
+        for seq, line in enumerate(lines, start=1):
+            fields[f"l:{line.variant_id}"] = f"{line.quantity}:{seq}"
+        async with redis_required(), self._redis.pipeline(transaction=True) as pipe:
+            pipe.hset(_cart_key(cart_id), mapping=fields)
+            pipe.expire(_cart_key(cart_id), self._ttl)
+            if owner_id is not None:
+                pipe.set(_pointer_key(owner_id), cart_id, ex=self._ttl)
+            await pipe.execute()
+        return cart_id
+
+    async def get(self, cart_id: str) -> Cart | None:
+        async with redis_required():
+            raw = await self._redis.hgetall(_cart_key(cart_id))
+        return _cart_from_hash(cart_id, raw) if raw else None
+
+    async def add(self, cart_id: str, lines: Sequence[CartLine]) -> CartStoreError | None:
+        args = [self._ttl, _now_ms(), self._max_quantity, self._max_lines]
+        for line in lines:
+            args += [line.variant_id, line.quantity]
+        return await self._run(self._add, [_cart_key(cart_id)], args)
+
+    async def set_quantities(
+        self, cart_id: str, lines: Sequence[CartLine]
+    ) -> CartStoreError | None:
+        args = [self._ttl, _now_ms(), self._max_quantity]
+        for line in lines:
+            args += [line.variant_id, line.quantity]
+        return await self._run(self._set_quantities, [_cart_key(cart_id)], args)
+
+    async def remove(self, cart_id: str, variant_ids: Sequence[int]) -> CartStoreError | None:
+        args = [self._ttl, _now_ms(), *variant_ids]
+        return await self._run(self._remove, [_cart_key(cart_id)], args)
+
+    async def set_buyer(
+        self, cart_id: str, email: str | None, country_code: str | None
+    ) -> CartStoreError | None:
+        fields: list[Any] = []
+        if email is not None:
+            fields += ["email", email]
+        if country_code is not None:
+            fields += ["country", country_code]
+        return await self._run(
+            self._set_fields, [_cart_key(cart_id)], [self._ttl, _now_ms(), *fields]
+        )
+
+    async def set_address(self, cart_id: str, address: MailingAddress) -> CartStoreError | None:
+        encoded = orjson.dumps(address).decode()
+        return await self._run(
+            self._set_fields, [_cart_key(cart_id)], [self._ttl, _now_ms(), "address", encoded]
+        )
+
+    async def attach(self, cart_id: str, customer_id: int, email: str) -> CartStoreError | None:
+        pointer = _pointer_key(customer_id)
+        for _ in range(5):  # the pointer moved between reading it and the script: retry
+            async with redis_required():
+                seen = (await self._redis.get(pointer) or b"").decode()
+            other = _cart_key(seen) if seen else _cart_key(cart_id)
+            args = [
+                self._ttl,
+                _now_ms(),
+                self._max_quantity,
+                self._max_lines,
+                customer_id,
+                email,
+                cart_id,
+                seen,
+            ]
+            async with redis_required():
+                result = (
+                    await self._attach(keys=[_cart_key(cart_id), pointer, other], args=args)
+                ).decode()
+            if result != "RETRY":
+                return None if result == "OK" else CartStoreError(result)
+        return CartStoreError.NOT_FOUND
+
+    async def _run(self, script: Any, keys: list[str], args: list[Any]) -> CartStoreError | None:
+        async with redis_required():
+            result = (await script(keys=keys, args=args)).decode()
+        return None if result == "OK" else CartStoreError(result)
+
+
+def _cart_key(cart_id: str) -> str:
+    return f"cart:{cart_id}"
+
+
+def _pointer_key(customer_id: int) -> str:
+    return f"customer-cart:{customer_id}"
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def _from_ms(value: bytes) -> datetime:
+    return datetime.fromtimestamp(int(value) / 1000, UTC)
+
+
+def _cart_from_hash(cart_id: str, raw: dict[bytes, bytes]) -> Cart:
+    lines: list[tuple[int, CartLine]] = []
+    for field, value in raw.items():
+        if field.startswith(b"l:"):
+            quantity, seq = value.split(b":")
+            lines.append((int(seq), CartLine(int(field[2:]), int(quantity))))
+    lines.sort(key=lambda item: item[0])
+    address = raw.get(b"address")
+    owner = raw.get(b"owner")
+    return Cart(
+        id=cart_id,
+        owner_id=int(owner) if owner else None,
+        email=raw[b"email"].decode() if b"email" in raw else None,
+        country_code=raw[b"country"].decode() if b"country" in raw else None,
+        shipping_address=MailingAddress(**orjson.loads(address)) if address else None,
+        lines=tuple(line for _, line in lines),
+        created_at=_from_ms(raw[b"created"]),
+        updated_at=_from_ms(raw[b"updated"]),
+    )
