@@ -30,9 +30,18 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from strawberry.asgi import GraphQL
 
 from dataloaders.catalog import CatalogLoaders
+from domain.carts import MAX_LINES, MAX_QUANTITY, Carts, PricingRules
+from domain.customers import Accounts
+from domain.reviews import Reviews
+from integrations.passwords import Argon2Passwords
+from persistence.cart_store import RedisCartStore
+from persistence.catalog_lookups import CachedCatalogLookups
 from persistence.catalog_repository import CatalogRepository
+from persistence.customer_repository import SqlCustomerRepository
 from persistence.db import Database, create_database
 from persistence.record_cache import RecordCache
+from persistence.review_repository import SqlReviewRepository
+from persistence.sessions import RedisLoginThrottle, RedisSessionStore
 from resolvers.schema import build_schema
 from schema.context import Context
 from settings import Settings
@@ -51,6 +60,11 @@ class Container:
     redis: Redis
     cache: RecordCache
     catalog: CatalogRepository
+    customers: SqlCustomerRepository
+    accounts: Accounts
+    carts: Carts
+    reviews: Reviews
+    pricing: PricingRules
 
     @classmethod
     def create(cls, settings: Settings) -> Container:
@@ -65,8 +79,46 @@ class Container:
             retry_after_seconds=settings.redis_retry_after_seconds,
             timeout_seconds=settings.redis_timeout_seconds,
         )
+        catalog = CatalogRepository(db)
+        lookups = CachedCatalogLookups(catalog, cache)
+        customers = SqlCustomerRepository(db)
+        accounts = Accounts(
+            customers,
+            Argon2Passwords(
+                time_cost=settings.argon2_time_cost,
+                memory_cost_kib=settings.argon2_memory_cost_kib,
+                parallelism=settings.argon2_parallelism,
+            ),
+            RedisSessionStore(redis, ttl_seconds=settings.access_token_ttl_seconds),
+            RedisLoginThrottle(
+                redis,
+                per_email=settings.login_failures_per_email,
+                per_client=settings.login_failures_per_client,
+                window_seconds=settings.login_failure_window_seconds,
+            ),
+        )
+        cart_store = RedisCartStore(
+            redis,
+            ttl_seconds=settings.cart_ttl_seconds,
+            max_quantity=MAX_QUANTITY,
+            max_lines=MAX_LINES,
+        )
         return cls(
-            settings=settings, db=db, redis=redis, cache=cache, catalog=CatalogRepository(db)
+            settings=settings,
+            db=db,
+            redis=redis,
+            cache=cache,
+            catalog=catalog,
+            customers=customers,
+            accounts=accounts,
+            carts=Carts(cart_store, lookups),
+            reviews=Reviews(SqlReviewRepository(db), lookups, cache),
+            pricing=PricingRules(
+                currency_code=settings.currency_code,
+                shipping_flat_rate=settings.shipping_flat_rate,
+                free_shipping_threshold=settings.free_shipping_threshold,
+                tax_rates=settings.tax_rates,
+            ),
         )
 
     async def close(self) -> None:
@@ -103,6 +155,10 @@ class GraphQLView(GraphQL[Context, None]):
             settings=self.settings,
             catalog=container.catalog,
             loaders=CatalogLoaders.create(container.catalog, container.cache),
+            accounts=container.accounts,
+            carts=container.carts,
+            reviews=container.reviews,
+            pricing=container.pricing,
         )
 
     def encode_json(self, data: object) -> bytes:
@@ -262,6 +318,32 @@ async def _seed(settings: Settings, products: int, seed: int, if_empty: bool) ->
         await db.dispose()
 
 
+async def _create_staff(settings: Settings, email: str, password: str, name: str) -> None:
+    from domain.customers import check_new_password, normalize_email
+    from domain.errors import Rejected
+
+    try:
+        email = normalize_email(email)
+    except Rejected as rejected:
+        raise SystemExit(rejected.errors[0].message) from None
+    if problems := check_new_password(password):
+        raise SystemExit(problems[0].message)
+    container = Container.create(settings)
+    try:
+        hasher = Argon2Passwords(
+            time_cost=settings.argon2_time_cost,
+            memory_cost_kib=settings.argon2_memory_cost_kib,
+            parallelism=settings.argon2_parallelism,
+        )
+        staff, created = await container.customers.make_staff(
+            email, name or email.split("@")[0], await asyncio.to_thread(hasher.hash, password)
+        )
+    finally:
+        await container.close()
+    action = "created" if created else "promoted (password unchanged)"
+    print(f"staff {staff.email} {action}")
+
+
 def export_schema(output: Path) -> None:
     output.write_text(str(build_schema()).rstrip() + "\n")
     print(f"wrote {output}")
@@ -279,6 +361,10 @@ def main(argv: list[str] | None = None) -> None:
     seed.add_argument("--products", type=int, default=500)
     seed.add_argument("--seed", type=int, default=42)
     seed.add_argument("--if-empty", action="store_true", help="do nothing when products exist")
+    staff = commands.add_parser("create-staff", help="create a staff member or promote a customer")
+    staff.add_argument("--email", required=True)
+    staff.add_argument("--password", required=True)
+    staff.add_argument("--name", default="")
     export = commands.add_parser("export-schema", help="write the SDL")
     export.add_argument("--output", type=Path, default=ROOT / "schema.graphql")
     args = parser.parse_args(argv)
@@ -290,6 +376,8 @@ def main(argv: list[str] | None = None) -> None:
     configure_logging(settings)
     if args.command == "migrate":
         asyncio.run(_migrate(settings))
+    elif args.command == "create-staff":
+        asyncio.run(_create_staff(settings, args.email, args.password, args.name))
     elif args.command == "seed":
         asyncio.run(_seed(settings, args.products, args.seed, args.if_empty))
     elif args.command == "serve":

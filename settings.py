@@ -34,6 +34,25 @@ class Settings(BaseSettings):
     # one timeout, not one per request.
     redis_retry_after_seconds: float = Field(default=5.0, ge=0)
 
+    # Customers and sessions.
+    access_token_ttl_seconds: int = Field(default=30 * 24 * 3600, ge=60)
+    login_failures_per_email: int = Field(default=5, ge=1)
+    login_failures_per_client: int = Field(default=20, ge=1)
+    login_failure_window_seconds: int = Field(default=15 * 60, ge=1)
+    # argon2id costs: argon2-cffi's defaults; tests lower them to stay fast.
+    argon2_time_cost: int = Field(default=3, ge=1)
+    argon2_memory_cost_kib: int = Field(default=65_536, ge=8)
+    argon2_parallelism: int = Field(default=4, ge=1)
+
+    # Carts: integer minor units of CURRENCY_CODE; tax rates in basis points (2000 = 20%)
+    # per ISO country, applied to subtotal plus shipping; unlisted countries pay none.
+    cart_ttl_seconds: int = Field(default=30 * 24 * 3600, ge=60)
+    shipping_flat_rate: int = Field(default=599, ge=0)
+    free_shipping_threshold: int = Field(default=5_000, ge=0)
+    tax_rates: dict[str, int] = Field(
+        default_factory=lambda: {"US": 0, "CA": 500, "GB": 2000, "DE": 1900, "FR": 2000}
+    )
+
     max_page_size: int = Field(default=100, ge=1)
     max_query_depth: int = Field(default=15, ge=1)
     graphiql: bool | None = None

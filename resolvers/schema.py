@@ -12,17 +12,26 @@ from strawberry.extensions import AddValidationRules, ParserCache, SchemaExtensi
 from strawberry.extensions.query_depth_limiter import create_validator
 from strawberry.types import ExecutionContext
 
+from resolvers.carts import CartMutation, CartQuery
 from resolvers.catalog import CatalogQuery
+from resolvers.customers import CustomerMutation, CustomerQuery
 from resolvers.errors import ErrorPolicy
 from resolvers.execution import plain_data_context
 from resolvers.lifecycle import ReleaseRequestState
+from resolvers.reviews import ReviewMutation
 from schema.catalog import Category, Product, ProductVariant, Review
+from schema.customers import Customer
 
 PARSE_CACHE_SIZE = 1024
 
 
 @strawberry.type
-class Query(CatalogQuery):
+class Query(CatalogQuery, CustomerQuery, CartQuery):
+    pass
+
+
+@strawberry.type
+class Mutation(CustomerMutation, CartMutation, ReviewMutation):
     pass
 
 
@@ -63,7 +72,7 @@ def build_schema(*, max_depth: int = 15, expose_error_details: bool = False) -> 
         lambda: ErrorPolicy(expose_details=expose_error_details),
         ReleaseRequestState,
     ]
-    types: list[Any] = [Product, ProductVariant, Category, Review]
-    schema = CommerceSchema(query=Query, extensions=extensions, types=types)
+    types: list[Any] = [Product, ProductVariant, Category, Review, Customer]
+    schema = CommerceSchema(query=Query, mutation=Mutation, extensions=extensions, types=types)
     schema.execution_context_class = plain_data_context(schema._schema)
     return schema

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import asyncio
+from dataclasses import dataclass, field
 from typing import TypeAlias
 
 import strawberry
 from starlette.requests import Request
 
 from dataloaders.catalog import CatalogLoaders
+from domain.carts import Carts, PricingRules
+from domain.customers import Accounts, Customer
+from domain.errors import UnauthenticatedError
 from domain.ports import CatalogReader
+from domain.reviews import Reviews
 from settings import Settings
 
 
@@ -19,6 +24,38 @@ class Context:
     settings: Settings
     catalog: CatalogReader
     loaders: CatalogLoaders
+    accounts: Accounts
+    carts: Carts
+    reviews: Reviews
+    pricing: PricingRules
+    _viewer: asyncio.Future[Customer | None] | None = field(default=None)
+
+    @property
+    def access_token(self) -> str | None:
+        scheme, _, token = self.request.headers.get("authorization", "").partition(" ")
+        return token.strip() or None if scheme.lower() == "bearer" else None
+
+    @property
+    def client_address(self) -> str:
+        client = self.request.client
+        return client.host if client else "unknown"
+
+    async def viewer(self) -> Customer | None:
+        """The signed-in customer, looked up once per request and only when asked for.
+        A missing, unknown, expired or revoked token means a guest."""
+        if self._viewer is None:
+            self._viewer = asyncio.ensure_future(self.accounts.customer_for(self.access_token))
+        return await self._viewer
+
+    async def viewer_id(self) -> int | None:
+        viewer = await self.viewer()
+        return None if viewer is None else viewer.id
+
+    async def require_viewer(self) -> Customer:
+        viewer = await self.viewer()
+        if viewer is None:
+            raise UnauthenticatedError()
+        return viewer
 
 
 Info: TypeAlias = strawberry.Info[Context, None]

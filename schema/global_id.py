@@ -39,3 +39,20 @@ def decode_int_gid(value: str, expected_type: str, *, field: str = "id") -> int:
 
 def _invalid(field: str) -> InvalidInput:
     return InvalidInput(f"{field} is not a valid global id", code=ErrorCode.INVALID_ID, field=field)
+
+
+def int_gid_or_none(value: str, expected_type: str) -> int | None:
+    """The key of a global id of `expected_type`, or None for anything else: for inputs
+    where a wrong id is a business failure (a userError), not a malformed request."""
+    try:
+        return decode_int_gid(value, expected_type)
+    except InvalidInput:
+        return None
+
+
+def str_gid_or_none(value: str, expected_type: str) -> str | None:
+    try:
+        type_name, key = decode_gid(value)
+    except InvalidInput:
+        return None
+    return key if type_name == expected_type and len(key) <= 64 else None

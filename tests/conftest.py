@@ -30,6 +30,8 @@ TEST_DATABASE_URL = os.environ.get(
     "TEST_DATABASE_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/commerce_test"
 )
 TEST_REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+# argon2id at test strength: the algorithm is the same, the cost a thousandth.
+FAST_PASSWORDS = {"argon2_time_cost": 1, "argon2_memory_cost_kib": 64, "argon2_parallelism": 1}
 
 
 async def _recreate_database(url: str) -> None:
@@ -81,6 +83,7 @@ def settings(database_url: str) -> Settings:
         database_url=database_url,
         redis_url=TEST_REDIS_URL,
         expose_statement_count=True,
+        **FAST_PASSWORDS,
     )
 
 

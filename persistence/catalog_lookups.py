@@ -1,0 +1,36 @@
+"""Catalog records for the write side (carts, reviews), through the record cache."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+from domain.catalog import Product, Variant
+from persistence.catalog_records import (
+    decode_product,
+    decode_variant,
+    encode_product,
+    encode_record,
+)
+from persistence.catalog_repository import CatalogRepository
+from persistence.record_cache import RecordCache
+
+
+class CachedCatalogLookups:
+    """Implements domain.carts.Merchandise and domain.reviews.ProductLookup."""
+
+    def __init__(self, repository: CatalogRepository, cache: RecordCache) -> None:
+        self._repository = repository
+        self._cache = cache
+
+    async def variants(self, ids: Sequence[int]) -> Mapping[int, Variant]:
+        return await self._cache.read_through(
+            "variant", list(ids), self._repository.variants_by_ids, encode_record, decode_variant
+        )
+
+    async def products(self, ids: Sequence[int]) -> Mapping[int, Product]:
+        return await self._cache.read_through(
+            "product", list(ids), self._repository.products_by_ids, encode_product, decode_product
+        )
+
+    async def product(self, product_id: int) -> Product | None:
+        return (await self.products([product_id])).get(product_id)

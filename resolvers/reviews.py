@@ -1,0 +1,47 @@
+"""Customers write reviews."""
+
+from __future__ import annotations
+
+import strawberry
+
+from domain.errors import Rejected, UserErrorCode
+from schema.catalog import Review
+from schema.context import Info
+from schema.errors import UserError
+from schema.global_id import int_gid_or_none
+
+
+@strawberry.input
+class ReviewCreateInput:
+    product_id: strawberry.ID
+    rating: int = strawberry.field(description="1 to 5.")
+    title: str = strawberry.field(description="At most 200 characters.")
+    body: str = strawberry.field(default="", description="At most 5,000 characters.")
+
+
+@strawberry.type
+class ReviewCreatePayload:
+    review: Review | None
+    user_errors: list[UserError]
+
+
+@strawberry.type
+class ReviewMutation:
+    @strawberry.mutation(description="Review a product, once per product; needs an access token.")
+    async def review_create(self, info: Info, input: ReviewCreateInput) -> ReviewCreatePayload:
+        viewer = await info.context.require_viewer()
+        try:
+            product_id = _product_id(input.product_id)
+            review = await info.context.reviews.write(
+                viewer.id, product_id, input.rating, input.title, input.body
+            )
+        except Rejected as rejected:
+            return ReviewCreatePayload(review=None, user_errors=UserError.all(rejected))
+        return ReviewCreatePayload(review=Review.of(review), user_errors=[])
+
+
+def _product_id(value: str) -> int:
+    product_id = int_gid_or_none(value, "Product")
+    if product_id is None:
+        raise Rejected.one(UserErrorCode.PRODUCT_NOT_FOUND, "no such product", "productId")
+    return product_id

@@ -1,0 +1,251 @@
+"""Carts: lines of variants with live prices and stock, the buyer, the cost."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import Enum
+
+import strawberry
+
+from domain import carts
+from domain.money import Money as DomainMoney
+from schema.catalog import ProductVariant
+from schema.common import Money
+from schema.context import Info
+from schema.errors import UserError
+from schema.global_id import encode_gid
+
+
+@strawberry.type(description="A postal address.")
+class MailingAddress:
+    first_name: str
+    last_name: str
+    address1: str
+    address2: str
+    city: str
+    province: str
+    zip: str
+    country_code: str
+    phone: str
+
+    @classmethod
+    def of(cls, address: carts.MailingAddress) -> MailingAddress:
+        return cls(
+            first_name=address.first_name,
+            last_name=address.last_name,
+            address1=address.address1,
+            address2=address.address2,
+            city=address.city,
+            province=address.province,
+            zip=address.zip,
+            country_code=address.country_code,
+            phone=address.phone,
+        )
+
+
+@strawberry.type
+class CartLineCost:
+    amount_per_quantity: Money
+    subtotal_amount: Money
+
+
+@strawberry.type(description="One variant in a cart; `merchandise` is null once it is gone.")
+class CartLine:
+    id: strawberry.ID
+    quantity: int
+    merchandise: ProductVariant | None
+    cost: CartLineCost
+
+
+@strawberry.type(description="Integer minor units underneath; tax on subtotal plus shipping.")
+class CartCost:
+    subtotal_amount: Money
+    shipping_amount: Money
+    tax_amount: Money
+    total_amount: Money
+
+
+@strawberry.type
+class CartBuyerIdentity:
+    email: str | None
+    country_code: str | None
+
+
+@strawberry.enum
+class CartWarningCode(Enum):
+    OUT_OF_STOCK = "OUT_OF_STOCK"
+    INSUFFICIENT_STOCK = "INSUFFICIENT_STOCK"
+    VARIANT_UNAVAILABLE = "VARIANT_UNAVAILABLE"
+
+
+@strawberry.type(description="Something that stops this cart from checking out as it is.")
+class CartWarning:
+    code: CartWarningCode
+    message: str
+    line_id: strawberry.ID
+    available_quantity: int
+
+
+@strawberry.type(description="A shopping cart. Its id is its key: keep it private.")
+class Cart:
+    id: strawberry.ID
+    lines: list[CartLine]
+    total_quantity: int
+    cost: CartCost
+    buyer_identity: CartBuyerIdentity
+    shipping_address: MailingAddress | None
+    checkout_ready: bool = strawberry.field(
+        description="Lines, an email and an address, and nothing out of stock or unavailable."
+    )
+    warnings: list[CartWarning]
+    created_at: datetime
+    updated_at: datetime
+
+
+def cart_gid(cart_id: str) -> strawberry.ID:
+    return strawberry.ID(encode_gid("Cart", cart_id))
+
+
+def line_gid(variant_id: int) -> strawberry.ID:
+    return strawberry.ID(encode_gid("CartLine", variant_id))
+
+
+async def build_cart(info: Info, cart: carts.Cart) -> Cart:
+    """The cart with live catalog data: variants and products through the cached
+    loaders, stock from the database, all lines in one batch each."""
+    loaders = info.context.loaders
+    variant_ids = [line.variant_id for line in cart.lines]
+    variants = {
+        v.id: v for v in await loaders.variant_by_id.load_many(variant_ids) if v is not None
+    }
+    product_ids = list({v.product_id for v in variants.values()})
+    products = {
+        p.id: p for p in await loaders.product_by_id.load_many(product_ids) if p is not None
+    }
+    levels = await loaders.inventory_by_variant_id.load_many(list(variants))
+    stock = dict(zip(variants, levels, strict=True))
+    priced = carts.price_cart(cart, variants, products, stock, info.context.pricing)
+    currency = priced.cost.currency_code
+
+    def money(amount: int) -> Money:
+        return Money.of(DomainMoney(amount, currency))
+
+    lines = []
+    for line in priced.lines:
+        variant = line.variant
+        lines.append(
+            CartLine(
+                id=line_gid(line.line.variant_id),
+                quantity=line.line.quantity,
+                merchandise=None
+                if variant is None
+                else ProductVariant.of(variant, stock.get(variant.id)),
+                cost=CartLineCost(
+                    amount_per_quantity=money(line.unit_price), subtotal_amount=money(line.subtotal)
+                ),
+            )
+        )
+    return Cart(
+        id=cart_gid(cart.id),
+        lines=lines,
+        total_quantity=priced.total_quantity,
+        cost=CartCost(
+            subtotal_amount=money(priced.cost.subtotal),
+            shipping_amount=money(priced.cost.shipping),
+            tax_amount=money(priced.cost.tax),
+            total_amount=money(priced.cost.total),
+        ),
+        buyer_identity=CartBuyerIdentity(email=cart.email, country_code=cart.country_code),
+        shipping_address=None
+        if cart.shipping_address is None
+        else MailingAddress.of(cart.shipping_address),
+        checkout_ready=priced.checkout_ready,
+        warnings=[
+            CartWarning(
+                code=CartWarningCode(w.code.value),
+                message=w.message,
+                line_id=line_gid(w.variant_id),
+                available_quantity=w.available_quantity,
+            )
+            for w in priced.warnings
+        ],
+        created_at=cart.created_at,
+        updated_at=cart.updated_at,
+    )
+
+
+@strawberry.input
+class CartLineInput:
+    variant_id: strawberry.ID
+    quantity: int = 1
+
+
+@strawberry.input
+class CartLineUpdateInput:
+    id: strawberry.ID = strawberry.field(description="A line id; quantity 0 removes the line.")
+    quantity: int
+
+
+@strawberry.input
+class CartBuyerIdentityInput:
+    email: str | None = None
+    country_code: str | None = None
+    customer_access_token: str | None = strawberry.field(
+        default=None,
+        description="Attaches the cart to this customer, merging their open cart into it.",
+    )
+
+
+@strawberry.input(description="Required: firstName, lastName, address1, city, zip, countryCode.")
+class MailingAddressInput:
+    first_name: str = ""
+    last_name: str = ""
+    address1: str = ""
+    address2: str = ""
+    city: str = ""
+    province: str = ""
+    zip: str = ""
+    country_code: str = ""
+    phone: str = ""
+
+
+@strawberry.input
+class CartCreateInput:
+    lines: list[CartLineInput] = strawberry.field(default_factory=list)
+    buyer_identity: CartBuyerIdentityInput | None = None
+
+
+@strawberry.input
+class CartLinesAddInput:
+    cart_id: strawberry.ID
+    lines: list[CartLineInput]
+
+
+@strawberry.input
+class CartLinesUpdateInput:
+    cart_id: strawberry.ID
+    lines: list[CartLineUpdateInput]
+
+
+@strawberry.input
+class CartLinesRemoveInput:
+    cart_id: strawberry.ID
+    line_ids: list[strawberry.ID]
+
+
+@strawberry.input
+class CartBuyerIdentityUpdateInput:
+    cart_id: strawberry.ID
+    buyer_identity: CartBuyerIdentityInput
+
+
+@strawberry.input
+class CartShippingAddressUpdateInput:
+    cart_id: strawberry.ID
+    address: MailingAddressInput
+
+
+@strawberry.type(description="The cart after the mutation (unchanged when refused).")
+class CartPayload:
+    cart: Cart | None
+    user_errors: list[UserError]

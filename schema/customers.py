@@ -1,0 +1,80 @@
+"""Customer accounts, access tokens and their payloads."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import strawberry
+
+from domain import customers
+from domain.listing import reviews_page_request
+from schema.catalog import ReviewConnection
+from schema.common import Node
+from schema.context import Info
+from schema.errors import UserError
+from schema.global_id import encode_gid
+
+
+@strawberry.type(description="A customer account; only its owner can see it.")
+class Customer(Node):
+    email: str
+    name: str
+    record: strawberry.Private[customers.Customer]
+
+    @classmethod
+    def of(cls, record: customers.Customer) -> Customer:
+        return cls(
+            id=strawberry.ID(encode_gid("Customer", record.id)),
+            email=record.email,
+            name=record.display_name,
+            record=record,
+        )
+
+    @strawberry.field(description="This customer's reviews, newest first.")
+    async def reviews(
+        self, info: Info, first: int | None = 10, after: str | None = None
+    ) -> ReviewConnection:
+        request = reviews_page_request(first, after, info.context.settings.max_page_size)
+        return ReviewConnection.of(await info.context.reviews.of_customer(self.record.id, request))
+
+
+@strawberry.type(description="Send as `Authorization: Bearer <accessToken>`.")
+class CustomerAccessToken:
+    access_token: str
+    expires_at: datetime
+
+
+@strawberry.input
+class CustomerCreateInput:
+    email: str
+    password: str = strawberry.field(description="8 to 256 characters.")
+    name: str
+
+
+@strawberry.input
+class CustomerAccessTokenCreateInput:
+    email: str
+    password: str
+
+
+@strawberry.input
+class CustomerAccessTokenDeleteInput:
+    access_token: str
+
+
+@strawberry.type
+class CustomerCreatePayload:
+    customer: Customer | None
+    user_errors: list[UserError]
+
+
+@strawberry.type
+class CustomerAccessTokenCreatePayload:
+    customer_access_token: CustomerAccessToken | None
+    user_errors: list[UserError]
+
+
+@strawberry.type
+class CustomerAccessTokenDeletePayload:
+    deleted_access_token: str | None
+    user_errors: list[UserError]
