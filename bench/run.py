@@ -1,9 +1,11 @@
-"""Benchmark the GraphQL commerce API: listing and product screens under wrk load.
+"""Benchmark the GraphQL commerce API: listing/product screens and carts under wrk load.
 
 For every worker count it starts `uvicorn app:app` against a seeded PostgreSQL database
 and a Redis cache, records SQL statements per request from the `X-SQL-Statements`
-header for a cold (just flushed) and a warm cache, then drives each screen with wrk and
-reports throughput, latency percentiles, server CPU per request and errors.
+header for a cold (just flushed) and a warm cache, then drives each scenario with wrk and
+reports throughput, latency percentiles, server CPU per request and errors. The cart
+scenarios first create guest carts through the API (carts live in Redis, so this happens
+after every server start) and keep them across the cache flushes.
 
 Usage: `.venv/bin/python bench/run.py --help` (or `make bench`). See bench/README.md.
 """
@@ -41,6 +43,8 @@ QUERIES_DIR = BENCH_DIR / "queries"
 RESULTS_DIR = BENCH_DIR / "results"
 LISTING_SCRIPT = RESULTS_DIR / "listing.lua"
 PRODUCT_SCRIPT = RESULTS_DIR / "product.lua"
+CART_READ_SCRIPT = RESULTS_DIR / "cart_read.lua"
+CART_ADD_SCRIPT = RESULTS_DIR / "cart_lines_add.lua"
 
 HOST = "127.0.0.1"
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
@@ -50,6 +54,26 @@ PROTECTED_DATABASES = frozenset({ADMIN_DATABASE, "postgres", "template0", "templ
 LISTING_VARIABLES: dict[str, Any] = {"first": 20}
 TARGET_WORKERS = 2
 TARGET_RPS = {"listing_screen": 200.0, "product_screen": 300.0}
+SCENARIOS = ("listing_screen", "product_screen", "cart_read", "cart_lines_add")
+CART_SCENARIOS = frozenset({"cart_read", "cart_lines_add"})
+
+# Carts (see bench/README.md): every cart starts with CART_LINES distinct variants; a
+# cart_lines_add cart is sent adds of CART_ADD_VARIANTS pre-chosen variants (its own
+# CART_LINES plus the next ones in the variant pool), so it never holds more than
+# CART_ADD_VARIANTS lines, far below the cart limit of 100.
+CART_LINES = 10
+CART_ADD_VARIANTS = 40
+CART_KEY_PATTERN = "cart:*"  # the cart hashes of persistence/cart_store.py
+PRODUCT_PAGE_SIZE = 100  # the API's page size cap
+CART_CREATE_MUTATION = (
+    "mutation BenchCartCreate($lines: [CartLineInput!]!) {"
+    " cartCreate(input: {lines: $lines}) { cart { id } userErrors { field code message } } }"
+)
+VARIANT_POOL_QUERY = (
+    "query BenchVariants($first: Int!, $after: String) {"
+    " products(first: $first, after: $after, filter: {inStock: true}) {"
+    " edges { node { variants { id } } } pageInfo { hasNextPage endCursor } } }"
+)
 TARGET_P99_MS = 100.0
 
 WRK_TIMEOUT = "10s"  # wrk drops (and does not time) slower responses; keep p99 honest
@@ -76,7 +100,9 @@ def log(message: str) -> None:
 LUA_COMMON = r"""
 -- Per-thread counters, summed in done() and printed as one "bench:" line that
 -- bench/run.py parses: responses whose JSON has an "errors" key (GraphQL errors arrive
--- with HTTP 200, so wrk's own non-2xx count misses them) and the X-SQL-Statements header.
+-- with HTTP 200, so wrk's own non-2xx count misses them), the X-SQL-Statements header,
+-- and, in scripts that set bench_count_user_errors (mutations), responses whose payload
+-- has a non-empty userErrors list (a refused mutation also arrives with HTTP 200).
 local threads = {}
 
 function setup(thread)
@@ -89,12 +115,16 @@ function init(args)
   bench_graphql_errors = 0
   bench_sql_sum = 0
   bench_sql_seen = 0
+  bench_user_errors = 0
 end
 
 function response(status, headers, body)
   bench_responses = bench_responses + 1
   if body and string.find(body, '"errors":', 1, true) then
     bench_graphql_errors = bench_graphql_errors + 1
+  end
+  if bench_count_user_errors and body and string.find(body, '"userErrors":[{', 1, true) then
+    bench_user_errors = bench_user_errors + 1
   end
   local sql = headers["x-sql-statements"] or headers["X-SQL-Statements"]
   if sql then
@@ -104,16 +134,18 @@ function response(status, headers, body)
 end
 
 function done(summary, latency, requests)
-  local responses, graphql_errors, sql_sum, sql_seen = 0, 0, 0, 0
+  local responses, graphql_errors, sql_sum, sql_seen, user_errors = 0, 0, 0, 0, 0
   for _, thread in ipairs(threads) do
     responses = responses + (thread:get("bench_responses") or 0)
     graphql_errors = graphql_errors + (thread:get("bench_graphql_errors") or 0)
     sql_sum = sql_sum + (thread:get("bench_sql_sum") or 0)
     sql_seen = sql_seen + (thread:get("bench_sql_seen") or 0)
+    user_errors = user_errors + (thread:get("bench_user_errors") or 0)
   end
   io.write(string.format(
-    "bench: responses=%d graphql_errors=%d sql_statements_sum=%d sql_statements_seen=%d\n",
-    responses, graphql_errors, sql_sum, sql_seen))
+    "bench: responses=%d graphql_errors=%d sql_statements_sum=%d sql_statements_seen=%d"
+      .. " user_errors=%d\n",
+    responses, graphql_errors, sql_sum, sql_seen, user_errors))
 end
 """
 
@@ -149,27 +181,68 @@ def render_listing_script(query: str) -> str:
     )
 
 
-def render_product_script(bodies: Sequence[str]) -> str:
+def render_rotating_script(
+    header: str, bodies: Sequence[str], *, stride: int = 61, count_user_errors: bool = False
+) -> str:
+    """A wrk script sending `bodies` round robin, thread i starting at body i * stride."""
     items = "".join(f"  {lua_long_string(body)},\n" for body in bodies)
     return (
-        "-- Generated by bench/run.py from bench/queries/product_screen.graphql:\n"
-        f"-- one request body per product slug ({len(bodies)}), sent round robin; each wrk\n"
-        "-- thread starts at a different offset. Manual use:\n"
-        "--   wrk -t2 -c16 -d20s --latency -s bench/results/product.lua"
-        " http://127.0.0.1:8700/graphql\n"
-        'wrk.method = "POST"\n'
+        header
+        + 'wrk.method = "POST"\n'
         'wrk.headers["Content-Type"] = "application/json"\n'
         'wrk.headers["Accept"] = "application/json"\n'
-        f"local bodies = {{\n{items}}}\n"
+        + ("bench_count_user_errors = true\n" if count_user_errors else "")
+        + f"local bodies = {{\n{items}}}\n"
         "local cursor = nil\n"
         "\n"
         "function request()\n"
         "  if cursor == nil then\n"
-        "    cursor = ((thread_index or 0) * 61) % #bodies\n"
+        f"    cursor = ((thread_index or 0) * {stride}) % #bodies\n"
         "  end\n"
         "  cursor = cursor % #bodies + 1\n"
         "  return wrk.format(nil, nil, nil, bodies[cursor])\n"
         "end\n" + LUA_COMMON
+    )
+
+
+def render_product_script(bodies: Sequence[str]) -> str:
+    return render_rotating_script(
+        "-- Generated by bench/run.py from bench/queries/product_screen.graphql:\n"
+        f"-- one request body per product slug ({len(bodies)}), sent round robin; each wrk\n"
+        "-- thread starts at a different offset. Manual use:\n"
+        "--   wrk -t2 -c16 -d20s --latency -s bench/results/product.lua"
+        " http://127.0.0.1:8700/graphql\n",
+        bodies,
+    )
+
+
+def render_cart_read_script(bodies: Sequence[str], threads: int) -> str:
+    return render_rotating_script(
+        "-- Generated by bench/run.py from bench/queries/cart_read.graphql: one request body\n"
+        f"-- per guest cart ({len(bodies)}, created through the API after the server started;\n"
+        "-- the ids die with the next Redis FLUSHDB), sent round robin; each wrk thread starts\n"
+        "-- at a different offset. Manual use (while those carts exist):\n"
+        "--   wrk -t2 -c16 -d20s --latency -s bench/results/cart_read.lua"
+        " http://127.0.0.1:8700/graphql\n",
+        bodies,
+        stride=max(1, len(bodies) // threads),
+    )
+
+
+def render_cart_add_script(bodies: Sequence[str], carts: int, threads: int) -> str:
+    return render_rotating_script(
+        "-- Generated by bench/run.py from bench/queries/cart_lines_add.graphql: one request\n"
+        f"-- body per (cart, variant) pair ({carts} guest carts x {len(bodies) // carts} variants;"
+        " body k\n"
+        f"-- adds to cart k % {carts}), sent round robin; the {threads} wrk threads start"
+        " evenly spread.\n"
+        "-- Responses with a non-empty userErrors list count as errors. Not idempotent: every\n"
+        "-- request adds 1 unit. Manual use (while those carts exist):\n"
+        "--   wrk -t2 -c16 -d20s --latency -s bench/results/cart_lines_add.lua"
+        " http://127.0.0.1:8700/graphql\n",
+        bodies,
+        stride=max(1, len(bodies) // threads),
+        count_user_errors=True,
     )
 
 
@@ -194,6 +267,7 @@ class WrkResult:
     socket_errors: dict[str, int] = field(default_factory=dict)
     graphql_errors: int | None = None
     sql_statements_mean: float | None = None
+    user_errors: int | None = None  # responses with a non-empty userErrors list
 
 
 _TIME_UNITS_MS = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60_000.0, "h": 3_600_000.0}
@@ -228,13 +302,15 @@ def parse_wrk(output: str) -> WrkResult:
         }
     if match := re.search(
         r"^bench: responses=(\d+) graphql_errors=(\d+) sql_statements_sum=(\d+)"
-        r" sql_statements_seen=(\d+)",
+        r" sql_statements_seen=(\d+)(?: user_errors=(\d+))?",
         output,
         re.MULTILINE,
     ):
-        _, graphql_errors, sql_sum, sql_seen = (int(group) for group in match.groups())
+        _, graphql_errors, sql_sum, sql_seen = (int(group) for group in match.groups()[:4])
         result.graphql_errors = graphql_errors
         result.sql_statements_mean = sql_sum / sql_seen if sql_seen else None
+        if match.group(5) is not None:
+            result.user_errors = int(match.group(5))
     return result
 
 

@@ -53,10 +53,11 @@ class AppClient:
         return container
 
     async def query(
-        self, document: str, variables: dict[str, Any] | None = None
+        self, document: str, variables: dict[str, Any] | None = None, *, token: str | None = None
     ) -> GraphQLResponse:
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
         response = await self.http.post(
-            "/graphql", json={"query": document, "variables": variables or {}}
+            "/graphql", json={"query": document, "variables": variables or {}}, headers=headers
         )
         return GraphQLResponse(
             status=response.status_code,
@@ -72,3 +73,19 @@ async def running_app(settings: Settings) -> AsyncIterator[AppClient]:
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
             yield AppClient(app=app, http=http)
+
+
+SIGN_UP = """mutation($email: String!, $password: String!, $name: String!) {
+  customerCreate(input: {email: $email, password: $password, name: $name}) {
+    customer { id email name } userErrors { field code message } } }"""
+LOG_IN = """mutation($email: String!, $password: String!) {
+  customerAccessTokenCreate(input: {email: $email, password: $password}) {
+    customerAccessToken { accessToken expiresAt } userErrors { field code message } } }"""
+
+
+async def customer_token(client: AppClient, email: str, password: str = "correct horse") -> str:
+    """Sign up (if needed) and log in: the customer's access token."""
+    await client.query(SIGN_UP, {"email": email, "password": password, "name": email.split("@")[0]})
+    result = await client.query(LOG_IN, {"email": email, "password": password})
+    token: str = result.data["customerAccessTokenCreate"]["customerAccessToken"]["accessToken"]
+    return token

@@ -15,16 +15,10 @@ from sqlalchemy import select
 from persistence.db import Database
 from persistence.tables import customers
 from settings import Settings
-from tests.client import AppClient, running_app
+from tests.client import LOG_IN, SIGN_UP, AppClient, running_app
 from tests.conftest import FAST_PASSWORDS, TEST_REDIS_URL
 
 ROOT = Path(__file__).resolve().parents[2]
-SIGN_UP = """mutation($email: String!, $password: String!, $name: String!) {
-  customerCreate(input: {email: $email, password: $password, name: $name}) {
-    customer { id email name } userErrors { field code message } } }"""
-LOG_IN = """mutation($email: String!, $password: String!) {
-  customerAccessTokenCreate(input: {email: $email, password: $password}) {
-    customerAccessToken { accessToken expiresAt } userErrors { field code message } } }"""
 LOG_OUT = """mutation($t: String!) { customerAccessTokenDelete(input: {accessToken: $t}) {
   deletedAccessToken userErrors { code } } }"""
 ME = "{ me { id email name } }"
@@ -45,22 +39,11 @@ async def log_in(
     ]
 
 
-async def as_customer(
-    client: AppClient, document: str, token: str, variables: dict | None = None
-) -> dict:
-    response = await client.http.post(
-        "/graphql",
-        json={"query": document, "variables": variables or {}},
-        headers={"Authorization": f"Bearer {token}"},
-    )
-    return response.json()
-
-
 async def test_sign_up_log_in_and_me(client: AppClient, db: Database) -> None:
     created = await sign_up(client, email="Ann@Example.com")
     token = (await log_in(client, email="ann@EXAMPLE.com"))["customerAccessToken"]
 
-    me = await as_customer(client, ME, token["accessToken"])
+    me = (await client.query(ME, token=token["accessToken"])).body
 
     assert created["userErrors"] == []
     assert me["data"]["me"] == {
@@ -121,9 +104,9 @@ async def test_logged_out_and_expired_tokens_stop_working(client: AppClient, red
     await asyncio.sleep(0.05)
 
     assert deleted.data["customerAccessTokenDelete"]["deletedAccessToken"] == first
-    assert (await as_customer(client, ME, first))["data"]["me"] is None
-    assert (await as_customer(client, ME, second))["data"]["me"] is None
-    assert (await as_customer(client, ME, "made-up"))["data"]["me"] is None
+    assert (await client.query(ME, token=first)).data["me"] is None
+    assert (await client.query(ME, token=second)).data["me"] is None
+    assert (await client.query(ME, token="made-up")).data["me"] is None
     assert (await client.query(LOG_OUT, {"t": first})).data["customerAccessTokenDelete"][
         "deletedAccessToken"
     ] is None
