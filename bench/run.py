@@ -187,8 +187,7 @@ def render_rotating_script(
     """A wrk script sending `bodies` round robin, thread i starting at body i * stride."""
     items = "".join(f"  {lua_long_string(body)},\n" for body in bodies)
     return (
-        header
-        + 'wrk.method = "POST"\n'
+        header + 'wrk.method = "POST"\n'
         'wrk.headers["Content-Type"] = "application/json"\n'
         'wrk.headers["Accept"] = "application/json"\n'
         + ("bench_count_user_errors = true\n" if count_user_errors else "")
@@ -476,12 +475,32 @@ async def _vacuum_analyze(database_url: str) -> None:
         await connection.close()
 
 
-def flush_cache(redis_url: str) -> None:
+def flush_cache(redis_url: str, *, keep_carts: bool = False) -> None:
+    """FLUSHDB; with keep_carts, put the cart hashes back afterwards (DUMP/RESTORE, with
+    their expiry), so the catalog cache is empty but the benchmark's carts still exist."""
     if not urlsplit(redis_url).path.strip("/").isdigit():
         raise BenchError("--redis-url must name a database number, e.g. redis://127.0.0.1:6379/14")
     client = redis.Redis.from_url(redis_url, socket_timeout=5, socket_connect_timeout=5)
     try:
+        saved: list[tuple[Any, Any, Any]] = []
+        if keep_carts:
+            keys = list(client.scan_iter(match=CART_KEY_PATTERN, count=1000))
+            pipe = client.pipeline(transaction=False)
+            for key in keys:
+                pipe.dump(key)
+                pipe.pttl(key)
+            dumped = pipe.execute()
+            saved = [
+                (key, dumped[2 * i], dumped[2 * i + 1])
+                for i, key in enumerate(keys)
+                if dumped[2 * i] is not None
+            ]
         client.flushdb()
+        if saved:
+            pipe = client.pipeline(transaction=False)
+            for key, value, pttl in saved:
+                pipe.restore(key, max(int(pttl), 0), value)
+            pipe.execute()
     finally:
         client.close()
 
@@ -660,10 +679,33 @@ class Scenario:
     name: str
     script: Path
     bodies: list[str]  # every distinct request body the wrk script sends
+    # The harness's own requests, when they must differ from `bodies` (mutations):
+    # the warm pass (default: bodies) and the cold/warm statement samples (default: bodies).
+    warm_bodies: list[str] | None = None
+    probe_bodies: list[str] | None = None
+
+    @property
+    def warm_set(self) -> list[str]:
+        return self.bodies if self.warm_bodies is None else self.warm_bodies
+
+    @property
+    def probes(self) -> list[str]:
+        return self.bodies if self.probe_bodies is None else self.probe_bodies
 
 
 def graphql_request(client: httpx.Client, url: str, scenario: str, body: str) -> int | None:
-    """POST one body; abort on HTTP or GraphQL errors; return X-SQL-Statements (if sent)."""
+    """POST one body; abort on HTTP or GraphQL errors, a null root field or non-empty
+    userErrors; return X-SQL-Statements (if sent)."""
+    response, _ = graphql_post(client, url, scenario, body)
+    header = response.headers.get("x-sql-statements")
+    return int(header) if header is not None and header.strip().isdigit() else None
+
+
+def graphql_post(
+    client: httpx.Client, url: str, scenario: str, body: str
+) -> tuple[httpx.Response, dict[str, Any]]:
+    """POST one body; abort on HTTP or GraphQL errors, a null root field or a root payload
+    with non-empty userErrors; return the response and its `data`."""
     try:
         response = client.post(url, content=body, headers={"Content-Type": "application/json"})
     except httpx.HTTPError as exc:
@@ -684,8 +726,11 @@ def graphql_request(client: httpx.Client, url: str, scenario: str, body: str) ->
         raise BenchError(f"{scenario}: HTTP {response.status_code}:\n{response.text[:2000]}")
     if nulls := [key for key, value in data.items() if value is None]:
         raise BenchError(f"{scenario}: data.{nulls[0]} is null for body {body[-200:]}")
-    header = response.headers.get("x-sql-statements")
-    return int(header) if header is not None and header.strip().isdigit() else None
+    for key, value in data.items():
+        if isinstance(value, dict) and value.get("userErrors"):
+            errors = json.dumps(value["userErrors"], indent=2)[:4000]
+            raise BenchError(f"{scenario}: data.{key}.userErrors for body {body[-300:]}:\n{errors}")
+    return response, data
 
 
 def http_client() -> httpx.Client:
@@ -696,11 +741,155 @@ def http_client() -> httpx.Client:
 def warm_pass(client: httpx.Client, url: str, scenario: Scenario) -> None:
     """Request every distinct body once so the whole working set is in the cache."""
     deadline = time.monotonic() + WARM_PASS_BUDGET_S
-    for index, body in enumerate(scenario.bodies):
+    for index, body in enumerate(scenario.warm_set):
         if time.monotonic() > deadline:
             log(f"{scenario.name}: warm pass stopped after {index} bodies (time budget)")
             return
         graphql_request(client, url, scenario.name, body)
+
+
+# --------------------------------------------------------------------------- carts
+
+
+@dataclass(frozen=True)
+class Queries:
+    listing: str
+    product: str
+    cart_read: str
+    cart_lines_add: str
+
+
+def fetch_variant_pool(client: httpx.Client, url: str, wanted: int) -> list[str]:
+    """Global ids of up to `wanted` variants of in-stock products, in listing order."""
+    pool: list[str] = []
+    seen: set[str] = set()
+    after: str | None = None
+    while len(pool) < wanted:
+        body = json_body(VARIANT_POOL_QUERY, {"first": PRODUCT_PAGE_SIZE, "after": after})
+        _, data = graphql_post(client, url, "setup (products)", body)
+        connection = data["products"]
+        for edge in connection["edges"]:
+            for variant in edge["node"]["variants"]:
+                if variant["id"] not in seen:
+                    seen.add(variant["id"])
+                    pool.append(str(variant["id"]))
+        page_info = connection["pageInfo"]
+        if not page_info["hasNextPage"] or not page_info["endCursor"]:
+            break
+        after = str(page_info["endCursor"])
+    return pool[:wanted]
+
+
+def create_cart(client: httpx.Client, url: str, variant_ids: Sequence[str]) -> str:
+    """A guest cart with one unit of each variant; aborts on userErrors."""
+    lines = [{"variantId": variant_id, "quantity": 1} for variant_id in variant_ids]
+    _, data = graphql_post(
+        client, url, "setup (cartCreate)", json_body(CART_CREATE_MUTATION, {"lines": lines})
+    )
+    cart = data["cartCreate"].get("cart")
+    if not isinstance(cart, dict) or not cart.get("id"):
+        raise BenchError(f"cartCreate returned no cart: {json.dumps(data)[:2000]}")
+    return str(cart["id"])
+
+
+def interleave(own: Sequence[str], extra: Sequence[str]) -> list[str]:
+    """own and extra merged evenly (10 + 30: three extras, then one own, and so on)."""
+    total, merged = len(own) + len(extra), []
+    own_iter, extra_iter = iter(own), iter(extra)
+    for k in range(total):
+        pick_own = (k + 1) * len(own) // total > k * len(own) // total
+        merged.append(next(own_iter) if pick_own else next(extra_iter))
+    return merged
+
+
+def cart_scenarios(
+    client: httpx.Client,
+    url: str,
+    names: Sequence[str],
+    queries: Queries,
+    *,
+    carts: int,
+    threads: int,
+) -> tuple[dict[str, Scenario], str]:
+    """Create the guest carts the selected cart scenarios need (through the API; carts live
+    in Redis, so after every server start), write their wrk scripts, return the scenarios
+    and a line for the report.
+
+    Cart i starts with the pool's variants 10i..10i+9 (modulo the pool size). A
+    cart_lines_add cart is sent adds of those 10 plus the pool's next 30 variants (the
+    first 10 of carts i+1..i+3), 40 (cart, variant) pairs per cart, body k adding to cart
+    k % carts: whatever the run length, no cart holds more than 40 lines, and a line's
+    quantity grows by at most one per wrk thread per full rotation (8,000 requests).
+    """
+    started = time.monotonic()
+    pool = fetch_variant_pool(client, url, carts * CART_LINES)
+    if len(pool) < CART_ADD_VARIANTS:
+        raise BenchError(
+            f"only {len(pool)} variants of in-stock products; the cart scenarios need at least"
+            f" {CART_ADD_VARIANTS}"
+        )
+    if len(pool) < carts * CART_LINES:
+        log(f"note: {len(pool)} in-stock variants for {carts} carts: carts share variants")
+
+    def own(index: int) -> list[str]:
+        return [pool[(CART_LINES * index + j) % len(pool)] for j in range(CART_LINES)]
+
+    def add_order(index: int) -> list[str]:
+        start = CART_LINES * (index + 1)
+        extra = [pool[(start + j) % len(pool)] for j in range(CART_ADD_VARIANTS - CART_LINES)]
+        return interleave(own(index), extra)
+
+    def read_body(cart_id: str) -> str:
+        return json_body(queries.cart_read, {"id": cart_id})
+
+    def add_body(cart_id: str, variant_id: str) -> str:
+        line = {"variantId": variant_id, "quantity": 1}
+        return json_body(queries.cart_lines_add, {"input": {"cartId": cart_id, "lines": [line]}})
+
+    scenarios: dict[str, Scenario] = {}
+    notes: list[str] = []
+    if "cart_read" in names:
+        read_carts = [create_cart(client, url, own(i)) for i in range(carts)]
+        bodies = [read_body(cart_id) for cart_id in read_carts]
+        write_if_changed(CART_READ_SCRIPT, render_cart_read_script(bodies, threads))
+        scenarios["cart_read"] = Scenario("cart_read", CART_READ_SCRIPT, bodies)
+        notes.append(f"cart_read rotates over {carts} guest carts of {CART_LINES} lines")
+    if "cart_lines_add" in names:
+        add_carts = [create_cart(client, url, own(i)) for i in range(carts)]
+        # A cart of its own for the harness's cold/warm samples (a mutation each), so they
+        # do not touch the carts under load.
+        probe_cart = create_cart(client, url, own(0))
+        orders = [add_order(i) for i in range(carts)]
+        bodies = [
+            add_body(add_carts[c], orders[c][slot])
+            for slot in range(CART_ADD_VARIANTS)
+            for c in range(carts)
+        ]
+        write_if_changed(CART_ADD_SCRIPT, render_cart_add_script(bodies, carts, threads))
+        scenarios["cart_lines_add"] = Scenario(
+            "cart_lines_add",
+            CART_ADD_SCRIPT,
+            bodies,
+            # The warm pass reads the carts instead of adding to them: that loads every
+            # variant the adds touch (each cart's extras are other carts' lines).
+            warm_bodies=[read_body(cart_id) for cart_id in add_carts],
+            probe_bodies=[add_body(probe_cart, variant_id) for variant_id in orders[0]],
+        )
+        notes.append(
+            f"cart_lines_add adds 1 unit per request to {carts} other guest carts (starting"
+            f" with {CART_LINES} lines), rotating over {CART_ADD_VARIANTS} variants per cart"
+            f" ({CART_LINES} in the cart, {CART_ADD_VARIANTS - CART_LINES} not yet)"
+        )
+    created = sum(len(s.warm_set) for s in scenarios.values()) + ("cart_lines_add" in scenarios)
+    log(
+        f"created {created} guest carts from a pool of {len(pool)} in-stock variants"
+        f" in {time.monotonic() - started:.1f}s"
+    )
+    note = "; ".join(notes) + (
+        f"; carts created through the API after each server start, from a pool of"
+        f" {len(pool)} variants of in-stock products"
+    )
+    return scenarios, note
 
 
 # --------------------------------------------------------------------------- results
@@ -726,6 +915,8 @@ class RunResult:
         parts += [f"{name} {count}" for name, count in self.wrk.socket_errors.items() if count]
         if self.wrk.graphql_errors:
             parts.append(f"GraphQL {self.wrk.graphql_errors}")
+        if self.wrk.user_errors:
+            parts.append(f"userErrors {self.wrk.user_errors}")
         return ", ".join(parts) or "0"
 
 
@@ -825,8 +1016,15 @@ def render_report(
     results: Sequence[RunResult],
     counts: dict[str, int | None],
     slug_count: int,
+    cart_note: str | None = None,
 ) -> tuple[str, bool]:
     targets, all_met = targets_section(results)
+    carts_line = f"- Carts: {cart_note}\n" if cart_note else ""
+    user_errors_note = (
+        ",\n  and (cart_lines_add) responses with a non-empty userErrors list (a refused add)"
+        if any(r.scenario == "cart_lines_add" for r in results)
+        else ""
+    )
     count = {key: "n/a" if value is None else str(value) for key, value in counts.items()}
     report = f"""# Benchmark: GraphQL commerce API
 
@@ -837,7 +1035,7 @@ def render_report(
 - Load: wrk -t {args.threads} -c {args.connections} -d {args.duration}s --timeout {WRK_TIMEOUT} \
 per run, after a {args.warmup}s wrk warm-up; product_screen rotates over {slug_count} \
 active product slugs; listing_screen variables {json.dumps(LISTING_VARIABLES)}
-- Server: uvicorn app:app --loop uvloop --http httptools, ENVIRONMENT=production
+{carts_line}- Server: uvicorn app:app --loop uvloop --http httptools, ENVIRONMENT=production
 - Host: {platform.system()} {platform.machine()}, {os.cpu_count()} CPUs, \
 Python {platform.python_version()}; wrk, the server, PostgreSQL and Redis share this host
 
@@ -848,7 +1046,7 @@ Python {platform.python_version()}; wrk, the server, PostgreSQL and Redis share 
 - SQL stmts/req cold: first request after Redis FLUSHDB; warm: after the warm-up
   (several samples, shown as a range when they differ).
 - errors: wrk non-2xx responses, socket errors (connect/read/write/timeout) and responses
-  whose JSON carries an "errors" key.
+  whose JSON carries an "errors" key{user_errors_note}.
 
 ## Targets
 
@@ -889,17 +1087,30 @@ def prepare_database(args: argparse.Namespace) -> dict[str, int | None]:
 
 
 def measure(
-    args: argparse.Namespace, workers: int, scenarios: Sequence[Scenario]
-) -> list[RunResult]:
+    args: argparse.Namespace,
+    workers: int,
+    names: Sequence[str],
+    static: dict[str, Scenario],
+    queries: Queries,
+) -> tuple[list[RunResult], str | None]:
     url = f"http://{HOST}:{args.port}/graphql"
     flush_cache(args.redis_url)
     log(f"starting uvicorn with {workers} worker(s) on port {args.port}")
     results: list[RunResult] = []
+    cart_note: str | None = None
     with running_server(args, workers) as server, http_client() as client:
+        available = dict(static)
+        if CART_SCENARIOS & set(names):
+            carts, cart_note = cart_scenarios(
+                client, url, names, queries, carts=args.carts, threads=args.threads
+            )
+            available.update(carts)
+        scenarios = [available[name] for name in names]
+        keep_carts = cart_note is not None
         cold: dict[str, int | None] = {}
         for scenario in scenarios:
-            flush_cache(args.redis_url)
-            cold[scenario.name] = graphql_request(client, url, scenario.name, scenario.bodies[0])
+            flush_cache(args.redis_url, keep_carts=keep_carts)
+            cold[scenario.name] = graphql_request(client, url, scenario.name, scenario.probes[0])
         if any(value is None for value in cold.values()):
             log("warning: no X-SQL-Statements header (is EXPOSE_STATEMENT_COUNT honoured?)")
         for scenario in scenarios:
@@ -915,7 +1126,7 @@ def measure(
             server.check_alive()
             warm = [
                 graphql_request(client, url, scenario.name, body)
-                for body in scenario.bodies[:WARM_SAMPLES]
+                for body in scenario.probes[:WARM_SAMPLES]
             ]
             log(f"{scenario.name}, {workers} worker(s): wrk for {args.duration}s")
             before = cpu_snapshot(server.process.pid)
@@ -947,7 +1158,7 @@ def measure(
                 f"p99 {fmt(wrk.p99_ms, 2)} ms, errors {result.error_summary()}"
             )
             results.append(result)
-    return results
+    return results, cart_note
 
 
 def parse_workers(text: str) -> list[int]:
@@ -990,9 +1201,15 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "--slugs", type=positive_int, default=200, help="active product slugs to rotate over"
     )
     parser.add_argument(
+        "--carts",
+        type=positive_int,
+        default=200,
+        help="guest carts to create for each cart scenario (after every server start)",
+    )
+    parser.add_argument(
         "--scenarios",
-        default="listing_screen,product_screen",
-        help="comma-separated subset of listing_screen,product_screen",
+        default=",".join(SCENARIOS),
+        help=f"comma-separated subset of {','.join(SCENARIOS)}",
     )
     parser.add_argument(
         "--check-targets", action="store_true", help="exit 1 when a target is missed"
@@ -1009,7 +1226,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     args.app_dir = args.app_dir.resolve()
     if args.connections < args.threads:
         parser.error("--connections must be >= --threads (wrk requirement)")
-    unknown = set(args.scenarios.split(",")) - set(TARGET_RPS)
+    unknown = set(args.scenarios.split(",")) - set(SCENARIOS)
     if unknown:
         parser.error(f"unknown scenario(s): {', '.join(sorted(unknown))}")
     return args
@@ -1017,8 +1234,13 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
-    listing_query = (QUERIES_DIR / "listing_screen.graphql").read_text(encoding="utf-8")
-    product_query = (QUERIES_DIR / "product_screen.graphql").read_text(encoding="utf-8")
+    queries = Queries(
+        *(
+            (QUERIES_DIR / f"{name}.graphql").read_text(encoding="utf-8")
+            for name in ("listing_screen", "product_screen", "cart_read", "cart_lines_add")
+        )
+    )
+    listing_query, product_query = queries.listing, queries.product
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)
     if write_if_changed(LISTING_SCRIPT, render_listing_script(listing_query)):
         log(f"wrote {LISTING_SCRIPT.relative_to(REPO_ROOT)}")
@@ -1045,13 +1267,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         ),
         "product_screen": Scenario("product_screen", PRODUCT_SCRIPT, product_bodies),
     }
-    scenarios = [available[name] for name in args.scenarios.split(",")]
+    names = args.scenarios.split(",")
 
     results: list[RunResult] = []
+    cart_note: str | None = None
     for workers in args.workers:
-        results.extend(measure(args, workers, scenarios))
+        measured, cart_note = measure(args, workers, names, available, queries)
+        results.extend(measured)
 
-    report, all_met = render_report(args, results, counts, len(slugs))
+    report, all_met = render_report(args, results, counts, len(slugs), cart_note)
     (RESULTS_DIR / "latest.md").write_text(report, encoding="utf-8")
     (RESULTS_DIR / "latest.json").write_text(
         json.dumps({"counts": counts, "results": [asdict(r) for r in results]}, indent=2)

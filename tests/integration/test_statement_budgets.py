@@ -7,6 +7,9 @@ Budgets (cold cache / warm cache), counted by a listener on the engines:
   product screen  product(slug:) with variants, stock, images, category+parent, reviews(first),
                   related(first) { variants images }: 10 cold; 3 warm (reviews, and stock
                   once per depth: stock and reviews are never cached, the related ranking is).
+  cart            cart(id) with 5 or 50 lines, each with its variant, product and images:
+                  4 cold (variants, products, stock, images), 1 warm (stock), plus one Redis
+                  HGETALL for the cart.
 Warm, the Redis side is bounded too: MGETs issued in one loop turn are sent as one.
 """
 
@@ -37,7 +40,11 @@ def product_screen(reviews: int, related: int) -> str:
 
 
 async def _flush_cache(client: AppClient) -> None:
-    await client.container.redis.flushdb()
+    """Empty the catalog record cache only: carts live in the same Redis."""
+    redis = client.container.redis
+    keys = [key async for key in redis.scan_iter(f"{client.container.settings.cache_namespace}:*")]
+    if keys:
+        await redis.delete(*keys)
 
 
 async def _mget_calls(client: AppClient) -> int:
@@ -143,3 +150,45 @@ async def test_products_of_every_category_in_a_list_is_one_statement(seeded: App
     assert any(e["node"]["products"]["edges"] for e in many.data["categories"]["edges"])
     # categories, then the products of all 27 categories at once
     assert few.statements == many.statements == 2
+
+
+CART_SCREEN = """query($id: ID!) { cart(id: $id) { totalQuantity checkoutReady
+  lines { quantity merchandise { sku price { amount } availableForSale product { title images { url } } }
+          cost { subtotalAmount { amount } } }
+  cost { totalAmount { amount } } warnings { code } } }"""
+
+
+async def _redis_calls(client: AppClient, command: str) -> int:
+    stats = await client.container.redis.info("commandstats")
+    return int(stats.get(f"cmdstat_{command}", {}).get("calls", 0))
+
+
+async def test_a_50_line_cart_costs_constant_sql_and_one_redis_read_for_the_cart(
+    seeded: AppClient,
+) -> None:
+    listing = await seeded.query(
+        "{ products(first: 100, filter: {inStock: true}) { edges { node { variants { id } } } } }"
+    )
+    variant_ids = [
+        v["id"] for e in listing.data["products"]["edges"] for v in e["node"]["variants"]
+    ]
+    counts = {}
+    for n in (5, 50):
+        created = await seeded.query(
+            "mutation($l: [CartLineInput!]!) { cartCreate(input: {lines: $l}) { cart { id } userErrors { code } } }",
+            {"l": [{"variantId": v, "quantity": 1} for v in variant_ids[:n]]},
+        )
+        cart_id = created.data["cartCreate"]["cart"]["id"]
+        await _flush_cache(seeded)
+        await seeded.query("{ __typename }")
+        reads_before = await _redis_calls(seeded, "hgetall")
+        cold = await seeded.query(CART_SCREEN, {"id": cart_id})
+        warm = await seeded.query(CART_SCREEN, {"id": cart_id})
+        cart_reads = await _redis_calls(seeded, "hgetall") - reads_before
+        assert len(cold.data["cart"]["lines"]) == n
+        assert warm.data == cold.data
+        counts[n] = (cold.statements, warm.statements, cart_reads)
+
+    # cold: variants, products, stock, images; warm: stock only (always live).
+    # The cart itself: one HGETALL per request (two requests here).
+    assert counts[5] == counts[50] == (4, 1, 2)
