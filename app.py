@@ -67,11 +67,11 @@ class Container:
     pricing: PricingRules
 
     @classmethod
-    def create(cls, settings: Settings) -> Container:
+    def create(cls, settings: Settings, redis: Redis | None = None) -> Container:
         db = create_database(
             settings.effective_database_url, settings.database_read_url, settings.database_pool_size
         )
-        redis = _redis(settings)
+        redis = redis if redis is not None else _redis(settings)
         cache = RecordCache(
             redis,
             ttl_seconds=settings.cache_ttl_seconds,
@@ -243,12 +243,13 @@ def _tune_garbage_collector() -> None:
     gc.set_threshold(700, 10, 1000)
 
 
-def create_app(settings: Settings) -> Starlette:
-    """An app for these settings; engines and clients open in lifespan, not here."""
+def create_app(settings: Settings, *, redis: Redis | None = None) -> Starlette:
+    """An app for these settings; engines and clients open in lifespan, not here.
+    `redis` replaces the client REDIS_URL would give (tests pass an instrumented one)."""
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        container = Container.create(settings)
+        container = Container.create(settings, redis)
         app.state.container = container
         _tune_garbage_collector()
         try:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -9,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from redis.asyncio import Redis
 from starlette.applications import Starlette
 
 from app import Container, create_app
@@ -66,9 +68,23 @@ class AppClient:
         )
 
 
+class CountingRedis(Redis):
+    """A real Redis client that counts the commands it sends (not those in pipelines)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.commands: Counter[str] = Counter()
+
+    async def execute_command(self, *args: Any, **options: Any) -> Any:
+        self.commands[str(args[0]).upper()] += 1
+        return await super().execute_command(*args, **options)
+
+
 @asynccontextmanager
-async def running_app(settings: Settings) -> AsyncIterator[AppClient]:
-    app = create_app(settings)
+async def running_app(
+    settings: Settings, *, redis: Redis | None = None
+) -> AsyncIterator[AppClient]:
+    app = create_app(settings, redis=redis)
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:

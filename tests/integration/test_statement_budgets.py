@@ -15,20 +15,26 @@ Warm, the Redis side is bounded too: MGETs issued in one loop turn are sent as o
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+
 import pytest
 
 from persistence.db import Database
 from persistence.seed import seed_catalog
-from tests.client import AppClient, screen_query
+from settings import Settings
+from tests.client import AppClient, CountingRedis, running_app, screen_query
+from tests.conftest import TEST_REDIS_URL
 
 LISTING_COLD, LISTING_WARM = 5, 2
 PRODUCT_COLD, PRODUCT_WARM = 10, 3
 
 
 @pytest.fixture
-async def seeded(client: AppClient, db: Database) -> AppClient:
+async def seeded(settings: Settings, db: Database, clean: None) -> AsyncIterator[AppClient]:
+    """The app on a Redis client that counts its commands: round trips are budgeted too."""
     await seed_catalog(db, products=150, seed=7)
-    return client
+    async with running_app(settings, redis=CountingRedis.from_url(TEST_REDIS_URL)) as client:
+        yield client
 
 
 def product_screen(reviews: int, related: int) -> str:
@@ -47,9 +53,10 @@ async def _flush_cache(client: AppClient) -> None:
         await redis.delete(*keys)
 
 
-async def _mget_calls(client: AppClient) -> int:
-    stats = await client.container.redis.info("commandstats")
-    return int(stats.get("cmdstat_mget", {}).get("calls", 0))
+def _calls(client: AppClient, command: str) -> int:
+    redis = client.container.redis
+    assert isinstance(redis, CountingRedis)
+    return redis.commands[command]
 
 
 async def test_listing_screen_costs_the_same_for_5_and_50_products(seeded: AppClient) -> None:
@@ -107,9 +114,9 @@ async def test_warm_screens_cost_a_few_redis_round_trips(seeded: AppClient) -> N
     rounds = {}
     for name, variables in (("listing_screen", {"first": 50}), ("product_screen", {"slug": slug})):
         await seeded.query(screen_query(name), variables)  # warm
-        before = await _mget_calls(seeded)
+        before = _calls(seeded, "MGET")
         await seeded.query(screen_query(name), variables)
-        rounds[name] = await _mget_calls(seeded) - before
+        rounds[name] = _calls(seeded, "MGET") - before
 
     # listing: one MGET for the variants, images and categories of all 50 products.
     # product: five rounds, one per step of the query's dependency chain (slug ->
@@ -158,11 +165,6 @@ CART_SCREEN = """query($id: ID!) { cart(id: $id) { totalQuantity checkoutReady
   cost { totalAmount { amount } } warnings { code } } }"""
 
 
-async def _redis_calls(client: AppClient, command: str) -> int:
-    stats = await client.container.redis.info("commandstats")
-    return int(stats.get(f"cmdstat_{command}", {}).get("calls", 0))
-
-
 async def test_a_50_line_cart_costs_constant_sql_and_one_redis_read_for_the_cart(
     seeded: AppClient,
 ) -> None:
@@ -181,10 +183,10 @@ async def test_a_50_line_cart_costs_constant_sql_and_one_redis_read_for_the_cart
         cart_id = created.data["cartCreate"]["cart"]["id"]
         await _flush_cache(seeded)
         await seeded.query("{ __typename }")
-        reads_before = await _redis_calls(seeded, "hgetall")
+        reads_before = _calls(seeded, "HGETALL")
         cold = await seeded.query(CART_SCREEN, {"id": cart_id})
         warm = await seeded.query(CART_SCREEN, {"id": cart_id})
-        cart_reads = await _redis_calls(seeded, "hgetall") - reads_before
+        cart_reads = _calls(seeded, "HGETALL") - reads_before
         assert len(cold.data["cart"]["lines"]) == n
         assert warm.data == cold.data
         counts[n] = (cold.statements, warm.statements, cart_reads)
