@@ -818,8 +818,9 @@ def cart_scenarios(
     Cart i starts with the pool's variants 10i..10i+9 (modulo the pool size). A
     cart_lines_add cart is sent adds of those 10 plus the pool's next 30 variants (the
     first 10 of carts i+1..i+3), 40 (cart, variant) pairs per cart, body k adding to cart
-    k % carts: whatever the run length, no cart holds more than 40 lines, and a line's
-    quantity grows by at most one per wrk thread per full rotation (8,000 requests).
+    k % carts: whatever the run length, no cart holds more than 40 lines (limit 100), and
+    a line's quantity grows by at most one per wrk thread per pass over the 8,000 bodies
+    (limit 999; every wrk run starts a new pass).
     """
     started = time.monotonic()
     pool = fetch_variant_pool(client, url, carts * CART_LINES)
@@ -880,7 +881,7 @@ def cart_scenarios(
             f" with {CART_LINES} lines), rotating over {CART_ADD_VARIANTS} variants per cart"
             f" ({CART_LINES} in the cart, {CART_ADD_VARIANTS - CART_LINES} not yet)"
         )
-    created = sum(len(s.warm_set) for s in scenarios.values()) + ("cart_lines_add" in scenarios)
+    created = carts * len(scenarios) + ("cart_lines_add" in scenarios)  # + the probe cart
     log(
         f"created {created} guest carts from a pool of {len(pool)} in-stock variants"
         f" in {time.monotonic() - started:.1f}s"

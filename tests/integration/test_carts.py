@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 from typing import Any
 
 import pytest
@@ -329,14 +330,19 @@ async def test_customer_carts_need_their_customer(
     )
     unknown = (await client.query(READ, {"id": encode_gid("Cart", "x" * 22)})).data["cart"]
     guest_for_anyone = (await client.query(READ, {"id": guest["id"]}, token=bob)).data["cart"]
+    ann_again = await customer_token(client, "ann@example.com")
     await client.query(
         "mutation($t: String!) { customerAccessTokenDelete(input: {accessToken: $t}) { deletedAccessToken } }",
         {"t": ann},
     )
     logged_out = (await client.query(READ, {"id": cart["id"]}, token=ann)).data["cart"]
+    await redis.pexpire(f"session:{hashlib.sha256(ann_again.encode()).hexdigest()}", 1)
+    await asyncio.sleep(0.05)
+    expired = (await client.query(READ, {"id": cart["id"]}, token=ann_again)).data["cart"]
 
     assert as_ann["id"] == cart["id"]
-    assert as_bob is None and as_guest is None and unknown is None and logged_out is None
+    assert as_bob is None and as_guest is None and unknown is None
+    assert logged_out is None and expired is None
     assert bob_adds == {
         "cart": None,
         "userErrors": [{"field": ["cartId"], "code": "CART_NOT_FOUND", "message": "no such cart"}],
