@@ -17,7 +17,7 @@ import pytest
 
 from persistence.db import Database
 from persistence.seed import seed_catalog
-from tests.client import screen_query
+from tests.client import LOG_IN, SIGN_UP, screen_query
 from tests.conftest import TEST_REDIS_URL
 
 pytestmark = pytest.mark.e2e
@@ -41,6 +41,22 @@ def _env(**values: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k not in CONFIG_VARS}
     env.update(values, LOG_LEVEL="WARNING")
     return env
+
+
+CART_CREATE = "mutation($l: [CartLineInput!]!) { cartCreate(input: {lines: $l}) { cart { id } userErrors { code } } }"
+CART_ADD = """mutation($id: ID!, $l: [CartLineInput!]!) { cartLinesAdd(input: {cartId: $id, lines: $l}) {
+  cart { totalQuantity } userErrors { code } } }"""
+
+
+def _gql(
+    client: httpx.Client, document: str, variables: dict[str, object], token: str | None = None
+) -> dict:
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    body = client.post(
+        "/graphql", json={"query": document, "variables": variables}, headers=headers
+    ).json()
+    assert "errors" not in body, body
+    return dict(body["data"])
 
 
 def _cli(cwd: Path, env: dict[str, str], *args: str) -> str:
@@ -130,10 +146,25 @@ def test_embedded_mode_migrates_seeds_and_serves_without_any_service(tmp_path: P
     with serving(tmp_path, env) as (client, _):
         result = client.post(
             "/graphql",
-            json={"query": "{ products(first: 3) { edges { node { title variants { sku } } } } }"},
+            json={
+                "query": "{ products(first: 3, filter: {inStock: true}) { edges { node { title variants { id sku } } } } }"
+            },
         )
         ide = client.get("/graphql", headers={"Accept": "text/html"})
         ready = client.get("/readyz")
+        variant = result.json()["data"]["products"]["edges"][0]["node"]["variants"][0]["id"]
+        signed_up = _gql(
+            client,
+            SIGN_UP,
+            {"email": "ann@example.com", "password": "correct horse", "name": "Ann"},
+        )
+        logged_in = _gql(client, LOG_IN, {"email": "ann@example.com", "password": "correct horse"})
+        token = logged_in["customerAccessTokenCreate"]["customerAccessToken"]["accessToken"]
+        cart = _gql(client, CART_CREATE, {"l": [{"variantId": variant, "quantity": 2}]}, token)
+        cart_id = cart["cartCreate"]["cart"]["id"]
+        added = _gql(
+            client, CART_ADD, {"id": cart_id, "l": [{"variantId": variant, "quantity": 1}]}, token
+        )
 
     assert "seeded 30 products" in first
     assert "nothing to do" in again
@@ -141,3 +172,5 @@ def test_embedded_mode_migrates_seeds_and_serves_without_any_service(tmp_path: P
     assert len(result.json()["data"]["products"]["edges"]) == 3
     assert ide.status_code == 200  # GraphiQL in development
     assert ready.json() == {"status": "ok", "database": "ok", "redis": "ok"}
+    assert signed_up["customerCreate"]["userErrors"] == []
+    assert added["cartLinesAdd"]["cart"]["totalQuantity"] == 3  # Lua scripts on in-process Redis
