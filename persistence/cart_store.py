@@ -208,17 +208,13 @@ class RedisCartStore:
         return _cart_from_hash(cart_id, raw) if raw else None
 
     async def add(self, cart_id: str, lines: Sequence[CartLine]) -> CartStoreError | None:
-        args = [self._ttl, _now_ms(), self._max_quantity, self._max_lines]
-        for line in lines:
-            args += [line.variant_id, line.quantity]
+        args = [self._ttl, _now_ms(), self._max_quantity, self._max_lines, *_pairs(lines)]
         return await self._run(self._add, [_cart_key(cart_id)], args)
 
     async def set_quantities(
         self, cart_id: str, lines: Sequence[CartLine]
     ) -> CartStoreError | None:
-        args = [self._ttl, _now_ms(), self._max_quantity]
-        for line in lines:
-            args += [line.variant_id, line.quantity]
+        args = [self._ttl, _now_ms(), self._max_quantity, *_pairs(lines)]
         return await self._run(self._set_quantities, [_cart_key(cart_id)], args)
 
     async def remove(self, cart_id: str, variant_ids: Sequence[int]) -> CartStoreError | None:
@@ -271,6 +267,10 @@ class RedisCartStore:
         async with redis_required():
             result = (await script(keys=keys, args=args)).decode()
         return None if result == "OK" else CartStoreError(result)
+
+
+def _pairs(lines: Sequence[CartLine]) -> list[int]:
+    return [value for line in lines for value in (line.variant_id, line.quantity)]
 
 
 def _cart_key(cart_id: str) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Awaitable, Callable
 
 import strawberry
@@ -125,18 +126,8 @@ class CartMutation:
     async def cart_shipping_address_update(
         self, info: Info, input: CartShippingAddressUpdateInput
     ) -> CartPayload:
-        carts, a = info.context.carts, input.address
-        address = MailingAddress(
-            first_name=a.first_name,
-            last_name=a.last_name,
-            address1=a.address1,
-            address2=a.address2,
-            city=a.city,
-            province=a.province,
-            zip=a.zip,
-            country_code=a.country_code,
-            phone=a.phone,
-        )
+        carts = info.context.carts
+        address = MailingAddress(**dataclasses.asdict(input.address))
         return await _mutate(
             info,
             input.cart_id,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import datetime
 from enum import Enum
 
@@ -30,17 +31,7 @@ class MailingAddress:
 
     @classmethod
     def of(cls, address: carts.MailingAddress) -> MailingAddress:
-        return cls(
-            first_name=address.first_name,
-            last_name=address.last_name,
-            address1=address.address1,
-            address2=address.address2,
-            city=address.city,
-            province=address.province,
-            zip=address.zip,
-            country_code=address.country_code,
-            phone=address.phone,
-        )
+        return cls(**dataclasses.asdict(address))
 
 
 @strawberry.type
