@@ -68,7 +68,11 @@ class CartStore(Protocol):
     """Every write is atomic and refuses as a whole: a refused write changes nothing."""
 
     async def create(
-        self, owner_id: int | None, email: str | None, lines: Sequence[CartLine]
+        self,
+        owner_id: int | None,
+        email: str | None,
+        country_code: str | None,
+        lines: Sequence[CartLine],
     ) -> str: ...
 
     async def get(self, cart_id: str) -> Cart | None: ...
@@ -327,13 +331,19 @@ class Carts:
         return cart if cart is not None and cart.visible_to(viewer_id) else None
 
     async def create(
-        self, lines: Sequence[CartLine], email: str | None, viewer_id: int | None
+        self,
+        lines: Sequence[CartLine],
+        email: str | None,
+        country_code: str | None,
+        viewer_id: int | None,
     ) -> str:
         merged = merge_line_inputs(lines)
         if email is not None:
             email = normalize_email(email, "buyerIdentity.email")
+        if country_code is not None:
+            country_code = check_country(country_code, ("buyerIdentity", "countryCode"))
         await check_merchandise(self._merchandise, merged)
-        return await self._store.create(viewer_id, email, merged)
+        return await self._store.create(viewer_id, email, country_code, merged)
 
     async def add_lines(
         self, cart_id: str, lines: Sequence[CartLine], viewer_id: int | None

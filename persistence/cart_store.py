@@ -40,6 +40,12 @@ end
 local function touch(key, ttl, now)
   redis.call('HSET', key, 'updated', now)
   redis.call('EXPIRE', key, ttl)
+  -- A customer's open cart and the pointer to it live (and expire) together.
+  local owner = redis.call('HGET', key, 'owner')
+  if owner then
+    local pointer = 'customer-cart:' .. owner
+    if redis.call('GET', pointer) == string.sub(key, 6) then redis.call('EXPIRE', pointer, ttl) end
+  end
 end
 """
 
@@ -183,7 +189,11 @@ class RedisCartStore:
         self._attach = redis.register_script(_ATTACH)
 
     async def create(
-        self, owner_id: int | None, email: str | None, lines: Sequence[CartLine]
+        self,
+        owner_id: int | None,
+        email: str | None,
+        country_code: str | None,
+        lines: Sequence[CartLine],
     ) -> str:
         cart_id = secrets.token_urlsafe(16)  # 128 random bits: the guest's capability
         now = _now_ms()
@@ -192,6 +202,8 @@ class RedisCartStore:
             fields["owner"] = owner_id
         if email:
             fields["email"] = email
+        if country_code:
+            fields["country"] = country_code
         for seq, line in enumerate(lines, start=1):
             fields[f"l:{line.variant_id}"] = f"{line.quantity}:{seq}"
         async with redis_required(), self._redis.pipeline(transaction=True) as pipe:

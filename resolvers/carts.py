@@ -49,8 +49,10 @@ class CartMutation:
         viewer_id = await info.context.viewer_id()
         try:
             lines = _lines(input.lines)
-            email = input.buyer_identity.email if input.buyer_identity else None
-            cart_id = await info.context.carts.create(lines, email, viewer_id)
+            buyer = input.buyer_identity
+            email = buyer.email if buyer else None
+            country = buyer.country_code if buyer else None
+            cart_id = await info.context.carts.create(lines, email, country, viewer_id)
         except Rejected as rejected:
             return CartPayload(cart=None, user_errors=UserError.all(rejected))
         return await _payload(info, cart_id, viewer_id, None)

@@ -408,3 +408,24 @@ async def test_stock_changes_show_up_at_once(
     assert [(w["code"], w["availableQuantity"]) for w in read["warnings"]] == [
         ("INSUFFICIENT_STOCK", 2)
     ]
+
+
+async def test_writes_keep_a_customers_open_cart_and_its_pointer_alive(
+    client: AppClient, shop: dict[str, MadeProduct], redis: Redis
+) -> None:
+    ann = await customer_token(client, "ann@example.com")
+    cart = await new_cart(client, [{"variantId": vid(shop["mug"])}], token=ann)
+    customer_id = int(
+        decode_gid((await client.query("{ me { id } }", token=ann)).data["me"]["id"])[1]
+    )
+    pointer = f"customer-cart:{customer_id}"
+    await redis.expire(pointer, 100)
+    await redis.expire(f"cart:{_raw_id(cart['id'])}", 100)
+
+    await client.query(
+        ADD, {"id": cart["id"], "lines": [{"variantId": vid(shop["pen"])}]}, token=ann
+    )
+
+    assert await redis.get(pointer) == _raw_id(cart["id"]).encode()
+    assert await redis.ttl(pointer) > 30 * 24 * 3600 - 60
+    assert await redis.ttl(f"cart:{_raw_id(cart['id'])}") > 30 * 24 * 3600 - 60
