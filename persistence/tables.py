@@ -192,3 +192,105 @@ product_rating_summaries = Table(
     CheckConstraint("rating_count >= 0 AND rating_sum >= 0", name="non_negative"),
     Index("ix_product_rating_summaries_average", "rating_average", "product_id"),
 )
+
+# -- orders, idempotency, outbox ---------------------------------------------------------
+
+orders = Table(
+    "orders",
+    metadata,
+    _id(),
+    # The id clients see: random, so orders can be neither guessed nor counted.
+    Column("public_id", String(32), nullable=False, unique=True),
+    Column("customer_id", Id, ForeignKey("customers.id", ondelete="SET NULL"), nullable=True),
+    Column("cart_id", String(64), nullable=False),
+    Column("status", String(20), nullable=False),
+    Column("currency_code", String(3), nullable=False),
+    Column("subtotal", BigInteger, nullable=False),
+    Column("shipping", BigInteger, nullable=False),
+    Column("tax", BigInteger, nullable=False),
+    Column("total", BigInteger, nullable=False),
+    # Fernet ciphertexts (PII_ENCRYPTION_KEYS): the database never holds them in clear.
+    Column("email_encrypted", Text, nullable=False),
+    Column("shipping_address_encrypted", Text, nullable=False),
+    Column("payment_method", String(255), nullable=False),
+    Column("payment_id", String(255), nullable=True),
+    Column("card_brand", String(32), nullable=True),
+    Column("card_last4", String(4), nullable=True),
+    Column("decline_code", String(64), nullable=True),
+    Column("refund_id", String(255), nullable=True),
+    Column("reservation_expires_at", DateTime(timezone=True), nullable=False),
+    *_timestamps(),
+    CheckConstraint(
+        "status IN ('PENDING_PAYMENT', 'PAID', 'FULFILLED', 'PAYMENT_FAILED', 'CANCELLED', 'REFUNDED')",
+        name="status",
+    ),
+    CheckConstraint("subtotal >= 0 AND shipping >= 0 AND tax >= 0 AND total >= 0", name="amounts"),
+    Index("ix_orders_customer_newest", "customer_id", "created_at", "id"),
+    Index("ix_orders_status_expiry", "status", "reservation_expires_at"),
+    Index("ix_orders_payment_id", "payment_id"),
+)
+
+order_lines = Table(
+    "order_lines",
+    metadata,
+    _id(),
+    Column("order_id", Id, ForeignKey("orders.id", ondelete="CASCADE"), nullable=False),
+    Column("variant_id", Id, nullable=False),
+    Column("product_id", Id, nullable=False),
+    # Snapshots: what was bought at what price, whatever the catalog says later.
+    Column("sku", String(64), nullable=False),
+    Column("title", String(600), nullable=False),
+    Column("unit_price", BigInteger, nullable=False),
+    Column("quantity", Integer, nullable=False),
+    CheckConstraint("quantity > 0 AND unit_price >= 0", name="positive"),
+    Index("ix_order_lines_order_id", "order_id"),
+)
+
+idempotency_keys = Table(
+    "idempotency_keys",
+    metadata,
+    _id(),
+    Column("scope", String(100), nullable=False),
+    Column("key", String(255), nullable=False),
+    Column("fingerprint", String(64), nullable=False),
+    Column("order_id", Id, ForeignKey("orders.id", ondelete="SET NULL"), nullable=True),
+    Column("result", Json, nullable=True),  # set when the request is done
+    Column("locked_until", DateTime(timezone=True), nullable=False),
+    Column("expires_at", DateTime(timezone=True), nullable=False),
+    Column(
+        "created_at",
+        DateTime(timezone=True),
+        nullable=False,
+        server_default=text("CURRENT_TIMESTAMP"),
+    ),
+    UniqueConstraint("scope", "key", name="uq_idempotency_keys_scope_key"),
+    Index("ix_idempotency_keys_expires_at", "expires_at"),
+)
+
+outbox = Table(
+    "outbox",
+    metadata,
+    _id(),
+    Column("topic", String(64), nullable=False),
+    Column("payload", Json, nullable=False),
+    Column(
+        "created_at",
+        DateTime(timezone=True),
+        nullable=False,
+        server_default=text("CURRENT_TIMESTAMP"),
+    ),
+    Column("published_at", DateTime(timezone=True), nullable=True),
+    Index("ix_outbox_unpublished", "published_at", "id"),
+)
+
+webhook_events = Table(
+    "webhook_events",
+    metadata,
+    Column("event_id", String(255), primary_key=True),
+    Column(
+        "received_at",
+        DateTime(timezone=True),
+        nullable=False,
+        server_default=text("CURRENT_TIMESTAMP"),
+    ),
+)

@@ -1,0 +1,81 @@
+"""Payments as the domain sees them: a gateway that charges and refunds, idempotently.
+
+No card data ever reaches the server: clients send gateway payment-method ids
+(`pm_...`). Every charge carries an idempotency key derived from the order, so a retry,
+a crash-and-resume or a double click can never charge twice.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+
+@dataclass(frozen=True, slots=True)
+class ChargeRequest:
+    order_id: str  # the order's public id; sent to the gateway as metadata
+    amount: int  # minor units
+    currency_code: str
+    payment_method: str
+    idempotency_key: str
+    description: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class ChargeSucceeded:
+    payment_id: str
+    card_brand: str | None = None
+    card_last4: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ChargeDeclined:
+    decline_code: str
+    message: str
+    payment_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ChargeInvalid:
+    """The payment method is unusable (unknown id, wrong kind): nothing was attempted."""
+
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class ChargeUnknown:
+    """Timeout or connection failure: the charge may or may not have happened. The order
+    stays pending; the gateway's webhook (or a retry with the same key) settles it."""
+
+    reason: str
+    payment_id: str | None = None
+
+
+ChargeResult = ChargeSucceeded | ChargeDeclined | ChargeInvalid | ChargeUnknown
+
+
+@dataclass(frozen=True, slots=True)
+class RefundResult:
+    refund_id: str | None
+    succeeded: bool
+
+
+class PaymentGateway(Protocol):
+    async def charge(self, request: ChargeRequest) -> ChargeResult: ...
+
+    async def refund(
+        self, payment_id: str, amount: int, currency_code: str, idempotency_key: str
+    ) -> RefundResult: ...
+
+
+@dataclass(frozen=True, slots=True)
+class PaymentEvent:
+    """A verified gateway webhook, reduced to what settles an order."""
+
+    event_id: str
+    kind: str  # "payment_succeeded" | "payment_failed" | "other"
+    order_id: str | None
+    payment_id: str | None
+    decline_code: str | None = None
+    card_brand: str | None = None
+    card_last4: str | None = None
