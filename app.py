@@ -31,14 +31,20 @@ from strawberry.asgi import GraphQL
 
 from dataloaders.catalog import CatalogLoaders
 from domain.carts import MAX_LINES, MAX_QUANTITY, Carts, PricingRules
+from domain.checkout import Checkout, CheckoutPolicy
 from domain.customers import Accounts
+from domain.order_desk import OrderDesk
+from domain.payments import PaymentGateway
 from domain.reviews import Reviews
 from integrations.passwords import Argon2Passwords
+from integrations.sandbox_gateway import SandboxGateway
 from persistence.cart_store import RedisCartStore
-from persistence.catalog_lookups import CachedCatalogLookups
+from persistence.catalog_lookups import CachedCatalogLookups, DatabaseCatalogLookups
 from persistence.catalog_repository import CatalogRepository
 from persistence.customer_repository import SqlCustomerRepository
 from persistence.db import Database, create_database
+from persistence.order_store import SqlIdempotencyStore, SqlOrderStore
+from persistence.pii import PiiCipher, pii_keys
 from persistence.record_cache import RecordCache
 from persistence.review_repository import SqlReviewRepository
 from persistence.sessions import RedisLoginThrottle, RedisSessionStore
@@ -65,9 +71,14 @@ class Container:
     carts: Carts
     reviews: Reviews
     pricing: PricingRules
+    gateway: PaymentGateway
+    checkout: Checkout
+    orders: OrderDesk
 
     @classmethod
-    def create(cls, settings: Settings, redis: Redis | None = None) -> Container:
+    def create(
+        cls, settings: Settings, redis: Redis | None = None, gateway: PaymentGateway | None = None
+    ) -> Container:
         db = create_database(
             settings.effective_database_url, settings.database_read_url, settings.database_pool_size
         )
@@ -103,6 +114,30 @@ class Container:
             max_quantity=MAX_QUANTITY,
             max_lines=MAX_LINES,
         )
+        pricing = PricingRules(
+            currency_code=settings.currency_code,
+            shipping_flat_rate=settings.shipping_flat_rate,
+            free_shipping_threshold=settings.free_shipping_threshold,
+            tax_rates=settings.tax_rates,
+        )
+        gateway = gateway or _gateway(settings)
+        order_store = SqlOrderStore(
+            db, PiiCipher(pii_keys(settings.pii_encryption_keys, settings.data_dir))
+        )
+        checkout = Checkout(
+            cart_store,
+            DatabaseCatalogLookups(catalog),
+            order_store,
+            SqlIdempotencyStore(db),
+            gateway,
+            pricing,
+            CheckoutPolicy(
+                lock_seconds=settings.checkout_lock_seconds,
+                wait_seconds=settings.checkout_wait_seconds,
+                key_ttl_seconds=settings.idempotency_ttl_seconds,
+                reservation_minutes=settings.order_reservation_minutes,
+            ),
+        )
         return cls(
             settings=settings,
             db=db,
@@ -113,17 +148,28 @@ class Container:
             accounts=accounts,
             carts=Carts(cart_store, lookups),
             reviews=Reviews(SqlReviewRepository(db), lookups, cache),
-            pricing=PricingRules(
-                currency_code=settings.currency_code,
-                shipping_flat_rate=settings.shipping_flat_rate,
-                free_shipping_threshold=settings.free_shipping_threshold,
-                tax_rates=settings.tax_rates,
-            ),
+            pricing=pricing,
+            gateway=gateway,
+            checkout=checkout,
+            orders=OrderDesk(order_store, gateway, cart_store),
         )
 
     async def close(self) -> None:
         await self.redis.aclose()
         await self.db.dispose()
+
+
+def _gateway(settings: Settings) -> PaymentGateway:
+    if settings.effective_payment_gateway == "stripe":
+        from integrations.stripe_gateway import StripeGateway
+
+        assert settings.stripe_api_key, "PAYMENT_GATEWAY=stripe needs STRIPE_API_KEY"
+        return StripeGateway(
+            api_key=settings.stripe_api_key,
+            api_base=settings.stripe_api_base,
+            timeout_seconds=settings.gateway_timeout_seconds,
+        )
+    return SandboxGateway()
 
 
 def _redis(settings: Settings) -> Redis:
@@ -159,6 +205,8 @@ class GraphQLView(GraphQL[Context, None]):
             carts=container.carts,
             reviews=container.reviews,
             pricing=container.pricing,
+            checkout=container.checkout,
+            orders=container.orders,
         )
 
     def encode_json(self, data: object) -> bytes:
@@ -243,13 +291,16 @@ def _tune_garbage_collector() -> None:
     gc.set_threshold(700, 10, 1000)
 
 
-def create_app(settings: Settings, *, redis: Redis | None = None) -> Starlette:
+def create_app(
+    settings: Settings, *, redis: Redis | None = None, gateway: PaymentGateway | None = None
+) -> Starlette:
     """An app for these settings; engines and clients open in lifespan, not here.
-    `redis` replaces the client REDIS_URL would give (tests pass an instrumented one)."""
+    `redis` and `gateway` replace what the settings would give (tests pass instrumented
+    ones)."""
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        container = Container.create(settings, redis)
+        container = Container.create(settings, redis, gateway)
         app.state.container = container
         _tune_garbage_collector()
         try:

@@ -53,6 +53,20 @@ class Settings(BaseSettings):
         default_factory=lambda: {"US": 0, "CA": 500, "GB": 2000, "DE": 1900, "FR": 2000}
     )
 
+    # Checkout and payments.
+    payment_gateway: Literal["test", "stripe"] | None = None
+    stripe_api_key: str | None = None
+    stripe_webhook_secret: str | None = None
+    stripe_api_base: str | None = None  # a local fake in tests; Stripe's own API when unset
+    gateway_timeout_seconds: float = Field(default=10.0, gt=0)
+    # Comma-separated Fernet keys: the first encrypts, all decrypt (rotate by prepending).
+    pii_encryption_keys: str | None = None
+    data_dir: str = "var"  # development keeps its generated PII key here
+    order_reservation_minutes: int = Field(default=30, ge=1)
+    idempotency_ttl_seconds: int = Field(default=24 * 3600, ge=60)
+    checkout_lock_seconds: float = Field(default=30.0, gt=0)
+    checkout_wait_seconds: float = Field(default=5.0, ge=0)
+
     max_page_size: int = Field(default=100, ge=1)
     max_query_depth: int = Field(default=15, ge=1)
     graphiql: bool | None = None
@@ -70,9 +84,28 @@ class Settings(BaseSettings):
                 )
                 if not value
             ]
+            for name, value in (
+                ("PAYMENT_GATEWAY", self.payment_gateway),
+                ("PII_ENCRYPTION_KEYS", self.pii_encryption_keys),
+            ):
+                if not value:
+                    missing.append(name)
+            if self.payment_gateway == "stripe":
+                missing += [
+                    name
+                    for name, value in (
+                        ("STRIPE_API_KEY", self.stripe_api_key),
+                        ("STRIPE_WEBHOOK_SECRET", self.stripe_webhook_secret),
+                    )
+                    if not value
+                ]
             if missing:
                 raise ValueError(f"production requires {', '.join(missing)} to be set")
         return self
+
+    @property
+    def effective_payment_gateway(self) -> str:
+        return self.payment_gateway or "test"
 
     @property
     def effective_database_url(self) -> str:

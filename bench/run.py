@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
 import datetime as dt
 import json
 import os
@@ -513,6 +514,10 @@ def server_python(app_dir: Path) -> str:
     return str(venv_python) if venv_python.exists() else sys.executable
 
 
+# Encrypts benchmark orders' emails and addresses only.
+BENCH_PII_KEY = base64.urlsafe_b64encode(b"bench-pii-key-not-for-real-data!").decode()
+
+
 def server_env(args: argparse.Namespace) -> dict[str, str]:
     env = dict(os.environ)
     for proxy in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy"):
@@ -522,6 +527,8 @@ def server_env(args: argparse.Namespace) -> dict[str, str]:
         REDIS_URL=args.redis_url,
         ENVIRONMENT="production",
         EXPOSE_STATEMENT_COUNT="true",
+        PAYMENT_GATEWAY="test",  # the in-memory sandbox: no network, Stripe's test cards
+        PII_ENCRYPTION_KEYS=BENCH_PII_KEY,
         LOG_LEVEL="WARNING",
         PYTHONPATH=str(args.app_dir),
         PYTHONUNBUFFERED="1",

@@ -20,6 +20,7 @@ class ErrorCode(StrEnum):
     INVALID_PRICE = "INVALID_PRICE"
     UNAUTHENTICATED = "UNAUTHENTICATED"
     SERVICE_UNAVAILABLE = "SERVICE_UNAVAILABLE"
+    FORBIDDEN = "FORBIDDEN"
 
 
 class DomainError(Exception):
@@ -43,6 +44,13 @@ class UnauthenticatedError(DomainError):
     code = ErrorCode.UNAUTHENTICATED
 
     def __init__(self, message: str = "sign in first: send Authorization: Bearer <token>") -> None:
+        super().__init__(message)
+
+
+class ForbiddenError(DomainError):
+    code = ErrorCode.FORBIDDEN
+
+    def __init__(self, message: str = "staff only") -> None:
         super().__init__(message)
 
 
@@ -73,6 +81,17 @@ class UserErrorCode(StrEnum):
     PRODUCT_NOT_FOUND = "PRODUCT_NOT_FOUND"
     ALREADY_REVIEWED = "ALREADY_REVIEWED"
     INVALID_RATING = "INVALID_RATING"
+    CART_EMPTY = "CART_EMPTY"
+    MISSING_EMAIL = "MISSING_EMAIL"
+    MISSING_SHIPPING_ADDRESS = "MISSING_SHIPPING_ADDRESS"
+    OUT_OF_STOCK = "OUT_OF_STOCK"
+    PAYMENT_DECLINED = "PAYMENT_DECLINED"
+    INVALID_PAYMENT_METHOD = "INVALID_PAYMENT_METHOD"
+    IDEMPOTENCY_KEY_REUSED = "IDEMPOTENCY_KEY_REUSED"
+    CHECKOUT_IN_PROGRESS = "CHECKOUT_IN_PROGRESS"
+    ORDER_NOT_FOUND = "ORDER_NOT_FOUND"
+    INVALID_TRANSITION = "INVALID_TRANSITION"
+    REFUND_FAILED = "REFUND_FAILED"
 
 
 @dataclass(frozen=True, slots=True)

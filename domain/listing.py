@@ -112,11 +112,16 @@ def product_list_query(
 
 
 REVIEWS_ORDERING = "r:newest"
+ORDERS_ORDERING = "o:newest"
 CATEGORIES_ORDERING = "c:id"
 
 
 def reviews_page_request(first: int | None, after: str | None, max_size: int) -> PageRequest:
     return page_request(first, after, ordering=REVIEWS_ORDERING, arity=2, max_size=max_size)
+
+
+def orders_page_request(first: int | None, after: str | None, max_size: int) -> PageRequest:
+    return page_request(first, after, ordering=ORDERS_ORDERING, arity=2, max_size=max_size)
 
 
 def categories_page_request(first: int | None, after: str | None, max_size: int) -> PageRequest:

@@ -174,6 +174,17 @@ return 'OK'
 )
 
 
+_DELETE = """
+local owner = redis.call('HGET', KEYS[1], 'owner')
+if owner then
+  local pointer = 'customer-cart:' .. owner
+  if redis.call('GET', pointer) == ARGV[1] then redis.call('DEL', pointer) end
+end
+redis.call('DEL', KEYS[1])
+return 'OK'
+"""
+
+
 class RedisCartStore:
     def __init__(
         self, redis: Redis, *, ttl_seconds: int, max_quantity: int, max_lines: int
@@ -187,6 +198,7 @@ class RedisCartStore:
         self._remove = redis.register_script(_REMOVE)
         self._set_fields = redis.register_script(_SET_FIELDS)
         self._attach = redis.register_script(_ATTACH)
+        self._delete = redis.register_script(_DELETE)
 
     async def create(
         self,
@@ -250,6 +262,11 @@ class RedisCartStore:
         return await self._run(
             self._set_fields, [_cart_key(cart_id)], [self._ttl, _now_ms(), "address", encoded]
         )
+
+    async def delete(self, cart_id: str) -> None:
+        """Checked out: the cart, and the owner's pointer to it, go."""
+        async with redis_required():
+            await self._delete(keys=[_cart_key(cart_id)], args=[cart_id])
 
     async def attach(self, cart_id: str, customer_id: int, email: str) -> CartStoreError | None:
         pointer = _pointer_key(customer_id)

@@ -34,3 +34,16 @@ class CachedCatalogLookups:
 
     async def product(self, product_id: int) -> Product | None:
         return (await self.products([product_id])).get(product_id)
+
+
+class DatabaseCatalogLookups:
+    """Merchandise straight from the database, for checkout: prices must be current."""
+
+    def __init__(self, repository: CatalogRepository) -> None:
+        self._repository = repository
+
+    async def variants(self, ids: Sequence[int]) -> Mapping[int, Variant]:
+        return await self._repository.variants_by_ids(list(ids))
+
+    async def products(self, ids: Sequence[int]) -> Mapping[int, Product]:
+        return await self._repository.products_by_ids(list(ids))

@@ -221,7 +221,8 @@ orders = Table(
     Column("reservation_expires_at", DateTime(timezone=True), nullable=False),
     *_timestamps(),
     CheckConstraint(
-        "status IN ('PENDING_PAYMENT', 'PAID', 'FULFILLED', 'PAYMENT_FAILED', 'CANCELLED', 'REFUNDED')",
+        "status IN ('PENDING_PAYMENT', 'PAID', 'FULFILLED', 'PAYMENT_FAILED', 'CANCELLED', "
+        "'REFUNDED')",
         name="status",
     ),
     CheckConstraint("subtotal >= 0 AND shipping >= 0 AND tax >= 0 AND total >= 0", name="amounts"),

@@ -14,6 +14,7 @@ from strawberry.types import ExecutionContext
 
 from resolvers.carts import CartMutation, CartQuery
 from resolvers.catalog import CatalogQuery
+from resolvers.checkout import CheckoutMutation, OrderQuery
 from resolvers.customers import CustomerMutation, CustomerQuery
 from resolvers.errors import ErrorPolicy
 from resolvers.execution import plain_data_context
@@ -26,12 +27,12 @@ PARSE_CACHE_SIZE = 1024
 
 
 @strawberry.type
-class Query(CatalogQuery, CustomerQuery, CartQuery):
+class Query(CatalogQuery, CustomerQuery, CartQuery, OrderQuery):
     pass
 
 
 @strawberry.type
-class Mutation(CustomerMutation, CartMutation, ReviewMutation):
+class Mutation(CustomerMutation, CartMutation, CheckoutMutation, ReviewMutation):
     pass
 
 

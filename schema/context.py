@@ -11,8 +11,10 @@ from starlette.requests import Request
 
 from dataloaders.catalog import CatalogLoaders
 from domain.carts import Carts, PricingRules
+from domain.checkout import Checkout
 from domain.customers import Accounts, Customer
 from domain.errors import UnauthenticatedError
+from domain.order_desk import OrderDesk
 from domain.ports import CatalogReader
 from domain.reviews import Reviews
 from settings import Settings
@@ -28,6 +30,8 @@ class Context:
     carts: Carts
     reviews: Reviews
     pricing: PricingRules
+    checkout: Checkout
+    orders: OrderDesk
     _viewer: asyncio.Future[Customer | None] | None = field(default=None)
 
     @property

@@ -7,12 +7,13 @@ from datetime import datetime
 import strawberry
 
 from domain import customers
-from domain.listing import reviews_page_request
+from domain.listing import orders_page_request, reviews_page_request
 from schema.catalog import ReviewConnection
 from schema.common import Node
 from schema.context import Info
 from schema.errors import UserError
 from schema.global_id import encode_gid
+from schema.orders import OrderConnection
 
 
 @strawberry.type(description="A customer account; only its owner can see it.")
@@ -29,6 +30,13 @@ class Customer(Node):
             name=record.display_name,
             record=record,
         )
+
+    @strawberry.field(description="This customer's orders, newest first.")
+    async def orders(
+        self, info: Info, first: int | None = 10, after: str | None = None
+    ) -> OrderConnection:
+        request = orders_page_request(first, after, info.context.settings.max_page_size)
+        return OrderConnection.of(await info.context.orders.of_customer(self.record.id, request))
 
     @strawberry.field(description="This customer's reviews, newest first.")
     async def reviews(

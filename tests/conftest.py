@@ -32,6 +32,9 @@ TEST_DATABASE_URL = os.environ.get(
 TEST_REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 # argon2id at test strength: the algorithm is the same, the cost a thousandth.
 FAST_PASSWORDS = {"argon2_time_cost": 1, "argon2_memory_cost_kib": 64, "argon2_parallelism": 1}
+# What production insists on besides its services; the key only ever encrypts test data.
+TEST_PII_KEY = "sQ1N5rIxSnfVU0Lv7YRcHuy9klFd3gexrvUUV1GHOmE="
+PRODUCTION_EXTRAS = {"payment_gateway": "test", "pii_encryption_keys": TEST_PII_KEY}
 
 
 async def _recreate_database(url: str) -> None:
@@ -83,6 +86,7 @@ def settings(database_url: str) -> Settings:
         database_url=database_url,
         redis_url=TEST_REDIS_URL,
         expose_statement_count=True,
+        pii_encryption_keys=TEST_PII_KEY,
         **FAST_PASSWORDS,
     )
 

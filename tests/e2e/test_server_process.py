@@ -18,7 +18,7 @@ import pytest
 from persistence.db import Database
 from persistence.seed import seed_catalog
 from tests.client import LOG_IN, SIGN_UP, screen_query
-from tests.conftest import TEST_REDIS_URL
+from tests.conftest import TEST_PII_KEY, TEST_REDIS_URL
 
 pytestmark = pytest.mark.e2e
 ROOT = Path(__file__).resolve().parents[2]
@@ -111,6 +111,8 @@ async def test_production_server_serves_both_screens_over_http(
         REDIS_URL=TEST_REDIS_URL,
         ENVIRONMENT="production",
         EXPOSE_STATEMENT_COUNT="true",
+        PAYMENT_GATEWAY="test",
+        PII_ENCRYPTION_KEYS=TEST_PII_KEY,
     )
 
     with serving(tmp_path, env) as (client, log):

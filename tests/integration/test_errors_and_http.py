@@ -12,6 +12,7 @@ from persistence.catalog_repository import CatalogRepository
 from persistence.db import Database
 from settings import Settings
 from tests.client import AppClient, running_app
+from tests.conftest import PRODUCTION_EXTRAS
 from tests.factories import CatalogFactory
 
 
@@ -97,7 +98,10 @@ async def test_unexpected_errors_are_masked_with_an_id_and_logged_with_the_trace
     database_url: str, clean: None, environment: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     settings = Settings(
-        environment=environment, database_url=database_url, redis_url="redis://127.0.0.1:6379/15"
+        environment=environment,
+        database_url=database_url,
+        redis_url="redis://127.0.0.1:6379/15",
+        **PRODUCTION_EXTRAS,
     )
     async with running_app(settings) as client:
         client.container.catalog = ExplodingCatalog(client.container.db)
@@ -130,6 +134,7 @@ async def test_graphiql_only_in_development(database_url: str, clean: None) -> N
             environment=environment,
             database_url=database_url,
             redis_url="redis://127.0.0.1:6379/15",
+            **PRODUCTION_EXTRAS,
         )
         async with running_app(settings) as client:
             response = await client.http.get("/graphql", headers=browser)

@@ -18,13 +18,26 @@ def test_development_defaults_to_the_embedded_stack() -> None:
 
 
 def test_production_refuses_to_start_without_its_services() -> None:
-    with pytest.raises(ValidationError, match="DATABASE_URL, REDIS_URL"):
+    with pytest.raises(
+        ValidationError, match="DATABASE_URL, REDIS_URL, PAYMENT_GATEWAY, PII_ENCRYPTION_KEYS"
+    ):
         Settings(_env_file=None, environment="production")
+    with pytest.raises(ValidationError, match="STRIPE_API_KEY, STRIPE_WEBHOOK_SECRET"):
+        Settings(
+            _env_file=None,
+            environment="production",
+            database_url="postgresql+asyncpg://db/x",
+            redis_url="redis://r",
+            payment_gateway="stripe",
+            pii_encryption_keys="k",
+        )
     settings = Settings(
         _env_file=None,
         environment="production",
         database_url="postgresql+asyncpg://db/x",
         redis_url="redis://r",
+        payment_gateway="test",
+        pii_encryption_keys="k",
     )
     assert settings.graphiql_enabled is False
     assert settings.statement_count_exposed is False

@@ -1,0 +1,386 @@
+"""checkoutComplete: the money path of DESIGN.md.
+
+1. Claim the idempotency key (scope: the customer, else the cart). The same key with the
+   same request replays the stored result; with a different request it is refused; a
+   concurrent duplicate waits, boundedly, for the first.
+2. One transaction reserves stock (conditional decrements, in variant order), creates
+   the order with price snapshots and writes its events.
+3. Charge with an idempotency key derived from the order: a retry cannot charge twice.
+   A decline releases the stock; an unknown outcome leaves the order pending.
+4. Record the result on the key; clear the cart once paid.
+
+A request that dies between 2 and 4 leaves its claim locked; once the lock lapses, a retry
+with the same key resumes at 3 instead of reserving again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import re
+import secrets
+import time
+from collections.abc import Callable
+from dataclasses import astuple, dataclass, replace
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
+from typing import Any, Protocol
+
+from domain.carts import (
+    Cart,
+    CartStore,
+    MailingAddress,
+    Merchandise,
+    PricingRules,
+    check_address,
+    price_cart,
+)
+from domain.catalog import InventoryLevel
+from domain.customers import normalize_email
+from domain.errors import Rejected, UserError, UserErrorCode
+from domain.orders import NewOrder, Order, OrderLine, OrderStatus, OrderStore, Payment
+from domain.payments import (
+    ChargeDeclined,
+    ChargeInvalid,
+    ChargeRequest,
+    ChargeSucceeded,
+    PaymentGateway,
+)
+
+KEY_MIN, KEY_MAX = 8, 255
+_PAYMENT_METHOD = re.compile(r"^pm_[A-Za-z0-9_]{1,200}$")
+
+
+class ClaimKind(StrEnum):
+    NEW = "NEW"  # ours: go ahead
+    RESUME = "RESUME"  # ours again: the first holder's lock lapsed (it crashed)
+    DONE = "DONE"  # finished before: replay
+    BUSY = "BUSY"  # someone is working on it right now
+    MISMATCH = "MISMATCH"  # same key, different request
+
+
+@dataclass(frozen=True, slots=True)
+class Claim:
+    kind: ClaimKind
+    claim_id: int | None = None
+    order_id: int | None = None
+    result: dict[str, Any] | None = None
+
+
+class IdempotencyStore(Protocol):
+    async def claim(
+        self,
+        scope: str,
+        key: str,
+        fingerprint: str,
+        now: datetime,
+        lock_seconds: float,
+        ttl_seconds: int,
+    ) -> Claim: ...
+
+    async def finish(self, claim_id: int, result: dict[str, Any]) -> None: ...
+
+    async def abandon(self, claim_id: int) -> None:
+        """Forget a claim whose request changed nothing, so the key can be used again."""
+        ...
+
+    async def delete_expired(self, now: datetime) -> int: ...
+
+
+@dataclass(frozen=True, slots=True)
+class CheckoutInput:
+    cart_id: str
+    idempotency_key: str
+    payment_method: str
+    email: str | None = None
+    shipping_address: MailingAddress | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CheckoutOutcome:
+    order: Order | None
+    errors: list[UserError]
+
+
+@dataclass(frozen=True, slots=True)
+class CheckoutPolicy:
+    lock_seconds: float = 30.0
+    wait_seconds: float = 5.0
+    key_ttl_seconds: int = 24 * 3600
+    reservation_minutes: int = 30
+
+
+class Checkout:
+    def __init__(
+        self,
+        carts: CartStore,
+        catalog: Merchandise,
+        orders: OrderStore,
+        keys: IdempotencyStore,
+        gateway: PaymentGateway,
+        pricing: PricingRules,
+        policy: CheckoutPolicy,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self._carts = carts
+        self._catalog = catalog
+        self._orders = orders
+        self._keys = keys
+        self._gateway = gateway
+        self._pricing = pricing
+        self._policy = policy
+        self._clock = clock
+
+    async def complete(self, data: CheckoutInput, viewer_id: int | None) -> CheckoutOutcome:
+        if not KEY_MIN <= len(data.idempotency_key) <= KEY_MAX:
+            return _refused(
+                UserErrorCode.INVALID,
+                f"idempotencyKey must have {KEY_MIN} to {KEY_MAX} characters",
+                "idempotencyKey",
+            )
+        scope = f"customer:{viewer_id}" if viewer_id is not None else f"cart:{data.cart_id}"
+        claim = await self._claim(scope, data)
+        if claim.kind is ClaimKind.MISMATCH:
+            return _refused(
+                UserErrorCode.IDEMPOTENCY_KEY_REUSED,
+                "this idempotency key was used for a different checkout",
+                "idempotencyKey",
+            )
+        if claim.kind is ClaimKind.DONE:
+            return await self._replay(claim.result or {})
+        if claim.kind is ClaimKind.BUSY:
+            return _refused(
+                UserErrorCode.CHECKOUT_IN_PROGRESS,
+                "this checkout is still being processed; retry with the same key",
+                "idempotencyKey",
+            )
+        assert claim.claim_id is not None
+        if claim.order_id is not None:  # resuming after a crash: stock is already reserved
+            order = await self._orders.by_id(claim.order_id)
+            assert order is not None
+        else:
+            try:
+                order = await self._place(claim.claim_id, data, viewer_id)
+            except Rejected as rejected:
+                await self._keys.abandon(claim.claim_id)
+                return CheckoutOutcome(None, rejected.errors)
+        outcome = await self._charge(order, data.payment_method)
+        await self._keys.finish(claim.claim_id, _result_of(outcome))
+        return outcome
+
+    async def _claim(self, scope: str, data: CheckoutInput) -> Claim:
+        fingerprint = _fingerprint(data)
+        deadline = time.monotonic() + self._policy.wait_seconds
+        delay = 0.02
+        while True:
+            claim = await self._keys.claim(
+                scope,
+                data.idempotency_key,
+                fingerprint,
+                self._clock(),
+                self._policy.lock_seconds,
+                self._policy.key_ttl_seconds,
+            )
+            if claim.kind is not ClaimKind.BUSY or time.monotonic() + delay > deadline:
+                return claim
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 0.25)
+
+    async def _place(self, claim_id: int, data: CheckoutInput, viewer_id: int | None) -> Order:
+        cart = await self._carts.get(data.cart_id)
+        if cart is None or not cart.visible_to(viewer_id):
+            raise Rejected.one(UserErrorCode.CART_NOT_FOUND, "no such cart", "cartId")
+        if not cart.lines:
+            raise Rejected.one(UserErrorCode.CART_EMPTY, "the cart has no lines", "cartId")
+        errors: list[UserError] = []
+        email = data.email if data.email is not None else cart.email
+        if not email:
+            errors.append(UserError(UserErrorCode.MISSING_EMAIL, "an email is needed", ("email",)))
+        address = data.shipping_address or cart.shipping_address
+        if address is None:
+            errors.append(
+                UserError(
+                    UserErrorCode.MISSING_SHIPPING_ADDRESS,
+                    "a shipping address is needed",
+                    ("shippingAddress",),
+                )
+            )
+        if not _PAYMENT_METHOD.match(data.payment_method):
+            errors.append(
+                UserError(
+                    UserErrorCode.INVALID_PAYMENT_METHOD,
+                    "send a gateway payment method id (pm_...)",
+                    ("paymentMethod",),
+                )
+            )
+        if errors:
+            raise Rejected(errors)
+        assert email is not None and address is not None
+        email = normalize_email(email)
+        address = check_address(address)
+        order = await self._build_order(cart, viewer_id, email, address, data.payment_method)
+        expires_at = self._clock() + timedelta(minutes=self._policy.reservation_minutes)
+        placed = await self._orders.place(claim_id, order, expires_at)
+        if isinstance(placed, list):
+            raise Rejected(_out_of_stock(cart, set(placed)))
+        return placed
+
+    async def _build_order(
+        self, cart: Cart, viewer_id: int | None, email: str, address: MailingAddress, method: str
+    ) -> NewOrder:
+        variant_ids = [line.variant_id for line in cart.lines]
+        variants = await self._catalog.variants(variant_ids)
+        products = await self._catalog.products(list({v.product_id for v in variants.values()}))
+        # Stock is checked by the reservation itself; here every line counts as in stock.
+        plenty = {v: InventoryLevel(v, 10**9) for v in variant_ids}
+        priced = price_cart(
+            replace(cart, shipping_address=address), variants, products, plenty, self._pricing
+        )
+        unavailable = {w.variant_id for w in priced.warnings}
+        if unavailable:
+            raise Rejected(_out_of_stock(cart, unavailable))
+        lines = []
+        for priced_line in priced.lines:
+            variant = priced_line.variant
+            assert variant is not None
+            product = products[variant.product_id]
+            title = (
+                product.title
+                if variant.title == "Default"
+                else f"{product.title} - {variant.title}"
+            )
+            lines.append(
+                OrderLine(
+                    variant.id,
+                    product.id,
+                    variant.sku,
+                    title,
+                    priced_line.unit_price,
+                    priced_line.line.quantity,
+                )
+            )
+        cost = priced.cost
+        return NewOrder(
+            public_id=secrets.token_urlsafe(16),
+            customer_id=viewer_id,
+            cart_id=cart.id,
+            currency_code=cost.currency_code,
+            subtotal=cost.subtotal,
+            shipping=cost.shipping,
+            tax=cost.tax,
+            total=cost.total,
+            email=email,
+            shipping_address=address,
+            payment_method=method,
+            lines=tuple(lines),
+        )
+
+    async def _charge(self, order: Order, payment_method: str) -> CheckoutOutcome:
+        if order.status is not OrderStatus.PENDING_PAYMENT:
+            return CheckoutOutcome(order, _errors_for(order))
+        result = await self._gateway.charge(
+            ChargeRequest(
+                order_id=order.public_id,
+                amount=order.total,
+                currency_code=order.currency_code,
+                payment_method=payment_method,
+                idempotency_key=f"order-{order.public_id}-charge",
+                description=f"Order {order.number}",
+            )
+        )
+        if isinstance(result, ChargeSucceeded):
+            payment = Payment(result.payment_id, result.card_brand, result.card_last4)
+            settled = await self._orders.mark_paid(order.id, payment) or await self._reload(order)
+            if settled.status is OrderStatus.PAID:
+                await self._carts.delete(order.cart_id)
+            return CheckoutOutcome(settled, _errors_for(settled))
+        if isinstance(result, ChargeDeclined | ChargeInvalid):
+            code = (
+                result.decline_code
+                if isinstance(result, ChargeDeclined)
+                else "invalid_payment_method"
+            )
+            payment_id = result.payment_id if isinstance(result, ChargeDeclined) else None
+            failed = await self._orders.mark_failed(
+                order.id, code, payment_id
+            ) or await self._reload(order)
+            return CheckoutOutcome(failed, _errors_for(failed))
+        if result.payment_id:
+            await self._orders.set_payment_id(order.id, result.payment_id)
+        return CheckoutOutcome(await self._reload(order), [])
+
+    async def _replay(self, result: dict[str, Any]) -> CheckoutOutcome:
+        order_id = result.get("order")
+        order = await self._orders.by_public_id(order_id) if isinstance(order_id, str) else None
+        errors = [
+            UserError(UserErrorCode(e["code"]), e["message"], tuple(e["field"]))
+            for e in result.get("errors", [])
+        ]
+        return CheckoutOutcome(order, errors)
+
+    async def _reload(self, order: Order) -> Order:
+        current = await self._orders.by_id(order.id)
+        assert current is not None
+        return current
+
+    async def delete_expired_keys(self) -> int:
+        return await self._keys.delete_expired(self._clock())
+
+
+def _errors_for(order: Order) -> list[UserError]:
+    if order.status is not OrderStatus.PAYMENT_FAILED:
+        return []
+    if order.decline_code == "invalid_payment_method":
+        return [
+            UserError(
+                UserErrorCode.INVALID_PAYMENT_METHOD,
+                "the gateway does not know this payment method",
+                ("paymentMethod",),
+            )
+        ]
+    return [
+        UserError(
+            UserErrorCode.PAYMENT_DECLINED,
+            f"the payment was declined ({order.decline_code}); try another payment method "
+            "with a new idempotency key",
+            ("paymentMethod",),
+        )
+    ]
+
+
+def _result_of(outcome: CheckoutOutcome) -> dict[str, Any]:
+    return {
+        "order": outcome.order.public_id if outcome.order else None,
+        "errors": [
+            {"code": e.code.value, "message": e.message, "field": list(e.field)}
+            for e in outcome.errors
+        ],
+    }
+
+
+def _refused(code: UserErrorCode, message: str, field: str) -> CheckoutOutcome:
+    return CheckoutOutcome(None, [UserError(code, message, (field,))])
+
+
+def _fingerprint(data: CheckoutInput) -> str:
+    address = data.shipping_address
+    body = {
+        "cart": data.cart_id,
+        "payment_method": data.payment_method,
+        "email": data.email,
+        "address": None if address is None else list(astuple(address)),
+    }
+    return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
+
+
+def _out_of_stock(cart: Cart, variant_ids: set[int]) -> list[UserError]:
+    return [
+        UserError(
+            UserErrorCode.OUT_OF_STOCK,
+            f"not enough stock for line {index + 1}",
+            ("cart", "lines", str(index)),
+        )
+        for index, line in enumerate(cart.lines)
+        if line.variant_id in variant_ids
+    ]

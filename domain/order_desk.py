@@ -1,0 +1,102 @@
+"""Orders after checkout: who may see them, staff actions, webhooks, expiry."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+from domain.carts import CartStore
+from domain.customers import Customer
+from domain.errors import ForbiddenError, Rejected, UserErrorCode
+from domain.orders import Order, OrderStatus, OrderStore
+from domain.pagination import Page, PageRequest
+from domain.payments import PaymentEvent, PaymentGateway
+
+
+class OrderDesk:
+    def __init__(
+        self,
+        orders: OrderStore,
+        gateway: PaymentGateway,
+        carts: CartStore,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self._orders = orders
+        self._gateway = gateway
+        self._carts = carts
+        self._clock = clock
+
+    async def get(self, public_id: str, viewer: Customer | None) -> Order | None:
+        """The order for its customer or staff; None for anyone else (no hint it exists)."""
+        if viewer is None:
+            return None
+        order = await self._orders.by_public_id(public_id)
+        if order is None or not (viewer.is_staff or order.customer_id == viewer.id):
+            return None
+        return order
+
+    async def of_customer(self, customer_id: int, page: PageRequest) -> Page[Order]:
+        return await self._orders.of_customer(customer_id, page)
+
+    async def fulfil(self, public_id: str, staff: Customer) -> Order:
+        order = await self._staff_order(public_id, staff)
+        fulfilled = await self._orders.fulfil(order.id)
+        if fulfilled is None:
+            raise _illegal(order, OrderStatus.FULFILLED)
+        return fulfilled
+
+    async def cancel(self, public_id: str, staff: Customer) -> Order:
+        """Cancel, releasing stock; a paid order is refunded through the gateway first."""
+        order = await self._staff_order(public_id, staff)
+        if order.status not in (OrderStatus.PENDING_PAYMENT, OrderStatus.PAID):
+            raise _illegal(order, OrderStatus.CANCELLED)
+        refund_id = None
+        if order.status is OrderStatus.PAID and order.payment_id:
+            refund = await self._gateway.refund(
+                order.payment_id,
+                order.total,
+                order.currency_code,
+                f"order-{order.public_id}-refund",
+            )
+            if not refund.succeeded:
+                raise Rejected.one(
+                    UserErrorCode.REFUND_FAILED,
+                    "the gateway refused the refund; nothing changed",
+                    "orderId",
+                )
+            refund_id = refund.refund_id
+        cancelled = await self._orders.cancel(order.id, refund_id)
+        if cancelled is None:
+            raise _illegal(order, OrderStatus.CANCELLED)
+        return cancelled
+
+    async def settle(self, event: PaymentEvent) -> bool:
+        """Apply a verified gateway event once; a replay changes nothing. True if new."""
+        first, order = await self._orders.settle_event(event)
+        if first and order is not None and order.status is OrderStatus.PAID:
+            await self._carts.delete(order.cart_id)
+        return first
+
+    async def expire_unpaid(self, limit: int = 500) -> int:
+        """Cancel orders whose payment never settled in time, giving their stock back."""
+        expired = 0
+        for order_id in await self._orders.expired_unpaid(self._clock(), limit):
+            if await self._orders.cancel(order_id, None) is not None:
+                expired += 1
+        return expired
+
+    async def _staff_order(self, public_id: str, staff: Customer) -> Order:
+        if not staff.is_staff:
+            raise ForbiddenError()
+        order = await self._orders.by_public_id(public_id)
+        if order is None:
+            raise Rejected.one(UserErrorCode.ORDER_NOT_FOUND, "no such order", "orderId")
+        return order
+
+
+def _illegal(order: Order, target: OrderStatus) -> Rejected:
+    return Rejected.one(
+        UserErrorCode.INVALID_TRANSITION,
+        f"an order that is {order.status.value} cannot become {target.value}",
+        "orderId",
+    )

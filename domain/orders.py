@@ -1,0 +1,143 @@
+"""Orders: what was bought at what price, and the payment state machine."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from typing import Protocol
+
+from domain.carts import MailingAddress
+from domain.pagination import Page, PageRequest
+from domain.payments import PaymentEvent
+
+NUMBER_OFFSET = 1000
+
+
+class OrderStatus(StrEnum):
+    PENDING_PAYMENT = "PENDING_PAYMENT"
+    PAID = "PAID"
+    FULFILLED = "FULFILLED"
+    PAYMENT_FAILED = "PAYMENT_FAILED"
+    CANCELLED = "CANCELLED"
+    REFUNDED = "REFUNDED"
+
+
+TRANSITIONS: dict[OrderStatus, frozenset[OrderStatus]] = {
+    OrderStatus.PENDING_PAYMENT: frozenset(
+        {OrderStatus.PAID, OrderStatus.PAYMENT_FAILED, OrderStatus.CANCELLED}
+    ),
+    OrderStatus.PAID: frozenset(
+        {OrderStatus.FULFILLED, OrderStatus.CANCELLED, OrderStatus.REFUNDED}
+    ),
+}
+
+
+def can_move(current: OrderStatus, target: OrderStatus) -> bool:
+    return target in TRANSITIONS.get(current, frozenset())
+
+
+@dataclass(frozen=True, slots=True)
+class OrderLine:
+    variant_id: int
+    product_id: int
+    sku: str
+    title: str
+    unit_price: int
+    quantity: int
+
+    @property
+    def total(self) -> int:
+        return self.unit_price * self.quantity
+
+
+@dataclass(frozen=True, slots=True)
+class Order:
+    id: int
+    public_id: str
+    customer_id: int | None
+    cart_id: str
+    status: OrderStatus
+    currency_code: str
+    subtotal: int
+    shipping: int
+    tax: int
+    total: int
+    email: str
+    shipping_address: MailingAddress
+    payment_method: str
+    payment_id: str | None
+    card_brand: str | None
+    card_last4: str | None
+    decline_code: str | None
+    lines: tuple[OrderLine, ...]
+    created_at: datetime
+    updated_at: datetime
+
+    @property
+    def number(self) -> str:
+        return f"#{NUMBER_OFFSET + self.id}"
+
+
+@dataclass(frozen=True, slots=True)
+class NewOrder:
+    public_id: str
+    customer_id: int | None
+    cart_id: str
+    currency_code: str
+    subtotal: int
+    shipping: int
+    tax: int
+    total: int
+    email: str
+    shipping_address: MailingAddress
+    payment_method: str
+    lines: tuple[OrderLine, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Payment:
+    payment_id: str | None
+    card_brand: str | None = None
+    card_last4: str | None = None
+
+
+class OrderStore(Protocol):
+    """Every method is one transaction; state changes write their outbox events in it."""
+
+    async def place(
+        self, claim_id: int, order: NewOrder, expires_at: datetime
+    ) -> Order | list[int]:
+        """Reserve stock (conditional decrements, rows in variant order), insert the order
+        and its lines, write OrderPlaced and StockChanged, link the idempotency claim.
+        Returns the variant ids short of stock instead when any is, having changed nothing."""
+        ...
+
+    async def mark_paid(self, order_id: int, payment: Payment) -> Order | None: ...
+
+    async def mark_failed(
+        self, order_id: int, decline_code: str, payment_id: str | None
+    ) -> Order | None:
+        """PENDING_PAYMENT -> PAYMENT_FAILED, releasing the reserved stock."""
+        ...
+
+    async def cancel(self, order_id: int, refund_id: str | None) -> Order | None:
+        """-> CANCELLED (from PENDING_PAYMENT or PAID), releasing stock."""
+        ...
+
+    async def fulfil(self, order_id: int) -> Order | None: ...
+
+    async def set_payment_id(self, order_id: int, payment_id: str) -> None: ...
+
+    async def by_id(self, order_id: int) -> Order | None: ...
+
+    async def by_public_id(self, public_id: str) -> Order | None: ...
+
+    async def of_customer(self, customer_id: int, page: PageRequest) -> Page[Order]: ...
+
+    async def expired_unpaid(self, now: datetime, limit: int) -> Sequence[int]: ...
+
+    async def settle_event(self, event: PaymentEvent) -> tuple[bool, Order | None]:
+        """Apply a gateway event once: (first time seen, the order after it)."""
+        ...

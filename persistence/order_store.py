@@ -1,0 +1,489 @@
+"""Orders and idempotency keys in SQL: every state change one transaction with its events.
+
+Stock is reserved with conditional decrements (`available = available - q WHERE
+available >= q`), one row at a time in variant-id order, so concurrent checkouts lock rows
+in the same order (no deadlocks) and the CHECK (available >= 0) is never even tested.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+import orjson
+from sqlalchemy import delete, func, insert, literal, select, tuple_, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import RowMapping
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from domain.carts import MailingAddress
+from domain.checkout import Claim, ClaimKind
+from domain.listing import ORDERS_ORDERING
+from domain.orders import NewOrder, Order, OrderLine, OrderStatus, Payment
+from domain.pagination import Edge, Page, PageRequest, encode_cursor
+from domain.payments import PaymentEvent
+from persistence.catalog_records import aware
+from persistence.cursor_keys import review_id_key, review_time_key, time_key
+from persistence.db import Database
+from persistence.pii import PiiCipher
+from persistence.tables import (
+    idempotency_keys,
+    inventory_levels,
+    order_lines,
+    orders,
+    outbox,
+    webhook_events,
+)
+
+PENDING = OrderStatus.PENDING_PAYMENT.value
+
+
+class _ShortOfStock(Exception):
+    def __init__(self, variant_ids: list[int]) -> None:
+        self.variant_ids = variant_ids
+
+
+class SqlOrderStore:
+    def __init__(self, db: Database, cipher: PiiCipher) -> None:
+        self._db = db
+        self._cipher = cipher
+        self._insert: Any = postgresql.insert if db.is_postgres else sqlite.insert
+
+    # -- writes ------------------------------------------------------------------------
+
+    async def place(
+        self, claim_id: int, order: NewOrder, expires_at: datetime
+    ) -> Order | list[int]:
+        wanted: dict[int, int] = {}
+        for line in order.lines:
+            wanted[line.variant_id] = wanted.get(line.variant_id, 0) + line.quantity
+        try:
+            async with self._db.writer.begin() as connection:
+                stock = await self._reserve(connection, wanted)
+                order_id = (
+                    await connection.execute(
+                        insert(orders)
+                        .values(
+                            public_id=order.public_id,
+                            customer_id=order.customer_id,
+                            cart_id=order.cart_id,
+                            status=PENDING,
+                            currency_code=order.currency_code,
+                            subtotal=order.subtotal,
+                            shipping=order.shipping,
+                            tax=order.tax,
+                            total=order.total,
+                            email_encrypted=self._cipher.encrypt(order.email),
+                            shipping_address_encrypted=self._cipher.encrypt(
+                                orjson.dumps(order.shipping_address).decode()
+                            ),
+                            payment_method=order.payment_method,
+                            reservation_expires_at=expires_at,
+                        )
+                        .returning(orders.c.id)
+                    )
+                ).scalar_one()
+                await connection.execute(
+                    insert(order_lines),
+                    [{"order_id": order_id, **dataclasses.asdict(line)} for line in order.lines],
+                )
+                await connection.execute(
+                    update(idempotency_keys)
+                    .where(idempotency_keys.c.id == claim_id)
+                    .values(order_id=order_id)
+                )
+                await _emit(
+                    connection,
+                    "OrderPlaced",
+                    {
+                        "order": order.public_id,
+                        "total": order.total,
+                        "currency": order.currency_code,
+                    },
+                )
+                await _emit_stock(connection, stock)
+        except _ShortOfStock as short:
+            return short.variant_ids
+        placed = await self.by_id(order_id)
+        assert placed is not None
+        return placed
+
+    async def mark_paid(self, order_id: int, payment: Payment) -> Order | None:
+        async with self._db.writer.begin() as connection:
+            moved = await _move(
+                connection,
+                order_id,
+                (OrderStatus.PENDING_PAYMENT,),
+                OrderStatus.PAID,
+                payment_id=payment.payment_id,
+                card_brand=payment.card_brand,
+                card_last4=payment.card_last4,
+            )
+            if moved is None:
+                return None
+            await _emit(connection, "OrderPaid", {"order": moved, "payment": payment.payment_id})
+        return await self.by_id(order_id)
+
+    async def mark_failed(
+        self, order_id: int, decline_code: str, payment_id: str | None
+    ) -> Order | None:
+        async with self._db.writer.begin() as connection:
+            values: dict[str, Any] = {"decline_code": decline_code}
+            if payment_id is not None:
+                values["payment_id"] = payment_id
+            moved = await _move(
+                connection,
+                order_id,
+                (OrderStatus.PENDING_PAYMENT,),
+                OrderStatus.PAYMENT_FAILED,
+                **values,
+            )
+            if moved is None:
+                return None
+            await _emit(connection, "PaymentFailed", {"order": moved, "decline_code": decline_code})
+            await _release(connection, order_id)
+        return await self.by_id(order_id)
+
+    async def cancel(self, order_id: int, refund_id: str | None) -> Order | None:
+        async with self._db.writer.begin() as connection:
+            moved = await _move(
+                connection,
+                order_id,
+                (OrderStatus.PENDING_PAYMENT, OrderStatus.PAID),
+                OrderStatus.CANCELLED,
+                refund_id=refund_id,
+            )
+            if moved is None:
+                return None
+            await _emit(connection, "OrderCancelled", {"order": moved, "refund": refund_id})
+            await _release(connection, order_id)
+        return await self.by_id(order_id)
+
+    async def fulfil(self, order_id: int) -> Order | None:
+        async with self._db.writer.begin() as connection:
+            moved = await _move(connection, order_id, (OrderStatus.PAID,), OrderStatus.FULFILLED)
+        return None if moved is None else await self.by_id(order_id)
+
+    async def set_payment_id(self, order_id: int, payment_id: str) -> None:
+        async with self._db.writer.begin() as connection:
+            await connection.execute(
+                update(orders).where(orders.c.id == order_id).values(payment_id=payment_id)
+            )
+
+    async def settle_event(self, event: PaymentEvent) -> tuple[bool, Order | None]:
+        async with self._db.writer.begin() as connection:
+            first = (
+                await connection.execute(
+                    self._insert(webhook_events)
+                    .values(event_id=event.event_id)
+                    .on_conflict_do_nothing(index_elements=[webhook_events.c.event_id])
+                    .returning(webhook_events.c.event_id)
+                )
+            ).first()
+            if first is None:
+                return False, None
+            order_id = (
+                await connection.execute(
+                    select(orders.c.id).where(orders.c.public_id == (event.order_id or ""))
+                )
+            ).scalar()
+            if order_id is None:
+                return True, None
+            if event.kind == "payment_succeeded":
+                moved = await _move(
+                    connection,
+                    order_id,
+                    (OrderStatus.PENDING_PAYMENT,),
+                    OrderStatus.PAID,
+                    payment_id=event.payment_id,
+                    card_brand=event.card_brand,
+                    card_last4=event.card_last4,
+                )
+                if moved is not None:
+                    await _emit(
+                        connection, "OrderPaid", {"order": moved, "payment": event.payment_id}
+                    )
+            elif event.kind == "payment_failed":
+                moved = await _move(
+                    connection,
+                    order_id,
+                    (OrderStatus.PENDING_PAYMENT,),
+                    OrderStatus.PAYMENT_FAILED,
+                    payment_id=event.payment_id,
+                    decline_code=event.decline_code or "payment_failed",
+                )
+                if moved is not None:
+                    await _emit(connection, "PaymentFailed", {"order": moved})
+                    await _release(connection, order_id)
+        return True, await self.by_id(order_id)
+
+    # -- reads -------------------------------------------------------------------------
+
+    async def by_id(self, order_id: int) -> Order | None:
+        found = await self._load(orders.c.id == order_id)
+        return found[0] if found else None
+
+    async def by_public_id(self, public_id: str) -> Order | None:
+        found = await self._load(orders.c.public_id == public_id)
+        return found[0] if found else None
+
+    async def of_customer(self, customer_id: int, page: PageRequest) -> Page[Order]:
+        condition = orders.c.customer_id == customer_id
+        if page.after is not None:
+            created_at, order_id = page.after
+            condition = condition & (
+                tuple_(orders.c.created_at, orders.c.id)
+                < tuple_(
+                    literal(review_time_key(created_at), orders.c.created_at.type),
+                    literal(review_id_key(order_id)),
+                )
+            )
+        found = await self._load(condition, limit=page.first + 1)
+        edges = [
+            Edge(encode_cursor(ORDERS_ORDERING, (time_key(o.created_at), o.id)), o)
+            for o in found[: page.first]
+        ]
+        return Page(edges, len(found) > page.first, page.after is not None)
+
+    async def expired_unpaid(self, now: datetime, limit: int) -> Sequence[int]:
+        async with self._db.writer.connect() as connection:
+            rows = await connection.execute(
+                select(orders.c.id)
+                .where(orders.c.status == PENDING, orders.c.reservation_expires_at < now)
+                .order_by(orders.c.id)
+                .limit(limit)
+            )
+            return [row[0] for row in rows]
+
+    async def _load(self, condition: Any, limit: int | None = None) -> list[Order]:
+        # The primary, not a replica: a customer reads their order right after paying.
+        statement = (
+            select(orders).where(condition).order_by(orders.c.created_at.desc(), orders.c.id.desc())
+        )
+        if limit is not None:
+            statement = statement.limit(limit)
+        async with self._db.writer.connect() as connection:
+            rows = (await connection.execute(statement)).mappings().all()
+            if not rows:
+                return []
+            ids = [row["id"] for row in rows]
+            line_rows = (
+                (
+                    await connection.execute(
+                        select(order_lines)
+                        .where(order_lines.c.order_id.in_(ids))
+                        .order_by(order_lines.c.order_id, order_lines.c.id)
+                    )
+                )
+                .mappings()
+                .all()
+            )
+        lines: dict[int, list[OrderLine]] = {order_id: [] for order_id in ids}
+        for line in line_rows:
+            lines[line["order_id"]].append(
+                OrderLine(
+                    line["variant_id"],
+                    line["product_id"],
+                    line["sku"],
+                    line["title"],
+                    line["unit_price"],
+                    line["quantity"],
+                )
+            )
+        return [self._order(row, lines[row["id"]]) for row in rows]
+
+    def _order(self, row: RowMapping, lines: list[OrderLine]) -> Order:
+        address = orjson.loads(self._cipher.decrypt(row["shipping_address_encrypted"]))
+        return Order(
+            id=row["id"],
+            public_id=row["public_id"],
+            customer_id=row["customer_id"],
+            cart_id=row["cart_id"],
+            status=OrderStatus(row["status"]),
+            currency_code=row["currency_code"],
+            subtotal=row["subtotal"],
+            shipping=row["shipping"],
+            tax=row["tax"],
+            total=row["total"],
+            email=self._cipher.decrypt(row["email_encrypted"]),
+            shipping_address=MailingAddress(**address),
+            payment_method=row["payment_method"],
+            payment_id=row["payment_id"],
+            card_brand=row["card_brand"],
+            card_last4=row["card_last4"],
+            decline_code=row["decline_code"],
+            lines=tuple(lines),
+            created_at=aware(row["created_at"]),
+            updated_at=aware(row["updated_at"]),
+        )
+
+    async def _reserve(self, connection: AsyncConnection, wanted: dict[int, int]) -> dict[int, int]:
+        stock: dict[int, int] = {}
+        short: list[int] = []
+        for variant_id, quantity in sorted(wanted.items()):
+            left = (
+                await connection.execute(
+                    update(inventory_levels)
+                    .where(
+                        inventory_levels.c.variant_id == variant_id,
+                        inventory_levels.c.available >= quantity,
+                    )
+                    .values(
+                        available=inventory_levels.c.available - quantity, updated_at=func.now()
+                    )
+                    .returning(inventory_levels.c.available)
+                )
+            ).scalar()
+            if left is None:
+                short.append(variant_id)
+            else:
+                stock[variant_id] = left
+        if short:
+            raise _ShortOfStock(short)  # rolls the whole transaction back
+        return stock
+
+
+async def _move(
+    connection: AsyncConnection,
+    order_id: int,
+    sources: Sequence[OrderStatus],
+    target: OrderStatus,
+    **values: Any,
+) -> str | None:
+    """The conditional transition: the order's public id if it moved, else None."""
+    moved = (
+        await connection.execute(
+            update(orders)
+            .where(orders.c.id == order_id, orders.c.status.in_([s.value for s in sources]))
+            .values(status=target.value, updated_at=func.now(), **values)
+            .returning(orders.c.public_id)
+        )
+    ).scalar()
+    return str(moved) if moved is not None else None
+
+
+async def _release(connection: AsyncConnection, order_id: int) -> None:
+    rows = await connection.execute(
+        select(order_lines.c.variant_id, func.sum(order_lines.c.quantity))
+        .where(order_lines.c.order_id == order_id)
+        .group_by(order_lines.c.variant_id)
+        .order_by(order_lines.c.variant_id)
+    )
+    stock: dict[int, int] = {}
+    for variant_id, quantity in rows.all():
+        stock[variant_id] = (
+            await connection.execute(
+                update(inventory_levels)
+                .where(inventory_levels.c.variant_id == variant_id)
+                .values(available=inventory_levels.c.available + quantity, updated_at=func.now())
+                .returning(inventory_levels.c.available)
+            )
+        ).scalar_one()
+    await _emit_stock(connection, stock)
+
+
+async def _emit(connection: AsyncConnection, topic: str, payload: dict[str, Any]) -> None:
+    await connection.execute(insert(outbox).values(topic=topic, payload=payload))
+
+
+async def _emit_stock(connection: AsyncConnection, stock: dict[int, int]) -> None:
+    if stock:
+        await connection.execute(
+            insert(outbox),
+            [
+                {
+                    "topic": "StockChanged",
+                    "payload": {"variant": variant_id, "available": available},
+                }
+                for variant_id, available in stock.items()
+            ],
+        )
+
+
+class SqlIdempotencyStore:
+    def __init__(self, db: Database) -> None:
+        self._db = db
+        self._insert: Any = postgresql.insert if db.is_postgres else sqlite.insert
+
+    async def claim(
+        self,
+        scope: str,
+        key: str,
+        fingerprint: str,
+        now: datetime,
+        lock_seconds: float,
+        ttl_seconds: int,
+    ) -> Claim:
+        locked_until = now + timedelta(seconds=lock_seconds)
+        fresh = {
+            "fingerprint": fingerprint,
+            "locked_until": locked_until,
+            "expires_at": now + timedelta(seconds=ttl_seconds),
+        }
+        async with self._db.writer.begin() as connection:
+            new_id = (
+                await connection.execute(
+                    self._insert(idempotency_keys)
+                    .values(scope=scope, key=key, **fresh)
+                    .on_conflict_do_nothing(
+                        index_elements=[idempotency_keys.c.scope, idempotency_keys.c.key]
+                    )
+                    .returning(idempotency_keys.c.id)
+                )
+            ).scalar()
+            if new_id is not None:
+                return Claim(ClaimKind.NEW, int(new_id))
+            row = (
+                (
+                    await connection.execute(
+                        select(idempotency_keys)
+                        .where(idempotency_keys.c.scope == scope, idempotency_keys.c.key == key)
+                        .with_for_update()
+                    )
+                )
+                .mappings()
+                .one()
+            )
+            claim_id = int(row["id"])
+            if aware(row["expires_at"]) <= now:  # an old key: start afresh
+                await connection.execute(
+                    update(idempotency_keys)
+                    .where(idempotency_keys.c.id == claim_id)
+                    .values(result=None, order_id=None, **fresh)
+                )
+                return Claim(ClaimKind.NEW, claim_id)
+            if row["fingerprint"] != fingerprint:
+                return Claim(ClaimKind.MISMATCH)
+            if row["result"] is not None:
+                return Claim(ClaimKind.DONE, claim_id, row["order_id"], row["result"])
+            if aware(row["locked_until"]) <= now:  # the holder died: take over
+                await connection.execute(
+                    update(idempotency_keys)
+                    .where(idempotency_keys.c.id == claim_id)
+                    .values(locked_until=locked_until)
+                )
+                return Claim(ClaimKind.RESUME, claim_id, row["order_id"])
+            return Claim(ClaimKind.BUSY, claim_id, row["order_id"])
+
+    async def finish(self, claim_id: int, result: dict[str, Any]) -> None:
+        async with self._db.writer.begin() as connection:
+            await connection.execute(
+                update(idempotency_keys)
+                .where(idempotency_keys.c.id == claim_id)
+                .values(result=result)
+            )
+
+    async def abandon(self, claim_id: int) -> None:
+        async with self._db.writer.begin() as connection:
+            await connection.execute(
+                delete(idempotency_keys).where(idempotency_keys.c.id == claim_id)
+            )
+
+    async def delete_expired(self, now: datetime) -> int:
+        async with self._db.writer.begin() as connection:
+            result = await connection.execute(
+                delete(idempotency_keys).where(idempotency_keys.c.expires_at < now)
+            )
+            return int(result.rowcount)

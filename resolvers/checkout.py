@@ -1,0 +1,103 @@
+"""checkoutComplete, orders, and the staff's order mutations."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import strawberry
+
+from domain.carts import MailingAddress
+from domain.checkout import CheckoutInput
+from domain.errors import Rejected, UserErrorCode
+from schema.carts import MailingAddressInput
+from schema.context import Info
+from schema.errors import UserError
+from schema.global_id import str_gid_or_none
+from schema.orders import Order, OrderPayload
+
+
+@strawberry.input
+class CheckoutCompleteInput:
+    cart_id: strawberry.ID
+    idempotency_key: str = strawberry.field(
+        description="8-255 characters, unique per checkout attempt: a retry with the same key "
+        "returns the same order and never charges twice."
+    )
+    payment_method: str = strawberry.field(
+        description="A gateway payment method id (pm_...); card data never reaches us."
+    )
+    email: str | None = strawberry.field(default=None, description="Needed if the cart has none.")
+    shipping_address: MailingAddressInput | None = strawberry.field(
+        default=None, description="Needed if the cart has none."
+    )
+
+
+@strawberry.input
+class OrderIdInput:
+    order_id: strawberry.ID
+
+
+@strawberry.type
+class OrderQuery:
+    @strawberry.field(description="An order, for its customer or staff; null for anyone else.")
+    async def order(self, info: Info, id: strawberry.ID) -> Order | None:
+        public_id = str_gid_or_none(id, "Order")
+        if public_id is None:
+            return None
+        order = await info.context.orders.get(public_id, await info.context.viewer())
+        return None if order is None else Order.of(order)
+
+
+@strawberry.type
+class CheckoutMutation:
+    @strawberry.mutation(description="Place the order for a cart and charge it, exactly once.")
+    async def checkout_complete(self, info: Info, input: CheckoutCompleteInput) -> OrderPayload:
+        context = info.context
+        cart_id = str_gid_or_none(input.cart_id, "Cart")
+        if cart_id is None:
+            error = Rejected.one(UserErrorCode.CART_NOT_FOUND, "no such cart", "cartId")
+            return OrderPayload(order=None, user_errors=UserError.all(error))
+        address = input.shipping_address
+        outcome = await context.checkout.complete(
+            CheckoutInput(
+                cart_id=cart_id,
+                idempotency_key=input.idempotency_key,
+                payment_method=input.payment_method,
+                email=input.email,
+                shipping_address=None
+                if address is None
+                else MailingAddress(**dataclasses.asdict(address)),
+            ),
+            await context.viewer_id(),
+        )
+        return OrderPayload(
+            order=None if outcome.order is None else Order.of(outcome.order),
+            user_errors=[UserError.of(e) for e in outcome.errors],
+        )
+
+    @strawberry.mutation(description="Staff: mark a paid order fulfilled.")
+    async def order_fulfill(self, info: Info, input: OrderIdInput) -> OrderPayload:
+        staff = await info.context.require_viewer()
+        try:
+            order = await info.context.orders.fulfil(_order_id(input.order_id), staff)
+        except Rejected as rejected:
+            return OrderPayload(order=None, user_errors=UserError.all(rejected))
+        return OrderPayload(order=Order.of(order), user_errors=[])
+
+    @strawberry.mutation(
+        description="Staff: cancel an order, releasing its stock; refunds a paid one."
+    )
+    async def order_cancel(self, info: Info, input: OrderIdInput) -> OrderPayload:
+        staff = await info.context.require_viewer()
+        try:
+            order = await info.context.orders.cancel(_order_id(input.order_id), staff)
+        except Rejected as rejected:
+            return OrderPayload(order=None, user_errors=UserError.all(rejected))
+        return OrderPayload(order=Order.of(order), user_errors=[])
+
+
+def _order_id(value: strawberry.ID) -> str:
+    public_id = str_gid_or_none(value, "Order")
+    if public_id is None:
+        raise Rejected.one(UserErrorCode.ORDER_NOT_FOUND, "no such order", "orderId")
+    return public_id
