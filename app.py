@@ -49,6 +49,7 @@ from persistence.record_cache import RecordCache
 from persistence.review_repository import SqlReviewRepository
 from persistence.sessions import RedisLoginThrottle, RedisSessionStore
 from resolvers.schema import build_schema
+from resolvers.webhooks import stripe_webhook
 from schema.context import Context
 from settings import Settings
 
@@ -314,6 +315,7 @@ def create_app(
             Route("/graphql", graphql, methods=["GET", "POST"]),
             Route("/healthz", healthz, methods=["GET"]),
             Route("/readyz", readyz, methods=["GET"]),
+            Route("/webhooks/stripe", stripe_webhook, methods=["POST"]),
         ],
         lifespan=lifespan,
     )

@@ -14,6 +14,7 @@ from redis.asyncio import Redis
 from starlette.applications import Starlette
 
 from app import Container, create_app
+from domain.payments import PaymentGateway
 from settings import Settings
 
 QUERIES = Path(__file__).resolve().parents[1] / "bench" / "queries"
@@ -82,9 +83,9 @@ class CountingRedis(Redis):
 
 @asynccontextmanager
 async def running_app(
-    settings: Settings, *, redis: Redis | None = None
+    settings: Settings, *, redis: Redis | None = None, gateway: PaymentGateway | None = None
 ) -> AsyncIterator[AppClient]:
-    app = create_app(settings, redis=redis)
+    app = create_app(settings, redis=redis, gateway=gateway)
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
