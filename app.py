@@ -156,6 +156,9 @@ class Container:
         )
 
     async def close(self) -> None:
+        closer = getattr(self.gateway, "aclose", None)  # the Stripe adapter owns a pool
+        if closer is not None:
+            await closer()
         await self.redis.aclose()
         await self.db.dispose()
 
