@@ -401,6 +401,18 @@ async def _create_staff(settings: Settings, email: str, password: str, name: str
     print(f"staff {staff.email} {action}")
 
 
+async def _housekeeping(settings: Settings, command: str) -> None:
+    """Jobs for cron (or, later, the worker): safe to run at any time, and concurrently."""
+    container = Container.create(settings)
+    try:
+        if command == "orders-expire":
+            print(f"expired {await container.orders.expire_unpaid()} unpaid orders")
+        else:
+            print(f"deleted {await container.checkout.delete_expired_keys()} idempotency keys")
+    finally:
+        await container.close()
+
+
 def export_schema(output: Path) -> None:
     output.write_text(str(build_schema()).rstrip() + "\n")
     print(f"wrote {output}")
@@ -422,6 +434,10 @@ def main(argv: list[str] | None = None) -> None:
     staff.add_argument("--email", required=True)
     staff.add_argument("--password", required=True)
     staff.add_argument("--name", default="")
+    commands.add_parser(
+        "orders-expire", help="cancel unpaid orders past their reservation, releasing stock"
+    )
+    commands.add_parser("idempotency-cleanup", help="delete idempotency keys older than 24 h")
     export = commands.add_parser("export-schema", help="write the SDL")
     export.add_argument("--output", type=Path, default=ROOT / "schema.graphql")
     args = parser.parse_args(argv)
@@ -433,6 +449,8 @@ def main(argv: list[str] | None = None) -> None:
     configure_logging(settings)
     if args.command == "migrate":
         asyncio.run(_migrate(settings))
+    elif args.command in ("orders-expire", "idempotency-cleanup"):
+        asyncio.run(_housekeeping(settings, args.command))
     elif args.command == "create-staff":
         asyncio.run(_create_staff(settings, args.email, args.password, args.name))
     elif args.command == "seed":

@@ -25,6 +25,7 @@ from schema.global_id import decode_gid, encode_gid
 from settings import Settings
 from tests.client import AppClient, customer_token, running_app
 from tests.factories import CatalogFactory, MadeProduct
+from tests.fakes.stripe_server import running_stripe_fake
 
 WEBHOOK_SECRET = "whsec_test_secret"
 ADDRESS = {
@@ -447,3 +448,38 @@ async def _order_status(db: Database, public_id: str) -> str:
             await connection.execute(select(orders.c.status).where(orders.c.public_id == public_id))
         ).scalar_one()
     return str(value)
+
+
+async def test_checkout_through_the_stripe_sdk_and_a_local_stripe(
+    checkout_settings: Settings, goods: dict[str, MadeProduct], db: Database, clean: None
+) -> None:
+    with running_stripe_fake() as fake:
+        settings = checkout_settings.model_copy(
+            update={
+                "payment_gateway": "stripe",
+                "stripe_api_key": fake.api_key,
+                "stripe_api_base": fake.url,
+            }
+        )
+        async with running_app(settings) as client:
+            cart_id = await ready_cart(client, [(goods["mug"], 1)])
+            paid = await checkout(client, cart_id, "stripe-key-1", "pm_card_mastercard")
+            replay = await checkout(client, cart_id, "stripe-key-1", "pm_card_mastercard")
+            declined_cart = await ready_cart(client, [(goods["pen"], 1)])
+            declined = await checkout(
+                client, declined_cart, "stripe-key-2", "pm_card_chargeDeclined"
+            )
+
+    charges = fake.requests_to("/v1/payment_intents")
+    order_public_id = decode_gid(paid["order"]["id"])[1]
+    assert paid["order"]["status"] == "PAID" and replay == paid
+    assert paid["order"]["payment"] == {
+        "cardBrand": "mastercard",
+        "cardLast4": "4444",
+        "declineCode": None,
+    }
+    assert declined["order"]["payment"]["declineCode"] == "generic_decline"
+    assert charges[0].idempotency_key == f"order-{order_public_id}-charge"
+    assert charges[0].params["metadata[order_id]"] == order_public_id
+    assert len(charges) == 2  # the replay was answered from our own idempotency record
+    assert await stock(db, goods["pen"]) == 100
