@@ -112,38 +112,16 @@ class SqlOrderStore:
 
     async def mark_paid(self, order_id: int, payment: Payment) -> Order | None:
         async with self._db.writer.begin() as connection:
-            moved = await _move(
-                connection,
-                order_id,
-                (OrderStatus.PENDING_PAYMENT,),
-                OrderStatus.PAID,
-                payment_id=payment.payment_id,
-                card_brand=payment.card_brand,
-                card_last4=payment.card_last4,
-            )
-            if moved is None:
+            if not await _pay(connection, order_id, payment):
                 return None
-            await _emit(connection, "OrderPaid", {"order": moved, "payment": payment.payment_id})
         return await self.by_id(order_id)
 
     async def mark_failed(
         self, order_id: int, decline_code: str, payment_id: str | None
     ) -> Order | None:
         async with self._db.writer.begin() as connection:
-            values: dict[str, Any] = {"decline_code": decline_code}
-            if payment_id is not None:
-                values["payment_id"] = payment_id
-            moved = await _move(
-                connection,
-                order_id,
-                (OrderStatus.PENDING_PAYMENT,),
-                OrderStatus.PAYMENT_FAILED,
-                **values,
-            )
-            if moved is None:
+            if not await _fail(connection, order_id, decline_code, payment_id):
                 return None
-            await _emit(connection, "PaymentFailed", {"order": moved, "decline_code": decline_code})
-            await _release(connection, order_id)
         return await self.by_id(order_id)
 
     async def cancel(self, order_id: int, refund_id: str | None) -> Order | None:
@@ -192,31 +170,11 @@ class SqlOrderStore:
             if order_id is None:
                 return True, None
             if event.kind == "payment_succeeded":
-                moved = await _move(
-                    connection,
-                    order_id,
-                    (OrderStatus.PENDING_PAYMENT,),
-                    OrderStatus.PAID,
-                    payment_id=event.payment_id,
-                    card_brand=event.card_brand,
-                    card_last4=event.card_last4,
-                )
-                if moved is not None:
-                    await _emit(
-                        connection, "OrderPaid", {"order": moved, "payment": event.payment_id}
-                    )
+                payment = Payment(event.payment_id, event.card_brand, event.card_last4)
+                await _pay(connection, order_id, payment)
             elif event.kind == "payment_failed":
-                moved = await _move(
-                    connection,
-                    order_id,
-                    (OrderStatus.PENDING_PAYMENT,),
-                    OrderStatus.PAYMENT_FAILED,
-                    payment_id=event.payment_id,
-                    decline_code=event.decline_code or "payment_failed",
-                )
-                if moved is not None:
-                    await _emit(connection, "PaymentFailed", {"order": moved})
-                    await _release(connection, order_id)
+                decline_code = event.decline_code or "payment_failed"
+                await _fail(connection, order_id, decline_code, event.payment_id)
         return True, await self.by_id(order_id)
 
     # -- reads -------------------------------------------------------------------------
@@ -362,6 +320,38 @@ async def _move(
         )
     ).scalar()
     return str(moved) if moved is not None else None
+
+
+async def _pay(connection: AsyncConnection, order_id: int, payment: Payment) -> bool:
+    """PENDING_PAYMENT -> PAID with the gateway's reference, and OrderPaid."""
+    moved = await _move(
+        connection,
+        order_id,
+        (OrderStatus.PENDING_PAYMENT,),
+        OrderStatus.PAID,
+        payment_id=payment.payment_id,
+        card_brand=payment.card_brand,
+        card_last4=payment.card_last4,
+    )
+    if moved is not None:
+        await _emit(connection, "OrderPaid", {"order": moved, "payment": payment.payment_id})
+    return moved is not None
+
+
+async def _fail(
+    connection: AsyncConnection, order_id: int, decline_code: str, payment_id: str | None
+) -> bool:
+    """PENDING_PAYMENT -> PAYMENT_FAILED, PaymentFailed, and the stock back."""
+    values: dict[str, Any] = {"decline_code": decline_code}
+    if payment_id is not None:
+        values["payment_id"] = payment_id
+    moved = await _move(
+        connection, order_id, (OrderStatus.PENDING_PAYMENT,), OrderStatus.PAYMENT_FAILED, **values
+    )
+    if moved is not None:
+        await _emit(connection, "PaymentFailed", {"order": moved, "decline_code": decline_code})
+        await _release(connection, order_id)
+    return moved is not None
 
 
 async def _release(connection: AsyncConnection, order_id: int) -> None:
