@@ -1,11 +1,13 @@
-"""Benchmark the GraphQL commerce API: listing/product screens and carts under wrk load.
+"""Benchmark the GraphQL commerce API: listing/product screens, carts and checkout under wrk load.
 
 For every worker count it starts `uvicorn app:app` against a seeded PostgreSQL database
 and a Redis cache, records SQL statements per request from the `X-SQL-Statements`
 header for a cold (just flushed) and a warm cache, then drives each scenario with wrk and
 reports throughput, latency percentiles, server CPU per request and errors. The cart
 scenarios first create guest carts through the API (carts live in Redis, so this happens
-after every server start) and keep them across the cache flushes.
+after every server start) and keep them across the cache flushes. The checkout scenarios
+send every (cart, idempotency key) body at most once, so they create a fresh cart for
+every checkout, and verify the flash sale's stock and orders in PostgreSQL afterwards.
 
 Usage: `.venv/bin/python bench/run.py --help` (or `make bench`). See bench/README.md.
 """
@@ -17,16 +19,18 @@ import asyncio
 import base64
 import datetime as dt
 import json
+import math
 import os
 import platform
 import re
+import secrets
 import shutil
 import signal
 import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -46,6 +50,7 @@ LISTING_SCRIPT = RESULTS_DIR / "listing.lua"
 PRODUCT_SCRIPT = RESULTS_DIR / "product.lua"
 CART_READ_SCRIPT = RESULTS_DIR / "cart_read.lua"
 CART_ADD_SCRIPT = RESULTS_DIR / "cart_lines_add.lua"
+# checkout.lua / checkout_flash_sale.lua (the measured run) and *-warmup.lua (the warm-up).
 
 HOST = "127.0.0.1"
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
@@ -55,8 +60,18 @@ PROTECTED_DATABASES = frozenset({ADMIN_DATABASE, "postgres", "template0", "templ
 LISTING_VARIABLES: dict[str, Any] = {"first": 20}
 TARGET_WORKERS = 2
 TARGET_RPS = {"listing_screen": 200.0, "product_screen": 300.0}
-SCENARIOS = ("listing_screen", "product_screen", "cart_read", "cart_lines_add")
+SCENARIOS = (
+    "listing_screen",
+    "product_screen",
+    "cart_read",
+    "cart_lines_add",
+    "checkout",
+    "checkout_flash_sale",
+)
 CART_SCENARIOS = frozenset({"cart_read", "cart_lines_add"})
+CHECKOUT = "checkout"
+FLASH_SALE = "checkout_flash_sale"
+CHECKOUT_SCENARIOS = frozenset({CHECKOUT, FLASH_SALE})
 
 # Carts (see bench/README.md): every cart starts with CART_LINES distinct variants; a
 # cart_lines_add cart is sent adds of CART_ADD_VARIANTS pre-chosen variants (its own
@@ -76,6 +91,46 @@ VARIANT_POOL_QUERY = (
     " edges { node { variants { id } } } pageInfo { hasNextPage endCursor } } }"
 )
 TARGET_P99_MS = 100.0
+
+# Checkout (see bench/README.md): a checkout consumes its cart (deleted once paid) and its
+# idempotency key, so every request body is sent at most once and each scenario creates
+# its carts up front: a few probe carts and a warm-up pool before the cold samples, then
+# a run pool of max(--checkout-carts / --flash-carts, margin x warm-up rate x --duration)
+# carts right before the measured run. A script that runs out of bodies sends the cheap
+# FALLBACK_BODY instead; those responses are counted apart and never as checkouts.
+CHECKOUT_PAYMENT_METHOD = "pm_card_visa"  # the sandbox gateway's always-succeeding card
+CHECKOUT_EMAIL = "bench@example.com"
+CHECKOUT_ADDRESS = (
+    '{firstName: "Ann", lastName: "Lee", address1: "1 Main St", city: "Berlin",'
+    ' zip: "10115", countryCode: "DE"}'
+)
+CHECKOUT_CART_CREATE_MUTATION = (
+    "mutation BenchCheckoutCart($lines: [CartLineInput!]!) {"
+    f' cartCreate(input: {{lines: $lines, buyerIdentity: {{email: "{CHECKOUT_EMAIL}"}}}})'
+    " { cart { id } userErrors { field code message } } }"
+)
+CHECKOUT_ADDRESS_MUTATION = (
+    "mutation BenchCheckoutAddress($id: ID!) {"
+    f" cartShippingAddressUpdate(input: {{cartId: $id, address: {CHECKOUT_ADDRESS}}})"
+    " { cart { id checkoutReady } userErrors { field code message } } }"
+)
+STOCK_POOL_QUERY = (
+    "query BenchStock($first: Int!, $after: String) {"
+    " products(first: $first, after: $after, filter: {inStock: true}) {"
+    " edges { node { variants { id quantityAvailable } } } pageInfo { hasNextPage endCursor } } }"
+)
+FALLBACK_BODY = '{"query":"{ __typename }"}'  # answered without SQL: "pool exhausted"
+CHECKOUT_VARIANT_MIN_STOCK = 50  # only variants with at least this many units ...
+CHECKOUT_VARIANT_MAX_USES = 20  # ... each in at most this many carts: never sold out
+CHECKOUT_POOL_MARGIN = 2.0  # run pool >= margin x the warm-up's checkouts/s x duration
+# The flash sale's warm-up sells the hot variant with plenty of stock; its run mostly
+# refuses (OUT_OF_STOCK), which is cheaper, so it gets a wider margin.
+FLASH_POOL_MARGIN = 4.0
+CHECKOUT_RATE_GUESS = 150.0  # checkouts/s per worker, to size the warm-up pools only
+CHECKOUT_SETUP_CONCURRENCY = 16  # concurrent cart set-ups (cartCreate + address)
+CHECKOUT_SETUP_BUDGET_S = 900.0
+CHECKOUT_SETTLE_BUDGET_S = 15.0  # wait for checkouts still in flight when wrk stops
+FLASH_WARM_SPARE = 200  # hot-variant units left over after the flash sale's warm-up
 
 WRK_TIMEOUT = "10s"  # wrk drops (and does not time) slower responses; keep p99 honest
 HTTP_TIMEOUT_S = 30.0
@@ -104,6 +159,9 @@ LUA_COMMON = r"""
 -- with HTTP 200, so wrk's own non-2xx count misses them), the X-SQL-Statements header,
 -- and, in scripts that set bench_count_user_errors (mutations), responses whose payload
 -- has a non-empty userErrors list (a refused mutation also arrives with HTTP 200).
+-- Checkout scripts (bench_count_checkout) also count orders with status PAID,
+-- OUT_OF_STOCK refusals and the answers to the fallback `{ __typename }` request sent
+-- once the script has run out of (cart, key) bodies, on a second "bench-checkout:" line.
 local threads = {}
 
 function setup(thread)
@@ -117,6 +175,9 @@ function init(args)
   bench_sql_sum = 0
   bench_sql_seen = 0
   bench_user_errors = 0
+  bench_paid = 0
+  bench_out_of_stock = 0
+  bench_fallback = 0
 end
 
 function response(status, headers, body)
@@ -127,6 +188,15 @@ function response(status, headers, body)
   if bench_count_user_errors and body and string.find(body, '"userErrors":[{', 1, true) then
     bench_user_errors = bench_user_errors + 1
   end
+  if bench_count_checkout and body then
+    if string.find(body, '"__typename":"Query"', 1, true) then
+      bench_fallback = bench_fallback + 1
+    elseif string.find(body, '"status":"PAID"', 1, true) then
+      bench_paid = bench_paid + 1
+    elseif string.find(body, '"code":"OUT_OF_STOCK"', 1, true) then
+      bench_out_of_stock = bench_out_of_stock + 1
+    end
+  end
   local sql = headers["x-sql-statements"] or headers["X-SQL-Statements"]
   if sql then
     bench_sql_sum = bench_sql_sum + (tonumber(sql) or 0)
@@ -136,17 +206,25 @@ end
 
 function done(summary, latency, requests)
   local responses, graphql_errors, sql_sum, sql_seen, user_errors = 0, 0, 0, 0, 0
+  local paid, out_of_stock, fallback = 0, 0, 0
   for _, thread in ipairs(threads) do
     responses = responses + (thread:get("bench_responses") or 0)
     graphql_errors = graphql_errors + (thread:get("bench_graphql_errors") or 0)
     sql_sum = sql_sum + (thread:get("bench_sql_sum") or 0)
     sql_seen = sql_seen + (thread:get("bench_sql_seen") or 0)
     user_errors = user_errors + (thread:get("bench_user_errors") or 0)
+    paid = paid + (thread:get("bench_paid") or 0)
+    out_of_stock = out_of_stock + (thread:get("bench_out_of_stock") or 0)
+    fallback = fallback + (thread:get("bench_fallback") or 0)
   end
   io.write(string.format(
     "bench: responses=%d graphql_errors=%d sql_statements_sum=%d sql_statements_seen=%d"
       .. " user_errors=%d\n",
     responses, graphql_errors, sql_sum, sql_seen, user_errors))
+  if bench_count_checkout then
+    io.write(string.format("bench-checkout: paid=%d out_of_stock=%d fallback=%d\n",
+      paid, out_of_stock, fallback))
+  end
 end
 """
 
@@ -246,6 +324,36 @@ def render_cart_add_script(bodies: Sequence[str], carts: int, threads: int) -> s
     )
 
 
+def render_checkout_script(header: str, bodies: Sequence[str], threads: int) -> str:
+    """A wrk script sending each of `bodies` at most once: thread i (of `threads`) sends
+    bodies i+1, i+1+threads, ... in order, then only FALLBACK_BODY (counted apart)."""
+    items = "".join(f"  {lua_long_string(body)},\n" for body in bodies)
+    return (
+        header + 'wrk.method = "POST"\n'
+        'wrk.headers["Content-Type"] = "application/json"\n'
+        'wrk.headers["Accept"] = "application/json"\n'
+        "bench_count_user_errors = true\n"
+        "bench_count_checkout = true\n"
+        f"local bodies = {{\n{items}}}\n"
+        f"local fallback = {lua_long_string(FALLBACK_BODY)}\n"
+        f"local planned_threads = {threads}\n"
+        "local next_body = nil\n"
+        "\n"
+        "function request()\n"
+        "  local index = thread_index or 0\n"
+        "  if next_body == nil then\n"
+        "    next_body = index + 1\n"
+        "  end\n"
+        "  local body = fallback\n"
+        "  if index < planned_threads and next_body <= #bodies then\n"
+        "    body = bodies[next_body]\n"
+        "    next_body = next_body + planned_threads\n"
+        "  end\n"
+        "  return wrk.format(nil, nil, nil, body)\n"
+        "end\n" + LUA_COMMON
+    )
+
+
 def write_if_changed(path: Path, text: str) -> bool:
     if path.exists() and path.read_text(encoding="utf-8") == text:
         return False
@@ -268,6 +376,11 @@ class WrkResult:
     graphql_errors: int | None = None
     sql_statements_mean: float | None = None
     user_errors: int | None = None  # responses with a non-empty userErrors list
+    responses: int | None = None  # counted by the Lua script
+    # Checkout scripts only: PAID orders, OUT_OF_STOCK refusals, fallback requests.
+    paid: int | None = None
+    out_of_stock: int | None = None
+    fallback: int | None = None
 
 
 _TIME_UNITS_MS = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60_000.0, "h": 3_600_000.0}
@@ -306,11 +419,16 @@ def parse_wrk(output: str) -> WrkResult:
         output,
         re.MULTILINE,
     ):
-        _, graphql_errors, sql_sum, sql_seen = (int(group) for group in match.groups()[:4])
+        responses, graphql_errors, sql_sum, sql_seen = (int(group) for group in match.groups()[:4])
+        result.responses = responses
         result.graphql_errors = graphql_errors
         result.sql_statements_mean = sql_sum / sql_seen if sql_seen else None
         if match.group(5) is not None:
             result.user_errors = int(match.group(5))
+    if match := re.search(
+        r"^bench-checkout: paid=(\d+) out_of_stock=(\d+) fallback=(\d+)", output, re.MULTILINE
+    ):
+        result.paid, result.out_of_stock, result.fallback = (int(g) for g in match.groups())
     return result
 
 
@@ -690,6 +808,11 @@ class Scenario:
     # the warm pass (default: bodies) and the cold/warm statement samples (default: bodies).
     warm_bodies: list[str] | None = None
     probe_bodies: list[str] | None = None
+    # Checkout: a body of its own for the cold sample (each body works once), a wrk
+    # script of its own for the warm-up, and a check of every sample's `data`.
+    cold_body: str | None = None
+    warmup_script: Path | None = None
+    probe_check: Callable[[dict[str, Any]], None] | None = None
 
     @property
     def warm_set(self) -> list[str]:
@@ -699,11 +822,23 @@ class Scenario:
     def probes(self) -> list[str]:
         return self.bodies if self.probe_bodies is None else self.probe_bodies
 
+    @property
+    def cold_probe(self) -> str:
+        return self.probes[0] if self.cold_body is None else self.cold_body
 
-def graphql_request(client: httpx.Client, url: str, scenario: str, body: str) -> int | None:
+
+def graphql_request(
+    client: httpx.Client,
+    url: str,
+    scenario: str,
+    body: str,
+    check: Callable[[dict[str, Any]], None] | None = None,
+) -> int | None:
     """POST one body; abort on HTTP or GraphQL errors, a null root field or non-empty
-    userErrors; return X-SQL-Statements (if sent)."""
-    response, _ = graphql_post(client, url, scenario, body)
+    userErrors (or when `check` raises); return X-SQL-Statements (if sent)."""
+    response, data = graphql_post(client, url, scenario, body)
+    if check is not None:
+        check(data)
     header = response.headers.get("x-sql-statements")
     return int(header) if header is not None and header.strip().isdigit() else None
 
@@ -717,6 +852,12 @@ def graphql_post(
         response = client.post(url, content=body, headers={"Content-Type": "application/json"})
     except httpx.HTTPError as exc:
         raise BenchError(f"{scenario}: request failed: {exc!r}") from exc
+    return response, checked_data(response, scenario, body)
+
+
+def checked_data(response: httpx.Response, scenario: str, body: str) -> dict[str, Any]:
+    """The `data` of a GraphQL response; BenchError on HTTP or GraphQL errors, a null root
+    field or a root payload with non-empty userErrors."""
     try:
         payload = response.json()
     except ValueError:
@@ -737,7 +878,7 @@ def graphql_post(
         if isinstance(value, dict) and value.get("userErrors"):
             errors = json.dumps(value["userErrors"], indent=2)[:4000]
             raise BenchError(f"{scenario}: data.{key}.userErrors for body {body[-300:]}:\n{errors}")
-    return response, data
+    return data
 
 
 def http_client() -> httpx.Client:
@@ -764,6 +905,7 @@ class Queries:
     product: str
     cart_read: str
     cart_lines_add: str
+    checkout: str
 
 
 def fetch_variant_pool(client: httpx.Client, url: str, wanted: int) -> list[str]:
@@ -900,6 +1042,421 @@ def cart_scenarios(
     return scenarios, note
 
 
+# --------------------------------------------------------------------------- checkout
+
+
+def gid_key(global_id: str) -> str:
+    """The key of one of the API's global ids (base64 of `gid://shop/<Type>/<key>`)."""
+    try:
+        raw = base64.urlsafe_b64decode(global_id + "=" * (-len(global_id) % 4)).decode()
+    except ValueError as exc:
+        raise BenchError(f"not a global id: {global_id!r}") from exc
+    return raw.rpartition("/")[2]
+
+
+def db_fetch(database_url: str, query: str, *params: Any) -> list[Any]:
+    """Run one statement on its own connection; its rows (asyncpg Records)."""
+
+    async def run() -> list[Any]:
+        connection = await asyncpg.connect(asyncpg_dsn(database_url), timeout=10)
+        try:
+            return list(await connection.fetch(query, *params, timeout=60))
+        finally:
+            await connection.close()
+
+    return asyncio.run(run())
+
+
+class StockGuard:
+    """The stock of the variants one checkout scenario sells (or sets), as it was when the
+    scenario first touched them; restore() puts it back, so repeated runs see the same
+    catalog (the orders stay)."""
+
+    def __init__(self, database_url: str) -> None:
+        self._url = database_url
+        self.original: dict[int, int] = {}
+
+    def remember(self, variant_ids: Sequence[int]) -> dict[int, int]:
+        """The current stock of `variant_ids` (kept, the first time, for restore())."""
+        rows = db_fetch(
+            self._url,
+            "SELECT variant_id, available FROM inventory_levels"
+            " WHERE variant_id = ANY($1::bigint[])",
+            list(variant_ids),
+        )
+        current = {int(row["variant_id"]): int(row["available"]) for row in rows}
+        if missing := set(variant_ids) - set(current):
+            raise BenchError(f"no inventory_levels row for variant(s) {sorted(missing)[:10]}")
+        for variant_id, available in current.items():
+            self.original.setdefault(variant_id, available)
+        return current
+
+    def set(self, variant_id: int, available: int) -> None:
+        self.remember([variant_id])
+        db_fetch(
+            self._url,
+            "UPDATE inventory_levels SET available = $2, updated_at = now() WHERE variant_id = $1",
+            variant_id,
+            available,
+        )
+
+    def restore(self) -> None:
+        if not self.original:
+            return
+        ids, values = zip(*sorted(self.original.items()), strict=True)
+        db_fetch(
+            self._url,
+            "UPDATE inventory_levels AS i SET available = s.available, updated_at = now()"
+            " FROM unnest($1::bigint[], $2::int[]) AS s(variant_id, available)"
+            " WHERE i.variant_id = s.variant_id",
+            list(ids),
+            list(values),
+        )
+        self.original.clear()
+
+
+class VariantSource:
+    """Variants with at least CHECKOUT_VARIANT_MIN_STOCK units, from the product pages of
+    in-stock products (live stock), each handed out once per server start."""
+
+    def __init__(self, client: httpx.Client, url: str) -> None:
+        self._client = client
+        self._url = url
+        self._ready: list[str] = []
+        self._after: str | None = None
+        self._done = False
+
+    def take(self, count: int) -> list[str]:
+        pages = 0
+        while len(self._ready) < count and not self._done and pages < 1000:
+            pages += 1
+            body = json_body(STOCK_POOL_QUERY, {"first": PRODUCT_PAGE_SIZE, "after": self._after})
+            _, data = graphql_post(self._client, self._url, "setup (checkout variants)", body)
+            connection = data["products"]
+            for edge in connection["edges"]:
+                for variant in edge["node"]["variants"]:
+                    if int(variant["quantityAvailable"]) >= CHECKOUT_VARIANT_MIN_STOCK:
+                        self._ready.append(str(variant["id"]))
+            page_info = connection["pageInfo"]
+            self._after = page_info["endCursor"]
+            self._done = not page_info["hasNextPage"] or not self._after
+        if len(self._ready) < count:
+            raise BenchError(
+                f"only {len(self._ready)} more variants with >= {CHECKOUT_VARIANT_MIN_STOCK}"
+                f" units in stock; the checkout scenarios need {count}"
+            )
+        taken, self._ready = self._ready[:count], self._ready[count:]
+        return taken
+
+
+async def _set_up_carts(url: str, carts: Sequence[Sequence[str]]) -> list[str]:
+    semaphore = asyncio.Semaphore(CHECKOUT_SETUP_CONCURRENCY)
+    limits = httpx.Limits(max_connections=CHECKOUT_SETUP_CONCURRENCY)
+    async with httpx.AsyncClient(timeout=HTTP_TIMEOUT_S, trust_env=False, limits=limits) as client:
+
+        async def post(what: str, body: str) -> dict[str, Any]:
+            try:
+                response = await client.post(
+                    url, content=body, headers={"Content-Type": "application/json"}
+                )
+            except httpx.HTTPError as exc:
+                raise BenchError(f"{what}: request failed: {exc!r}") from exc
+            return checked_data(response, what, body)
+
+        async def one(variant_ids: Sequence[str]) -> str:
+            lines = [{"variantId": variant_id, "quantity": 1} for variant_id in variant_ids]
+            async with semaphore:
+                data = await post(
+                    "setup (checkout cartCreate)",
+                    json_body(CHECKOUT_CART_CREATE_MUTATION, {"lines": lines}),
+                )
+                cart = data["cartCreate"].get("cart")
+                if not isinstance(cart, dict) or not cart.get("id"):
+                    raise BenchError(f"cartCreate returned no cart: {json.dumps(data)[:2000]}")
+                cart_id = str(cart["id"])
+                data = await post(
+                    "setup (cartShippingAddressUpdate)",
+                    json_body(CHECKOUT_ADDRESS_MUTATION, {"id": cart_id}),
+                )
+                if not (data["cartShippingAddressUpdate"].get("cart") or {}).get("checkoutReady"):
+                    raise BenchError(f"cart not checkout-ready: {json.dumps(data)[:2000]}")
+                return cart_id
+
+        try:
+            return await asyncio.wait_for(
+                asyncio.gather(*(one(lines) for lines in carts)), CHECKOUT_SETUP_BUDGET_S
+            )
+        except TimeoutError as exc:
+            raise BenchError(
+                f"creating {len(carts)} checkout carts took over {CHECKOUT_SETUP_BUDGET_S:.0f}s"
+            ) from exc
+
+
+def require_paid(data: dict[str, Any]) -> None:
+    """The check of the harness's own checkouts (cold and warm samples): a PAID order."""
+    order = (data.get("checkoutComplete") or {}).get("order") or {}
+    if order.get("status") != "PAID":
+        raise BenchError(f"checkout sample not PAID: {json.dumps(data)[:2000]}")
+
+
+@dataclass
+class CheckoutStats:
+    """One checkout scenario at one worker count: its carts and, after the run, what
+    PostgreSQL says happened to the run pool's carts (orders) and to the stock."""
+
+    carts: int = 0  # created: 1 + WARM_SAMPLES probe carts, the warm-up pool, the run pool
+    warmup_pool: int = 0
+    run_pool: int = 0
+    setup_s: float = 0.0  # creating those carts (cartCreate + cartShippingAddressUpdate)
+    warmup_rate: float | None = None  # PAID checkouts/s during the wrk warm-up
+    db_orders: dict[str, int] = field(default_factory=dict)  # run pool: status -> orders
+    min_stock_after: int | None = None  # lowest stock of the variants sold (checkout)
+    # Flash sale only:
+    hot_variant: int | None = None
+    stock_before: int | None = None  # the hot variant's stock before the scenario (restored)
+    stock_set: int | None = None  # set right before the measured run
+    units_sold: int | None = None  # order_lines of PAID or PENDING_PAYMENT run-pool orders
+    final_stock: int | None = None
+    failures: list[str] = field(default_factory=list)
+
+
+class CheckoutRun:
+    """The carts, scripts and stock of one checkout scenario for one server start."""
+
+    def __init__(
+        self,
+        name: str,
+        args: argparse.Namespace,
+        url: str,
+        queries: Queries,
+        variants: VariantSource,
+        workers: int,
+    ) -> None:
+        self.name = name
+        self.flash = name == FLASH_SALE
+        self.stats = CheckoutStats()
+        self.guard = StockGuard(args.database_url)
+        self._args = args
+        self._url = url
+        self._queries = queries
+        self._variants = variants
+        self._workers = workers
+        self._token = secrets.token_hex(6)
+        self._keys = 0
+        self._hot: str | None = None
+        self._sold: list[int] = []  # checkout: every variant id put in a cart
+        self._run_carts: list[str] = []  # cart keys (orders.cart_id) of the run pool
+
+    @property
+    def script(self) -> Path:
+        return RESULTS_DIR / f"{self.name}.lua"
+
+    @property
+    def warmup_script(self) -> Path:
+        return RESULTS_DIR / f"{self.name}-warmup.lua"
+
+    def _body(self, cart_id: str) -> str:
+        self._keys += 1
+        key = f"bench-{self._token}-{self._keys}"  # unique per request, 8-255 characters
+        variables = {
+            "input": {
+                "cartId": cart_id,
+                "idempotencyKey": key,
+                "paymentMethod": CHECKOUT_PAYMENT_METHOD,
+            }
+        }
+        return json_body(self._queries.checkout, variables)
+
+    def _line_sets(self, carts: int) -> list[list[str]]:
+        """Flash sale: one unit of the hot variant per cart. Checkout: 1 or 2 lines (cart k
+        gets 1 + k % 2) of fresh variants with >= CHECKOUT_VARIANT_MIN_STOCK units, dealt
+        round robin so no variant is in more than CHECKOUT_VARIANT_MAX_USES carts."""
+        if self._hot is not None:
+            return [[self._hot] for _ in range(carts)]
+        sizes = [1 + k % 2 for k in range(carts)]
+        count = max(2, math.ceil(sum(sizes) / CHECKOUT_VARIANT_MAX_USES))
+        pool = self._variants.take(count)
+        ids = [int(gid_key(variant)) for variant in pool]
+        stock = self.guard.remember(ids)
+        if short := [v for v in ids if stock[v] < CHECKOUT_VARIANT_MAX_USES]:
+            raise BenchError(f"variants {short[:5]} lost their stock since they were listed")
+        self._sold.extend(ids)
+        line_sets, slot = [], 0
+        for size in sizes:
+            line_sets.append([pool[(slot + j) % count] for j in range(size)])
+            slot += size
+        return line_sets
+
+    def _create(self, count: int) -> list[str]:
+        started = time.monotonic()
+        cart_ids = asyncio.run(_set_up_carts(self._url, self._line_sets(count)))
+        elapsed = time.monotonic() - started
+        self.stats.carts += count
+        self.stats.setup_s += elapsed
+        log(f"{self.name}: set up {count} checkout carts in {elapsed:.1f}s")
+        return cart_ids
+
+    def _write_script(self, path: Path, bodies: Sequence[str], what: str) -> None:
+        threads = self._args.threads
+        header = (
+            f"-- Generated by bench/run.py from bench/queries/checkout_complete.graphql: {what}\n"
+            f"-- {len(bodies)} checkout bodies, one per guest cart, each with its own\n"
+            f"-- idempotency key; each is sent at most once (wrk thread i of {threads} sends\n"
+            "-- bodies i+1, i+1+threads, ...), then the script sends `{ __typename }`, counted\n"
+            "-- as fallback. (wrk calls request() once on thread 0 to check the script and\n"
+            "-- drops that request: body 1 is never sent.) The carts are gone once paid, so\n"
+            "-- the script works once: a second wrk run would replay the stored results.\n"
+        )
+        path.write_text(render_checkout_script(header, bodies, threads), encoding="utf-8")
+
+    def setup(self) -> Scenario:
+        """Before the cold samples: the probe carts and the warm-up pool (and the flash
+        sale's hot variant, with enough stock for both)."""
+        args = self._args
+        warmup_pool = max(200, math.ceil(1.5 * CHECKOUT_RATE_GUESS * self._workers * args.warmup))
+        probes = 1 + WARM_SAMPLES
+        if self.flash:
+            self._hot = self._variants.take(1)[0]
+            hot = int(gid_key(self._hot))
+            self.stats.hot_variant = hot
+            self.stats.stock_before = self.guard.remember([hot])[hot]
+            self.guard.set(hot, probes + warmup_pool + FLASH_WARM_SPARE)
+        carts = self._create(probes + warmup_pool)
+        self.stats.warmup_pool = warmup_pool
+        warm = carts[probes:]
+        self._write_script(
+            self.warmup_script, [self._body(cart) for cart in warm], "the warm-up pool"
+        )
+        # The run script is written (with the run pool) right before the measured run.
+        return Scenario(
+            self.name,
+            self.script,
+            bodies=[],
+            warm_bodies=[json_body(self._queries.cart_read, {"id": c}) for c in warm[:200]],
+            cold_body=self._body(carts[0]),
+            probe_bodies=[self._body(cart) for cart in carts[1:probes]],
+            warmup_script=self.warmup_script,
+            probe_check=require_paid,
+        )
+
+    def before_run(self, warmup: WrkResult) -> None:
+        """After the warm-up: the run pool, sized from the warm-up's checkouts/s (doubled
+        if the warm-up pool ran out), its script, and the flash sale's stock."""
+        args = self._args
+        rate = (warmup.paid or 0) / args.warmup
+        if warmup.fallback:
+            rate *= 2
+        self.stats.warmup_rate = rate
+        minimum = args.flash_carts if self.flash else args.checkout_carts
+        margin = FLASH_POOL_MARGIN if self.flash else CHECKOUT_POOL_MARGIN
+        count = max(minimum, math.ceil(margin * rate * args.duration))
+        log(
+            f"{self.name}: warm-up {rate:.1f} PAID checkouts/s; run pool of {count} carts"
+            f" (max({minimum}, {margin:g} x rate x {args.duration}s))"
+        )
+        carts = self._create(count)
+        self.stats.run_pool = count
+        self._run_carts = [gid_key(cart) for cart in carts]
+        self._write_script(self.script, [self._body(cart) for cart in carts], "the run pool")
+        if self.flash:
+            assert self.stats.hot_variant is not None
+            self.guard.set(self.stats.hot_variant, args.flash_stock)
+            self.stats.stock_set = args.flash_stock
+
+    def _order_counts(self) -> dict[str, int]:
+        rows = db_fetch(
+            self._args.database_url,
+            "SELECT status, count(*) AS n FROM orders WHERE cart_id = ANY($1::text[])"
+            " GROUP BY status ORDER BY status",
+            self._run_carts,
+        )
+        return {str(row["status"]): int(row["n"]) for row in rows}
+
+    def after_run(self, wrk: WrkResult) -> None:
+        """Wait for checkouts still in flight, read the orders and the stock from
+        PostgreSQL, check the flash sale, then put the stock back."""
+        try:
+            self._verify(wrk)
+        finally:
+            self.guard.restore()
+        for failure in self.stats.failures:
+            log(f"error: {self.name}: {failure}")
+
+    def _verify(self, wrk: WrkResult) -> None:
+        deadline = time.monotonic() + CHECKOUT_SETTLE_BUDGET_S
+        counts, previous = self._order_counts(), None
+        while counts != previous or counts.get("PENDING_PAYMENT"):
+            if time.monotonic() > deadline:
+                log(f"{self.name}: orders still changing or pending after the run: {counts}")
+                break
+            time.sleep(0.5)
+            counts, previous = self._order_counts(), counts
+        stats = self.stats
+        stats.db_orders = counts
+        paid = counts.get("PAID", 0)
+        if wrk.paid is not None and wrk.paid > paid:
+            stats.failures.append(f"wrk saw {wrk.paid} PAID responses but the database has {paid}")
+        if not self.flash:
+            rows = db_fetch(
+                self._args.database_url,
+                "SELECT min(available) AS low FROM inventory_levels"
+                " WHERE variant_id = ANY($1::bigint[])",
+                self._sold,
+            )
+            stats.min_stock_after = None if rows[0]["low"] is None else int(rows[0]["low"])
+            if stats.min_stock_after is not None and stats.min_stock_after < 0:
+                stats.failures.append(f"stock went negative ({stats.min_stock_after})")
+            return
+        hot, stock_set = stats.hot_variant, stats.stock_set
+        assert hot is not None and stock_set is not None
+        final = db_fetch(
+            self._args.database_url,
+            "SELECT available FROM inventory_levels WHERE variant_id = $1",
+            hot,
+        )
+        stats.final_stock = int(final[0]["available"])
+        sold = db_fetch(
+            self._args.database_url,
+            "SELECT coalesce(sum(l.quantity), 0) AS units FROM order_lines l"
+            " JOIN orders o ON o.id = l.order_id WHERE o.cart_id = ANY($1::text[])"
+            " AND o.status IN ('PAID', 'PENDING_PAYMENT') AND l.variant_id = $2",
+            self._run_carts,
+            hot,
+        )
+        stats.units_sold = int(sold[0]["units"])
+        if stats.final_stock < 0:
+            stats.failures.append(f"the hot variant's stock went negative ({stats.final_stock})")
+        if paid > stock_set:
+            stats.failures.append(f"oversold: {paid} PAID orders for {stock_set} units")
+        if stats.units_sold + stats.final_stock != stock_set:
+            stats.failures.append(
+                f"stock not conserved: {stats.units_sold} units sold + {stats.final_stock} left"
+                f" != {stock_set} set"
+            )
+        if (wrk.out_of_stock or 0) and stats.final_stock > 0:
+            stats.failures.append(
+                f"{wrk.out_of_stock} buyers were refused OUT_OF_STOCK while"
+                f" {stats.final_stock} units remained"
+            )
+
+
+def checkout_scenarios(
+    client: httpx.Client,
+    url: str,
+    names: Sequence[str],
+    queries: Queries,
+    args: argparse.Namespace,
+    workers: int,
+) -> dict[str, CheckoutRun]:
+    """A CheckoutRun per selected checkout scenario, its probe carts and warm-up pool made."""
+    variants = VariantSource(client, url)
+    runs: dict[str, CheckoutRun] = {}
+    for name in names:
+        if name in CHECKOUT_SCENARIOS:
+            runs[name] = CheckoutRun(name, args, url, queries, variants, workers)
+    return runs
+
+
 # --------------------------------------------------------------------------- results
 
 
@@ -914,16 +1471,49 @@ class RunResult:
     postgres_cpu_ms: float
     redis_cpu_ms: float
     server_pids_changed: bool
+    checkout: CheckoutStats | None = None
 
     def per_request(self, cpu_ms: float) -> float | None:
         return cpu_ms / self.wrk.requests if self.wrk.requests else None
+
+    @property
+    def checkouts(self) -> int | None:
+        """Checkout scenarios: responses to checkout bodies (not to the fallback)."""
+        if self.checkout is None or self.wrk.responses is None:
+            return None
+        return self.wrk.responses - (self.wrk.fallback or 0)
+
+    @property
+    def rps(self) -> float | None:
+        """wrk's req/s; for checkout, without the fallback requests of an exhausted pool."""
+        rps, responses, fallback = self.wrk.rps, self.wrk.responses, self.wrk.fallback
+        if rps is None or not fallback or not responses:
+            return rps
+        return rps * (responses - fallback) / responses
+
+    @property
+    def not_paid(self) -> int | None:
+        """Checkout responses without a PAID order (the flash sale's OUT_OF_STOCK refusals
+        are expected and not counted)."""
+        checkouts = self.checkouts
+        if checkouts is None:
+            return None
+        expected = (self.wrk.out_of_stock or 0) if self.scenario == FLASH_SALE else 0
+        return checkouts - (self.wrk.paid or 0) - expected
 
     def error_summary(self) -> str:
         parts = [f"non-2xx {self.wrk.non_2xx}"] if self.wrk.non_2xx else []
         parts += [f"{name} {count}" for name, count in self.wrk.socket_errors.items() if count]
         if self.wrk.graphql_errors:
             parts.append(f"GraphQL {self.wrk.graphql_errors}")
-        if self.wrk.user_errors:
+        if self.checkout is not None:
+            if self.not_paid:
+                parts.append(f"not PAID {self.not_paid}")
+            if self.wrk.fallback:
+                parts.append(f"cart pool exhausted ({self.wrk.fallback} fallback requests)")
+            if self.checkout.failures:
+                parts.append("VERIFICATION FAILED")
+        elif self.wrk.user_errors:
             parts.append(f"userErrors {self.wrk.user_errors}")
         return ", ".join(parts) or "0"
 
@@ -947,7 +1537,7 @@ def results_table(results: Sequence[RunResult]) -> str:
     ]
     for r in results:
         lines.append(
-            f"| {r.scenario} | {r.workers} | {fmt(r.wrk.rps)} | {fmt(r.wrk.p50_ms, 2)} "
+            f"| {r.scenario} | {r.workers} | {fmt(r.rps)} | {fmt(r.wrk.p50_ms, 2)} "
             f"| {fmt(r.wrk.p99_ms, 2)} | {fmt(r.per_request(r.server_cpu_ms), 2)} "
             f"| {fmt_sql([r.sql_cold])} | {fmt_sql(r.sql_warm)} | {r.error_summary()} |"
         )
@@ -969,6 +1559,70 @@ def details_table(results: Sequence[RunResult], duration_s: int) -> str:
             f"| {fmt(r.per_request(r.redis_cpu_ms), 3)} |"
         )
     return "\n".join(lines)
+
+
+def checkout_section(args: argparse.Namespace, results: Sequence[RunResult]) -> str:
+    """The "Checkout" section: carts, outcomes and the flash sale's verification."""
+    runs = [r for r in results if r.checkout is not None]
+    if not runs:
+        return ""
+    lines = [
+        "## Checkout",
+        "",
+        f"Each request completes one guest cart (1-2 lines, quantity 1, email and shipping"
+        f" address set) with {CHECKOUT_PAYMENT_METHOD} on the in-process sandbox gateway and its"
+        " own idempotency key; every body is sent at most once. Carts are created through the"
+        " API after the server start (probe carts and a warm-up pool) and right before the"
+        " measured run (the run pool: max(minimum, margin x warm-up checkouts/s x duration));"
+        f" checkout spreads its lines over variants with >= {CHECKOUT_VARIANT_MIN_STOCK} units,"
+        f" each in <= {CHECKOUT_VARIANT_MAX_USES} carts. checkout_flash_sale: every cart holds 1"
+        f" unit of one hot variant whose stock is set to {args.flash_stock} right before the"
+        " measured run. The stock the scenarios sold is put back afterwards (the orders stay).",
+        "",
+        "| scenario | workers | checkouts/s | responses | PAID | OUT_OF_STOCK | not PAID (errors) "
+        "| fallback | SQL stmts/checkout under load | carts made | cart setup s |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in runs:
+        stats = r.checkout
+        assert stats is not None
+        lines.append(
+            f"| {r.scenario} | {r.workers} | {fmt(r.rps)} | {r.checkouts} | {r.wrk.paid} "
+            f"| {r.wrk.out_of_stock} | {r.not_paid} | {r.wrk.fallback} "
+            f"| {fmt(r.wrk.sql_statements_mean, 2)} "
+            f"| {stats.carts} ({1 + WARM_SAMPLES} + {stats.warmup_pool} + {stats.run_pool}) "
+            f"| {stats.setup_s:.1f} |"
+        )
+    lines += [
+        "",
+        "- carts made: probe carts (cold + warm samples) + warm-up pool + run pool; cart setup:"
+        " the time creating them (cartCreate + cartShippingAddressUpdate each, "
+        f"{CHECKOUT_SETUP_CONCURRENCY} at a time).",
+        "- fallback: `{ __typename }` requests sent once a wrk thread had used up its bodies;"
+        " they are left out of checkouts/s (latency percentiles include them).",
+        "- PostgreSQL may count up to --connections more PAID orders than wrk saw: the"
+        " checkouts in flight when wrk stops still complete (the harness waits for them).",
+    ]
+    for r in runs:
+        stats = r.checkout
+        assert stats is not None
+        if r.scenario == CHECKOUT:
+            lines.append(
+                f"- checkout, {r.workers} worker(s): run-pool orders in PostgreSQL"
+                f" {json.dumps(stats.db_orders)}; lowest stock of the variants sold, before"
+                f" putting it back: {stats.min_stock_after}"
+            )
+            continue
+        verdict = "**FAILED: " + "; ".join(stats.failures) + "**" if stats.failures else "OK"
+        lines.append(
+            f"- checkout_flash_sale, {r.workers} worker(s): variant {stats.hot_variant}"
+            f" (stock {stats.stock_before} before, put back afterwards) set to"
+            f" {stats.stock_set} units; {r.checkouts} buyers: {r.wrk.paid} PAID,"
+            f" {r.wrk.out_of_stock} OUT_OF_STOCK, {r.not_paid} other. PostgreSQL after the"
+            f" run: run-pool orders {json.dumps(stats.db_orders)}, {stats.units_sold} units in"
+            f" PAID/pending orders, final stock {stats.final_stock}. Verification: {verdict}"
+        )
+    return "\n".join(lines) + "\n"
 
 
 def targets_section(results: Sequence[RunResult]) -> tuple[str, bool]:
@@ -1034,6 +1688,14 @@ def render_report(
         else ""
     )
     count = {key: "n/a" if value is None else str(value) for key, value in counts.items()}
+    checkout_block = checkout_section(args, results)
+    if checkout_block:
+        checkout_block = "\n" + checkout_block
+    if any(r.checkout is not None for r in results):
+        user_errors_note += (
+            ",\n  and (checkout) responses without a PAID order (for checkout_flash_sale:"
+            " other than\n  OUT_OF_STOCK); checkout req/s leaves out fallback requests"
+        )
     report = f"""# Benchmark: GraphQL commerce API
 
 - Date: {dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")}
@@ -1063,7 +1725,7 @@ Python {platform.python_version()}; wrk, the server, PostgreSQL and Redis share 
 ## Details
 
 {details_table(results, args.duration)}
-"""
+{checkout_block}"""
     return report, all_met
 
 
@@ -1106,67 +1768,103 @@ def measure(
     log(f"starting uvicorn with {workers} worker(s) on port {args.port}")
     results: list[RunResult] = []
     cart_note: str | None = None
+    checkout_runs: dict[str, CheckoutRun] = {}
     with running_server(args, workers) as server, http_client() as client:
-        available = dict(static)
-        if CART_SCENARIOS & set(names):
-            carts, cart_note = cart_scenarios(
-                client, url, names, queries, carts=args.carts, threads=args.threads
-            )
-            available.update(carts)
-        scenarios = [available[name] for name in names]
-        keep_carts = cart_note is not None
-        cold: dict[str, int | None] = {}
-        for scenario in scenarios:
-            flush_cache(args.redis_url, keep_carts=keep_carts)
-            cold[scenario.name] = graphql_request(client, url, scenario.name, scenario.probes[0])
-        if any(value is None for value in cold.values()):
-            log("warning: no X-SQL-Statements header (is EXPOSE_STATEMENT_COUNT honoured?)")
-        for scenario in scenarios:
-            log(f"{scenario.name}, {workers} worker(s): warm-up")
-            warm_pass(client, url, scenario)
-            run_wrk(
-                scenario.script,
-                url,
-                threads=args.threads,
-                connections=args.connections,
-                duration_s=args.warmup,
-            )
-            server.check_alive()
-            warm = [
-                graphql_request(client, url, scenario.name, body)
-                for body in scenario.probes[:WARM_SAMPLES]
-            ]
-            log(f"{scenario.name}, {workers} worker(s): wrk for {args.duration}s")
-            before = cpu_snapshot(server.process.pid)
-            wrk, output = run_wrk(
-                scenario.script,
-                url,
-                threads=args.threads,
-                connections=args.connections,
-                duration_s=args.duration,
-            )
-            after = cpu_snapshot(server.process.pid)
-            server.check_alive()
-            (RESULTS_DIR / f"wrk-{scenario.name}-w{workers}.txt").write_text(output)
-            result = RunResult(
-                scenario=scenario.name,
-                workers=workers,
-                wrk=wrk,
-                sql_cold=cold[scenario.name],
-                sql_warm=warm,
-                server_cpu_ms=cpu_delta_ms(before.server, after.server),
-                postgres_cpu_ms=cpu_delta_ms(before.postgres, after.postgres),
-                redis_cpu_ms=cpu_delta_ms(before.redis, after.redis),
-                server_pids_changed=set(before.server) != set(after.server),
-            )
-            if wrk.requests is None or wrk.rps is None:
-                raise BenchError(f"could not parse wrk output:\n{output}")
-            log(
-                f"{scenario.name}, {workers} worker(s): {fmt(wrk.rps)} req/s, "
-                f"p99 {fmt(wrk.p99_ms, 2)} ms, errors {result.error_summary()}"
-            )
-            results.append(result)
+        try:
+            available = dict(static)
+            if CART_SCENARIOS & set(names):
+                carts, cart_note = cart_scenarios(
+                    client, url, names, queries, carts=args.carts, threads=args.threads
+                )
+                available.update(carts)
+            if CHECKOUT_SCENARIOS & set(names):
+                checkout_runs = checkout_scenarios(client, url, names, queries, args, workers)
+                for name, run in checkout_runs.items():
+                    available[name] = run.setup()
+            scenarios = [available[name] for name in names]
+            keep_carts = bool((CART_SCENARIOS | CHECKOUT_SCENARIOS) & set(names))
+            cold: dict[str, int | None] = {}
+            for scenario in scenarios:
+                flush_cache(args.redis_url, keep_carts=keep_carts)
+                cold[scenario.name] = graphql_request(
+                    client, url, scenario.name, scenario.cold_probe, scenario.probe_check
+                )
+            if any(value is None for value in cold.values()):
+                log("warning: no X-SQL-Statements header (is EXPOSE_STATEMENT_COUNT honoured?)")
+            for scenario in scenarios:
+                checkout = checkout_runs.get(scenario.name)
+                result = measure_scenario(args, workers, server, client, url, scenario, checkout)
+                result.sql_cold = cold[scenario.name]
+                results.append(result)
+        finally:
+            for run in checkout_runs.values():
+                run.guard.restore()  # after a failure; a no-op once a run put its stock back
     return results, cart_note
+
+
+def measure_scenario(
+    args: argparse.Namespace,
+    workers: int,
+    server: Server,
+    client: httpx.Client,
+    url: str,
+    scenario: Scenario,
+    checkout: CheckoutRun | None,
+) -> RunResult:
+    log(f"{scenario.name}, {workers} worker(s): warm-up")
+    warm_pass(client, url, scenario)
+    warmup, _ = run_wrk(
+        scenario.warmup_script or scenario.script,
+        url,
+        threads=args.threads,
+        connections=args.connections,
+        duration_s=args.warmup,
+    )
+    server.check_alive()
+    warm = [
+        graphql_request(client, url, scenario.name, body, scenario.probe_check)
+        for body in scenario.probes[:WARM_SAMPLES]
+    ]
+    if checkout is not None:
+        checkout.before_run(warmup)
+    log(f"{scenario.name}, {workers} worker(s): wrk for {args.duration}s")
+    before = cpu_snapshot(server.process.pid)
+    wrk, output = run_wrk(
+        scenario.script,
+        url,
+        threads=args.threads,
+        connections=args.connections,
+        duration_s=args.duration,
+    )
+    after = cpu_snapshot(server.process.pid)
+    server.check_alive()
+    (RESULTS_DIR / f"wrk-{scenario.name}-w{workers}.txt").write_text(output)
+    if wrk.requests is None or wrk.rps is None:
+        raise BenchError(f"could not parse wrk output:\n{output}")
+    if checkout is not None:
+        checkout.after_run(wrk)
+    result = RunResult(
+        scenario=scenario.name,
+        workers=workers,
+        wrk=wrk,
+        sql_cold=None,
+        sql_warm=warm,
+        server_cpu_ms=cpu_delta_ms(before.server, after.server),
+        postgres_cpu_ms=cpu_delta_ms(before.postgres, after.postgres),
+        redis_cpu_ms=cpu_delta_ms(before.redis, after.redis),
+        server_pids_changed=set(before.server) != set(after.server),
+        checkout=None if checkout is None else checkout.stats,
+    )
+    if wrk.fallback:
+        log(
+            f"warning: {scenario.name}: the run pool ran out; {wrk.fallback} fallback requests"
+            " (left out of checkouts/s; in the latency percentiles)"
+        )
+    log(
+        f"{scenario.name}, {workers} worker(s): {fmt(result.rps)} req/s, "
+        f"p99 {fmt(wrk.p99_ms, 2)} ms, errors {result.error_summary()}"
+    )
+    return result
 
 
 def parse_workers(text: str) -> list[int]:
@@ -1215,6 +1913,26 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         help="guest carts to create for each cart scenario (after every server start)",
     )
     parser.add_argument(
+        "--checkout-carts",
+        type=positive_int,
+        default=4000,
+        help="checkout: minimum run pool (one cart per checkout); more if the warm-up's"
+        f" rate x {CHECKOUT_POOL_MARGIN:g} x --duration is larger",
+    )
+    parser.add_argument(
+        "--flash-carts",
+        type=positive_int,
+        default=3000,
+        help="checkout_flash_sale: minimum run pool (buyers); more if the warm-up's"
+        f" rate x {FLASH_POOL_MARGIN:g} x --duration is larger",
+    )
+    parser.add_argument(
+        "--flash-stock",
+        type=positive_int,
+        default=500,
+        help="checkout_flash_sale: units of the hot variant on sale",
+    )
+    parser.add_argument(
         "--scenarios",
         default=",".join(SCENARIOS),
         help=f"comma-separated subset of {','.join(SCENARIOS)}",
@@ -1237,6 +1955,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     unknown = set(args.scenarios.split(",")) - set(SCENARIOS)
     if unknown:
         parser.error(f"unknown scenario(s): {', '.join(sorted(unknown))}")
+    if any(args.scenarios.split(",").count(name) > 1 for name in CHECKOUT_SCENARIOS):
+        parser.error("each checkout scenario may run once per server start (carts work once)")
     return args
 
 
@@ -1245,7 +1965,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     queries = Queries(
         *(
             (QUERIES_DIR / f"{name}.graphql").read_text(encoding="utf-8")
-            for name in ("listing_screen", "product_screen", "cart_read", "cart_lines_add")
+            for name in (
+                "listing_screen",
+                "product_screen",
+                "cart_read",
+                "cart_lines_add",
+                "checkout_complete",
+            )
         )
     )
     listing_query, product_query = queries.listing, queries.product
@@ -1290,7 +2016,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     print(report)
     log(f"wrote {(RESULTS_DIR / 'latest.md').relative_to(REPO_ROOT)}")
-    return 1 if args.check_targets and not all_met else 0
+    failed = [r for r in results if r.checkout is not None and r.checkout.failures]
+    for r in failed:
+        assert r.checkout is not None
+        log(f"error: {r.scenario}, {r.workers} worker(s): {'; '.join(r.checkout.failures)}")
+    return 1 if failed or (args.check_targets and not all_met) else 0
 
 
 def _raise_on_sigterm(signum: int, frame: FrameType | None) -> None:
