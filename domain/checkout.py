@@ -291,7 +291,7 @@ class Checkout:
         )
         if isinstance(result, ChargeSucceeded):
             payment = Payment(result.payment_id, result.card_brand, result.card_last4)
-            settled = await self._orders.mark_paid(order.id, payment) or await self._reload(order)
+            settled = await self._orders.mark_paid(order, payment) or await self._reload(order)
             if settled.status is OrderStatus.PAID:
                 await self._carts.delete(order.cart_id)
             return CheckoutOutcome(settled, _errors_for(settled))
@@ -302,9 +302,9 @@ class Checkout:
                 else "invalid_payment_method"
             )
             payment_id = result.payment_id if isinstance(result, ChargeDeclined) else None
-            failed = await self._orders.mark_failed(
-                order.id, code, payment_id
-            ) or await self._reload(order)
+            failed = await self._orders.mark_failed(order, code, payment_id) or await self._reload(
+                order
+            )
             return CheckoutOutcome(failed, _errors_for(failed))
         if result.payment_id:
             await self._orders.set_payment_id(order.id, result.payment_id)

@@ -114,10 +114,12 @@ class OrderStore(Protocol):
         Returns the variant ids short of stock instead when any is, having changed nothing."""
         ...
 
-    async def mark_paid(self, order_id: int, payment: Payment) -> Order | None: ...
+    async def mark_paid(self, order: Order, payment: Payment) -> Order | None:
+        """PENDING_PAYMENT -> PAID; the order as it now is, or None if it was not pending."""
+        ...
 
     async def mark_failed(
-        self, order_id: int, decline_code: str, payment_id: str | None
+        self, order: Order, decline_code: str, payment_id: str | None
     ) -> Order | None:
         """PENDING_PAYMENT -> PAYMENT_FAILED, releasing the reserved stock."""
         ...

@@ -38,6 +38,7 @@ from persistence.tables import (
 )
 
 PENDING = OrderStatus.PENDING_PAYMENT.value
+_NEW_ORDER_FIELDS = [f.name for f in dataclasses.fields(NewOrder)]
 
 
 class _ShortOfStock(Exception):
@@ -62,7 +63,7 @@ class SqlOrderStore:
         try:
             async with self._db.writer.begin() as connection:
                 stock = await self._reserve(connection, wanted)
-                order_id = (
+                created = (
                     await connection.execute(
                         insert(orders)
                         .values(
@@ -82,9 +83,10 @@ class SqlOrderStore:
                             payment_method=order.payment_method,
                             reservation_expires_at=expires_at,
                         )
-                        .returning(orders.c.id)
+                        .returning(orders.c.id, orders.c.created_at, orders.c.updated_at)
                     )
-                ).scalar_one()
+                ).one()
+                order_id = created.id
                 await connection.execute(
                     insert(order_lines),
                     [{"order_id": order_id, **dataclasses.asdict(line)} for line in order.lines],
@@ -106,23 +108,47 @@ class SqlOrderStore:
                 await _emit_stock(connection, stock)
         except _ShortOfStock as short:
             return short.variant_ids
-        placed = await self.by_id(order_id)
-        assert placed is not None
-        return placed
+        # Built from what was written: no need to read it back.
+        return Order(
+            id=order_id,
+            status=OrderStatus.PENDING_PAYMENT,
+            payment_id=None,
+            card_brand=None,
+            card_last4=None,
+            decline_code=None,
+            created_at=aware(created.created_at),
+            updated_at=aware(created.updated_at),
+            **{f: getattr(order, f) for f in _NEW_ORDER_FIELDS},
+        )
 
-    async def mark_paid(self, order_id: int, payment: Payment) -> Order | None:
+    async def mark_paid(self, order: Order, payment: Payment) -> Order | None:
         async with self._db.writer.begin() as connection:
-            if not await _pay(connection, order_id, payment):
-                return None
-        return await self.by_id(order_id)
+            updated_at = await _pay(connection, order.id, payment)
+        if updated_at is None:
+            return None
+        return dataclasses.replace(
+            order,
+            status=OrderStatus.PAID,
+            payment_id=payment.payment_id,
+            card_brand=payment.card_brand,
+            card_last4=payment.card_last4,
+            updated_at=updated_at,
+        )
 
     async def mark_failed(
-        self, order_id: int, decline_code: str, payment_id: str | None
+        self, order: Order, decline_code: str, payment_id: str | None
     ) -> Order | None:
         async with self._db.writer.begin() as connection:
-            if not await _fail(connection, order_id, decline_code, payment_id):
-                return None
-        return await self.by_id(order_id)
+            updated_at = await _fail(connection, order.id, decline_code, payment_id)
+        if updated_at is None:
+            return None
+        return dataclasses.replace(
+            order,
+            status=OrderStatus.PAYMENT_FAILED,
+            decline_code=decline_code,
+            payment_id=payment_id if payment_id is not None else order.payment_id,
+            updated_at=updated_at,
+        )
 
     async def cancel(self, order_id: int, refund_id: str | None) -> Order | None:
         async with self._db.writer.begin() as connection:
@@ -135,7 +161,7 @@ class SqlOrderStore:
             )
             if moved is None:
                 return None
-            await _emit(connection, "OrderCancelled", {"order": moved, "refund": refund_id})
+            await _emit(connection, "OrderCancelled", {"order": moved[0], "refund": refund_id})
             await _release(connection, order_id)
         return await self.by_id(order_id)
 
@@ -309,20 +335,20 @@ async def _move(
     sources: Sequence[OrderStatus],
     target: OrderStatus,
     **values: Any,
-) -> str | None:
-    """The conditional transition: the order's public id if it moved, else None."""
+) -> tuple[str, datetime] | None:
+    """The conditional transition: (public id, new updated_at) if it moved, else None."""
     moved = (
         await connection.execute(
             update(orders)
             .where(orders.c.id == order_id, orders.c.status.in_([s.value for s in sources]))
             .values(status=target.value, updated_at=func.now(), **values)
-            .returning(orders.c.public_id)
+            .returning(orders.c.public_id, orders.c.updated_at)
         )
-    ).scalar()
-    return str(moved) if moved is not None else None
+    ).first()
+    return None if moved is None else (str(moved.public_id), aware(moved.updated_at))
 
 
-async def _pay(connection: AsyncConnection, order_id: int, payment: Payment) -> bool:
+async def _pay(connection: AsyncConnection, order_id: int, payment: Payment) -> datetime | None:
     """PENDING_PAYMENT -> PAID with the gateway's reference, and OrderPaid."""
     moved = await _move(
         connection,
@@ -333,14 +359,15 @@ async def _pay(connection: AsyncConnection, order_id: int, payment: Payment) -> 
         card_brand=payment.card_brand,
         card_last4=payment.card_last4,
     )
-    if moved is not None:
-        await _emit(connection, "OrderPaid", {"order": moved, "payment": payment.payment_id})
-    return moved is not None
+    if moved is None:
+        return None
+    await _emit(connection, "OrderPaid", {"order": moved[0], "payment": payment.payment_id})
+    return moved[1]
 
 
 async def _fail(
     connection: AsyncConnection, order_id: int, decline_code: str, payment_id: str | None
-) -> bool:
+) -> datetime | None:
     """PENDING_PAYMENT -> PAYMENT_FAILED, PaymentFailed, and the stock back."""
     values: dict[str, Any] = {"decline_code": decline_code}
     if payment_id is not None:
@@ -348,10 +375,11 @@ async def _fail(
     moved = await _move(
         connection, order_id, (OrderStatus.PENDING_PAYMENT,), OrderStatus.PAYMENT_FAILED, **values
     )
-    if moved is not None:
-        await _emit(connection, "PaymentFailed", {"order": moved, "decline_code": decline_code})
-        await _release(connection, order_id)
-    return moved is not None
+    if moved is None:
+        return None
+    await _emit(connection, "PaymentFailed", {"order": moved[0], "decline_code": decline_code})
+    await _release(connection, order_id)
+    return moved[1]
 
 
 async def _release(connection: AsyncConnection, order_id: int) -> None:
