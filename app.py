@@ -12,7 +12,6 @@ import contextlib
 import gc
 import logging
 import sys
-import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,7 +25,6 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from strawberry.asgi import GraphQL
 
 from dataloaders.catalog import CatalogLoaders
@@ -48,12 +46,14 @@ from persistence.pii import PiiCipher, pii_keys
 from persistence.record_cache import RecordCache
 from persistence.review_repository import SqlReviewRepository
 from persistence.sessions import RedisLoginThrottle, RedisSessionStore
+from resolvers.middleware import RequestMetaMiddleware
 from resolvers.schema import build_schema
 from resolvers.webhooks import stripe_webhook
 from schema.context import Context
 from settings import Settings
 
 log = logging.getLogger("commerce")
+
 READY_DATABASE_TIMEOUT = 2.0
 ROOT = Path(__file__).resolve().parent
 
@@ -220,51 +220,12 @@ class GraphQLView(GraphQL[Context, None]):
         return orjson.loads(data)
 
 
-class RequestMetaMiddleware:
-    """Gives every response an `X-Request-Id` and, when enabled, `X-SQL-Statements`."""
-
-    def __init__(self, app: ASGIApp, *, count_statements: bool) -> None:
-        self.app = app
-        self.count_statements = count_statements
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        request_id = _header(scope, b"x-request-id") or uuid.uuid4().hex
-        counter = scope["app"].state.container.db.counter if self.count_statements else None
-
-        async def send_with_headers(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                headers = list(message.get("headers", []))
-                headers.append((b"x-request-id", request_id.encode()))
-                if bucket is not None:
-                    headers.append((b"x-sql-statements", str(bucket[0]).encode()))
-                message["headers"] = headers
-            await send(message)
-
-        if counter is None:
-            bucket = None
-            await self.app(scope, receive, send_with_headers)
-            return
-        with counter.scope() as bucket:
-            await self.app(scope, receive, send_with_headers)
-
-
-def _header(scope: Scope, name: bytes) -> str | None:
-    for key, value in scope["headers"]:
-        if key == name:
-            decoded: str = value.decode("latin-1")[:128]
-            return decoded
-    return None
-
-
 async def healthz(_: Request) -> Response:
     return JSONResponse({"status": "ok"})
 
 
 async def readyz(request: Request) -> Response:
-    container: Container = request.app.state.container
+    container = request.app.state.container
     checks: dict[str, str] = {}
     try:
         async with asyncio.timeout(READY_DATABASE_TIMEOUT), container.db.reader.connect() as db:

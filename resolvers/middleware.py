@@ -1,0 +1,46 @@
+"""Pure ASGI middleware: cheap per-request bookkeeping around the app."""
+
+from __future__ import annotations
+
+import uuid
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+
+class RequestMetaMiddleware:
+    """Gives every response an `X-Request-Id` and, when enabled, `X-SQL-Statements`."""
+
+    def __init__(self, app: ASGIApp, *, count_statements: bool) -> None:
+        self.app = app
+        self.count_statements = count_statements
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        request_id = _header(scope, b"x-request-id") or uuid.uuid4().hex
+        counter = scope["app"].state.container.db.counter if self.count_statements else None
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", []))
+                headers.append((b"x-request-id", request_id.encode()))
+                if bucket is not None:
+                    headers.append((b"x-sql-statements", str(bucket[0]).encode()))
+                message["headers"] = headers
+            await send(message)
+
+        if counter is None:
+            bucket = None
+            await self.app(scope, receive, send_with_headers)
+            return
+        with counter.scope() as bucket:
+            await self.app(scope, receive, send_with_headers)
+
+
+def _header(scope: Scope, name: bytes) -> str | None:
+    for key, value in scope["headers"]:
+        if key == name:
+            decoded: str = value.decode("latin-1")[:128]
+            return decoded
+    return None
