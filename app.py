@@ -46,7 +46,7 @@ from persistence.pii import PiiCipher, pii_keys
 from persistence.record_cache import RecordCache
 from persistence.review_repository import SqlReviewRepository
 from persistence.sessions import RedisLoginThrottle, RedisSessionStore
-from resolvers.middleware import RequestMetaMiddleware
+from resolvers.middleware import RequestMetaMiddleware, RequestTimeoutMiddleware
 from resolvers.schema import build_schema
 from resolvers.webhooks import stripe_webhook
 from schema.context import Context
@@ -192,6 +192,10 @@ class GraphQLView(GraphQL[Context, None]):
         super().__init__(
             build_schema(
                 max_depth=settings.max_query_depth,
+                max_aliases=settings.max_query_aliases,
+                max_tokens=settings.max_query_tokens,
+                introspection=settings.introspection_enabled,
+                batch_max=settings.graphql_batch_max,
                 expose_error_details=settings.environment == "development",
             ),
             graphql_ide="graphiql" if settings.graphiql_enabled else None,
@@ -282,7 +286,9 @@ def create_app(
             Route("/webhooks/stripe", stripe_webhook, methods=["POST"]),
         ],
         lifespan=lifespan,
+        max_body_size=settings.max_body_bytes,
     )
+    starlette.add_middleware(RequestTimeoutMiddleware, seconds=settings.request_timeout_seconds)
     starlette.add_middleware(
         RequestMetaMiddleware, count_statements=settings.statement_count_exposed
     )

@@ -69,6 +69,12 @@ class Settings(BaseSettings):
 
     max_page_size: int = Field(default=100, ge=1)
     max_query_depth: int = Field(default=15, ge=1)
+    max_query_aliases: int = Field(default=30, ge=0)
+    max_query_tokens: int = Field(default=10_000, ge=1)
+    max_body_bytes: int = Field(default=1_048_576, ge=1024)  # larger bodies get 413
+    graphql_batch_max: int = Field(default=0, ge=0, le=10)  # array bodies: 0 = refused
+    introspection: bool | None = None  # on outside production unless set
+    request_timeout_seconds: float = Field(default=10.0, gt=0)
     graphiql: bool | None = None
     # Adds an `X-SQL-Statements` response header; handy for budgets and the benchmark.
     expose_statement_count: bool | None = None
@@ -116,6 +122,12 @@ class Settings(BaseSettings):
         if self.graphiql is not None:
             return self.graphiql
         return self.environment == "development"
+
+    @property
+    def introspection_enabled(self) -> bool:
+        if self.introspection is not None:
+            return self.introspection
+        return self.environment != "production"
 
     @property
     def statement_count_exposed(self) -> bool:

@@ -56,10 +56,18 @@ def _protocol_code(error: GraphQLError) -> str:
     existing = (error.extensions or {}).get("code")
     if isinstance(existing, str):
         return existing
+    if "tokens" in error.message and "more than" in error.message:
+        return "MAX_TOKENS_EXCEEDED"
     if isinstance(error, GraphQLSyntaxError) or error.message.startswith("Syntax Error"):
         return "GRAPHQL_PARSE_FAILED"
     if "exceeds maximum operation depth" in error.message:
         return "MAX_DEPTH_EXCEEDED"
+    if "aliases found" in error.message:
+        return "MAX_ALIASES_EXCEEDED"
+    if "more than" in error.message and "tokens" in error.message:
+        return "MAX_TOKENS_EXCEEDED"
+    if "introspection" in error.message.lower() and "disabled" in error.message.lower():
+        return "INTROSPECTION_DISABLED"
     if error.message.startswith("Variable "):
         return "BAD_USER_INPUT"
     return "GRAPHQL_VALIDATION_FAILED"

@@ -8,8 +8,17 @@ from typing import Any
 
 import strawberry
 from graphql import GraphQLError
-from strawberry.extensions import AddValidationRules, ParserCache, SchemaExtension, ValidationCache
+from strawberry.extensions import (
+    AddValidationRules,
+    DisableIntrospection,
+    MaxTokensLimiter,
+    ParserCache,
+    SchemaExtension,
+    ValidationCache,
+)
+from strawberry.extensions.max_aliases import create_validator as alias_rule
 from strawberry.extensions.query_depth_limiter import create_validator
+from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext
 
 from resolvers.carts import CartMutation, CartQuery
@@ -62,18 +71,32 @@ class CommerceSchema(strawberry.Schema):
         return None
 
 
-def build_schema(*, max_depth: int = 15, expose_error_details: bool = False) -> strawberry.Schema:
+def build_schema(
+    *,
+    max_depth: int = 15,
+    max_aliases: int = 30,
+    max_tokens: int = 10_000,
+    introspection: bool = True,
+    batch_max: int = 0,
+    expose_error_details: bool = False,
+) -> strawberry.Schema:
     # One rule class for the schema's life: QueryDepthLimiter makes a new class per
     # instance, which changes the validation cache's key and re-validates every request.
-    depth_rules = [create_validator(max_depth, None, None)]
+    rules = [create_validator(max_depth, None, None), alias_rule(max_aliases)]
     extensions: list[Callable[[], SchemaExtension] | type[SchemaExtension]] = [
+        lambda: MaxTokensLimiter(max_token_count=max_tokens),
         lambda: CachedParser(maxsize=PARSE_CACHE_SIZE),
-        lambda: AddValidationRules(depth_rules),
+        lambda: AddValidationRules(rules),
         lambda: ValidationCache(maxsize=PARSE_CACHE_SIZE),
         lambda: ErrorPolicy(expose_details=expose_error_details),
         ReleaseRequestState,
     ]
+    if not introspection:
+        extensions.append(DisableIntrospection)
+    config = StrawberryConfig(batching_config={"max_operations": batch_max} if batch_max else None)
     types: list[Any] = [Product, ProductVariant, Category, Review, Customer]
-    schema = CommerceSchema(query=Query, mutation=Mutation, extensions=extensions, types=types)
+    schema = CommerceSchema(
+        query=Query, mutation=Mutation, extensions=extensions, types=types, config=config
+    )
     schema.execution_context_class = plain_data_context(schema._schema)
     return schema
