@@ -196,6 +196,7 @@ class GraphQLView(GraphQL[Context, None]):
                 max_tokens=settings.max_query_tokens,
                 introspection=settings.introspection_enabled,
                 batch_max=settings.graphql_batch_max,
+                max_cost=settings.max_query_cost,
                 expose_error_details=settings.environment == "development",
             ),
             graphql_ide="graphiql" if settings.graphiql_enabled else None,

@@ -24,6 +24,7 @@ from strawberry.types import ExecutionContext
 from resolvers.carts import CartMutation, CartQuery
 from resolvers.catalog import CatalogQuery
 from resolvers.checkout import CheckoutMutation, OrderQuery
+from resolvers.cost import QueryCost
 from resolvers.customers import CustomerMutation, CustomerQuery
 from resolvers.errors import ErrorPolicy
 from resolvers.execution import plain_data_context
@@ -78,6 +79,7 @@ def build_schema(
     max_tokens: int = 10_000,
     introspection: bool = True,
     batch_max: int = 0,
+    max_cost: int = 1_000,
     expose_error_details: bool = False,
 ) -> strawberry.Schema:
     # One rule class for the schema's life: QueryDepthLimiter makes a new class per
@@ -89,6 +91,7 @@ def build_schema(
         lambda: AddValidationRules(rules),
         lambda: ValidationCache(maxsize=PARSE_CACHE_SIZE),
         lambda: ErrorPolicy(expose_details=expose_error_details),
+        lambda: QueryCost(maximum=max_cost),
         ReleaseRequestState,
     ]
     if not introspection:

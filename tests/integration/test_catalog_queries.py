@@ -89,7 +89,7 @@ async def test_unknown_draft_and_archived_products_are_null(
 
     for slug in ("secret-draft", "old-thing", "no-such-product"):
         result = await client.query(f'{{ product(slug: "{slug}") {{ id }} }}')
-        assert result.body == {"data": {"product": None}}
+        assert result.data == {"product": None}
     assert await _slugs(client) == []
 
 

@@ -57,7 +57,7 @@ async def test_introspection_is_off_in_production(
         result = await client.query("{ __schema { queryType { name } } }")
 
     if allowed:
-        assert result.body == {"data": {"__schema": {"queryType": {"name": "Query"}}}}
+        assert result.data == {"__schema": {"queryType": {"name": "Query"}}}
     else:
         assert "INTROSPECTION_DISABLED" in result.error_codes
 

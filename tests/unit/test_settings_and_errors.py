@@ -60,3 +60,47 @@ async def test_protocol_errors_carry_a_code(document: str, code: str) -> None:
 
     assert result.errors is not None
     assert [e.extensions["code"] for e in result.errors] == [code]
+
+
+@pytest.mark.parametrize(
+    ("document", "variables", "cost"),
+    [
+        ("{ __typename }", {}, 0),
+        ("{ products { edges { cursor } } }", {}, 1 + 20 * 1),  # first defaults to 20
+        (
+            "query($n: Int) { products(first: $n) { edges { node { title } } } }",
+            {"n": 5},
+            1 + 5 * 2,
+        ),
+        ("{ products(first: 500) { edges { cursor } } }", {}, 1 + 100 * 1),  # counted at the cap
+        (
+            "{ products(first: 2) { edges { node { variants { sku price { amount } } } } } }",
+            {},
+            1 + 2 * 4,
+        ),
+        (
+            "{ products(first: 2) { edges { node { ...F } } } } fragment F on Product { category { slug } }",
+            {},
+            1 + 2 * 3,
+        ),
+    ],
+)
+async def test_query_cost_is_static_and_reported(
+    document: str, variables: dict[str, int], cost: int
+) -> None:
+    result = await build_schema().execute(document, variables)
+
+    assert result.extensions == {"cost": {"requestedQueryCost": cost, "maximumCost": 1000}}
+
+
+async def test_queries_over_the_cost_limit_do_not_run() -> None:
+    expensive = "{ products(first: 100) { edges { node { variants { sku } images { url } } } } }"
+
+    result = await build_schema(max_cost=300).execute(expensive)
+
+    assert result.data is None
+    assert result.errors is not None and result.errors[0].extensions == {
+        "code": "MAX_COST_EXCEEDED",
+        "cost": 401,
+        "maximum": 300,
+    }

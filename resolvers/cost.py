@@ -1,0 +1,175 @@
+"""Static query cost, computed before anything executes.
+
+Object fields cost 1, scalars and enums 0; a field taking `first` costs 1 plus `first`
+times what is below it (its value, a variable, or the argument's default); a mutation
+field costs 10 more; a few fields override their own cost where the resolver is expensive.
+A document over the maximum is refused with MAX_COST_EXCEEDED and its cost, unexecuted.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+from graphql import (
+    FieldNode,
+    FragmentDefinitionNode,
+    FragmentSpreadNode,
+    GraphQLError,
+    GraphQLField,
+    GraphQLInterfaceType,
+    GraphQLList,
+    GraphQLNonNull,
+    GraphQLObjectType,
+    GraphQLSchema,
+    GraphQLUnionType,
+    InlineFragmentNode,
+    IntValueNode,
+    OperationDefinitionNode,
+    OperationType,
+    SelectionSetNode,
+    VariableNode,
+)
+from strawberry.extensions import SchemaExtension
+from strawberry.types import ExecutionResult
+
+MUTATION_COST = 10
+# `first` above the page-size cap is refused by its resolver anyway (INVALID_PAGE_SIZE):
+# count it at the cap, so the client hears about the real problem.
+FIRST_CAP = 100
+# Fields whose resolver costs more than reading an object (own cost, before children).
+FIELD_COSTS: Mapping[tuple[str, str], int] = {
+    ("Mutation", "checkoutComplete"): 50,
+    ("Product", "related"): 5,
+}
+
+
+def query_cost(
+    schema: GraphQLSchema,
+    operation: OperationDefinitionNode,
+    fragments: Mapping[str, FragmentDefinitionNode],
+    variables: Mapping[str, Any],
+) -> int:
+    root = schema.get_root_type(operation.operation)
+    if root is None:
+        return 0
+    per_field = MUTATION_COST if operation.operation is OperationType.MUTATION else 0
+    return _selection_cost(schema, root, operation.selection_set, fragments, variables, per_field)
+
+
+def _selection_cost(
+    schema: GraphQLSchema,
+    parent: Any,
+    selection_set: SelectionSetNode | None,
+    fragments: Mapping[str, FragmentDefinitionNode],
+    variables: Mapping[str, Any],
+    extra: int = 0,
+) -> int:
+    total = 0
+    for parent_type, node in _fields(schema, parent, selection_set, fragments):
+        field = parent_type.fields.get(node.name.value) if hasattr(parent_type, "fields") else None
+        if field is None:  # __typename and friends
+            continue
+        own = FIELD_COSTS.get((parent_type.name, node.name.value))
+        named = _named(field.type)
+        is_object = isinstance(named, GraphQLObjectType | GraphQLInterfaceType | GraphQLUnionType)
+        children = _selection_cost(schema, named, node.selection_set, fragments, variables)
+        own_cost = own if own is not None else (1 if is_object else 0)
+        total += extra + own_cost + children * _multiplier(field, node, variables)
+    return total
+
+
+def _fields(
+    schema: GraphQLSchema,
+    parent: Any,
+    selection_set: SelectionSetNode | None,
+    fragments: Mapping[str, FragmentDefinitionNode],
+) -> Iterator[tuple[Any, FieldNode]]:
+    if selection_set is None:
+        return
+    for selection in selection_set.selections:
+        if isinstance(selection, FieldNode):
+            yield parent, selection
+        elif isinstance(selection, InlineFragmentNode):
+            on = (
+                schema.get_type(selection.type_condition.name.value)
+                if selection.type_condition
+                else parent
+            )
+            yield from _fields(schema, on or parent, selection.selection_set, fragments)
+        elif isinstance(selection, FragmentSpreadNode):
+            fragment = fragments.get(selection.name.value)
+            if fragment is not None:
+                on = schema.get_type(fragment.type_condition.name.value) or parent
+                yield from _fields(schema, on, fragment.selection_set, fragments)
+
+
+def _multiplier(field: GraphQLField, node: FieldNode, variables: Mapping[str, Any]) -> int:
+    if "first" not in field.args:
+        return 1
+    for argument in node.arguments or ():
+        if argument.name.value == "first":
+            value = argument.value
+            if isinstance(value, IntValueNode):
+                return _clamp(int(value.value))
+            if isinstance(value, VariableNode):
+                given = variables.get(value.name.value)
+                return _clamp(given) if isinstance(given, int) else 1
+    default = field.args["first"].default_value
+    return _clamp(default) if isinstance(default, int) else 1
+
+
+def _clamp(first: int) -> int:
+    return min(max(1, first), FIRST_CAP)
+
+
+def _named(graphql_type: Any) -> Any:
+    while isinstance(graphql_type, GraphQLNonNull | GraphQLList):
+        graphql_type = graphql_type.of_type
+    return graphql_type
+
+
+class QueryCost(SchemaExtension):
+    """Refuses documents over `maximum`; reports `extensions.cost` on every response."""
+
+    def __init__(self, *, maximum: int) -> None:
+        super().__init__()
+        self._maximum = maximum
+        self._cost: int | None = None
+
+    def on_execute(self) -> Iterator[None]:
+        context = self.execution_context
+        document = context.graphql_document
+        operation = _operation(document, context.operation_name) if document else None
+        if operation is not None:
+            fragments = {
+                d.name.value: d
+                for d in document.definitions
+                if isinstance(d, FragmentDefinitionNode)
+            }
+            self._cost = query_cost(
+                context.schema._schema, operation, fragments, context.variables or {}
+            )
+            if self._cost > self._maximum:
+                error = GraphQLError(
+                    f"query cost {self._cost} exceeds the maximum of {self._maximum}",
+                    extensions={
+                        "code": "MAX_COST_EXCEEDED",
+                        "cost": self._cost,
+                        "maximum": self._maximum,
+                    },
+                )
+                context.result = ExecutionResult(data=None, errors=[error])  # nothing executes
+        yield
+
+    def get_results(self) -> dict[str, Any]:
+        if self._cost is None:
+            return {}
+        return {"cost": {"requestedQueryCost": self._cost, "maximumCost": self._maximum}}
+
+
+def _operation(document: Any, name: str | None) -> OperationDefinitionNode | None:
+    operations = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
+    if name is None:
+        return operations[0] if len(operations) == 1 else None
+    return next((o for o in operations if o.name and o.name.value == name), None)
