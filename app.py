@@ -43,6 +43,7 @@ from persistence.customer_repository import SqlCustomerRepository
 from persistence.db import Database, create_database
 from persistence.order_store import SqlIdempotencyStore, SqlOrderStore
 from persistence.pii import PiiCipher, pii_keys
+from persistence.rate_limiter import RedisRateLimiter
 from persistence.record_cache import RecordCache
 from persistence.review_repository import SqlReviewRepository
 from persistence.sessions import RedisLoginThrottle, RedisSessionStore
@@ -75,6 +76,7 @@ class Container:
     gateway: PaymentGateway
     checkout: Checkout
     orders: OrderDesk
+    rate_limiter: RedisRateLimiter
 
     @classmethod
     def create(
@@ -153,6 +155,12 @@ class Container:
             gateway=gateway,
             checkout=checkout,
             orders=OrderDesk(order_store, gateway, cart_store),
+            rate_limiter=RedisRateLimiter(
+                redis,
+                capacity=settings.rate_limit_capacity,
+                restore_rate=settings.rate_limit_restore_rate,
+                timeout_seconds=settings.redis_timeout_seconds,
+            ),
         )
 
     async def close(self) -> None:
@@ -216,6 +224,8 @@ class GraphQLView(GraphQL[Context, None]):
             pricing=container.pricing,
             checkout=container.checkout,
             orders=container.orders,
+            response=response,
+            rate_limiter=container.rate_limiter,
         )
 
     def encode_json(self, data: object) -> bytes:

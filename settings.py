@@ -72,6 +72,8 @@ class Settings(BaseSettings):
     max_query_aliases: int = Field(default=30, ge=0)
     max_query_tokens: int = Field(default=10_000, ge=1)
     max_query_cost: int = Field(default=1_000, ge=1)
+    rate_limit_capacity: float = Field(default=1_000, gt=0)  # points per client bucket
+    rate_limit_restore_rate: float = Field(default=50, gt=0)  # points per second
     max_body_bytes: int = Field(default=1_048_576, ge=1024)  # larger bodies get 413
     graphql_batch_max: int = Field(default=0, ge=0, le=10)  # array bodies: 0 = refused
     introspection: bool | None = None  # on outside production unless set

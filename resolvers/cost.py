@@ -8,7 +8,7 @@ A document over the maximum is refused with MAX_COST_EXCEEDED and its cost, unex
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import AsyncIterator, Iterator, Mapping
 from typing import Any
 
 from graphql import (
@@ -130,14 +130,17 @@ def _named(graphql_type: Any) -> Any:
 
 
 class QueryCost(SchemaExtension):
-    """Refuses documents over `maximum`; reports `extensions.cost` on every response."""
+    """Refuses documents over `maximum`, charges the cost to the client's rate-limit
+    bucket (THROTTLED, HTTP 429 with Retry-After when it is empty), and reports
+    `extensions.cost` on every response."""
 
     def __init__(self, *, maximum: int) -> None:
         super().__init__()
         self._maximum = maximum
         self._cost: int | None = None
+        self._throttle: dict[str, float] | None = None
 
-    def on_execute(self) -> Iterator[None]:
+    async def on_execute(self) -> AsyncIterator[None]:
         context = self.execution_context
         document = context.graphql_document
         operation = _operation(document, context.operation_name) if document else None
@@ -160,12 +163,42 @@ class QueryCost(SchemaExtension):
                     },
                 )
                 context.result = ExecutionResult(data=None, errors=[error])  # nothing executes
+            else:
+                await self._charge(self._cost)
         yield
+
+    async def _charge(self, cost: int) -> None:
+        request_context = self.execution_context.context
+        limiter = getattr(request_context, "rate_limiter", None)
+        if limiter is None:
+            return
+        decision = await limiter.take(request_context.client_key, cost)
+        self._throttle = {
+            "maximumAvailable": decision.capacity,
+            "currentlyAvailable": round(decision.available, 2),
+            "restoreRate": decision.restore_rate,
+        }
+        if not decision.allowed:
+            error = GraphQLError(
+                f"throttled: this request costs {cost} points; retry in "
+                f"{decision.retry_after_seconds} s",
+                extensions={"code": "THROTTLED", "retryAfter": decision.retry_after_seconds},
+            )
+            self.execution_context.result = ExecutionResult(data=None, errors=[error])
+            request_context.response.status_code = 429
+            request_context.response.headers["Retry-After"] = str(decision.retry_after_seconds)
 
     def get_results(self) -> dict[str, Any]:
         if self._cost is None:
             return {}
-        return {"cost": {"requestedQueryCost": self._cost, "maximumCost": self._maximum}}
+        cost: dict[str, Any] = {
+            "requestedQueryCost": self._cost,
+            "actualQueryCost": self._cost,  # static: no resolver reports more yet
+            "maximumCost": self._maximum,
+        }
+        if self._throttle is not None:
+            cost["throttleStatus"] = self._throttle
+        return {"cost": cost}
 
 
 def _operation(document: Any, name: str | None) -> OperationDefinitionNode | None:

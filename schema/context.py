@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 from dataclasses import dataclass, field
-from typing import TypeAlias
+from typing import Any, TypeAlias
 
 import strawberry
 from starlette.requests import Request
@@ -32,12 +33,22 @@ class Context:
     pricing: PricingRules
     checkout: Checkout
     orders: OrderDesk
+    response: Any = None  # the HTTP sub-response: status and headers set by resolvers
+    rate_limiter: Any = None
     _viewer: asyncio.Future[Customer | None] | None = field(default=None)
 
     @property
     def access_token(self) -> str | None:
         scheme, _, token = self.request.headers.get("authorization", "").partition(" ")
         return token.strip() or None if scheme.lower() == "bearer" else None
+
+    @property
+    def client_key(self) -> str:
+        """Whose rate-limit bucket pays: the access token's owner, else the address."""
+        token = self.access_token
+        if token:
+            return "token:" + hashlib.sha256(token.encode()).hexdigest()[:32]
+        return "ip:" + self.client_address
 
     @property
     def client_address(self) -> str:

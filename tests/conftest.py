@@ -87,6 +87,9 @@ def settings(database_url: str) -> Settings:
         redis_url=TEST_REDIS_URL,
         expose_statement_count=True,
         pii_encryption_keys=TEST_PII_KEY,
+        # Tests send many requests from one address; test_rate_limits.py sets real limits.
+        rate_limit_capacity=1e9,
+        rate_limit_restore_rate=1e9,
         **FAST_PASSWORDS,
     )
 

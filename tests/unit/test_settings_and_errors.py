@@ -90,7 +90,10 @@ async def test_query_cost_is_static_and_reported(
 ) -> None:
     result = await build_schema().execute(document, variables)
 
-    assert result.extensions == {"cost": {"requestedQueryCost": cost, "maximumCost": 1000}}
+    # No context here, so no rate limiter and no throttleStatus.
+    assert result.extensions == {
+        "cost": {"requestedQueryCost": cost, "actualQueryCost": cost, "maximumCost": 1000}
+    }
 
 
 async def test_queries_over_the_cost_limit_do_not_run() -> None:

@@ -1,0 +1,71 @@
+"""Leaky-bucket rate limits in Redis: one atomic Lua script per request.
+
+Each client has a bucket of `capacity` points that refills at `restore_rate` points a
+second; a request takes its query cost. Redis unavailable: requests pass (fail open) with
+a logged warning, because refusing every request is worse than briefly not limiting.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass
+
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+log = logging.getLogger(__name__)
+
+# KEYS[1] bucket; ARGV capacity, restore per second, now (ms), cost.
+_TAKE = """
+local capacity, rate = tonumber(ARGV[1]), tonumber(ARGV[2])
+local now, cost = tonumber(ARGV[3]), tonumber(ARGV[4])
+local state = redis.call('HMGET', KEYS[1], 'points', 'at')
+local points, at = tonumber(state[1]), tonumber(state[2])
+if points == nil then points, at = capacity, now end
+points = math.min(capacity, points + (now - at) * rate / 1000)
+local allowed = 0
+if points >= cost then
+  points = points - cost
+  allowed = 1
+end
+redis.call('HSET', KEYS[1], 'points', tostring(points), 'at', tostring(now))
+redis.call('PEXPIRE', KEYS[1], math.ceil(capacity / rate * 1000) + 1000)
+return {allowed, tostring(points)}
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    allowed: bool
+    available: float
+    capacity: float
+    restore_rate: float
+    retry_after_seconds: int
+
+
+class RedisRateLimiter:
+    def __init__(
+        self, redis: Redis, *, capacity: float, restore_rate: float, timeout_seconds: float
+    ) -> None:
+        self._redis = redis
+        self._capacity = capacity
+        self._rate = restore_rate
+        self._timeout = timeout_seconds
+        self._take = redis.register_script(_TAKE)
+
+    async def take(self, client: str, cost: int) -> Decision:
+        try:
+            async with asyncio.timeout(self._timeout):
+                allowed, points = await self._take(
+                    keys=[f"ratelimit:{client}"],
+                    args=[self._capacity, self._rate, int(time.time() * 1000), cost],
+                )
+        except (RedisError, OSError, TimeoutError) as error:
+            log.warning("rate limiter unavailable, letting the request through: %s", error)
+            return Decision(True, self._capacity, self._capacity, self._rate, 0)
+        available = float(points)
+        missing = max(0.0, cost - available)
+        retry_after = 0 if allowed else max(1, int(-(-missing // self._rate)))
+        return Decision(bool(allowed), available, self._capacity, self._rate, retry_after)
