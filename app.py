@@ -22,6 +22,7 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 from sqlalchemy import text
 from starlette.applications import Starlette
+from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -47,6 +48,7 @@ from persistence.rate_limiter import RedisRateLimiter
 from persistence.record_cache import RecordCache
 from persistence.review_repository import SqlReviewRepository
 from persistence.sessions import RedisLoginThrottle, RedisSessionStore
+from resolvers.http_semantics import GraphQLOverHttp
 from resolvers.middleware import RequestMetaMiddleware, RequestTimeoutMiddleware
 from resolvers.schema import build_schema
 from resolvers.webhooks import stripe_webhook
@@ -195,7 +197,7 @@ def _redis(settings: Settings) -> Redis:
     return fakeredis.FakeAsyncRedis()
 
 
-class GraphQLView(GraphQL[Context, None]):
+class GraphQLView(GraphQLOverHttp, GraphQL[Context, None]):
     def __init__(self, settings: Settings) -> None:
         super().__init__(
             build_schema(
@@ -210,6 +212,7 @@ class GraphQLView(GraphQL[Context, None]):
             graphql_ide="graphiql" if settings.graphiql_enabled else None,
         )
         self.settings = settings
+        self.public_max_age = settings.public_cache_max_age
 
     async def get_context(self, request: Any, response: Any) -> Context:
         container: Container = request.app.state.container
@@ -300,6 +303,15 @@ def create_app(
         max_body_size=settings.max_body_bytes,
     )
     starlette.add_middleware(RequestTimeoutMiddleware, seconds=settings.request_timeout_seconds)
+    if settings.cors_allow_origins:
+        starlette.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_allow_origins,
+            allow_methods=["GET", "POST"],
+            allow_headers=["Authorization", "Content-Type", "X-Api-Key", "X-Request-Id"],
+            expose_headers=["X-Request-Id", "Retry-After"],
+            max_age=600,
+        )
     starlette.add_middleware(
         RequestMetaMiddleware, count_statements=settings.statement_count_exposed
     )

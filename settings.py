@@ -78,6 +78,8 @@ class Settings(BaseSettings):
     graphql_batch_max: int = Field(default=0, ge=0, le=10)  # array bodies: 0 = refused
     introspection: bool | None = None  # on outside production unless set
     request_timeout_seconds: float = Field(default=10.0, gt=0)
+    public_cache_max_age: int = Field(default=60, ge=0)  # public catalog GETs
+    cors_allow_origins: list[str] = Field(default_factory=list)  # JSON list; [] = no CORS
     graphiql: bool | None = None
     # Adds an `X-SQL-Statements` response header; handy for budgets and the benchmark.
     expose_statement_count: bool | None = None

@@ -33,6 +33,7 @@ Action = Callable[[str, int | None], Awaitable[None]]
 class CartQuery:
     @strawberry.field(description="A cart by id; null when it does not exist or is not yours.")
     async def cart(self, info: Info, id: strawberry.ID) -> Cart | None:
+        info.context.mark_private()
         cart_id = str_gid_or_none(id, "Cart")
         if cart_id is None:
             return None

@@ -55,9 +55,14 @@ class Context:
         client = self.request.client
         return client.host if client else "unknown"
 
+    def mark_private(self) -> None:
+        """This answer holds someone's data: it must never be cached publicly."""
+        self.request.state.graphql_private_data = True
+
     async def viewer(self) -> Customer | None:
         """The signed-in customer, looked up once per request and only when asked for.
         A missing, unknown, expired or revoked token means a guest."""
+        self.mark_private()
         if self._viewer is None:
             self._viewer = asyncio.ensure_future(self.accounts.customer_for(self.access_token))
         return await self._viewer

@@ -1,0 +1,87 @@
+"""GraphQL over HTTP, as graphql.org's spec says, on top of strawberry's view.
+
+- `application/graphql-response+json` when the client accepts it (else
+  `application/json`); under it, a document that never executed (parse or validation
+  failure, too deep, too costly) is a 400 without a `data` entry.
+- A POST body in another media type: 415. A mutation over GET: 405.
+- GET answers that show only public catalog data: `Cache-Control: public, max-age=N`
+  and an `ETag` (a matching `If-None-Match` gets 304); anything else: `private, no-store`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+from cross_web import HTTPException as StrawberryHTTPException
+from starlette.exceptions import HTTPException
+from strawberry.http import GraphQLHTTPResponse, process_result
+from strawberry.types import ExecutionResult
+
+GRAPHQL_RESPONSE = "application/graphql-response+json"
+ACCEPTED_BODIES = {"application/json", GRAPHQL_RESPONSE, "application/graphql"}
+
+
+def prefers_graphql_response(request: Any) -> bool:
+    return GRAPHQL_RESPONSE in request.headers.get("accept", "")
+
+
+class GraphQLOverHttp:
+    """A mixin for the strawberry ASGI view; `public_max_age` comes from settings."""
+
+    public_max_age: int = 60
+
+    async def run(self, request: Any, context: Any = None, root_value: Any = None) -> Any:
+        if request.method == "POST":
+            media = request.headers.get("content-type", "").split(";")[0].strip().lower()
+            if media and media not in ACCEPTED_BODIES and not media.startswith("multipart/"):
+                raise HTTPException(415, f"unsupported media type {media}; send application/json")
+        try:
+            if context is None:
+                response = await super().run(request)  # type: ignore[misc]
+            else:
+                response = await super().run(request, context, root_value)  # type: ignore[misc]
+        except StrawberryHTTPException as error:
+            if "not allowed when using GET" in error.reason:
+                raise HTTPException(405, "mutations need POST", headers={"Allow": "POST"}) from None
+            raise
+        if not hasattr(response, "body"):
+            return response
+        unexecuted = getattr(request.state, "graphql_unexecuted", False)
+        if prefers_graphql_response(request):
+            response.headers["content-type"] = f"{GRAPHQL_RESPONSE}; charset=utf-8"
+            if unexecuted and response.status_code == 200:
+                response.status_code = 400
+        self._cache_headers(request, response, unexecuted)
+        return response
+
+    def _cache_headers(self, request: Any, response: Any, unexecuted: bool) -> None:
+        public = (
+            request.method == "GET"
+            and response.status_code == 200
+            and not unexecuted
+            and not getattr(request.state, "graphql_private", True)
+            and "authorization" not in request.headers
+        )
+        if not public:
+            response.headers["cache-control"] = "private, no-store"
+            return
+        etag = '"' + hashlib.sha256(response.body).hexdigest()[:32] + '"'
+        response.headers["cache-control"] = f"public, max-age={self.public_max_age}"
+        response.headers["etag"] = etag
+        if request.headers.get("if-none-match") == etag:
+            response.status_code = 304
+            response.body = b""
+            response.headers["content-length"] = "0"
+
+    async def process_result(self, request: Any, result: ExecutionResult) -> GraphQLHTTPResponse:
+        data = process_result(result)
+        errors = result.errors or []
+        unexecuted = result.data is None and bool(errors) and all(e.path is None for e in errors)
+        request.state.graphql_unexecuted = unexecuted
+        request.state.graphql_private = bool(
+            getattr(request.state, "graphql_private_data", False)
+        ) or bool(errors)
+        if unexecuted and prefers_graphql_response(request):
+            data.pop("data", None)  # the spec: no data entry for a request that never ran
+        return data
