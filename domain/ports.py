@@ -23,7 +23,9 @@ class CatalogReader(Protocol):
 class CacheInvalidator(Protocol):
     """Later writes call this so cached catalog records never outlive a change."""
 
-    async def invalidate_products(self, product_ids: list[int], slugs: list[str] = ...) -> None: ...
+    async def invalidate_products(
+        self, product_ids: list[int], slugs: Sequence[str] = ()
+    ) -> None: ...
 
     async def invalidate_variants(self, variant_ids: list[int]) -> None: ...
 

@@ -8,6 +8,7 @@ from typing import Protocol
 from domain.catalog import Product, Review
 from domain.errors import Rejected, UserError, UserErrorCode
 from domain.pagination import Page, PageRequest
+from domain.ports import CacheInvalidator
 
 TITLE_MAX = 200
 BODY_MAX = 5_000
@@ -35,10 +36,6 @@ class ProductLookup(Protocol):
     async def product(self, product_id: int) -> Product | None: ...
 
 
-class CatalogCache(Protocol):
-    async def invalidate_products(self, product_ids: list[int], slugs: list[str]) -> None: ...
-
-
 def check_review(rating: int, title: str, body: str) -> list[UserError]:
     errors = []
     if not 1 <= rating <= 5:
@@ -55,7 +52,9 @@ def check_review(rating: int, title: str, body: str) -> list[UserError]:
 
 
 class Reviews:
-    def __init__(self, writer: ReviewWriter, products: ProductLookup, cache: CatalogCache) -> None:
+    def __init__(
+        self, writer: ReviewWriter, products: ProductLookup, cache: CacheInvalidator
+    ) -> None:
         self._writer = writer
         self._products = products
         self._cache = cache

@@ -64,8 +64,6 @@ def _protocol_code(error: GraphQLError) -> str:
         return "MAX_DEPTH_EXCEEDED"
     if "aliases found" in error.message:
         return "MAX_ALIASES_EXCEEDED"
-    if "more than" in error.message and "tokens" in error.message:
-        return "MAX_TOKENS_EXCEEDED"
     if "introspection" in error.message.lower() and "disabled" in error.message.lower():
         return "INTROSPECTION_DISABLED"
     if error.message.startswith("Variable "):

@@ -20,26 +20,15 @@ from domain.payments import ChargeRequest, ChargeResult
 from integrations.sandbox_gateway import SandboxGateway
 from integrations.stripe_webhooks import sign_stripe_payload
 from persistence.db import Database
-from persistence.tables import idempotency_keys, inventory_levels, orders, outbox
+from persistence.tables import idempotency_keys, orders, outbox
 from schema.global_id import decode_gid, encode_gid
 from settings import Settings
 from tests.client import AppClient, customer_token, running_app
 from tests.factories import CatalogFactory, MadeProduct
 from tests.fakes.stripe_server import running_stripe_fake
+from tests.shop import ADDRESS, CREATE_CART, SET_ADDRESS, ready_cart, stock, vid
 
 WEBHOOK_SECRET = "whsec_test_secret"
-ADDRESS = {
-    "firstName": "Ann",
-    "lastName": "Lee",
-    "address1": "1 Main St",
-    "city": "Berlin",
-    "zip": "10115",
-    "countryCode": "DE",
-}
-CREATE_CART = """mutation($lines: [CartLineInput!]!) { cartCreate(input: {lines: $lines, buyerIdentity: {email: "ann@example.com"}}) {
-  cart { id } userErrors { code } } }"""
-SET_ADDRESS = """mutation($id: ID!, $a: MailingAddressInput!) { cartShippingAddressUpdate(input: {cartId: $id, address: $a}) {
-  userErrors { code } } }"""
 CHECKOUT = """mutation($input: CheckoutCompleteInput!) { checkoutComplete(input: $input) {
   order { id number status email lines { sku title quantity unitPrice { amount } }
           cost { subtotalAmount { amount } shippingAmount { amount } taxAmount { amount } totalAmount { amount } }
@@ -95,23 +84,6 @@ async def goods(db: Database, clean: None) -> dict[str, MadeProduct]:
     }
 
 
-def vid(made: MadeProduct) -> str:
-    return encode_gid("ProductVariant", made.variant_ids[0])
-
-
-async def ready_cart(
-    client: AppClient, lines: list[tuple[MadeProduct, int]], token: str | None = None
-) -> str:
-    created = await client.query(
-        CREATE_CART,
-        {"lines": [{"variantId": vid(m), "quantity": q} for m, q in lines]},
-        token=token,
-    )
-    cart_id: str = created.data["cartCreate"]["cart"]["id"]
-    await client.query(SET_ADDRESS, {"id": cart_id, "a": ADDRESS}, token=token)
-    return cart_id
-
-
 async def checkout(
     client: AppClient,
     cart_id: str,
@@ -127,18 +99,6 @@ async def checkout(
     )
     data: dict[str, Any] = result.data["checkoutComplete"]
     return data
-
-
-async def stock(db: Database, made: MadeProduct) -> int:
-    async with db.reader.connect() as connection:
-        value = (
-            await connection.execute(
-                select(inventory_levels.c.available).where(
-                    inventory_levels.c.variant_id == made.variant_ids[0]
-                )
-            )
-        ).scalar_one()
-    return int(value)
 
 
 async def test_a_checkout_places_a_paid_order_with_snapshots(

@@ -11,7 +11,7 @@ from settings import Settings
 from tests.client import AppClient, running_app
 from tests.conftest import PRODUCTION_EXTRAS
 from tests.factories import CatalogFactory
-from tests.integration.test_checkout import ready_cart
+from tests.shop import ready_cart
 
 
 async def test_too_many_aliases_or_tokens_are_refused(client: AppClient) -> None:

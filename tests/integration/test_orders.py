@@ -13,7 +13,7 @@ from persistence.tables import customers
 from settings import Settings
 from tests.client import AppClient, customer_token, running_app
 from tests.factories import CatalogFactory, MadeProduct
-from tests.integration.test_checkout import ready_cart, stock
+from tests.shop import ready_cart, stock
 
 PLACE = """mutation($input: CheckoutCompleteInput!) { checkoutComplete(input: $input) {
   order { id number status } userErrors { code } } }"""

@@ -1,0 +1,53 @@
+"""Helpers for tests that buy things: ready carts and stock levels."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from persistence.db import Database
+from persistence.tables import inventory_levels
+from schema.global_id import encode_gid
+from tests.client import AppClient
+from tests.factories import MadeProduct
+
+ADDRESS = {
+    "firstName": "Ann",
+    "lastName": "Lee",
+    "address1": "1 Main St",
+    "city": "Berlin",
+    "zip": "10115",
+    "countryCode": "DE",
+}
+CREATE_CART = """mutation($lines: [CartLineInput!]!) { cartCreate(input: {lines: $lines, buyerIdentity: {email: "ann@example.com"}}) {
+  cart { id } userErrors { code } } }"""
+SET_ADDRESS = """mutation($id: ID!, $a: MailingAddressInput!) { cartShippingAddressUpdate(input: {cartId: $id, address: $a}) {
+  userErrors { code } } }"""
+
+
+def vid(made: MadeProduct) -> str:
+    return encode_gid("ProductVariant", made.variant_ids[0])
+
+
+async def ready_cart(
+    client: AppClient, lines: list[tuple[MadeProduct, int]], token: str | None = None
+) -> str:
+    created = await client.query(
+        CREATE_CART,
+        {"lines": [{"variantId": vid(m), "quantity": q} for m, q in lines]},
+        token=token,
+    )
+    cart_id: str = created.data["cartCreate"]["cart"]["id"]
+    await client.query(SET_ADDRESS, {"id": cart_id, "a": ADDRESS}, token=token)
+    return cart_id
+
+
+async def stock(db: Database, made: MadeProduct) -> int:
+    async with db.reader.connect() as connection:
+        value = (
+            await connection.execute(
+                select(inventory_levels.c.available).where(
+                    inventory_levels.c.variant_id == made.variant_ids[0]
+                )
+            )
+        ).scalar_one()
+    return int(value)
