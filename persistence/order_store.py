@@ -27,13 +27,13 @@ from domain.payments import PaymentEvent
 from persistence.catalog_records import aware
 from persistence.cursor_keys import review_id_key, review_time_key, time_key
 from persistence.db import Database
+from persistence.outbox import emit, emit_stock
 from persistence.pii import PiiCipher
 from persistence.tables import (
     idempotency_keys,
     inventory_levels,
     order_lines,
     orders,
-    outbox,
     webhook_events,
 )
 
@@ -96,7 +96,7 @@ class SqlOrderStore:
                     .where(idempotency_keys.c.id == claim_id)
                     .values(order_id=order_id)
                 )
-                await _emit(
+                await emit(
                     connection,
                     "OrderPlaced",
                     {
@@ -105,7 +105,7 @@ class SqlOrderStore:
                         "currency": order.currency_code,
                     },
                 )
-                await _emit_stock(connection, stock)
+                await emit_stock(connection, stock)
         except _ShortOfStock as short:
             return short.variant_ids
         # Built from what was written: no need to read it back.
@@ -161,7 +161,7 @@ class SqlOrderStore:
             )
             if moved is None:
                 return None
-            await _emit(connection, "OrderCancelled", {"order": moved[0], "refund": refund_id})
+            await emit(connection, "OrderCancelled", {"order": moved[0], "refund": refund_id})
             await _release(connection, order_id)
         return await self.by_id(order_id)
 
@@ -361,7 +361,7 @@ async def _pay(connection: AsyncConnection, order_id: int, payment: Payment) -> 
     )
     if moved is None:
         return None
-    await _emit(connection, "OrderPaid", {"order": moved[0], "payment": payment.payment_id})
+    await emit(connection, "OrderPaid", {"order": moved[0], "payment": payment.payment_id})
     return moved[1]
 
 
@@ -377,7 +377,7 @@ async def _fail(
     )
     if moved is None:
         return None
-    await _emit(connection, "PaymentFailed", {"order": moved[0], "decline_code": decline_code})
+    await emit(connection, "PaymentFailed", {"order": moved[0], "decline_code": decline_code})
     await _release(connection, order_id)
     return moved[1]
 
@@ -399,25 +399,7 @@ async def _release(connection: AsyncConnection, order_id: int) -> None:
                 .returning(inventory_levels.c.available)
             )
         ).scalar_one()
-    await _emit_stock(connection, stock)
-
-
-async def _emit(connection: AsyncConnection, topic: str, payload: dict[str, Any]) -> None:
-    await connection.execute(insert(outbox).values(topic=topic, payload=payload))
-
-
-async def _emit_stock(connection: AsyncConnection, stock: dict[int, int]) -> None:
-    if stock:
-        await connection.execute(
-            insert(outbox),
-            [
-                {
-                    "topic": "StockChanged",
-                    "payload": {"variant": variant_id, "available": available},
-                }
-                for variant_id, available in stock.items()
-            ],
-        )
+    await emit_stock(connection, stock)
 
 
 class SqlIdempotencyStore:

@@ -12,7 +12,7 @@ from persistence.catalog_repository import CatalogRepository
 from persistence.db import Database
 from settings import Settings
 from tests.client import AppClient, running_app
-from tests.conftest import PRODUCTION_EXTRAS
+from tests.conftest import PRODUCTION_EXTRAS, TEST_REDIS_URL
 from tests.factories import CatalogFactory
 
 
@@ -100,7 +100,7 @@ async def test_unexpected_errors_are_masked_with_an_id_and_logged_with_the_trace
     settings = Settings(
         environment=environment,
         database_url=database_url,
-        redis_url="redis://127.0.0.1:6379/15",
+        redis_url=TEST_REDIS_URL,
         **PRODUCTION_EXTRAS,
     )
     async with running_app(settings) as client:
@@ -133,7 +133,7 @@ async def test_graphiql_only_in_development(database_url: str, clean: None) -> N
         settings = Settings(
             environment=environment,
             database_url=database_url,
-            redis_url="redis://127.0.0.1:6379/15",
+            redis_url=TEST_REDIS_URL,
             **PRODUCTION_EXTRAS,
         )
         async with running_app(settings) as client:

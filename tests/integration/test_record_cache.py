@@ -12,6 +12,7 @@ from persistence.db import Database
 from persistence.tables import inventory_levels, product_variants, products
 from settings import Settings
 from tests.client import AppClient, running_app
+from tests.conftest import TEST_REDIS_URL
 from tests.factories import CatalogFactory
 
 QUERY = '{ product(slug: "mug") { title variants { sku price { amount } quantityAvailable } } }'
@@ -100,7 +101,7 @@ async def test_catalog_reads_go_to_the_read_replica_url(
         environment="test",
         database_url=database_url,
         database_read_url=replica,
-        redis_url="redis://127.0.0.1:6379/15",
+        redis_url=TEST_REDIS_URL,
         expose_statement_count=True,
     )
 
