@@ -295,3 +295,33 @@ webhook_events = Table(
         server_default=text("CURRENT_TIMESTAMP"),
     ),
 )
+
+# -- partners ---------------------------------------------------------------------------
+
+partners = Table(
+    "partners",
+    metadata,
+    _id(),
+    Column("name", String(120), nullable=False, unique=True),
+    # SHA-256 of the API key: keys are 256 random bits, so a fast hash is enough.
+    Column("key_hash", String(64), nullable=False, unique=True),
+    Column("key_prefix", String(16), nullable=False),  # shown in logs and listings
+    Column("persisted_only", Boolean, nullable=False, server_default=text("false")),
+    Column("tier", String(32), nullable=False, server_default=text("'standard'")),
+    Column(
+        "created_at",
+        DateTime(timezone=True),
+        nullable=False,
+        server_default=text("CURRENT_TIMESTAMP"),
+    ),
+    Column("revoked_at", DateTime(timezone=True), nullable=True),
+)
+
+partner_operations = Table(
+    "partner_operations",
+    metadata,
+    Column("partner_id", Id, ForeignKey("partners.id", ondelete="CASCADE"), primary_key=True),
+    Column("operation_id", String(64), primary_key=True),  # sha256 of the body, hex
+    Column("name", String(200), nullable=False),
+    Column("body", Text, nullable=False),
+)
