@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 DEMO_PRODUCTS ?= 500
 
-.PHONY: install run test lint services bench schema lock clean
+.PHONY: install node-client run test lint services bench schema lock clean
 
 $(STAMP): requirements.lock pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -15,6 +15,15 @@ $(STAMP): requirements.lock pyproject.toml
 	touch $(STAMP)
 
 install: $(STAMP)
+
+# The real Apollo Client that tests/e2e/test_apollo_persisted_queries.py drives.
+APOLLO := tests/e2e/apollo
+$(APOLLO)/node_modules/.installed: $(APOLLO)/package-lock.json
+	@if command -v npm >/dev/null; then \
+		cd $(APOLLO) && npm ci --no-audit --no-fund --loglevel=error && touch node_modules/.installed; \
+	else echo "npm not found: the Apollo Client test will be skipped"; fi
+
+node-client: $(APOLLO)/node_modules/.installed
 
 run: install
 	$(BIN)/python app.py migrate
@@ -29,7 +38,7 @@ lint: install
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
-test: install services lint
+test: install node-client services lint
 	$(BIN)/python -m pytest
 
 bench: install services
@@ -48,4 +57,4 @@ lock:
 	rm -rf .lock-venv
 
 clean:
-	rm -rf $(VENV) var .pytest_cache .ruff_cache .mypy_cache
+	rm -rf $(VENV) var .pytest_cache .ruff_cache .mypy_cache $(APOLLO)/node_modules

@@ -34,6 +34,7 @@ from domain.checkout import Checkout, CheckoutPolicy
 from domain.customers import Accounts
 from domain.order_desk import OrderDesk
 from domain.payments import PaymentGateway
+from domain.persisted_queries import DocumentPolicy, Operation, PersistedDocuments, parse_manifest
 from domain.reviews import Reviews
 from integrations.passwords import Argon2Passwords
 from integrations.sandbox_gateway import SandboxGateway
@@ -43,6 +44,8 @@ from persistence.catalog_repository import CatalogRepository
 from persistence.customer_repository import SqlCustomerRepository
 from persistence.db import Database, create_database
 from persistence.order_store import SqlIdempotencyStore, SqlOrderStore
+from persistence.partner_repository import PartnerDirectory, SqlPartnerRepository
+from persistence.persisted_documents import RedisDocumentStore
 from persistence.pii import PiiCipher, pii_keys
 from persistence.rate_limiter import RedisRateLimiter
 from persistence.record_cache import RecordCache
@@ -50,6 +53,7 @@ from persistence.review_repository import SqlReviewRepository
 from persistence.sessions import RedisLoginThrottle, RedisSessionStore
 from resolvers.http_semantics import GraphQLOverHttp
 from resolvers.middleware import RequestMetaMiddleware, RequestTimeoutMiddleware
+from resolvers.persisted_queries import PersistedQueryHttp
 from resolvers.schema import build_schema
 from resolvers.webhooks import stripe_webhook
 from schema.context import Context
@@ -79,6 +83,9 @@ class Container:
     checkout: Checkout
     orders: OrderDesk
     rate_limiter: RedisRateLimiter
+    documents: PersistedDocuments
+    partners: PartnerDirectory
+    public_documents: DocumentPolicy
 
     @classmethod
     def create(
@@ -163,6 +170,21 @@ class Container:
                 restore_rate=settings.rate_limit_restore_rate,
                 timeout_seconds=settings.redis_timeout_seconds,
             ),
+            documents=PersistedDocuments(
+                RedisDocumentStore(
+                    redis,
+                    ttl_seconds=settings.apq_ttl_seconds,
+                    lru_size=settings.apq_lru_size,
+                    timeout_seconds=settings.redis_timeout_seconds,
+                )
+            ),
+            partners=PartnerDirectory(
+                SqlPartnerRepository(db), refresh_seconds=settings.partner_refresh_seconds
+            ),
+            public_documents=DocumentPolicy(
+                persisted_only=settings.persisted_queries_only,
+                manifest=load_manifests(settings.manifest_files),
+            ),
         )
 
     async def close(self) -> None:
@@ -171,6 +193,13 @@ class Container:
             await closer()
         await self.redis.aclose()
         await self.db.dispose()
+
+
+def load_manifests(paths: list[str]) -> dict[str, Operation]:
+    operations: dict[str, Operation] = {}
+    for path in paths:
+        operations.update(parse_manifest(Path(path).read_text()))
+    return operations
 
 
 def _gateway(settings: Settings) -> PaymentGateway:
@@ -197,7 +226,7 @@ def _redis(settings: Settings) -> Redis:
     return fakeredis.FakeAsyncRedis()
 
 
-class GraphQLView(GraphQLOverHttp, GraphQL[Context, None]):
+class GraphQLView(PersistedQueryHttp, GraphQLOverHttp, GraphQL[Context, None]):
     def __init__(self, settings: Settings) -> None:
         super().__init__(
             build_schema(
@@ -216,6 +245,7 @@ class GraphQLView(GraphQLOverHttp, GraphQL[Context, None]):
 
     async def get_context(self, request: Any, response: Any) -> Context:
         container: Container = request.app.state.container
+        partner = getattr(request.state, "partner", None)
         return Context(
             request=request,
             settings=self.settings,
@@ -229,6 +259,10 @@ class GraphQLView(GraphQLOverHttp, GraphQL[Context, None]):
             orders=container.orders,
             response=response,
             rate_limiter=container.rate_limiter,
+            documents=container.documents,
+            document_policy=container.public_documents if partner is None else partner.policy,
+            partner=partner,
+            rate_limit=None if partner is None else self.settings.partner_tiers.get(partner.tier),
         )
 
     def encode_json(self, data: object) -> bytes:
@@ -285,6 +319,7 @@ def create_app(
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         container = Container.create(settings, redis, gateway)
         app.state.container = container
+        await container.partners.reload()  # partners and their manifests, loaded at start
         _tune_garbage_collector()
         try:
             yield
@@ -403,6 +438,100 @@ async def _housekeeping(settings: Settings, command: str) -> None:
         await container.close()
 
 
+async def _partner_create(
+    settings: Settings, name: str, persisted_only: bool, manifest: Path | None, tier: str
+) -> None:
+    from domain.partners import (
+        NewPartner,
+        PartnerExists,
+        check_new_partner,
+        display_prefix,
+        hash_api_key,
+        new_api_key,
+    )
+    from domain.persisted_queries import InvalidManifest
+
+    try:
+        operations = parse_manifest(await asyncio.to_thread(manifest.read_text)) if manifest else {}
+    except (OSError, InvalidManifest) as error:
+        raise SystemExit(f"manifest {manifest}: {error}") from None
+    partner = NewPartner(name, persisted_only, tier, list(operations.values()))
+    if problems := check_new_partner(partner, list(settings.partner_tiers)):
+        raise SystemExit("; ".join(problems))
+    db = create_database(settings.effective_database_url)
+    key = new_api_key()
+    try:
+        created = await SqlPartnerRepository(db).create(
+            partner, hash_api_key(key), display_prefix(key)
+        )
+    except PartnerExists:
+        raise SystemExit(
+            f"a partner named {name!r} exists; revoke it or pick another name"
+        ) from None
+    finally:
+        await db.dispose()
+    mode = "persisted-only" if created.persisted_only else "free-form and persisted"
+    print(
+        f"partner {created.name} (id {created.id}, tier {created.tier}, {mode}, "
+        f"{len(created.operations)} manifest operations); its API key, shown only now:"
+    )
+    print(key)
+
+
+async def _partner_manifest(settings: Settings, name: str, manifest: Path) -> None:
+    from domain.persisted_queries import InvalidManifest
+
+    try:
+        operations = parse_manifest(await asyncio.to_thread(manifest.read_text))
+    except (OSError, InvalidManifest) as error:
+        raise SystemExit(f"manifest {manifest}: {error}") from None
+    db = create_database(settings.effective_database_url)
+    try:
+        replaced = await SqlPartnerRepository(db).replace_operations(
+            name, list(operations.values())
+        )
+    finally:
+        await db.dispose()
+    if not replaced:
+        raise SystemExit(f"no active partner named {name!r}")
+    print(
+        f"{name} now has {len(operations)} manifest operations; running servers pick "
+        f"them up within {settings.partner_refresh_seconds:g} s"
+    )
+
+
+async def _partner_revoke(settings: Settings, name: str) -> None:
+    db = create_database(settings.effective_database_url)
+    try:
+        revoked = await SqlPartnerRepository(db).revoke(name)
+    finally:
+        await db.dispose()
+    if not revoked:
+        raise SystemExit(f"no active partner named {name!r}")
+    print(
+        f"revoked {name}; running servers refuse its key within "
+        f"{settings.partner_refresh_seconds:g} s"
+    )
+
+
+def manifest_build(files: list[Path], output: Path | None) -> None:
+    from domain.persisted_queries import manifest_json
+    from resolvers.manifests import ManifestError, build_manifest
+
+    try:
+        operations = build_manifest(
+            ((str(f), f.read_text()) for f in files), build_schema()._schema
+        )
+    except (OSError, ManifestError) as error:
+        raise SystemExit(f"manifest not built: {error}") from None
+    text = manifest_json(operations) + "\n"
+    if output is None:
+        sys.stdout.write(text)
+    else:
+        output.write_text(text)
+        print(f"wrote {len(operations)} operations to {output}")
+
+
 def export_schema(output: Path) -> None:
     output.write_text(str(build_schema()).rstrip() + "\n")
     print(f"wrote {output}")
@@ -428,12 +557,30 @@ def main(argv: list[str] | None = None) -> None:
         "orders-expire", help="cancel unpaid orders past their reservation, releasing stock"
     )
     commands.add_parser("idempotency-cleanup", help="delete idempotency keys older than 24 h")
+    partner = commands.add_parser("partner-create", help="create a partner and print its key")
+    partner.add_argument("--name", required=True)
+    partner.add_argument("--persisted-only", action="store_true")
+    partner.add_argument("--manifest", type=Path, help="operation manifest (JSON)")
+    partner.add_argument("--tier", default="standard", help="rate-limit tier")
+    replace = commands.add_parser("partner-manifest", help="replace a partner's manifest")
+    replace.add_argument("--name", required=True)
+    replace.add_argument("--manifest", type=Path, required=True)
+    revoke = commands.add_parser("partner-revoke", help="revoke a partner's key")
+    revoke.add_argument("--name", required=True)
+    manifest = commands.add_parser(
+        "manifest-build", help="write an operation manifest for .graphql files"
+    )
+    manifest.add_argument("files", nargs="+", type=Path)
+    manifest.add_argument("--output", type=Path, help="default: standard output")
     export = commands.add_parser("export-schema", help="write the SDL")
     export.add_argument("--output", type=Path, default=ROOT / "schema.graphql")
     args = parser.parse_args(argv)
 
     if args.command == "export-schema":
         export_schema(args.output)
+        return
+    if args.command == "manifest-build":
+        manifest_build(args.files, args.output)
         return
     settings = Settings()
     configure_logging(settings)
@@ -443,6 +590,14 @@ def main(argv: list[str] | None = None) -> None:
         asyncio.run(_housekeeping(settings, args.command))
     elif args.command == "create-staff":
         asyncio.run(_create_staff(settings, args.email, args.password, args.name))
+    elif args.command == "partner-create":
+        asyncio.run(
+            _partner_create(settings, args.name, args.persisted_only, args.manifest, args.tier)
+        )
+    elif args.command == "partner-manifest":
+        asyncio.run(_partner_manifest(settings, args.name, args.manifest))
+    elif args.command == "partner-revoke":
+        asyncio.run(_partner_revoke(settings, args.name))
     elif args.command == "seed":
         asyncio.run(_seed(settings, args.products, args.seed, args.if_empty))
     elif args.command == "serve":

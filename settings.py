@@ -81,6 +81,23 @@ class Settings(BaseSettings):
     public_cache_max_age: int = Field(default=60, ge=0)  # public catalog GETs
     cors_allow_origins: list[str] = Field(default_factory=list)  # JSON list; [] = no CORS
     graphiql: bool | None = None
+    # Persisted queries. APQ documents live in Redis for `apq_ttl_seconds` (a client
+    # re-registers after a miss) with an in-process LRU of `apq_lru_size` in front.
+    apq_ttl_seconds: int = Field(default=7 * 24 * 3600, ge=60)
+    apq_lru_size: int = Field(default=2_000, ge=0)
+    # Public manifests (first-party apps), loaded at start: JSON list of file paths.
+    manifest_files: list[str] = Field(default_factory=list)
+    # The public endpoint runs only operations from `manifest_files` (no free-form
+    # queries, no APQ registration); partners follow their own flag.
+    persisted_queries_only: bool = False
+    partner_refresh_seconds: float = Field(default=30.0, gt=0)
+    # Rate-limit tiers for partners: name -> [capacity, restore rate per second].
+    partner_tiers: dict[str, tuple[float, float]] = Field(
+        default_factory=lambda: {
+            "standard": (5_000.0, 250.0),
+            "premium": (20_000.0, 1_000.0),
+        }
+    )
     # Adds an `X-SQL-Statements` response header; handy for budgets and the benchmark.
     expose_statement_count: bool | None = None
 

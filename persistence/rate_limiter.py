@@ -36,6 +36,10 @@ return {allowed, tostring(points)}
 """
 
 
+# (capacity in points, restore rate in points per second)
+BucketSize = tuple[float, float]
+
+
 @dataclass(frozen=True, slots=True)
 class Decision:
     allowed: bool
@@ -55,17 +59,20 @@ class RedisRateLimiter:
         self._timeout = timeout_seconds
         self._take = redis.register_script(_TAKE)
 
-    async def take(self, client: str, cost: int) -> Decision:
+    async def take(self, client: str, cost: int, limit: BucketSize | None = None) -> Decision:
+        """Take `cost` points from `client`'s bucket; `limit` overrides the default size
+        and rate (a partner's tier)."""
+        capacity, rate = (self._capacity, self._rate) if limit is None else limit
         try:
             async with asyncio.timeout(self._timeout):
                 allowed, points = await self._take(
                     keys=[f"ratelimit:{client}"],
-                    args=[self._capacity, self._rate, int(time.time() * 1000), cost],
+                    args=[capacity, rate, int(time.time() * 1000), cost],
                 )
         except (RedisError, OSError, TimeoutError) as error:
             log.warning("rate limiter unavailable, letting the request through: %s", error)
-            return Decision(True, self._capacity, self._capacity, self._rate, 0)
+            return Decision(True, capacity, capacity, rate, 0)
         available = float(points)
         missing = max(0.0, cost - available)
-        retry_after = 0 if allowed else max(1, int(-(-missing // self._rate)))
-        return Decision(bool(allowed), available, self._capacity, self._rate, retry_after)
+        retry_after = 0 if allowed else max(1, int(-(-missing // rate)))
+        return Decision(bool(allowed), available, capacity, rate, retry_after)

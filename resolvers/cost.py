@@ -172,7 +172,9 @@ class QueryCost(SchemaExtension):
         limiter = getattr(request_context, "rate_limiter", None)
         if limiter is None:
             return
-        decision = await limiter.take(request_context.client_key, cost)
+        decision = await limiter.take(
+            request_context.client_key, cost, getattr(request_context, "rate_limit", None)
+        )
         self._throttle = {
             "maximumAvailable": decision.capacity,
             "currentlyAvailable": round(decision.available, 2),

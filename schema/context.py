@@ -16,6 +16,8 @@ from domain.checkout import Checkout
 from domain.customers import Accounts, Customer
 from domain.errors import UnauthenticatedError
 from domain.order_desk import OrderDesk
+from domain.partners import Partner
+from domain.persisted_queries import DocumentPolicy, PersistedDocuments
 from domain.ports import CatalogReader
 from domain.reviews import Reviews
 from settings import Settings
@@ -35,6 +37,10 @@ class Context:
     orders: OrderDesk
     response: Any = None  # the HTTP sub-response: status and headers set by resolvers
     rate_limiter: Any = None
+    documents: PersistedDocuments | None = None
+    document_policy: DocumentPolicy | None = None
+    partner: Partner | None = None  # set when the request carried a valid X-Api-Key
+    rate_limit: tuple[float, float] | None = None  # the partner tier's bucket size
     _viewer: asyncio.Future[Customer | None] | None = field(default=None)
 
     @property
@@ -44,7 +50,10 @@ class Context:
 
     @property
     def client_key(self) -> str:
-        """Whose rate-limit bucket pays: the access token's owner, else the address."""
+        """Whose rate-limit bucket pays: the partner, else the access token's owner,
+        else the client address."""
+        if self.partner is not None:
+            return f"partner:{self.partner.id}"
         token = self.access_token
         if token:
             return "token:" + hashlib.sha256(token.encode()).hexdigest()[:32]

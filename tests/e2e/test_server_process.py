@@ -3,13 +3,6 @@ embedded mode (SQLite + in-process Redis) exactly as `make run` starts it."""
 
 from __future__ import annotations
 
-import os
-import socket
-import subprocess
-import sys
-import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -19,29 +12,9 @@ from persistence.db import Database
 from persistence.seed import seed_catalog
 from tests.client import LOG_IN, SIGN_UP, screen_query
 from tests.conftest import TEST_PII_KEY, TEST_REDIS_URL
+from tests.e2e.server import run_cli, server_env, serving
 
 pytestmark = pytest.mark.e2e
-ROOT = Path(__file__).resolve().parents[2]
-CONFIG_VARS = (
-    "DATABASE_URL",
-    "DATABASE_READ_URL",
-    "REDIS_URL",
-    "ENVIRONMENT",
-    "EXPOSE_STATEMENT_COUNT",
-)
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _env(**values: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k not in CONFIG_VARS}
-    env.update(values, LOG_LEVEL="WARNING")
-    return env
-
 
 CART_CREATE = "mutation($l: [CartLineInput!]!) { cartCreate(input: {lines: $l}) { cart { id } userErrors { code } } }"
 CART_ADD = """mutation($id: ID!, $l: [CartLineInput!]!) { cartLinesAdd(input: {cartId: $id, lines: $l}) {
@@ -59,54 +32,11 @@ def _gql(
     return dict(body["data"])
 
 
-def _cli(cwd: Path, env: dict[str, str], *args: str) -> str:
-    done = subprocess.run(
-        [sys.executable, str(ROOT / "app.py"), *args],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert done.returncode == 0, done.stderr
-    return done.stdout
-
-
-@contextmanager
-def serving(cwd: Path, env: dict[str, str]) -> Iterator[tuple[httpx.Client, Path]]:
-    port = _free_port()
-    log = cwd / f"server-{port}.log"
-    with log.open("w") as out:
-        process = subprocess.Popen(
-            [sys.executable, str(ROOT / "app.py"), "serve", "--port", str(port)],
-            cwd=cwd,
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    try:
-        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) as client:
-            deadline = time.monotonic() + 30
-            while True:
-                try:
-                    if client.get("/healthz").status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                assert process.poll() is None, log.read_text()
-                assert time.monotonic() < deadline, "server did not come up: " + log.read_text()
-                time.sleep(0.1)
-            yield client, log
-    finally:
-        process.terminate()
-        process.wait(timeout=15)
-
-
 async def test_production_server_serves_both_screens_over_http(
     db: Database, clean: None, database_url: str, tmp_path: Path
 ) -> None:
     await seed_catalog(db, products=60, seed=5)
-    env = _env(
+    env = server_env(
         DATABASE_URL=database_url,
         REDIS_URL=TEST_REDIS_URL,
         ENVIRONMENT="production",
@@ -140,11 +70,11 @@ async def test_production_server_serves_both_screens_over_http(
 
 
 def test_embedded_mode_migrates_seeds_and_serves_without_any_service(tmp_path: Path) -> None:
-    env = _env()  # no DATABASE_URL, no REDIS_URL: SQLite file + in-process Redis
+    env = server_env()  # no DATABASE_URL, no REDIS_URL: SQLite file + in-process Redis
 
-    _cli(tmp_path, env, "migrate")
-    first = _cli(tmp_path, env, "seed", "--products", "30", "--if-empty")
-    again = _cli(tmp_path, env, "seed", "--products", "30", "--if-empty")
+    run_cli(tmp_path, env, "migrate")
+    first = run_cli(tmp_path, env, "seed", "--products", "30", "--if-empty")
+    again = run_cli(tmp_path, env, "seed", "--products", "30", "--if-empty")
     with serving(tmp_path, env) as (client, _):
         result = client.post(
             "/graphql",

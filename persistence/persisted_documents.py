@@ -1,0 +1,70 @@
+"""Automatic persisted queries: documents by sha256 in Redis, an LRU in front of it.
+
+Every server shares the Redis copy (a client registers once, whichever server it hits);
+each keeps its hottest documents in process, so a hit usually costs no round trip.
+Redis unavailable: a lookup misses (the client resends the query, which runs) and a
+registration is skipped, both with a warning; persisted queries never fail a request.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import OrderedDict
+
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+log = logging.getLogger(__name__)
+
+
+class RedisDocumentStore:
+    def __init__(
+        self,
+        redis: Redis,
+        *,
+        ttl_seconds: int,
+        lru_size: int,
+        timeout_seconds: float,
+        namespace: str = "apq",
+    ) -> None:
+        self._redis = redis
+        self._ttl = ttl_seconds
+        self._timeout = timeout_seconds
+        self._namespace = namespace
+        self._lru: OrderedDict[str, str] = OrderedDict()
+        self._lru_size = lru_size
+
+    async def get(self, sha256_hash: str) -> str | None:
+        body = self._lru.get(sha256_hash)
+        if body is not None:
+            self._lru.move_to_end(sha256_hash)
+            return body
+        try:
+            async with asyncio.timeout(self._timeout):
+                stored = await self._redis.get(self._key(sha256_hash))
+        except (RedisError, OSError, TimeoutError) as error:
+            log.warning("persisted query store unavailable, treating as a miss: %s", error)
+            return None
+        if stored is None:
+            return None
+        body = stored.decode()
+        self._remember(sha256_hash, body)
+        return body
+
+    async def put(self, sha256_hash: str, body: str) -> None:
+        self._remember(sha256_hash, body)
+        try:
+            async with asyncio.timeout(self._timeout):
+                await self._redis.set(self._key(sha256_hash), body, ex=self._ttl)
+        except (RedisError, OSError, TimeoutError) as error:
+            log.warning("persisted query store unavailable, not registered: %s", error)
+
+    def _remember(self, sha256_hash: str, body: str) -> None:
+        self._lru[sha256_hash] = body
+        self._lru.move_to_end(sha256_hash)
+        while len(self._lru) > self._lru_size:
+            self._lru.popitem(last=False)
+
+    def _key(self, sha256_hash: str) -> str:
+        return f"{self._namespace}:{sha256_hash}"

@@ -1,0 +1,78 @@
+"""The HTTP side of persisted queries and partner keys, as a mixin for the GraphQL view.
+
+- `X-Api-Key`: a partner's key; unknown or revoked → 401 before anything else runs.
+- Before a request's document is parsed, `extensions.persistedQuery` is resolved to the
+  document it names (APQ store or the client's manifest); a persisted-only client's
+  free-form query is refused here, unparsed. Each operation of a batch resolves alone.
+- A newly sent APQ document is stored only once it parsed and validated, so the store
+  never fills with junk.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from graphql import GraphQLError
+from starlette.responses import JSONResponse
+from strawberry.types import ExecutionResult
+
+from domain.persisted_queries import PersistedQueryError
+
+UNUSABLE_DOCUMENT = frozenset({"GRAPHQL_PARSE_FAILED", "GRAPHQL_VALIDATION_FAILED"})
+
+
+class PersistedQueryHttp:
+    async def run(self, request: Any, context: Any = None, root_value: Any = None) -> Any:
+        api_key = request.headers.get("x-api-key")
+        if api_key is not None:
+            directory = request.app.state.container.partners
+            partner = await directory.authenticate(api_key)
+            if partner is None:
+                return JSONResponse(
+                    {
+                        "errors": [
+                            {
+                                "message": "unknown or revoked API key",
+                                "extensions": {"code": "UNAUTHENTICATED"},
+                            }
+                        ]
+                    },
+                    status_code=401,
+                    headers={"WWW-Authenticate": 'ApiKey header="X-Api-Key"'},
+                )
+            request.state.partner = partner
+        return await super().run(request, context, root_value)  # type: ignore[misc]
+
+    def should_render_graphql_ide(self, request: Any) -> bool:
+        # A GET that names a persisted query has no `query` parameter either.
+        return "extensions" not in request.query_params and super().should_render_graphql_ide(  # type: ignore[misc]
+            request
+        )
+
+    async def execute_single(
+        self,
+        request: Any,
+        request_adapter: Any,
+        sub_response: Any,
+        context: Any,
+        root_value: Any,
+        request_data: Any,
+    ) -> ExecutionResult:
+        try:
+            resolved = await context.documents.resolve(
+                request_data.query, request_data.extensions, context.document_policy
+            )
+        except PersistedQueryError as refused:
+            error = GraphQLError(refused.message, extensions={"code": refused.code})
+            return ExecutionResult(data=None, errors=[error])
+        if resolved.query is not request_data.query:
+            request_data = dataclasses.replace(request_data, query=resolved.query)
+        result: ExecutionResult = await super().execute_single(  # type: ignore[misc]
+            request, request_adapter, sub_response, context, root_value, request_data
+        )
+        if resolved.register and not any(
+            (e.extensions or {}).get("code") in UNUSABLE_DOCUMENT for e in result.errors or ()
+        ):
+            await context.documents.register(resolved.query)
+        return result
