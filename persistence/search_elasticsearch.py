@@ -18,6 +18,7 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+from elastic_transport import ConnectionError as TransportConnectionError
 from elastic_transport import ConnectionTimeout, TransportError
 from elasticsearch import ApiError, AsyncElasticsearch, BadRequestError, NotFoundError
 from elasticsearch.helpers import async_bulk
@@ -75,8 +76,10 @@ class ElasticsearchSearchIndex:
             raise SearchUnavailable("timeout") from error
         except ApiError as error:
             raise SearchUnavailable(f"status {error.meta.status}") from error
+        except TransportConnectionError as error:
+            raise SearchUnavailable("unreachable") from error
         except TransportError as error:
-            raise SearchUnavailable(f"{type(error).__name__}") from error
+            raise SearchUnavailable(type(error).__name__) from error
         try:
             return parse_search_response(response.body, request, currency_code=self._currency_code)
         except (KeyError, TypeError, ValueError, IndexError) as error:
