@@ -113,7 +113,7 @@ def index_definition() -> Json:
                 "description": english,
                 "category_names": {**english, "fields": {"prefix": prefix}},
                 "category_slugs": {"type": "keyword"},
-                "category_labels": {"type": "keyword", "index": False},
+                "category_labels": {"type": "keyword"},
                 "attr_kv": {"type": "keyword"},
                 "price_min": {"type": "long"},
                 "price_max": {"type": "long"},

@@ -6,8 +6,7 @@ from __future__ import annotations
 
 import socket
 import time
-from collections.abc import AsyncIterator, Iterator, Sequence
-from datetime import UTC, datetime
+from collections.abc import Iterator
 
 import pytest
 from elasticsearch import AsyncElasticsearch
@@ -16,7 +15,6 @@ from domain.catalog import ProductFilter
 from domain.errors import ErrorCode, InvalidInput
 from domain.search import (
     FacetValue,
-    SearchDocument,
     SearchFacet,
     SearchRequest,
     SearchUnavailable,
@@ -25,41 +23,12 @@ from domain.search_fallback import FallbackSearchIndex
 from persistence.elasticsearch_queries import build_search_body, index_definition
 from persistence.search_elasticsearch import ElasticsearchSearchIndex, create_elasticsearch_index
 from settings import Settings
+from tests.fakes.document_source import DocumentCatalog, search_document
 from tests.fakes.elasticsearch_server import ElasticsearchFake, running_elasticsearch_fake
 from tests.fakes.search_index import FakeSearchIndex
 
 TIMEOUT = 0.2
 US = "\u001f"
-
-
-def document(product_id: int, title: str) -> SearchDocument:
-    return SearchDocument(
-        product_id=product_id,
-        slug=title.lower().replace(" ", "-"),
-        title=title,
-        brand="Acme",
-        description="",
-        category_slugs=("audio",),
-        category_names=("Audio",),
-        attributes=(),
-        price_min=1_000,
-        price_max=1_000,
-        in_stock=True,
-        rating=0.0,
-        created_at=datetime(2026, 1, 1, tzinfo=UTC),
-    )
-
-
-class Catalog:
-    """A document source over a dict, as `iter_search_documents` is over the database."""
-
-    def __init__(self, *docs: SearchDocument) -> None:
-        self.docs = {doc.product_id: doc for doc in docs}
-
-    async def __call__(self, ids: Sequence[int] | None) -> AsyncIterator[list[SearchDocument]]:
-        wanted = sorted(self.docs) if ids is None else [i for i in ids if i in self.docs]
-        for start in range(0, len(wanted), 2):  # small batches: more than one bulk request
-            yield [self.docs[i] for i in wanted[start : start + 2]]
 
 
 @pytest.fixture
@@ -68,9 +37,9 @@ def cluster() -> Iterator[ElasticsearchFake]:
         yield fake
 
 
-def adapter_for(url: str, catalog: Catalog | None = None) -> ElasticsearchSearchIndex:
+def adapter_for(url: str, catalog: DocumentCatalog | None = None) -> ElasticsearchSearchIndex:
     client = AsyncElasticsearch(url, request_timeout=TIMEOUT, max_retries=0)
-    return ElasticsearchSearchIndex(client, catalog or Catalog(), timeout_seconds=TIMEOUT)
+    return ElasticsearchSearchIndex(client, catalog or DocumentCatalog(), timeout_seconds=TIMEOUT)
 
 
 async def test_an_error_status_is_unavailable_and_the_fallback_answers(
@@ -194,7 +163,9 @@ async def test_a_successful_answer_is_parsed_end_to_end(cluster: ElasticsearchFa
 async def test_indexing_creates_the_index_once_writes_documents_and_deletes_the_missing(
     cluster: ElasticsearchFake,
 ) -> None:
-    catalog = Catalog(document(1, "Quiet Headphones"), document(2, "Loud Speaker"))
+    catalog = DocumentCatalog(
+        search_document(1, "Quiet Headphones"), search_document(2, "Loud Speaker")
+    )
     index = adapter_for(cluster.url, catalog)
     try:
         await index.index_products([1, 2])
@@ -214,7 +185,7 @@ async def test_indexing_creates_the_index_once_writes_documents_and_deletes_the_
 
 
 async def test_rebuild_fills_a_new_index_and_moves_the_alias(cluster: ElasticsearchFake) -> None:
-    catalog = Catalog(*(document(i, f"Product {i}") for i in range(1, 6)))
+    catalog = DocumentCatalog(*(search_document(i, f"Product {i}") for i in range(1, 6)))
     index = adapter_for(cluster.url, catalog)
     try:
         await index.index_products([1])  # the old index, behind the alias
@@ -238,7 +209,7 @@ async def test_the_factory_builds_an_adapter_from_settings(cluster: Elasticsearc
         elasticsearch_timeout_seconds=TIMEOUT,
     )
     cluster.answer_search({"hits": {"hits": []}}, delay=1.0)
-    index = create_elasticsearch_index(settings, Catalog())
+    index = create_elasticsearch_index(settings, DocumentCatalog())
     try:
         with pytest.raises(SearchUnavailable, match="timeout"):
             await index.search(SearchRequest(text="x", with_total=False, with_facets=False))
