@@ -55,8 +55,8 @@ class ElasticsearchSearchIndex:
         write_timeout_seconds: float = 60.0,
     ) -> None:
         self._client = client
-        self._searcher = client.options(request_timeout=timeout_seconds)
         # Searches must answer fast or fall back; bulk loads may take their time.
+        self._searcher = client.options(request_timeout=timeout_seconds)
         self._writer = client.options(request_timeout=write_timeout_seconds)
         self._documents = documents
         self._alias = alias
