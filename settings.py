@@ -101,6 +101,14 @@ class Settings(BaseSettings):
     # Adds an `X-SQL-Statements` response header; handy for budgets and the benchmark.
     expose_statement_count: bool | None = None
 
+    # Search on Elasticsearch when set (else PostgreSQL); reads and writes go through the
+    # alias `elasticsearch_index`. A failed or slow search is answered by PostgreSQL, and
+    # Elasticsearch is skipped for `search_fallback_retry_seconds` after a failure.
+    elasticsearch_url: str | None = None
+    elasticsearch_index: str = "products"
+    elasticsearch_timeout_seconds: float = Field(default=0.5, gt=0)
+    search_fallback_retry_seconds: float = Field(default=10.0, ge=0)
+
     @model_validator(mode="after")
     def _production_needs_real_services(self) -> Settings:
         if self.environment == "production":
