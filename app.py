@@ -30,6 +30,7 @@ from strawberry.asgi import GraphQL
 
 from dataloaders.catalog import CatalogLoaders
 from domain.carts import MAX_LINES, MAX_QUANTITY, Carts, PricingRules
+from domain.catalog_admin import CatalogAdmin
 from domain.checkout import Checkout, CheckoutPolicy
 from domain.customers import Accounts
 from domain.order_desk import OrderDesk
@@ -38,6 +39,7 @@ from domain.reviews import Reviews
 from integrations.passwords import Argon2Passwords
 from integrations.sandbox_gateway import SandboxGateway
 from persistence.cart_store import RedisCartStore
+from persistence.catalog_admin_repository import SqlCatalogEditor
 from persistence.catalog_lookups import CachedCatalogLookups, DatabaseCatalogLookups
 from persistence.catalog_repository import CatalogRepository
 from persistence.customer_repository import SqlCustomerRepository
@@ -79,6 +81,7 @@ class Container:
     checkout: Checkout
     orders: OrderDesk
     rate_limiter: RedisRateLimiter
+    catalog_admin: CatalogAdmin
 
     @classmethod
     def create(
@@ -163,6 +166,9 @@ class Container:
                 restore_rate=settings.rate_limit_restore_rate,
                 timeout_seconds=settings.redis_timeout_seconds,
             ),
+            catalog_admin=CatalogAdmin(
+                SqlCatalogEditor(db, settings.currency_code), cache, settings.currency_code
+            ),
         )
 
     async def close(self) -> None:
@@ -227,6 +233,7 @@ class GraphQLView(GraphQLOverHttp, GraphQL[Context, None]):
             pricing=container.pricing,
             checkout=container.checkout,
             orders=container.orders,
+            catalog_admin=container.catalog_admin,
             response=response,
             rate_limiter=container.rate_limiter,
         )
