@@ -539,3 +539,35 @@ async def test_concurrent_decrements_never_go_below_zero(client: AppClient, db: 
         left = (await connection.execute(select(inventory_levels.c.available))).scalar_one()
     assert left == 0
     assert sorted(p["available"] for _, p in await events(db)) == [0, 1, 2, 3, 4]
+
+
+async def test_statements_per_mutation(client: AppClient, db: Database) -> None:
+    """One transaction each; the counts include the viewer lookup and the payload's reads."""
+    kettle, _ = await _world(db)
+    boss = await staff_token(client, db)
+    product = gid("Product", kettle.id)
+    variant = gid("ProductVariant", kettle.variant_ids[0])
+    calls = {
+        "productCreate": (CREATE, {"title": "Pot"}),
+        "productUpdate": (UPDATE, {"id": product, "title": "Kettle 2"}),
+        "productArchive": (ARCHIVE, {"id": product}),
+        "variantCreate": (
+            VARIANT_CREATE,
+            {"productId": product, "sku": "N", "title": "N", "price": "1.00"},
+        ),
+        "variantUpdate": (VARIANT_UPDATE, {"id": variant, "price": "2.00"}),
+        "inventoryAdjust": (ADJUST, {"variantId": variant, "delta": 1}),
+    }
+    counts = {}
+    for name, (document, fields) in calls.items():
+        counts[name] = (await client.query(document, {"input": fields}, token=boss)).statements
+    assert counts == {
+        "productCreate": 3,  # viewer, INSERT ... ON CONFLICT, event
+        "productUpdate": 4,  # viewer, SELECT ... FOR UPDATE, UPDATE, event
+        "productArchive": 4,
+        # viewer, lock product, INSERT variant, INSERT stock, reprice, 2 events, stock read
+        "variantCreate": 8,
+        # viewer, variant's product, lock product, lock variant, UPDATE, reprice, event, stock
+        "variantUpdate": 8,
+        "inventoryAdjust": 4,  # viewer, conditional UPDATE, event, variant read
+    }
