@@ -172,6 +172,9 @@ class CatalogAdmin:
         ensure_staff(staff)
         title = draft.title.strip()
         slug = slug_from_title(title) if draft.slug is None else draft.slug.strip()
+        if title and not slug:
+            message = "no slug can be made from this title; give one"
+            raise Rejected.one(UserErrorCode.INVALID, message, "slug")
         fields = check_product(
             ProductFields(
                 title=title,

@@ -81,9 +81,11 @@ class SqlCatalogEditor:
                 product = await _write_product(
                     connection, product_id, _product_values(fields), current
                 )
-                await emit(
-                    connection, "ProductUpdated", {"product": product_id, "slug": product.slug}
-                )
+                event = {"product": product_id, "slug": product.slug}
+                if product.slug != current.slug:
+                    # Consumers drop what is cached under the old slug too.
+                    event["previous_slug"] = current.slug
+                await emit(connection, "ProductUpdated", event)
         except IntegrityError as error:
             if _violates(error, "uq_products_slug", "products.slug"):
                 raise ConflictError(Conflict.SLUG_TAKEN) from None

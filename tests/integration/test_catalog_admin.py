@@ -159,7 +159,7 @@ async def test_product_update_is_visible_at_once_through_the_cache(
     assert new_slug["title"] == "Kettle Pro"
     assert await events(db) == [
         ("ProductUpdated", {"product": kettle.id, "slug": "kettle"}),
-        ("ProductUpdated", {"product": kettle.id, "slug": "kettle-pro"}),
+        ("ProductUpdated", {"product": kettle.id, "slug": "kettle-pro", "previous_slug": "kettle"}),
     ]
 
 
@@ -320,6 +320,7 @@ def _cases(
         "bad slug on update": (UPDATE, {"id": product, "slug": "-kettle"}, ["INVALID"]),
         "blank title": (CREATE, {"title": "  ", "slug": "pot"}, ["BLANK"]),
         "long title": (CREATE, {"title": "t" * 201}, ["TOO_LONG"]),
+        "no slug from the title": (CREATE, {"title": "日本茶"}, ["INVALID"]),
         "unknown category": (
             CREATE,
             {"title": "Pot", "categoryId": gid("Category", 999)},
