@@ -30,6 +30,7 @@ from strawberry.asgi import GraphQL
 
 from dataloaders.catalog import CatalogLoaders
 from domain.carts import MAX_LINES, MAX_QUANTITY, Carts, PricingRules
+from domain.catalog_admin import CatalogAdmin
 from domain.checkout import Checkout, CheckoutPolicy
 from domain.customers import Accounts
 from domain.order_desk import OrderDesk
@@ -39,6 +40,7 @@ from domain.reviews import Reviews
 from integrations.passwords import Argon2Passwords
 from integrations.sandbox_gateway import SandboxGateway
 from persistence.cart_store import RedisCartStore
+from persistence.catalog_admin_repository import SqlCatalogEditor
 from persistence.catalog_lookups import CachedCatalogLookups, DatabaseCatalogLookups
 from persistence.catalog_repository import CatalogRepository
 from persistence.customer_repository import SqlCustomerRepository
@@ -86,6 +88,7 @@ class Container:
     documents: PersistedDocuments
     partners: PartnerDirectory
     public_documents: DocumentPolicy
+    catalog_admin: CatalogAdmin
 
     @classmethod
     def create(
@@ -185,6 +188,9 @@ class Container:
                 persisted_only=settings.persisted_queries_only,
                 manifest=load_manifests(settings.manifest_files),
             ),
+            catalog_admin=CatalogAdmin(
+                SqlCatalogEditor(db, settings.currency_code), cache, settings.currency_code
+            ),
         )
 
     async def close(self) -> None:
@@ -257,6 +263,7 @@ class GraphQLView(PersistedQueryHttp, GraphQLOverHttp, GraphQL[Context, None]):
             pricing=container.pricing,
             checkout=container.checkout,
             orders=container.orders,
+            catalog_admin=container.catalog_admin,
             response=response,
             rate_limiter=container.rate_limiter,
             documents=container.documents,

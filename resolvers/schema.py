@@ -23,6 +23,7 @@ from strawberry.types import ExecutionContext
 
 from resolvers.carts import CartMutation, CartQuery
 from resolvers.catalog import CatalogQuery
+from resolvers.catalog_admin import CatalogAdminMutation
 from resolvers.checkout import CheckoutMutation, OrderQuery
 from resolvers.cost import QueryCost
 from resolvers.customers import CustomerMutation, CustomerQuery
@@ -42,7 +43,9 @@ class Query(CatalogQuery, CustomerQuery, CartQuery, OrderQuery):
 
 
 @strawberry.type
-class Mutation(CustomerMutation, CartMutation, CheckoutMutation, ReviewMutation):
+class Mutation(
+    CustomerMutation, CartMutation, CheckoutMutation, ReviewMutation, CatalogAdminMutation
+):
     pass
 
 

@@ -12,6 +12,7 @@ from starlette.requests import Request
 
 from dataloaders.catalog import CatalogLoaders
 from domain.carts import Carts, PricingRules
+from domain.catalog_admin import CatalogAdmin
 from domain.checkout import Checkout
 from domain.customers import Accounts, Customer
 from domain.errors import UnauthenticatedError
@@ -35,6 +36,7 @@ class Context:
     pricing: PricingRules
     checkout: Checkout
     orders: OrderDesk
+    catalog_admin: CatalogAdmin
     response: Any = None  # the HTTP sub-response: status and headers set by resolvers
     rate_limiter: Any = None
     documents: PersistedDocuments | None = None
