@@ -71,7 +71,7 @@ class StreamConsumer:
         consumer_name: str | None = None,
     ) -> None:
         self._redis = redis
-        self._handler = handler
+        self.handler = handler
         self._policy = policy
         self.group = handler.name
         self.name = consumer_name or default_consumer_name()
@@ -203,7 +203,7 @@ class StreamConsumer:
         if not copies:
             return
         try:
-            await self._handler.handle([_event_of(group[0]) for group in copies.values()])
+            await self.handler.handle([_event_of(group[0]) for group in copies.values()])
         except Exception as error:
             if len(copies) == 1:
                 await self._failed(next(iter(copies.values())), error)
@@ -211,7 +211,7 @@ class StreamConsumer:
             log.warning("%s: a batch of %d failed; one at a time", self.group, len(copies))
             for group in copies.values():
                 try:
-                    await self._handler.handle([_event_of(group[0])])
+                    await self.handler.handle([_event_of(group[0])])
                 except Exception as single_error:
                     await self._failed(group, single_error)
                 else:
