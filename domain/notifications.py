@@ -14,7 +14,10 @@ from typing import Protocol
 
 from domain.events import Event, Topic
 from domain.money import Money
-from domain.orders import Order
+from domain.orders import Order, OrderStatus
+
+# A late OrderPaid still confirms an order already fulfilled, not one cancelled since.
+CONFIRMABLE = frozenset({OrderStatus.PAID, OrderStatus.FULFILLED})
 
 
 class NotificationKind(StrEnum):
@@ -110,8 +113,8 @@ class OrderConfirmations:
 
     async def confirm(self, public_id: str) -> None:
         order = await self.orders.by_public_id(public_id)
-        if order is None:
-            return  # nothing to confirm: no such order
+        if order is None or order.status not in CONFIRMABLE:
+            return  # no such order, or cancelled/refunded before this event was read
         message = order_confirmation(order)
         kind = NotificationKind.ORDER_CONFIRMATION
         if self.mailer is None:

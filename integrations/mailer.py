@@ -41,6 +41,6 @@ class SmtpMailer:
             password=self._password,
             use_tls=self._tls,
             # None: STARTTLS when offered; a local relay without TLS still works.
-            start_tls=None if not self._tls else False,
+            start_tls=False if self._tls else None,
             timeout=self._timeout,
         )

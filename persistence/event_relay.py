@@ -30,6 +30,7 @@ from persistence.tables import outbox
 log = logging.getLogger(__name__)
 
 STREAM_PREFIX = "events:"
+MAX_BACKOFF_SECONDS = 5.0
 
 
 def stream_of(topic: str) -> str:
@@ -97,13 +98,18 @@ class OutboxRelay:
     async def run(self) -> None:
         """Drain, then wait a poll interval, until `stop()`; failures are logged and
         retried on the next poll (the rows stay unpublished)."""
+        pause = self._poll_seconds
         while not self._stopping.is_set():
             try:
                 await self.drain()
+                pause = self._poll_seconds
             except Exception:
-                log.exception("outbox relay pass failed; retrying")
+                # Backing off to MAX_BACKOFF_SECONDS: an outage logs a line every few
+                # seconds, not two a second.
+                pause = min(pause * 2, max(MAX_BACKOFF_SECONDS, self._poll_seconds))
+                log.exception("outbox relay pass failed; retrying in %.1f s", pause)
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stopping.wait(), self._poll_seconds)
+                await asyncio.wait_for(self._stopping.wait(), pause)
 
     def stop(self) -> None:
         self._stopping.set()

@@ -36,7 +36,7 @@ class EventWorker:
         if self.relay is not None:
             self._tasks.append(asyncio.create_task(self.relay.run(), name="outbox-relay"))
         for consumer in self.consumers:
-            await consumer.ensure_groups()  # before any event could be relayed past them
+            # Each creates its groups (at the stream's start) when it first reaches Redis.
             self._tasks.append(
                 asyncio.create_task(consumer.run(), name=f"consumer-{consumer.group}")
             )

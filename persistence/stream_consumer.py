@@ -11,7 +11,8 @@
   with its error and is acknowledged; the others go on.
 - Dedupe: after a successful handle, `events:done:<group>:<event id>` is set (with a
   TTL), and an event whose key exists is acknowledged without handling. Handlers are
-  idempotent as well, because a crash between handling and setting the key repeats it.
+  idempotent as well, because a crash between handling and setting the key repeats it
+  (and a handler slower than `claim_idle_ms` may be reclaimed while still running).
 """
 
 from __future__ import annotations
@@ -174,7 +175,7 @@ class StreamConsumer:
     # -- processing --------------------------------------------------------------------
 
     async def _process(self, deliveries: list[_Delivery]) -> None:
-        live: list[_Delivery] = []
+        readable: list[_Delivery] = []
         for delivery in deliveries:
             if not delivery.fields:
                 await self._ack([delivery])  # trimmed from the stream while pending
@@ -184,6 +185,15 @@ class StreamConsumer:
             except (MalformedEvent, ValueError, KeyError) as error:
                 await self._dead_letter(delivery, f"unreadable message: {error!r}")
                 continue
+            readable.append(delivery)
+        if not readable:
+            return
+        done = await self._redis.mget([self._done_key(d) for d in readable])
+        await self._ack([d for d, flag in zip(readable, done, strict=True) if flag])
+        live: list[_Delivery] = []
+        for delivery, flag in zip(readable, done, strict=True):
+            if flag:
+                continue
             if delivery.deliveries > self._policy.max_deliveries:
                 # Its consumers kept dying on it without ever recording a failure.
                 await self._dead_letter(
@@ -191,15 +201,10 @@ class StreamConsumer:
                 )
                 continue
             live.append(delivery)
-        if not live:
-            return
-        done = await self._redis.mget([self._done_key(d) for d in live])
-        await self._ack([d for d, flag in zip(live, done, strict=True) if flag])
         # The same event twice in one batch (relayed twice) is handled once.
         copies: dict[int, list[_Delivery]] = {}
-        for delivery, flag in zip(live, done, strict=True):
-            if not flag:
-                copies.setdefault(_event_id(delivery), []).append(delivery)
+        for delivery in live:
+            copies.setdefault(_event_id(delivery), []).append(delivery)
         if not copies:
             return
         try:
@@ -260,7 +265,9 @@ class StreamConsumer:
             "deliveries": str(delivery.deliveries),
             "error": error[:2000],
         }
-        async with self._redis.pipeline(transaction=True) as pipe:
+        # No MULTI: the two keys may live on different cluster nodes. A crash between
+        # them dead-letters the message twice at worst.
+        async with self._redis.pipeline(transaction=False) as pipe:
             pipe.xadd(
                 DEAD_LETTER_STREAM,
                 fields,

@@ -4,6 +4,7 @@ per order, low-stock crossings."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import UTC, datetime
 
 import pytest
@@ -51,8 +52,11 @@ def an_order(currency: str = "USD") -> Order:
 
 
 class Orders:
+    def __init__(self, status: OrderStatus = OrderStatus.PAID) -> None:
+        self.status = status
+
     async def by_public_id(self, public_id: str) -> Order | None:
-        return an_order() if public_id == "pub_7" else None
+        return replace(an_order(), status=self.status) if public_id == "pub_7" else None
 
 
 class Store:
@@ -137,6 +141,14 @@ async def test_without_a_mailer_the_confirmation_is_recorded_and_unknown_orders_
         "pub_7",
         NotificationStatus.RECORDED,
     )
+
+
+async def test_an_order_cancelled_before_its_event_was_read_is_not_confirmed() -> None:
+    store, mailer = Store(), Mailer()
+
+    await OrderConfirmations(Orders(OrderStatus.CANCELLED), store, mailer).handle([paid(1)])
+
+    assert store.rows == {} and mailer.sent == []
 
 
 async def test_low_stock_alerts_follow_the_crossings_in_event_order() -> None:
