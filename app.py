@@ -1,6 +1,6 @@
 """Composition root: Settings -> Container -> Starlette app, and the command line.
 
-python app.py serve | migrate | seed --products N | export-schema
+python app.py serve | migrate | seed --products N | worker | export-schema
 uvicorn app:app            (reads Settings from the environment)
 """
 
@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import gc
 import logging
+import signal
 import sys
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -33,6 +34,8 @@ from domain.carts import MAX_LINES, MAX_QUANTITY, Carts, PricingRules
 from domain.catalog_admin import CatalogAdmin
 from domain.checkout import Checkout, CheckoutPolicy
 from domain.customers import Accounts
+from domain.events import CacheInvalidation, EventHandler, SearchIndexing
+from domain.notifications import LowStockAlerts, Mailer, OrderConfirmations
 from domain.order_desk import OrderDesk
 from domain.payments import PaymentGateway
 from domain.persisted_queries import DocumentPolicy, Operation, PersistedDocuments, parse_manifest
@@ -45,6 +48,9 @@ from persistence.catalog_lookups import CachedCatalogLookups, DatabaseCatalogLoo
 from persistence.catalog_repository import CatalogRepository
 from persistence.customer_repository import SqlCustomerRepository
 from persistence.db import Database, create_database
+from persistence.event_relay import OutboxRelay
+from persistence.event_worker import EventWorker
+from persistence.notification_store import SqlNotificationStore
 from persistence.order_store import SqlIdempotencyStore, SqlOrderStore
 from persistence.partner_repository import PartnerDirectory, SqlPartnerRepository
 from persistence.persisted_documents import RedisDocumentStore
@@ -53,6 +59,8 @@ from persistence.rate_limiter import RedisRateLimiter
 from persistence.record_cache import RecordCache
 from persistence.review_repository import SqlReviewRepository
 from persistence.sessions import RedisLoginThrottle, RedisSessionStore
+from persistence.stream_consumer import ConsumerPolicy, StreamConsumer
+from persistence.variant_owners import SqlVariantOwners
 from resolvers.http_semantics import GraphQLOverHttp
 from resolvers.middleware import RequestMetaMiddleware, RequestTimeoutMiddleware
 from resolvers.persisted_queries import PersistedQueryHttp
@@ -328,9 +336,14 @@ def create_app(
         app.state.container = container
         await container.partners.reload()  # partners and their manifests, loaded at start
         _tune_garbage_collector()
+        worker = build_event_worker(container) if settings.worker_in_process else None
         try:
+            if worker is not None:
+                await worker.start()
             yield
         finally:
+            if worker is not None:
+                await worker.stop()
             await container.close()
 
     graphql = GraphQLView(settings)
@@ -358,6 +371,43 @@ def create_app(
         RequestMetaMiddleware, count_statements=settings.statement_count_exposed
     )
     return starlette
+
+
+def build_event_worker(container: Container) -> EventWorker:
+    """The outbox relay and one consumer group per handler, on the container's clients."""
+    settings = container.settings
+    cipher = PiiCipher(pii_keys(settings.pii_encryption_keys, settings.data_dir))
+    mailer: Mailer | None = None
+    if settings.smtp_url:
+        from integrations.mailer import SmtpMailer
+
+        mailer = SmtpMailer(settings.smtp_url, settings.mail_from)
+    notifications = SqlNotificationStore(container.db, cipher)
+    handlers: list[EventHandler] = [
+        # `container.search` arrives with the search branch; until then indexing is skipped.
+        SearchIndexing(getattr(container, "search", None), SqlVariantOwners(container.db)),
+        CacheInvalidation(container.cache),
+        OrderConfirmations(SqlOrderStore(container.db, cipher), notifications, mailer),
+        LowStockAlerts(notifications, settings.low_stock_threshold),
+    ]
+    policy = ConsumerPolicy(
+        block_ms=settings.event_consumer_block_ms,
+        claim_idle_ms=settings.event_claim_idle_ms,
+        max_deliveries=settings.event_max_deliveries,
+        done_ttl_seconds=settings.event_done_ttl_seconds,
+        dead_letter_max_length=settings.event_stream_max_length,
+    )
+    outbox_relay = OutboxRelay(
+        container.db,
+        container.redis,
+        batch_size=settings.event_relay_batch_size,
+        poll_seconds=settings.event_relay_poll_seconds,
+        stream_max_length=settings.event_stream_max_length,
+    )
+    return EventWorker(
+        outbox_relay,
+        [StreamConsumer(container.redis, handler, policy) for handler in handlers],
+    )
 
 
 def __getattr__(name: str) -> Any:
@@ -539,6 +589,24 @@ def manifest_build(files: list[Path], output: Path | None) -> None:
         print(f"wrote {len(operations)} operations to {output}")
 
 
+async def _worker(settings: Settings) -> None:
+    """The relay and the consumers until SIGTERM or SIGINT, then a clean stop."""
+    if settings.redis_url is None:
+        log.warning("REDIS_URL is unset: this worker's in-process Redis is its alone")
+    container = Container.create(settings)
+    worker = build_event_worker(container)
+    stopping = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stopping.set)
+    try:
+        await worker.start()
+        await stopping.wait()
+    finally:
+        await worker.stop()
+        await container.close()
+
+
 def export_schema(output: Path) -> None:
     output.write_text(str(build_schema()).rstrip() + "\n")
     print(f"wrote {output}")
@@ -579,6 +647,7 @@ def main(argv: list[str] | None = None) -> None:
     )
     manifest.add_argument("files", nargs="+", type=Path)
     manifest.add_argument("--output", type=Path, help="default: standard output")
+    commands.add_parser("worker", help="relay outbox events and run the event consumers")
     export = commands.add_parser("export-schema", help="write the SDL")
     export.add_argument("--output", type=Path, default=ROOT / "schema.graphql")
     args = parser.parse_args(argv)
@@ -607,6 +676,8 @@ def main(argv: list[str] | None = None) -> None:
         asyncio.run(_partner_revoke(settings, args.name))
     elif args.command == "seed":
         asyncio.run(_seed(settings, args.products, args.seed, args.if_empty))
+    elif args.command == "worker":
+        asyncio.run(_worker(settings))
     elif args.command == "serve":
         import uvicorn
 

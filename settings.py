@@ -108,6 +108,20 @@ class Settings(BaseSettings):
     elasticsearch_index: str = "products"
     elasticsearch_timeout_seconds: float = Field(default=0.5, gt=0)
     search_fallback_retry_seconds: float = Field(default=10.0, ge=0)
+    # Events: the outbox relay and the stream consumers (see README "Events").
+    event_stream_max_length: int = Field(default=100_000, ge=100)  # per stream, approximate
+    event_relay_batch_size: int = Field(default=100, ge=1)
+    event_relay_poll_seconds: float = Field(default=0.5, gt=0)
+    event_consumer_block_ms: int = Field(default=1_000, ge=1)
+    event_claim_idle_ms: int = Field(default=30_000, ge=1)  # then a pending message is retaken
+    event_max_deliveries: int = Field(default=5, ge=1)  # failures before the dead-letter stream
+    event_done_ttl_seconds: int = Field(default=7 * 24 * 3600, ge=60)  # dedupe memory
+    smtp_url: str | None = None  # smtp://[user:pass@]host:port; unset: notifications recorded
+    mail_from: str = "shop@localhost"
+    low_stock_threshold: int = Field(default=5, ge=0)
+    # The relay and consumers inside the server process: on by default only when Redis
+    # is in-process (fakeredis), where no other process could reach the streams.
+    run_worker_in_process: bool | None = None
 
     @model_validator(mode="after")
     def _production_needs_real_services(self) -> Settings:
@@ -164,3 +178,9 @@ class Settings(BaseSettings):
         if self.expose_statement_count is not None:
             return self.expose_statement_count
         return self.environment != "production"
+
+    @property
+    def worker_in_process(self) -> bool:
+        if self.run_worker_in_process is not None:
+            return self.run_worker_in_process
+        return self.redis_url is None

@@ -325,3 +325,28 @@ partner_operations = Table(
     Column("name", String(200), nullable=False),
     Column("body", Text, nullable=False),
 )
+
+# -- notifications ----------------------------------------------------------------------
+
+notifications = Table(
+    "notifications",
+    metadata,
+    _id(),
+    Column("kind", String(32), nullable=False),
+    # What it is about (an order's public id, `variant:<id>`): unique per kind, so a
+    # repeated event can never send a second one.
+    Column("key", String(100), nullable=False),
+    Column("recipient_encrypted", Text, nullable=True),  # Fernet, like orders' emails
+    Column("subject", String(300), nullable=False),
+    Column("body", Text, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column(
+        "created_at",
+        DateTime(timezone=True),
+        nullable=False,
+        server_default=text("CURRENT_TIMESTAMP"),
+    ),
+    Column("sent_at", DateTime(timezone=True), nullable=True),
+    CheckConstraint("status IN ('pending', 'sent', 'recorded')", name="status"),
+    UniqueConstraint("kind", "key", name="uq_notifications_kind_key"),
+)

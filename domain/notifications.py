@@ -1,0 +1,168 @@
+"""Notifications from events: an order confirmation when an order is paid, and an alert
+when a variant's stock falls to the low-stock threshold.
+
+At most one of each per subject: a notification is first *claimed* as a row unique on
+(kind, key) - the order's public id, or the variant - and only the claim's winner sends.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Protocol
+
+from domain.events import Event, Topic
+from domain.money import Money
+from domain.orders import Order, OrderStatus
+
+# A late OrderPaid still confirms an order already fulfilled, not one cancelled since.
+CONFIRMABLE = frozenset({OrderStatus.PAID, OrderStatus.FULFILLED})
+
+
+class NotificationKind(StrEnum):
+    ORDER_CONFIRMATION = "order_confirmation"
+    LOW_STOCK = "low_stock"
+
+
+class NotificationStatus(StrEnum):
+    PENDING = "pending"  # claimed, being sent (or the sender died: see OrderConfirmations)
+    SENT = "sent"  # handed to the mail server
+    RECORDED = "recorded"  # no mail server configured: the row is the notification
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    to: str | None  # None: for the shop's staff, who read the notifications table
+    subject: str
+    body: str
+
+
+class NotificationStore(Protocol):
+    async def claim(
+        self, kind: NotificationKind, key: str, message: Message, status: NotificationStatus
+    ) -> int | None:
+        """Insert the notification unless (kind, key) exists: its id, or None if it did."""
+        ...
+
+    async def settle(self, notification_id: int, status: NotificationStatus) -> None: ...
+
+    async def release(self, notification_id: int) -> None:
+        """Forget a claim whose sending failed, so a retry can claim it again."""
+        ...
+
+    async def close(self, kind: NotificationKind, key: str) -> None:
+        """Free (kind, key) for a next occurrence; the notification row itself stays."""
+        ...
+
+
+class Mailer(Protocol):
+    async def send(self, message: Message) -> None:
+        """Raises when the mail server did not accept the message."""
+        ...
+
+
+class OrdersByPublicId(Protocol):
+    async def by_public_id(self, public_id: str) -> Order | None: ...
+
+
+def order_confirmation(order: Order) -> Message:
+    def money(minor: int) -> str:
+        return f"{Money(minor, order.currency_code).to_decimal_string()} {order.currency_code}"
+
+    lines = [
+        f"  {line.quantity} x {line.title} ({line.sku})  {money(line.total)}"
+        for line in order.lines
+    ]
+    body = "\n".join(
+        [
+            f"Thank you for your order {order.number}.",
+            "",
+            *lines,
+            "",
+            f"  Subtotal  {money(order.subtotal)}",
+            f"  Shipping  {money(order.shipping)}",
+            f"  Tax       {money(order.tax)}",
+            f"  Total     {money(order.total)}",
+            "",
+            f"Order reference: {order.public_id}",
+        ]
+    )
+    return Message(to=order.email, subject=f"Order {order.number} confirmed", body=body)
+
+
+@dataclass
+class OrderConfirmations:
+    """`OrderPaid` -> one confirmation per order: mailed, or recorded without a mailer.
+
+    Claim, send, then mark sent. A send that fails releases the claim and raises, so
+    the event is retried. The window that remains: the process dies after claiming and
+    before marking - the row stays `pending` and no retry sends again (the mail may or
+    may not have left). We choose at most once over at least once for customer mail; an
+    operator can find such rows by their status."""
+
+    orders: OrdersByPublicId
+    store: NotificationStore
+    mailer: Mailer | None
+    name: str = "notifications"
+    topics: tuple[str, ...] = (Topic.ORDER_PAID,)
+
+    async def handle(self, events: Sequence[Event]) -> None:
+        for event in events:
+            await self.confirm(event.text("order"))
+
+    async def confirm(self, public_id: str) -> None:
+        order = await self.orders.by_public_id(public_id)
+        if order is None or order.status not in CONFIRMABLE:
+            return  # no such order, or cancelled/refunded before this event was read
+        message = order_confirmation(order)
+        kind = NotificationKind.ORDER_CONFIRMATION
+        if self.mailer is None:
+            await self.store.claim(kind, order.public_id, message, NotificationStatus.RECORDED)
+            return
+        claimed = await self.store.claim(kind, order.public_id, message, NotificationStatus.PENDING)
+        if claimed is None:
+            return  # another delivery of this event (or of a twin) has it
+        try:
+            await self.mailer.send(message)
+        except Exception:
+            await self.store.release(claimed)
+            raise
+        await self.store.settle(claimed, NotificationStatus.SENT)
+
+
+def low_stock_key(variant_id: int) -> str:
+    return f"variant:{variant_id}"
+
+
+@dataclass
+class LowStockAlerts:
+    """`StockChanged` at or below the threshold -> one `low_stock` row per crossing.
+
+    The open alert of a variant holds the key `variant:<id>`, so further drops claim
+    nothing; a level above the threshold closes it (the row stays, renamed), and the
+    next fall raises a new one. Events are taken in outbox order within a batch; two
+    workers could see one variant's events out of order and raise or close an alert a
+    step late - acceptable for an alert that a person reads."""
+
+    store: NotificationStore
+    threshold: int
+    name: str = "low-stock-alerts"
+    topics: tuple[str, ...] = (Topic.STOCK_CHANGED,)
+
+    async def handle(self, events: Sequence[Event]) -> None:
+        for event in sorted(events, key=lambda e: e.id):
+            variant_id = event.integer("variant")
+            available = event.integer("available")
+            key = low_stock_key(variant_id)
+            if available > self.threshold:
+                await self.store.close(NotificationKind.LOW_STOCK, key)
+                continue
+            message = Message(
+                to=None,
+                subject=f"Low stock: variant {variant_id}",
+                body=f"Variant {variant_id} has {available} left (threshold {self.threshold}).",
+            )
+            await self.store.claim(
+                NotificationKind.LOW_STOCK, key, message, NotificationStatus.RECORDED
+            )
