@@ -12,6 +12,7 @@ import contextlib
 import gc
 import logging
 import sys
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,6 +36,7 @@ from domain.customers import Accounts
 from domain.order_desk import OrderDesk
 from domain.payments import PaymentGateway
 from domain.reviews import Reviews
+from domain.search import SearchIndex
 from integrations.passwords import Argon2Passwords
 from integrations.sandbox_gateway import SandboxGateway
 from persistence.cart_store import RedisCartStore
@@ -47,6 +49,8 @@ from persistence.pii import PiiCipher, pii_keys
 from persistence.rate_limiter import RedisRateLimiter
 from persistence.record_cache import RecordCache
 from persistence.review_repository import SqlReviewRepository
+from persistence.search_postgres import PostgresSearchIndex
+from persistence.search_sqlite import SqliteSearchIndex
 from persistence.sessions import RedisLoginThrottle, RedisSessionStore
 from resolvers.http_semantics import GraphQLOverHttp
 from resolvers.middleware import RequestMetaMiddleware, RequestTimeoutMiddleware
@@ -79,6 +83,7 @@ class Container:
     checkout: Checkout
     orders: OrderDesk
     rate_limiter: RedisRateLimiter
+    search: SearchIndex
 
     @classmethod
     def create(
@@ -163,6 +168,7 @@ class Container:
                 restore_rate=settings.rate_limit_restore_rate,
                 timeout_seconds=settings.redis_timeout_seconds,
             ),
+            search=search_index(db),
         )
 
     async def close(self) -> None:
@@ -184,6 +190,13 @@ def _gateway(settings: Settings) -> PaymentGateway:
             timeout_seconds=settings.gateway_timeout_seconds,
         )
     return SandboxGateway()
+
+
+def search_index(db: Database) -> SearchIndex:
+    """PostgreSQL full-text on PostgreSQL; the simpler SQL search in the embedded mode."""
+    if db.is_postgres:
+        return PostgresSearchIndex(db)
+    return SqliteSearchIndex(db)
 
 
 def _redis(settings: Settings) -> Redis:
@@ -229,6 +242,7 @@ class GraphQLView(GraphQLOverHttp, GraphQL[Context, None]):
             orders=container.orders,
             response=response,
             rate_limiter=container.rate_limiter,
+            search=container.search,
         )
 
     def encode_json(self, data: object) -> bytes:
@@ -361,6 +375,7 @@ async def _seed(settings: Settings, products: int, seed: int, if_empty: bool) ->
             f"{report.reviews} reviews, {report.categories} categories, "
             f"{report.customers} customers in {report.seconds:.1f}s"
         )
+        print(f"indexed {await search_index(db).rebuild()} products for search")
     finally:
         await db.dispose()
 
@@ -403,6 +418,17 @@ async def _housekeeping(settings: Settings, command: str) -> None:
         await container.close()
 
 
+async def _search_reindex(settings: Settings) -> None:
+    container = Container.create(settings)
+    try:
+        started = time.perf_counter()
+        count = await container.search.rebuild()
+        elapsed = time.perf_counter() - started
+        print(f"indexed {count} products ({container.search.engine}) in {elapsed:.1f}s")
+    finally:
+        await container.close()
+
+
 def export_schema(output: Path) -> None:
     output.write_text(str(build_schema()).rstrip() + "\n")
     print(f"wrote {output}")
@@ -428,6 +454,7 @@ def main(argv: list[str] | None = None) -> None:
         "orders-expire", help="cancel unpaid orders past their reservation, releasing stock"
     )
     commands.add_parser("idempotency-cleanup", help="delete idempotency keys older than 24 h")
+    commands.add_parser("search-reindex", help="rebuild the search index from the catalog")
     export = commands.add_parser("export-schema", help="write the SDL")
     export.add_argument("--output", type=Path, default=ROOT / "schema.graphql")
     args = parser.parse_args(argv)
@@ -445,6 +472,8 @@ def main(argv: list[str] | None = None) -> None:
         asyncio.run(_create_staff(settings, args.email, args.password, args.name))
     elif args.command == "seed":
         asyncio.run(_seed(settings, args.products, args.seed, args.if_empty))
+    elif args.command == "search-reindex":
+        asyncio.run(_search_reindex(settings))
     elif args.command == "serve":
         import uvicorn
 

@@ -18,6 +18,7 @@ from domain.errors import UnauthenticatedError
 from domain.order_desk import OrderDesk
 from domain.ports import CatalogReader
 from domain.reviews import Reviews
+from domain.search import SearchIndex
 from settings import Settings
 
 
@@ -36,6 +37,7 @@ class Context:
     response: Any = None  # the HTTP sub-response: status and headers set by resolvers
     rate_limiter: Any = None
     _viewer: asyncio.Future[Customer | None] | None = field(default=None)
+    search: SearchIndex | None = None  # the configured product search index
 
     @property
     def access_token(self) -> str | None:
