@@ -72,7 +72,7 @@ SCENARIOS = (
 )
 # search_screen: 20 results with facets and the listing fields, for words every seeded
 # catalog holds (sent round robin).
-SEARCH_WORDS = ("headphones", "laptop", "shirt", "camera", "black")
+SEARCH_WORDS = ("quality", "headphones", "laptop", "shirt", "camera")
 CART_SCENARIOS = frozenset({"cart_read", "cart_lines_add"})
 CHECKOUT = "checkout"
 FLASH_SALE = "checkout_flash_sale"
