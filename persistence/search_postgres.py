@@ -25,13 +25,18 @@ from persistence.search_sql import Match, SqlSearchIndex, decimal_key
 
 TEXT_CONFIG = "english"
 # ts_rank of one A-weighted word is about 0.06: scaled so a title word (~0.6) outweighs
-# the trigram bonus (at most 0.25), and a brand/category word (~0.24) a description one.
+# a brand/category word (~0.24), which outweighs a description one (~0.06); a typo match
+# scores its trigram similarity (at most 0.25), more for the title.
 _SCORE = (
     "ROUND(CAST("
     "10 * ts_rank(d.search_vector, websearch_to_tsquery('english', :q_web)) "
     "+ 5 * ts_rank(d.search_vector, to_tsquery('english', :q_prefix)) "
-    "+ 0.2 * word_similarity(:q_words, lower(d.title)) "
-    "+ 0.05 * word_similarity(:q_words, d.search_text) AS numeric), 6)"
+    # Trigram similarity only where no word matched exactly: it costs most of the
+    # ranking's time (39 ms -> 9 ms for 2,500 matches) and only orders the typo matches.
+    "+ CASE WHEN d.search_vector @@ "
+    "(websearch_to_tsquery('english', :q_web) || to_tsquery('english', :q_prefix)) THEN 0 "
+    "ELSE 0.2 * word_similarity(:q_words, lower(d.title)) "
+    "+ 0.05 * word_similarity(:q_words, d.search_text) END AS numeric), 6)"
 )
 # A semi-join over two index scans: as one OR the planner reads the whole table instead,
 # testing trigram similarity on every row (50 ms at 10,000 products, against 9 ms).
