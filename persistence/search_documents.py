@@ -22,7 +22,8 @@ async def iter_search_documents(
     """Documents of the active products among `product_ids` (all when None), in id order,
     `batch_size` at a time. Products that are not active (or do not exist) yield nothing:
     the caller removes them from its index."""
-    async with db.reader.connect() as connection:
+    # The primary, not a replica: the indexer runs right after a write and must see it.
+    async with db.writer.connect() as connection:
         trail = await _category_trails(connection)
         if product_ids is None:
             after = 0

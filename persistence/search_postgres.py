@@ -2,7 +2,8 @@
 
 Matching, all three served by GIN indexes on `search_documents`:
 - `websearch_to_tsquery` over the weighted tsvector (A title, B brand and categories,
-  C description): the shopper's words, stemmed ("televisions" finds "television");
+  C description and attribute values): the shopper's words, stemmed ("televisions"
+  finds "television");
 - the same words with the last one as a prefix (`head` finds "headphones"), since
   shoppers type as they search;
 - pg_trgm word similarity against title, brand and category names: one typo
@@ -51,7 +52,8 @@ _VECTOR = text(
     "setweight(to_tsvector('english', title), 'A') || "
     "setweight(to_tsvector('english', brand || ' ' || coalesce((SELECT string_agg(value, ' ') "
     "FROM jsonb_array_elements_text(category_names)), '')), 'B') || "
-    "setweight(to_tsvector('english', description), 'C') "
+    "setweight(to_tsvector('english', description || ' ' || coalesce((SELECT "
+    "string_agg(pair ->> 1, ' ') FROM jsonb_array_elements(attributes) AS pair), '')), 'C') "
     "WHERE product_id = ANY(:ids)"
 )
 

@@ -1,10 +1,11 @@
 """Product search for the embedded mode (SQLite): the same API, simpler matching.
 
-Every word must appear in the title, brand, category names or description (as a
-substring, so `head` finds "headphones"); a word of five letters or more also matches
-one edit away (a letter missing, extra, replaced or two swapped: `televsion`), spelled
-as LIKE patterns. RELEVANCE adds per word: 8 in the title, 4 in brand or category
-names, 2 in the description, 1 for a near miss. Facets are the shared SQL aggregates.
+Every word must appear, as a substring (so `head` finds "headphones"), in the title,
+brand, category names, description or attributes (their JSON text, names included); a
+word of five letters or more also matches one edit away (a letter missing, extra,
+replaced or two swapped: `televsion`), spelled as LIKE patterns. RELEVANCE adds per
+word: 8 in the title, 4 in brand or category names, 2 in description or attributes, 1
+for a near miss. Facets are the shared SQL aggregates.
 """
 
 from __future__ import annotations
@@ -34,11 +35,13 @@ class SqliteSearchIndex(SqlSearchIndex):
                 near.append(f"d.search_text LIKE :w{i}_{j}")
             near_any = " OR ".join(near) or "0"
             conditions.append(
-                f"(d.search_text LIKE :{exact} OR d.description LIKE :{exact} OR {near_any})"
+                f"(d.search_text LIKE :{exact} OR d.description LIKE :{exact} "
+                f"OR d.attributes LIKE :{exact} OR {near_any})"
             )
             scores.append(
                 f"(CASE WHEN d.title LIKE :{exact} THEN 8 WHEN d.search_text LIKE :{exact} "
-                f"THEN 4 WHEN d.description LIKE :{exact} THEN 2 ELSE 1 END)"
+                f"THEN 4 WHEN d.description LIKE :{exact} OR d.attributes LIKE :{exact} THEN 2 "
+                "ELSE 1 END)"
             )
         return Match(condition=" AND ".join(conditions), score=" + ".join(scores), params=params)
 
