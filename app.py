@@ -358,12 +358,16 @@ async def _migrate(settings: Settings) -> None:
 
 
 async def _seed(settings: Settings, products: int, seed: int, if_empty: bool) -> None:
+    from persistence.search_documents import search_documents_exist
     from persistence.seed import catalog_is_empty, seed_catalog
 
     db = create_database(settings.effective_database_url)
     try:
         if not await catalog_is_empty(db):
             if if_empty:
+                # A catalog seeded before search existed gets its index now (`make run`).
+                if not await search_documents_exist(db):
+                    print(f"indexed {await search_index(db).rebuild()} products for search")
                 print("catalog already seeded; nothing to do")
                 return
             raise SystemExit("the catalog is not empty; seed only runs on an empty catalog")

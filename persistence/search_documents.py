@@ -13,7 +13,13 @@ from domain.search import SearchDocument
 from persistence.catalog_records import aware
 from persistence.catalog_statements import product_columns, products_with_rating
 from persistence.db import Database
-from persistence.tables import categories, inventory_levels, product_variants, products
+from persistence.tables import (
+    categories,
+    inventory_levels,
+    product_variants,
+    products,
+    search_documents,
+)
 
 
 async def iter_search_documents(
@@ -39,6 +45,12 @@ async def iter_search_documents(
                 rows = await _products(connection, ids=wanted[start : start + batch_size])
                 if rows:
                     yield await _documents(connection, rows, trail)
+
+
+async def search_documents_exist(db: Database) -> bool:
+    async with db.reader.connect() as connection:
+        found = await connection.scalar(select(search_documents.c.product_id).limit(1))
+        return found is not None
 
 
 Trail = dict[int, tuple[tuple[str, ...], tuple[str, ...]]]
