@@ -9,10 +9,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import functools
 import gc
 import logging
 import signal
 import sys
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,6 +42,7 @@ from domain.order_desk import OrderDesk
 from domain.payments import PaymentGateway
 from domain.persisted_queries import DocumentPolicy, Operation, PersistedDocuments, parse_manifest
 from domain.reviews import Reviews
+from domain.search import SearchIndex
 from integrations.passwords import Argon2Passwords
 from integrations.sandbox_gateway import SandboxGateway
 from persistence.cart_store import RedisCartStore
@@ -58,6 +61,9 @@ from persistence.pii import PiiCipher, pii_keys
 from persistence.rate_limiter import RedisRateLimiter
 from persistence.record_cache import RecordCache
 from persistence.review_repository import SqlReviewRepository
+from persistence.search_documents import iter_search_documents
+from persistence.search_postgres import PostgresSearchIndex
+from persistence.search_sqlite import SqliteSearchIndex
 from persistence.sessions import RedisLoginThrottle, RedisSessionStore
 from persistence.stream_consumer import ConsumerPolicy, StreamConsumer
 from persistence.variant_owners import SqlVariantOwners
@@ -97,6 +103,7 @@ class Container:
     partners: PartnerDirectory
     public_documents: DocumentPolicy
     catalog_admin: CatalogAdmin
+    search: SearchIndex
 
     @classmethod
     def create(
@@ -199,12 +206,14 @@ class Container:
             catalog_admin=CatalogAdmin(
                 SqlCatalogEditor(db, settings.currency_code), cache, settings.currency_code
             ),
+            search=search_index(db, settings),
         )
 
     async def close(self) -> None:
-        closer = getattr(self.gateway, "aclose", None)  # the Stripe adapter owns a pool
-        if closer is not None:
-            await closer()
+        for owner in (self.gateway, self.search):  # Stripe's and Elasticsearch's pools
+            closer = getattr(owner, "aclose", None)
+            if closer is not None:
+                await closer()
         await self.redis.aclose()
         await self.db.dispose()
 
@@ -227,6 +236,19 @@ def _gateway(settings: Settings) -> PaymentGateway:
             timeout_seconds=settings.gateway_timeout_seconds,
         )
     return SandboxGateway()
+
+
+def search_index(db: Database, settings: Settings) -> SearchIndex:
+    """PostgreSQL full-text on PostgreSQL; the simpler SQL search in the embedded mode;
+    Elasticsearch when configured, answered by the SQL index whenever it cannot answer."""
+    sql: SearchIndex = PostgresSearchIndex(db) if db.is_postgres else SqliteSearchIndex(db)
+    if not settings.elasticsearch_url:
+        return sql
+    from domain.search_fallback import FallbackSearchIndex
+    from persistence.search_elasticsearch import create_elasticsearch_index
+
+    elastic = create_elasticsearch_index(settings, functools.partial(iter_search_documents, db))
+    return FallbackSearchIndex(elastic, sql, settings.search_fallback_retry_seconds)
 
 
 def _redis(settings: Settings) -> Redis:
@@ -278,6 +300,7 @@ class GraphQLView(PersistedQueryHttp, GraphQLOverHttp, GraphQL[Context, None]):
             document_policy=container.public_documents if partner is None else partner.policy,
             partner=partner,
             rate_limit=None if partner is None else self.settings.partner_tiers.get(partner.tier),
+            search=container.search,
         )
 
     def encode_json(self, data: object) -> bytes:
@@ -436,12 +459,16 @@ async def _migrate(settings: Settings) -> None:
 
 
 async def _seed(settings: Settings, products: int, seed: int, if_empty: bool) -> None:
+    from persistence.search_documents import search_documents_exist
     from persistence.seed import catalog_is_empty, seed_catalog
 
     db = create_database(settings.effective_database_url)
     try:
         if not await catalog_is_empty(db):
             if if_empty:
+                # A catalog seeded before search existed gets its index now (`make run`).
+                if not await search_documents_exist(db):
+                    print(f"indexed {await search_index(db).rebuild()} products for search")
                 print("catalog already seeded; nothing to do")
                 return
             raise SystemExit("the catalog is not empty; seed only runs on an empty catalog")
@@ -453,6 +480,7 @@ async def _seed(settings: Settings, products: int, seed: int, if_empty: bool) ->
             f"{report.reviews} reviews, {report.categories} categories, "
             f"{report.customers} customers in {report.seconds:.1f}s"
         )
+        print(f"indexed {await search_index(db).rebuild()} products for search")
     finally:
         await db.dispose()
 
@@ -604,6 +632,16 @@ async def _worker(settings: Settings) -> None:
         await stopping.wait()
     finally:
         await worker.stop()
+
+
+async def _search_reindex(settings: Settings) -> None:
+    container = Container.create(settings)
+    try:
+        started = time.perf_counter()
+        count = await container.search.rebuild()
+        elapsed = time.perf_counter() - started
+        print(f"indexed {count} products ({container.search.engine}) in {elapsed:.1f}s")
+    finally:
         await container.close()
 
 
@@ -648,6 +686,7 @@ def main(argv: list[str] | None = None) -> None:
     manifest.add_argument("files", nargs="+", type=Path)
     manifest.add_argument("--output", type=Path, help="default: standard output")
     commands.add_parser("worker", help="relay outbox events and run the event consumers")
+    commands.add_parser("search-reindex", help="rebuild the search index from the catalog")
     export = commands.add_parser("export-schema", help="write the SDL")
     export.add_argument("--output", type=Path, default=ROOT / "schema.graphql")
     args = parser.parse_args(argv)
@@ -678,6 +717,8 @@ def main(argv: list[str] | None = None) -> None:
         asyncio.run(_seed(settings, args.products, args.seed, args.if_empty))
     elif args.command == "worker":
         asyncio.run(_worker(settings))
+    elif args.command == "search-reindex":
+        asyncio.run(_search_reindex(settings))
     elif args.command == "serve":
         import uvicorn
 

@@ -18,6 +18,7 @@ Values are ordered by count (descending), then value; facets with no values are 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -25,6 +26,7 @@ from enum import StrEnum
 from typing import Protocol
 
 from domain.catalog import ProductFilter
+from domain.errors import ErrorCode, InvalidInput
 
 MAX_QUERY_LENGTH = 200
 DEFAULT_PAGE_SIZE = 20
@@ -135,3 +137,132 @@ class SearchIndex(SearchIndexWriter, Protocol):
 
 class SearchUnavailable(Exception):
     """The engine could not answer (down, timed out, refused): a fallback may."""
+
+
+# -- shared by every adapter and the API edge ---------------------------------------------
+
+FACET_CATEGORY = "category"
+FACET_BRAND = "brand"
+FACET_PRICE = "price"
+FACET_IN_STOCK = "inStock"
+ATTRIBUTE_FACET_PREFIX = "attribute:"
+_FIXED_FACETS = {
+    FACET_CATEGORY: "Category",
+    FACET_BRAND: "Brand",
+    FACET_PRICE: "Price",
+    FACET_IN_STOCK: "Availability",
+}
+
+
+def search_request(
+    *,
+    text: str,
+    filter: ProductFilter,
+    sort_key: SearchSortKey,
+    reverse: bool,
+    first: int | None,
+    after: str | None,
+    with_facets: bool,
+    with_total: bool,
+    max_size: int,
+) -> SearchRequest:
+    """A validated request; the cursor is checked by the index that made it."""
+    text = " ".join(text.split())
+    if len(text) > MAX_QUERY_LENGTH:
+        raise InvalidInput(f"query must be at most {MAX_QUERY_LENGTH} characters", field="query")
+    first = DEFAULT_PAGE_SIZE if first is None else first
+    if first < 0 or first > max_size:
+        raise InvalidInput(
+            f"first must be between 0 and {max_size}",
+            code=ErrorCode.INVALID_PAGE_SIZE,
+            field="first",
+        )
+    return SearchRequest(
+        text=text,
+        filter=filter,
+        sort_key=sort_key,
+        reverse=reverse,
+        first=first,
+        after=after,
+        with_facets=with_facets,
+        with_total=with_total,
+    )
+
+
+def price_bucket_value(bucket: tuple[int | None, int | None]) -> str:
+    """The value of a bucket: "*-2500", "2500-5000", "50000-*" (minor units, ES-style)."""
+    low, high = bucket
+    return f"{'*' if low is None else low}-{'*' if high is None else high}"
+
+
+def price_bucket_label(bucket: tuple[int | None, int | None]) -> str:
+    low, high = bucket
+    if low is None:
+        return f"Under {_major(high)}"
+    if high is None:
+        return f"{_major(low)} and above"
+    return f"{_major(low)} to {_major(high)}"
+
+
+def _major(minor: int | None) -> str:
+    return f"{(minor or 0) // 100:,}"
+
+
+def price_bucket_of(price: int) -> tuple[int | None, int | None]:
+    for bucket in PRICE_BUCKETS:
+        low, high = bucket
+        if (low is None or price >= low) and (high is None or price < high):
+            return bucket
+    raise AssertionError("PRICE_BUCKETS cover every price")
+
+
+@dataclass(frozen=True, slots=True)
+class FacetCount:
+    """One (facet, value) count as an index aggregates it, before ordering and labels."""
+
+    facet: str  # "category", "brand", "price", "inStock" or "attribute:<name>"
+    value: str
+    count: int
+    label: str = ""
+
+
+def assemble_facets(counts: Sequence[FacetCount]) -> tuple[SearchFacet, ...]:
+    """Counts into facets in a fixed order (category, brand, price, inStock, then
+    attributes by name); values by count descending, then value; at most
+    MAX_FACET_VALUES each; empty facets and zero counts left out."""
+    grouped: dict[str, list[FacetCount]] = {}
+    for count in counts:
+        if count.count > 0:
+            grouped.setdefault(count.facet, []).append(count)
+    fixed = [name for name in _FIXED_FACETS if name in grouped]
+    attributes = sorted(name for name in grouped if name.startswith(ATTRIBUTE_FACET_PREFIX))
+    facets = []
+    for name in fixed + attributes:
+        values = sorted(grouped[name], key=lambda c: (-c.count, c.value))[:MAX_FACET_VALUES]
+        label = _FIXED_FACETS.get(name) or name.removeprefix(ATTRIBUTE_FACET_PREFIX)
+        facets.append(
+            SearchFacet(
+                name=name,
+                label=label,
+                values=tuple(
+                    FacetValue(value=c.value, label=_value_label(name, c), count=c.count)
+                    for c in values
+                ),
+            )
+        )
+    return tuple(facets)
+
+
+def _value_label(facet: str, count: FacetCount) -> str:
+    if facet == FACET_PRICE:
+        for bucket in PRICE_BUCKETS:
+            if price_bucket_value(bucket) == count.value:
+                return price_bucket_label(bucket)
+    if facet == FACET_IN_STOCK:
+        return "In stock" if count.value == "true" else "Out of stock"
+    return count.label or count.value
+
+
+def search_words(text: str) -> list[str]:
+    """The shopper's words, lower-cased, letters and digits only (safe in any query syntax)."""
+    return re.findall(r"[^\W_]+", text.lower())

@@ -93,6 +93,12 @@ class FallbackSearchIndex:
             log.warning("%s could not index %d products", self._primary.engine, len(product_ids))
             raise
 
+    async def aclose(self) -> None:
+        for index in (self._primary, self._fallback):
+            closer = getattr(index, "aclose", None)
+            if closer is not None:
+                await closer()
+
     async def rebuild(self) -> int:
         """Rebuilds both; the count is the primary's (the index searches read)."""
         await self._fallback.rebuild()

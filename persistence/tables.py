@@ -22,7 +22,7 @@ from sqlalchemy import (
     func,
     text,
 )
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.dialects.postgresql import JSONB, TSVECTOR
 
 metadata = MetaData(
     naming_convention={
@@ -349,4 +349,39 @@ notifications = Table(
     Column("sent_at", DateTime(timezone=True), nullable=True),
     CheckConstraint("status IN ('pending', 'sent', 'recorded')", name="status"),
     UniqueConstraint("kind", "key", name="uq_notifications_kind_key"),
+)
+
+# -- search -----------------------------------------------------------------------------
+
+# One row per active product, denormalised for the SQL search indexes (PostgreSQL and the
+# embedded SQLite mode). On PostgreSQL `search_vector` holds the weighted tsvector (A title,
+# B brand and category names, C description) and both GIN indexes are real; SQLite leaves
+# the vector NULL and its two indexes are plain (migration 0005 makes them).
+search_documents = Table(
+    "search_documents",
+    metadata,
+    Column("product_id", Id, ForeignKey("products.id", ondelete="CASCADE"), primary_key=True),
+    Column("slug", String(200), nullable=False),
+    Column("title", String(300), nullable=False),
+    Column("brand", String(120), nullable=False),
+    Column("description", Text, nullable=False),
+    Column("category_slugs", Json, nullable=False),  # own category first, then ancestors
+    Column("category_names", Json, nullable=False),
+    Column("attributes", Json, nullable=False),  # [[name, value], ...]
+    Column("price_min", BigInteger, nullable=False),
+    Column("price_max", BigInteger, nullable=False),
+    Column("in_stock", Boolean, nullable=False),
+    Column("rating", Float, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    # Lower-cased title, brand and category names: trigram (typo) matching on PostgreSQL,
+    # LIKE matching on SQLite.
+    Column("search_text", Text, nullable=False),
+    Column("search_vector", TSVECTOR().with_variant(Text(), "sqlite"), nullable=True),
+    Index("ix_search_documents_search_vector", "search_vector", postgresql_using="gin"),
+    Index(
+        "ix_search_documents_search_text_trgm",
+        "search_text",
+        postgresql_using="gin",
+        postgresql_ops={"search_text": "gin_trgm_ops"},
+    ),
 )

@@ -41,6 +41,7 @@ FIRST_CAP = 100
 FIELD_COSTS: Mapping[tuple[str, str], int] = {
     ("Mutation", "checkoutComplete"): 50,
     ("Product", "related"): 5,
+    ("Query", "search"): 20,  # a ranked match plus one aggregate per facet
 }
 
 

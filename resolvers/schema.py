@@ -31,6 +31,8 @@ from resolvers.errors import ErrorPolicy
 from resolvers.execution import plain_data_context
 from resolvers.lifecycle import ReleaseRequestState
 from resolvers.reviews import ReviewMutation
+from resolvers.search import SearchQuery
+from resolvers.search_report import SearchReport
 from schema.catalog import Category, Product, ProductVariant, Review
 from schema.customers import Customer
 
@@ -38,7 +40,7 @@ PARSE_CACHE_SIZE = 1024
 
 
 @strawberry.type
-class Query(CatalogQuery, CustomerQuery, CartQuery, OrderQuery):
+class Query(CatalogQuery, CustomerQuery, CartQuery, OrderQuery, SearchQuery):
     pass
 
 
@@ -96,6 +98,7 @@ def build_schema(
         lambda: ErrorPolicy(expose_details=expose_error_details),
         lambda: QueryCost(maximum=max_cost),
         ReleaseRequestState,
+        SearchReport,
     ]
     if not introspection:
         extensions.append(DisableIntrospection)

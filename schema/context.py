@@ -21,6 +21,7 @@ from domain.partners import Partner
 from domain.persisted_queries import DocumentPolicy, PersistedDocuments
 from domain.ports import CatalogReader
 from domain.reviews import Reviews
+from domain.search import SearchIndex
 from settings import Settings
 
 
@@ -44,6 +45,7 @@ class Context:
     partner: Partner | None = None  # set when the request carried a valid X-Api-Key
     rate_limit: tuple[float, float] | None = None  # the partner tier's bucket size
     _viewer: asyncio.Future[Customer | None] | None = field(default=None)
+    search: SearchIndex | None = None  # the configured product search index
 
     @property
     def access_token(self) -> str | None:

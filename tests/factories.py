@@ -82,6 +82,7 @@ class CatalogFactory:
         stock: list[int] | None = None,
         created_at: datetime | None = None,
         images: int = 1,
+        description: str | None = None,
     ) -> MadeProduct:
         n = next(self._sequence)
         prices = prices or [1000]
@@ -92,7 +93,7 @@ class CatalogFactory:
             {
                 "slug": slug,
                 "title": title,
-                "description": f"About {title}.",
+                "description": f"About {title}." if description is None else description,
                 "brand": brand,
                 "category_id": category,
                 "status": status,

@@ -1,7 +1,7 @@
 """notifications: order confirmations and low-stock alerts, unique per (kind, key)
 
 Revision ID: 0006
-Revises: 0004
+Revises: 0005
 Create Date: 2026-11-27
 """
 
@@ -12,7 +12,7 @@ from alembic import op
 
 revision = "0006"
 # 0005 (catalog writes) lands on a sibling branch; the merge re-chains this onto it.
-down_revision = "0004"
+down_revision = "0005"
 branch_labels = None
 depends_on = None
 

@@ -1,0 +1,111 @@
+"""Product search on PostgreSQL: weighted full-text, prefixes and typos, SQL facets.
+
+Matching, all three served by GIN indexes on `search_documents`:
+- `websearch_to_tsquery` over the weighted tsvector (A title, B brand and categories,
+  C description and attribute values): the shopper's words, stemmed ("televisions"
+  finds "television");
+- the same words with the last one as a prefix (`head` finds "headphones"), since
+  shoppers type as they search;
+- pg_trgm word similarity against title, brand and category names: one typo
+  ("televsion") still shares most trigrams with the word meant.
+RELEVANCE ranks by `ts_rank` (weights keep title over brand/category over description),
+plus a smaller trigram similarity to the title, so exact words beat typo matches.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import Numeric, text
+from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.types import TypeEngine
+
+from persistence.search_sql import Match, SqlSearchIndex, decimal_key
+
+TEXT_CONFIG = "english"
+# ts_rank of one A-weighted word is about 0.06: scaled so a title word (~0.6) outweighs
+# a brand/category word (~0.24), which outweighs a description one (~0.06); a typo match
+# scores its trigram similarity (at most 0.25), more for the title.
+_SCORE = (
+    "ROUND(CAST("
+    "10 * ts_rank(d.search_vector, websearch_to_tsquery('english', :q_web)) "
+    "+ 5 * ts_rank(d.search_vector, to_tsquery('english', :q_prefix)) "
+    # Trigram similarity only where no word matched exactly: it costs most of the
+    # ranking's time (39 ms -> 9 ms for 2,500 matches) and only orders the typo matches.
+    "+ CASE WHEN d.search_vector @@ "
+    "(websearch_to_tsquery('english', :q_web) || to_tsquery('english', :q_prefix)) THEN 0 "
+    "ELSE 0.2 * word_similarity(:q_words, lower(d.title)) "
+    "+ 0.05 * word_similarity(:q_words, d.search_text) END AS numeric), 6)"
+)
+# A semi-join over two index scans: as one OR the planner reads the whole table instead,
+# testing trigram similarity on every row (50 ms at 10,000 products, against 9 ms).
+_MATCH = (
+    "d.product_id IN ("
+    "SELECT product_id FROM search_documents WHERE search_vector @@ "
+    "(websearch_to_tsquery('english', :q_web) || to_tsquery('english', :q_prefix)) "
+    "UNION ALL SELECT product_id FROM search_documents WHERE :q_words <% search_text)"
+)
+_VECTOR = text(
+    "UPDATE search_documents SET search_vector = "
+    "setweight(to_tsvector('english', title), 'A') || "
+    "setweight(to_tsvector('english', brand || ' ' || coalesce((SELECT string_agg(value, ' ') "
+    "FROM jsonb_array_elements_text(category_names)), '')), 'B') || "
+    "setweight(to_tsvector('english', description || ' ' || coalesce((SELECT "
+    "string_agg(pair ->> 1, ' ') FROM jsonb_array_elements(attributes) AS pair), '')), 'C') "
+    "WHERE product_id = ANY(:ids)"
+)
+
+
+class PostgresSearchIndex(SqlSearchIndex):
+    engine = "postgres"
+
+    def match(self, words: list[str], text_: str) -> Match:
+        prefix = " & ".join([*words[:-1], f"{words[-1]}:*"])
+        return Match(
+            condition=_MATCH,
+            score=_SCORE,
+            params={"q_web": text_, "q_prefix": prefix, "q_words": " ".join(words)},
+        )
+
+    def in_list(self, expression: str, param: str) -> str:
+        return f"{expression} = ANY(:{param})"
+
+    def list_value(self, values: Sequence[str]) -> Any:
+        return list(values)
+
+    def has_category(self, param: str) -> str:
+        return f"d.category_slugs @> jsonb_build_array(CAST(:{param} AS text))"
+
+    def category_elements(self) -> tuple[str, str, str]:
+        return (
+            "jsonb_array_elements_text(m.category_slugs) WITH ORDINALITY AS c(slug, ord)",
+            "c.slug",
+            "m.category_names ->> CAST(c.ord - 1 AS integer)",
+        )
+
+    def attribute_elements(self, source: str) -> tuple[str, str, str]:
+        return (
+            f"jsonb_array_elements({source}.attributes) AS a(pair)",
+            "(a.pair ->> 0)",
+            "(a.pair ->> 1)",
+        )
+
+    def score_type(self) -> TypeEngine[Any]:
+        return Numeric(asdecimal=True)
+
+    def score_key(self, value: Any) -> Any:
+        return str(Decimal(value))
+
+    def score_bind(self, value: Any) -> Any:
+        return decimal_key(value)
+
+    async def after_write(self, connection: AsyncConnection, ids: list[int]) -> None:
+        await connection.execute(_VECTOR, {"ids": ids})
+
+    async def after_rebuild(self) -> None:
+        # A rebuild leaves every old row dead: without a vacuum and fresh statistics the
+        # planner prices the GIN scans above a sequential scan (measured: 70 ms vs 18 ms).
+        async with self._db.reader.connect() as connection:  # AUTOCOMMIT: VACUUM needs it
+            await connection.execute(text("VACUUM ANALYZE search_documents"))

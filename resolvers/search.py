@@ -1,0 +1,97 @@
+"""The `search` root field: the configured index finds ids, the loaders build products."""
+
+from __future__ import annotations
+
+import strawberry
+
+from domain import catalog
+from domain.errors import ServiceUnavailable
+from domain.listing import ProductFilterInput, build_filter
+from domain.pagination import Edge, Page
+from domain.search import SearchSortKey as DomainSortKey
+from domain.search import SearchUnavailable, search_request
+from schema.catalog import ProductEdge, ProductFilter, build_products
+from schema.common import PageInfo
+from schema.context import Info
+from schema.search import SearchConnection, SearchFacet, SearchSortKey
+from schema.selection import selected_names
+
+
+@strawberry.type
+class SearchQuery:
+    @strawberry.field(
+        description="Products matching the shopper's words (typos and prefixes forgiven), "
+        "with facets; `first` at most 100, `query` at most 200 characters."
+    )
+    async def search(
+        self,
+        info: Info,
+        query: str,
+        first: int | None = 20,
+        after: str | None = None,
+        filter: ProductFilter | None = None,
+        sort_key: SearchSortKey = SearchSortKey.RELEVANCE,
+        reverse: bool = False,
+    ) -> SearchConnection:
+        settings = info.context.settings
+        selection = selected_names(info)
+        request = search_request(
+            text=query,
+            filter=build_filter(
+                None if filter is None else _filter_input(filter), settings.currency_code
+            ),
+            sort_key=DomainSortKey(sort_key.value),
+            reverse=reverse,
+            first=first,
+            after=after,
+            with_facets="facets" in selection,
+            with_total="totalCount" in selection,
+            max_size=settings.max_page_size,
+        )
+        index = info.context.search
+        if index is None:
+            raise ServiceUnavailable("search is not configured")
+        try:
+            result = await index.search(request)
+        except SearchUnavailable:
+            raise ServiceUnavailable("search is unavailable; try again shortly") from None
+        info.context.request.state.search_report = {
+            "engine": result.engine,
+            "fallbackReason": result.fallback_reason,
+        }
+        records = await info.context.loaders.product_by_id.load_many(
+            [hit.product_id for hit in result.hits]
+        )
+        # A product archived since it was indexed is left out until the indexer catches up.
+        found = [
+            (hit, record)
+            for hit, record in zip(result.hits, records, strict=True)
+            if record is not None and record.is_visible
+        ]
+        page: Page[catalog.Product] = Page(
+            edges=[Edge(cursor=hit.cursor, node=record) for hit, record in found],
+            has_next_page=result.has_next_page,
+            has_previous_page=after is not None,
+        )
+        nodes = await build_products(
+            info, [record for _, record in found], selected_names(info, "edges", "node")
+        )
+        return SearchConnection(
+            edges=[
+                ProductEdge(cursor=e.cursor, node=n) for e, n in zip(page.edges, nodes, strict=True)
+            ],
+            page_info=PageInfo.of(page),
+            total_count=result.total_count,
+            facets=[SearchFacet.of(f) for f in result.facets],
+        )
+
+
+def _filter_input(value: ProductFilter) -> ProductFilterInput:
+    return ProductFilterInput(
+        category=value.category,
+        brands=value.brands,
+        price_min=value.price_min,
+        price_max=value.price_max,
+        in_stock=value.in_stock,
+        attributes=[(a.name, a.values) for a in value.attributes or ()],
+    )

@@ -1,0 +1,67 @@
+"""A search page costs a constant number of SQL statements, whatever its size.
+
+search(query, first: N) with totalCount, facets and the listing screen's product fields
+(variants, stock, images, category, rating), counted by the engines' listener:
+  cold cache: 7 = the page of ids + totals and every facet (one UNION ALL), then the
+              listing's loaders: products, variants, images, categories, stock;
+  warm cache: 3 = the two search statements + stock (never cached).
+Without totalCount and facets the second search statement is not run.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest
+
+from persistence.db import Database
+from persistence.seed import seed_catalog
+from settings import Settings
+from tests.client import AppClient, running_app, screen_query
+
+SEARCH_COLD, SEARCH_WARM = 7, 3
+
+
+@pytest.fixture
+async def seeded(settings: Settings, db: Database, clean: None) -> AsyncIterator[AppClient]:
+    await seed_catalog(db, products=300, seed=3)
+    async with running_app(settings) as client:
+        await client.container.search.rebuild()
+        yield client
+
+
+async def _flush_cache(client: AppClient) -> None:
+    redis = client.container.redis
+    keys = [key async for key in redis.scan_iter(f"{client.container.settings.cache_namespace}:*")]
+    if keys:
+        await redis.delete(*keys)
+
+
+async def test_a_search_page_with_facets_costs_the_same_for_5_and_20_results(
+    seeded: AppClient,
+) -> None:
+    counts = {}
+    for n in (5, 20):
+        await _flush_cache(seeded)
+        variables = {"query": "quality", "first": n}
+        cold = await seeded.query(screen_query("search"), variables)
+        warm = await seeded.query(screen_query("search"), variables)
+        search = cold.data["search"]
+        assert len(search["edges"]) == n
+        assert search["totalCount"] > 20
+        assert {f["name"] for f in search["facets"]} >= {"category", "brand", "price", "inStock"}
+        assert all(e["node"]["variants"] and e["node"]["category"] for e in search["edges"])
+        assert warm.data == cold.data
+        counts[n] = (cold.statements, warm.statements)
+
+    assert counts[5] == counts[20] == (SEARCH_COLD, SEARCH_WARM)
+
+
+async def test_without_totals_and_facets_one_search_statement(seeded: AppClient) -> None:
+    document = '{ search(query: "quality", first: 20) { edges { node { id title } } } }'
+    await seeded.query(document)  # warm the product cache
+
+    result = await seeded.query(document)
+
+    assert len(result.data["search"]["edges"]) == 20
+    assert result.statements == 1
