@@ -407,8 +407,7 @@ def build_event_worker(container: Container) -> EventWorker:
         mailer = SmtpMailer(settings.smtp_url, settings.mail_from)
     notifications = SqlNotificationStore(container.db, cipher)
     handlers: list[EventHandler] = [
-        # `container.search` arrives with the search branch; until then indexing is skipped.
-        SearchIndexing(getattr(container, "search", None), SqlVariantOwners(container.db)),
+        SearchIndexing(container.search, SqlVariantOwners(container.db)),
         CacheInvalidation(container.cache),
         OrderConfirmations(SqlOrderStore(container.db, cipher), notifications, mailer),
         LowStockAlerts(notifications, settings.low_stock_threshold),

@@ -30,6 +30,7 @@ class Topic:
     PRODUCT_ARCHIVED = "ProductArchived"
     VARIANT_CREATED = "VariantCreated"  # {variant: id, product: id}
     VARIANT_UPDATED = "VariantUpdated"
+    REVIEW_CREATED = "ReviewCreated"  # {product: id, review: id}: the rating moved
 
 
 PRODUCT_TOPICS = (Topic.PRODUCT_CREATED, Topic.PRODUCT_UPDATED, Topic.PRODUCT_ARCHIVED)
@@ -40,7 +41,13 @@ ORDER_TOPICS = (
     Topic.ORDER_CANCELLED,
     Topic.PAYMENT_FAILED,
 )
-ALL_TOPICS = (*ORDER_TOPICS, Topic.STOCK_CHANGED, *PRODUCT_TOPICS, *VARIANT_TOPICS)
+ALL_TOPICS = (
+    *ORDER_TOPICS,
+    Topic.STOCK_CHANGED,
+    *PRODUCT_TOPICS,
+    *VARIANT_TOPICS,
+    Topic.REVIEW_CREATED,
+)
 
 
 class MalformedEvent(Exception):
@@ -89,22 +96,25 @@ class ProductsOfVariants(Protocol):
 class SearchIndexing:
     """Reindexes every product an event touched, once per batch whatever the count."""
 
-    writer: SearchIndexWriter | None  # None until a search index is configured: skip
+    writer: SearchIndexWriter
     variants: ProductsOfVariants
     name: str = "search-indexer"
-    topics: tuple[str, ...] = (*PRODUCT_TOPICS, *VARIANT_TOPICS, Topic.STOCK_CHANGED)
+    topics: tuple[str, ...] = (
+        *PRODUCT_TOPICS,
+        *VARIANT_TOPICS,
+        Topic.STOCK_CHANGED,
+        Topic.REVIEW_CREATED,  # ratings sort and show in results
+    )
 
     async def handle(self, events: Sequence[Event]) -> None:
-        if self.writer is None:
-            return
         product_ids: set[int] = set()
         stock_variants: set[int] = set()
         for event in events:
-            if event.topic in PRODUCT_TOPICS or event.topic in VARIANT_TOPICS:
-                product_ids.add(event.integer("product"))
-            elif event.topic == Topic.STOCK_CHANGED:
+            if event.topic == Topic.STOCK_CHANGED:
                 # Stock moves availability facets; the event names only the variant.
                 stock_variants.add(event.integer("variant"))
+            else:
+                product_ids.add(event.integer("product"))
         if stock_variants:
             owners = await self.variants.products_of_variants(sorted(stock_variants))
             product_ids.update(owners.values())
@@ -128,6 +138,8 @@ class CacheInvalidation:
             product_ids.add(event.integer("product"))
             if event.topic in PRODUCT_TOPICS:
                 slugs.add(event.text("slug"))
+                if event.payload.get("previous_slug"):  # a renamed product's old address
+                    slugs.add(event.text("previous_slug"))
             else:
                 # A product's cached record embeds its variants: both go.
                 variant_ids.add(event.integer("variant"))

@@ -16,6 +16,7 @@ from persistence.catalog_records import review_from_row
 from persistence.catalog_statements import review_select
 from persistence.cursor_keys import review_id_key, review_time_key, time_key
 from persistence.db import Database
+from persistence.outbox import emit
 from persistence.tables import product_rating_summaries, reviews
 
 summary = product_rating_summaries
@@ -63,6 +64,9 @@ class SqlReviewRepository:
                     )
                 ).scalar_one()
                 await connection.execute(upsert)
+                await emit(
+                    connection, "ReviewCreated", {"product": review.product_id, "review": review_id}
+                )
                 row = (
                     (await connection.execute(review_select().where(reviews.c.id == review_id)))
                     .mappings()

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from persistence.db import Database
-from persistence.tables import inventory_levels
+from persistence.tables import customers, inventory_levels
 from schema.global_id import encode_gid
-from tests.client import AppClient
+from tests.client import AppClient, customer_token
 from tests.factories import MadeProduct
 
 ADDRESS = {
@@ -51,3 +51,12 @@ async def stock(db: Database, made: MadeProduct) -> int:
             )
         ).scalar_one()
     return int(value)
+
+
+async def staff_token(client: AppClient, db: Database, email: str = "boss@example.com") -> str:
+    token = await customer_token(client, email)
+    async with db.writer.begin() as connection:
+        await connection.execute(
+            update(customers).where(customers.c.email == email).values(is_staff=True)
+        )
+    return token

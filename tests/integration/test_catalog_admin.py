@@ -8,11 +8,10 @@ from collections import Counter
 from typing import Any
 
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import select
 
 from persistence.db import Database
 from persistence.tables import (
-    customers,
     inventory_levels,
     outbox,
     product_variants,
@@ -21,6 +20,7 @@ from persistence.tables import (
 from schema.global_id import encode_gid
 from tests.client import AppClient, customer_token
 from tests.factories import CatalogFactory, MadeProduct
+from tests.shop import staff_token
 
 PRODUCT_FIELDS = "id slug title description brand attributes { name value } category { slug } priceRange { minVariantPrice { amount } maxVariantPrice { amount } }"
 VARIANT_FIELDS = "id sku title price { amount currencyCode } compareAtPrice { amount } selectedOptions { name value } quantityAvailable"
@@ -31,15 +31,6 @@ VARIANT_CREATE = f"mutation($input: VariantCreateInput!) {{ variantCreate(input:
 VARIANT_UPDATE = f"mutation($input: VariantUpdateInput!) {{ variantUpdate(input: $input) {{ variant {{ {VARIANT_FIELDS} }} userErrors {{ field code message }} }} }}"
 ADJUST = "mutation($input: InventoryAdjustInput!) { inventoryAdjust(input: $input) { variant { id quantityAvailable } userErrors { field code message } } }"
 PUBLIC = "query($slug: String!) { product(slug: $slug) { title priceRange { minVariantPrice { amount } maxVariantPrice { amount } } variants { sku price { amount } } } }"
-
-
-async def staff_token(client: AppClient, db: Database, email: str = "boss@example.com") -> str:
-    token = await customer_token(client, email)
-    async with db.writer.begin() as connection:
-        await connection.execute(
-            update(customers).where(customers.c.email == email).values(is_staff=True)
-        )
-    return token
 
 
 async def events(db: Database) -> list[tuple[str, dict[str, Any]]]:

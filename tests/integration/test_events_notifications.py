@@ -231,22 +231,6 @@ async def test_the_search_indexer_reindexes_each_touched_product_once_per_batch(
     assert writer.calls == [sorted([mug.id, pen.id, cup.id])]
 
 
-async def test_without_a_search_index_the_indexer_acknowledges_and_skips(
-    db: Database, redis: Redis, clean: None
-) -> None:
-    await emit_rows(db, "ProductUpdated", [{"product": 1, "slug": "gone"}])
-    await OutboxRelay(db, redis).drain()
-    consumer = StreamConsumer(
-        redis, SearchIndexing(None, SqlVariantOwners(db)), ConsumerPolicy(**FAST)
-    )
-    await consumer.ensure_groups()
-
-    assert await consumer.poll_once() == 1
-
-    summary = await redis.xpending(stream_of("ProductUpdated"), "search-indexer")
-    assert summary["pending"] == 0
-
-
 async def test_the_cache_invalidator_drops_the_changed_records_only(
     db: Database, redis: Redis, clean: None
 ) -> None:

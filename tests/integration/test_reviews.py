@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import asyncio
 
+from sqlalchemy import select
+
 from persistence.db import Database
+from persistence.tables import outbox
 from schema.global_id import encode_gid
 from tests.client import AppClient, customer_token
 from tests.factories import CatalogFactory
@@ -37,6 +40,11 @@ async def test_a_review_updates_the_summary_and_the_cached_product(
     assert second.data["reviewCreate"]["userErrors"] == []
     assert after["ratingSummary"] == {"average": 3.5, "count": 2}
     assert [e["node"]["title"] for e in after["reviews"]["edges"]] == ["Meh", "Great"]
+    # The search indexer hears of it (ratings sort search results), once per review.
+    async with db.reader.connect() as connection:
+        rows = await connection.execute(select(outbox.c.topic, outbox.c.payload))
+        events = [(row.topic, row.payload["product"]) for row in rows]
+    assert events == [("ReviewCreated", made.id), ("ReviewCreated", made.id)]
 
 
 async def test_one_review_per_customer_and_checked_input(client: AppClient, db: Database) -> None:

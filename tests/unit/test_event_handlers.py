@@ -201,21 +201,39 @@ async def test_cache_invalidation_batches_products_slugs_and_variants() -> None:
 
     await CacheInvalidation(cache).handle(
         [
-            Event(1, "ProductUpdated", {"product": 2, "slug": "pen"}),
+            Event(1, "ProductUpdated", {"product": 2, "slug": "pen", "previous_slug": "biro"}),
             Event(2, "VariantCreated", {"variant": 20, "product": 1}),
             Event(3, "ProductArchived", {"product": 1, "slug": "mug"}),
         ]
     )
 
-    assert cache.calls == [("products", [1, 2], ["mug", "pen"]), ("variants", [20], [])]
+    # A renamed product's old slug goes too, or `product(slug: "biro")` would live on.
+    assert cache.calls == [("products", [1, 2], ["biro", "mug", "pen"]), ("variants", [20], [])]
 
 
-class NoLookups:
+class Writer:
+    def __init__(self) -> None:
+        self.calls: list[list[int]] = []
+
+    async def index_products(self, product_ids: Sequence[int]) -> None:
+        self.calls.append(list(product_ids))
+
+
+class Owners:
     async def products_of_variants(self, variant_ids: Sequence[int]) -> dict[int, int]:
-        raise AssertionError("no index, no lookups")
+        return {variant_id: variant_id // 10 for variant_id in variant_ids}
 
 
-async def test_without_a_search_index_the_indexer_does_nothing() -> None:
-    await SearchIndexing(None, NoLookups()).handle(
-        [Event(1, "StockChanged", {"variant": 1, "available": 0})]
+async def test_search_indexing_reindexes_each_touched_product_once_per_batch() -> None:
+    writer = Writer()
+
+    await SearchIndexing(writer, Owners()).handle(
+        [
+            Event(1, "ProductUpdated", {"product": 3, "slug": "pen"}),
+            Event(2, "StockChanged", {"variant": 31, "available": 0}),
+            Event(3, "ReviewCreated", {"product": 5, "review": 9}),
+            Event(4, "StockChanged", {"variant": 72, "available": 4}),
+        ]
     )
+
+    assert writer.calls == [[3, 5, 7]]
