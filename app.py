@@ -467,7 +467,7 @@ async def _seed(settings: Settings, products: int, seed: int, if_empty: bool) ->
             if if_empty:
                 # A catalog seeded before search existed gets its index now (`make run`).
                 if not await search_documents_exist(db):
-                    print(f"indexed {await search_index(db).rebuild()} products for search")
+                    await _rebuild_search(db, settings)
                 print("catalog already seeded; nothing to do")
                 return
             raise SystemExit("the catalog is not empty; seed only runs on an empty catalog")
@@ -479,9 +479,19 @@ async def _seed(settings: Settings, products: int, seed: int, if_empty: bool) ->
             f"{report.reviews} reviews, {report.categories} categories, "
             f"{report.customers} customers in {report.seconds:.1f}s"
         )
-        print(f"indexed {await search_index(db).rebuild()} products for search")
+        await _rebuild_search(db, settings)
     finally:
         await db.dispose()
+
+
+async def _rebuild_search(db: Database, settings: Settings) -> None:
+    index = search_index(db, settings)
+    try:
+        print(f"indexed {await index.rebuild()} products for search ({index.engine})")
+    finally:
+        closer = getattr(index, "aclose", None)
+        if closer is not None:
+            await closer()
 
 
 async def _create_staff(settings: Settings, email: str, password: str, name: str) -> None:
