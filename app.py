@@ -468,7 +468,8 @@ async def _seed(settings: Settings, products: int, seed: int, if_empty: bool) ->
             if if_empty:
                 # A catalog seeded before search existed gets its index now (`make run`).
                 if not await search_documents_exist(db):
-                    print(f"indexed {await search_index(db).rebuild()} products for search")
+                    count = await search_index(db, settings).rebuild()
+                    print(f"indexed {count} products for search")
                 print("catalog already seeded; nothing to do")
                 return
             raise SystemExit("the catalog is not empty; seed only runs on an empty catalog")
@@ -480,7 +481,7 @@ async def _seed(settings: Settings, products: int, seed: int, if_empty: bool) ->
             f"{report.reviews} reviews, {report.categories} categories, "
             f"{report.customers} customers in {report.seconds:.1f}s"
         )
-        print(f"indexed {await search_index(db).rebuild()} products for search")
+        print(f"indexed {await search_index(db, settings).rebuild()} products for search")
     finally:
         await db.dispose()
 
