@@ -17,8 +17,10 @@ Choices, and why:
   lookup in the database on the search path.
 - Filters go into `post_filter`, and every facet aggregation is a `filter` aggregation
   applying all filters except its own, so choosing a brand keeps the other brands' counts.
-- A price filter matches products whose price range overlaps the asked range (a document
-  knows its lowest and highest variant price, not each variant's).
+- A price filter bounds a product's lowest price (inclusive), as the SQL search does and
+  as the price facet counts: choosing a bucket keeps exactly the products it counted.
+- Responses become `FacetCount`s handed to `domain.search.assemble_facets`, the code the
+  SQL adapters use, so facet order, value order, caps and labels cannot drift apart.
 """
 
 from __future__ import annotations
@@ -29,25 +31,21 @@ from typing import Any
 from domain.catalog import ProductFilter
 from domain.pagination import decode_cursor, encode_cursor
 from domain.search import (
+    ATTRIBUTE_FACET_PREFIX,
+    FACET_BRAND,
+    FACET_CATEGORY,
+    FACET_IN_STOCK,
+    FACET_PRICE,
     MAX_FACET_VALUES,
     PRICE_BUCKETS,
-    FacetValue,
+    FacetCount,
     SearchDocument,
     SearchFacet,
     SearchHit,
     SearchRequest,
     SearchResult,
     SearchSortKey,
-)
-from domain.search_facets import (
-    BRAND,
-    CATEGORY,
-    IN_STOCK,
-    IN_STOCK_LABELS,
-    PRICE,
-    attribute_facet_name,
-    facet,
-    price_bucket_label,
+    assemble_facets,
     price_bucket_value,
 )
 from persistence.cursor_keys import bad_cursor
@@ -219,21 +217,22 @@ def _filter_clauses(f: ProductFilter) -> dict[str, Json]:
     """One query clause per facet the filter touches, keyed by that facet's name."""
     clauses: dict[str, Json] = {}
     if f.category_slug is not None:
-        clauses[CATEGORY] = {"term": {"category_slugs": f.category_slug}}
+        clauses[FACET_CATEGORY] = {"term": {"category_slugs": f.category_slug}}
     if f.brands is not None:
-        clauses[BRAND] = {"terms": {"brand.keyword": list(f.brands)}}
+        clauses[FACET_BRAND] = {"terms": {"brand.keyword": list(f.brands)}}
     if f.price_min is not None or f.price_max is not None:
-        overlap: list[Json] = []
+        # A product's lowest price, as the price facet counts it (and the SQL search).
+        bounds: Json = {}
         if f.price_min is not None:
-            overlap.append({"range": {"price_max": {"gte": f.price_min}}})
+            bounds["gte"] = f.price_min
         if f.price_max is not None:
-            overlap.append({"range": {"price_min": {"lte": f.price_max}}})
-        clauses[PRICE] = {"bool": {"filter": overlap}}
+            bounds["lte"] = f.price_max
+        clauses[FACET_PRICE] = {"range": {"price_min": bounds}}
     if f.in_stock is not None:
-        clauses[IN_STOCK] = {"term": {"in_stock": f.in_stock}}
+        clauses[FACET_IN_STOCK] = {"term": {"in_stock": f.in_stock}}
     for attribute in f.attributes:
         pairs = [f"{attribute.name}{SEPARATOR}{value}" for value in attribute.values]
-        name = attribute_facet_name(attribute.name)
+        name = ATTRIBUTE_FACET_PREFIX + attribute.name
         # The same attribute named twice narrows twice, as in the catalog listing.
         if name in clauses:
             clauses[name] = {"bool": {"filter": [clauses[name], {"terms": {"attr_kv": pairs}}]}}
@@ -292,21 +291,21 @@ def _aggregations(f: ProductFilter, clauses: Mapping[str, Json]) -> Json:
         return {"filter": _all_but(clauses, own), "aggs": {"values": agg}}
 
     aggs: Json = {
-        CATEGORY: within(CATEGORY, _terms("category_labels", MAX_FACET_VALUES)),
-        BRAND: within(BRAND, _terms("brand.keyword", MAX_FACET_VALUES, exclude=[""])),
-        PRICE: within(
-            PRICE,
+        FACET_CATEGORY: within(FACET_CATEGORY, _terms("category_labels", MAX_FACET_VALUES)),
+        FACET_BRAND: within(FACET_BRAND, _terms("brand.keyword", MAX_FACET_VALUES, exclude=[""])),
+        FACET_PRICE: within(
+            FACET_PRICE,
             {
                 "range": {
                     "field": "price_min",
                     "ranges": [
-                        _range(price_bucket_value(low, high), low, high)
+                        _range(price_bucket_value((low, high)), low, high)
                         for low, high in PRICE_BUCKETS
                     ],
                 }
             },
         ),
-        IN_STOCK: within(IN_STOCK, _terms("in_stock", 2)),
+        FACET_IN_STOCK: within(FACET_IN_STOCK, _terms("in_stock", 2)),
         # Attributes nobody filtered on: counted under every filter.
         "attributes": within(None, _terms("attr_kv", ATTRIBUTE_PAIRS_LIMIT)),
     }
@@ -314,7 +313,7 @@ def _aggregations(f: ProductFilter, clauses: Mapping[str, Json]) -> Json:
     for position, name in enumerate(_filtered_attribute_names(f)):
         include = _regex_literal(f"{name}{SEPARATOR}") + ".*"
         aggs[f"attribute_{position}"] = within(
-            attribute_facet_name(name), _terms("attr_kv", MAX_FACET_VALUES, include=include)
+            ATTRIBUTE_FACET_PREFIX + name, _terms("attr_kv", MAX_FACET_VALUES, include=include)
         )
     return aggs
 
@@ -340,9 +339,7 @@ def _regex_literal(text: str) -> str:
 # -- responses ---------------------------------------------------------------------
 
 
-def parse_search_response(
-    response: Mapping[str, Any], request: SearchRequest, *, currency_code: str = "USD"
-) -> SearchResult:
+def parse_search_response(response: Mapping[str, Any], request: SearchRequest) -> SearchResult:
     raw_hits: Sequence[Mapping[str, Any]] = response["hits"]["hits"]
     key = ordering(request)
     hits = tuple(
@@ -352,7 +349,8 @@ def parse_search_response(
     total = int(response["hits"]["total"]["value"]) if request.with_total else 0
     facets: tuple[SearchFacet, ...] = ()
     if request.with_facets:
-        facets = _facets(response.get("aggregations", {}), request.filter, currency_code)
+        counts = facet_counts(response.get("aggregations", {}), request.filter)
+        facets = assemble_facets(counts)
     return SearchResult(
         hits=hits,
         has_next_page=len(raw_hits) > request.first,
@@ -362,83 +360,58 @@ def parse_search_response(
     )
 
 
+def facet_counts(aggs: Mapping[str, Any], f: ProductFilter) -> list[FacetCount]:
+    """The aggregations as the (facet, value) counts the SQL search reads from its rows;
+    ordering, caps and labels are `assemble_facets`' business."""
+    counts: list[FacetCount] = []
+
+    # Category: merge by slug, in case a rename left old labels in some documents (the
+    # label of the most documents wins: buckets come by count).
+    categories: dict[str, tuple[str, int]] = {}
+    for bucket in _buckets(aggs, FACET_CATEGORY):
+        slug, _, label = str(bucket["key"]).partition(SEPARATOR)
+        known_label, count = categories.get(slug, (label, 0))
+        categories[slug] = (known_label, count + int(bucket["doc_count"]))
+    counts.extend(
+        FacetCount(FACET_CATEGORY, slug, count, label)
+        for slug, (label, count) in categories.items()
+    )
+
+    counts.extend(
+        FacetCount(FACET_BRAND, str(b["key"]), int(b["doc_count"]))
+        for b in _buckets(aggs, FACET_BRAND)
+    )
+    # Range buckets are keyed by `price_bucket_value`, the values `assemble_facets` labels.
+    counts.extend(
+        FacetCount(FACET_PRICE, str(b["key"]), int(b["doc_count"]))
+        for b in _buckets(aggs, FACET_PRICE)
+    )
+    for bucket in _buckets(aggs, FACET_IN_STOCK):
+        # Booleans come back as key 1/0 with key_as_string "true"/"false".
+        value = str(bucket.get("key_as_string", bucket["key"])).lower()
+        value = {"1": "true", "0": "false"}.get(value, value)
+        counts.append(FacetCount(FACET_IN_STOCK, value, int(bucket["doc_count"])))
+
+    filtered = _filtered_attribute_names(f)
+    for bucket in _buckets(aggs, "attributes"):
+        name, _, value = str(bucket["key"]).partition(SEPARATOR)
+        if name not in filtered:  # a filtered attribute is counted by its own aggregation
+            counts.append(
+                FacetCount(ATTRIBUTE_FACET_PREFIX + name, value, int(bucket["doc_count"]))
+            )
+    for position, name in enumerate(filtered):
+        for bucket in _buckets(aggs, f"attribute_{position}"):
+            bucket_name, _, value = str(bucket["key"]).partition(SEPARATOR)
+            if bucket_name == name:
+                counts.append(
+                    FacetCount(ATTRIBUTE_FACET_PREFIX + name, value, int(bucket["doc_count"]))
+                )
+    return counts
+
+
 def _buckets(aggs: Mapping[str, Any], name: str) -> Sequence[Mapping[str, Any]]:
     agg = aggs.get(name)
     if agg is None:
         return ()
     buckets: Sequence[Mapping[str, Any]] = agg["values"]["buckets"]
     return buckets
-
-
-def _facets(
-    aggs: Mapping[str, Any], f: ProductFilter, currency_code: str
-) -> tuple[SearchFacet, ...]:
-    found: list[SearchFacet | None] = []
-
-    # Category: merge by slug, in case a rename left old labels in some documents.
-    categories: dict[str, tuple[str, int]] = {}
-    for bucket in _buckets(aggs, CATEGORY):
-        slug, _, label = str(bucket["key"]).partition(SEPARATOR)
-        known_label, count = categories.get(slug, (label, 0))
-        categories[slug] = (known_label, count + int(bucket["doc_count"]))
-    found.append(
-        facet(
-            CATEGORY,
-            (FacetValue(slug, label, count) for slug, (label, count) in categories.items()),
-        )
-    )
-
-    found.append(
-        facet(
-            BRAND,
-            (
-                FacetValue(str(b["key"]), str(b["key"]), int(b["doc_count"]))
-                for b in _buckets(aggs, BRAND)
-            ),
-        )
-    )
-
-    labels = {
-        price_bucket_value(low, high): price_bucket_label(low, high, currency_code)
-        for low, high in PRICE_BUCKETS
-    }
-    found.append(
-        facet(
-            PRICE,
-            (
-                FacetValue(
-                    str(b["key"]), labels.get(str(b["key"]), str(b["key"])), int(b["doc_count"])
-                )
-                for b in _buckets(aggs, PRICE)
-            ),
-        )
-    )
-
-    stock_values = []
-    for bucket in _buckets(aggs, IN_STOCK):
-        # Booleans come back as key 1/0 with key_as_string "true"/"false".
-        value = str(bucket.get("key_as_string", bucket["key"])).lower()
-        value = {"1": "true", "0": "false"}.get(value, value)
-        stock_values.append(
-            FacetValue(value, IN_STOCK_LABELS.get(value, value), int(bucket["doc_count"]))
-        )
-    found.append(facet(IN_STOCK, stock_values))
-
-    found.extend(_attribute_facets(aggs, f))
-    return tuple(item for item in found if item is not None)
-
-
-def _attribute_facets(aggs: Mapping[str, Any], f: ProductFilter) -> list[SearchFacet | None]:
-    filtered = _filtered_attribute_names(f)
-    values: dict[str, list[FacetValue]] = {}
-    for bucket in _buckets(aggs, "attributes"):
-        name, _, value = str(bucket["key"]).partition(SEPARATOR)
-        if name not in filtered:
-            values.setdefault(name, []).append(FacetValue(value, value, int(bucket["doc_count"])))
-    for position, name in enumerate(filtered):
-        values[name] = []
-        for bucket in _buckets(aggs, f"attribute_{position}"):
-            bucket_name, _, value = str(bucket["key"]).partition(SEPARATOR)
-            if bucket_name == name:
-                values[name].append(FacetValue(value, value, int(bucket["doc_count"])))
-    return [facet(attribute_facet_name(name), values[name]) for name in sorted(values)]

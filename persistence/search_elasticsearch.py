@@ -50,7 +50,6 @@ class ElasticsearchSearchIndex:
         *,
         alias: str = "products",
         timeout_seconds: float = 0.5,
-        currency_code: str = "USD",
         refresh: bool = False,
         write_timeout_seconds: float = 60.0,
     ) -> None:
@@ -61,7 +60,6 @@ class ElasticsearchSearchIndex:
         self._documents = documents
         self._alias = alias
         self._timeout = timeout_seconds
-        self._currency_code = currency_code
         # Tests ask for refresh-on-write to read their writes; the indexer does not.
         self._refresh = refresh
         self._alias_ready = False
@@ -81,7 +79,7 @@ class ElasticsearchSearchIndex:
         except TransportError as error:
             raise SearchUnavailable(type(error).__name__) from error
         try:
-            return parse_search_response(response.body, request, currency_code=self._currency_code)
+            return parse_search_response(response.body, request)
         except (KeyError, TypeError, ValueError, IndexError) as error:
             raise SearchUnavailable("unreadable response") from error
 
@@ -196,6 +194,5 @@ def create_elasticsearch_index(
         documents,
         alias=settings.elasticsearch_index,
         timeout_seconds=settings.elasticsearch_timeout_seconds,
-        currency_code=settings.currency_code,
         refresh=refresh,
     )

@@ -135,6 +135,16 @@ async def test_a_successful_answer_is_parsed_end_to_end(cluster: ElasticsearchFa
                     "doc_count": 3,
                     "values": {"buckets": [{"key": f"audio{US}Audio", "doc_count": 3}]},
                 },
+                "price": {
+                    "doc_count": 2,
+                    "values": {
+                        "buckets": [
+                            {"key": "*-2500", "to": 2500.0, "doc_count": 0},
+                            {"key": "2500-5000", "from": 2500.0, "to": 5000.0, "doc_count": 2},
+                            {"key": "50000-*", "from": 50000.0, "doc_count": 1},
+                        ]
+                    },
+                },
             },
         }
     )
@@ -153,6 +163,15 @@ async def test_a_successful_answer_is_parsed_end_to_end(cluster: ElasticsearchFa
         SearchFacet("category", "Category", (FacetValue("audio", "Audio", 3),)),
         SearchFacet(
             "brand", "Brand", (FacetValue("Acme", "Acme", 2), FacetValue("Bolt", "Bolt", 1))
+        ),
+        # The SQL search's labels; the empty bucket is left out.
+        SearchFacet(
+            "price",
+            "Price",
+            (
+                FacetValue("2500-5000", "25 to 50", 2),
+                FacetValue("50000-*", "500 and above", 1),
+            ),
         ),
     )
     # What reached the cluster: the pure body, through the alias.

@@ -172,7 +172,27 @@ async def test_a_category_filter_matches_its_subtree_and_other_filters_narrow(
         FacetValue("black", "black", 1),
         FacetValue("white", "white", 1),
     )
-    assert facet_values(result, "price") == (FacetValue("5000-10000", "50.00\u2013100.00", 1),)
+    assert facet_values(result, "price") == (FacetValue("5000-10000", "50 to 100", 1),)
+
+
+async def test_a_price_filter_bounds_the_lowest_price_as_the_price_facet_counts(
+    index: ElasticsearchSearchIndex,
+) -> None:
+    # Given 100.00 to 499.99: the headphones (99.99 to 129.99) overlap it, but their
+    # lowest price is below it, so they are left out, as in the SQL search.
+    product_filter = ProductFilter(price_min=10_000, price_max=49_999)
+
+    result = await index.search(SearchRequest(text="", filter=product_filter))
+
+    assert ids(result) == [2]
+    assert result.total_count == 1
+    # The price facet ignores its own filter; the buckets inside the range count exactly
+    # the products the filter keeps.
+    assert facet_values(result, "price") == (
+        FacetValue("2500-5000", "25 to 50", 2),
+        FacetValue("5000-10000", "50 to 100", 2),
+        FacetValue("25000-50000", "250 to 500", 1),
+    )
 
 
 async def test_pages_follow_each_other_without_gaps_or_repeats(

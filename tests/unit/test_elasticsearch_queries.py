@@ -11,11 +11,14 @@ from domain.catalog import AttributeFilter, ProductFilter
 from domain.errors import ErrorCode, InvalidInput
 from domain.pagination import encode_cursor
 from domain.search import (
+    MAX_FACET_VALUES,
+    FacetCount,
     FacetValue,
     SearchDocument,
     SearchFacet,
     SearchRequest,
     SearchSortKey,
+    assemble_facets,
 )
 from persistence.elasticsearch_queries import (
     build_search_body,
@@ -130,21 +133,14 @@ def test_without_facets_there_are_no_aggregations() -> None:
             ProductFilter(brands=("Acme", "Zed")),
             {"terms": {"brand.keyword": ["Acme", "Zed"]}},
         ),
+        # Prices bound the lowest price, both ends inclusive (the SQL search's rule).
         (
-            ProductFilter(price_min=2_500, price_max=5_000),
-            {
-                "bool": {
-                    "filter": [
-                        {"range": {"price_max": {"gte": 2_500}}},
-                        {"range": {"price_min": {"lte": 5_000}}},
-                    ]
-                }
-            },
+            ProductFilter(price_min=2_500, price_max=4_999),
+            {"range": {"price_min": {"gte": 2_500, "lte": 4_999}}},
         ),
-        (
-            ProductFilter(price_max=999),
-            {"bool": {"filter": [{"range": {"price_min": {"lte": 999}}}]}},
-        ),
+        (ProductFilter(price_min=50_000), {"range": {"price_min": {"gte": 50_000}}}),
+        (ProductFilter(price_max=999), {"range": {"price_min": {"lte": 999}}}),
+        (ProductFilter(brands=()), {"terms": {"brand.keyword": []}}),
         (ProductFilter(in_stock=True), {"term": {"in_stock": True}}),
         (ProductFilter(in_stock=False), {"term": {"in_stock": False}}),
         (
@@ -173,7 +169,7 @@ def test_each_facet_counts_under_every_filter_but_its_own() -> None:
     aggs = body["aggs"]
     category = {"term": {"category_slugs": "audio"}}
     brand = {"terms": {"brand.keyword": ["Acme"]}}
-    price = {"bool": {"filter": [{"range": {"price_max": {"gte": 1_000}}}]}}
+    price = {"range": {"price_min": {"gte": 1_000}}}
     stock = {"term": {"in_stock": True}}
     color = {"terms": {"attr_kv": [f"color{US}red"]}}
     fit = {"terms": {"attr_kv": [f"fit{US}slim"]}}
@@ -445,9 +441,9 @@ def test_every_facet_kind_is_parsed_ordered_and_labelled() -> None:
             "price",
             "Price",
             (
-                FacetValue("2500-5000", "25.00\u201350.00", 3),
-                FacetValue("*-2500", "Under 25.00", 1),
-                FacetValue("50000-*", "500.00 and over", 1),
+                FacetValue("2500-5000", "25 to 50", 3),
+                FacetValue("*-2500", "Under 25", 1),
+                FacetValue("50000-*", "500 and above", 1),
             ),
         ),
         SearchFacet(
@@ -493,3 +489,65 @@ def test_a_renamed_category_still_counts_once_per_slug() -> None:
     assert result.facets == (
         SearchFacet("category", "Category", (FacetValue("audio", "Audio", 5),)),
     )
+
+
+def test_the_facets_are_the_ones_the_sql_search_assembles_from_the_same_counts() -> None:
+    # Given the counts a SQL index would read from its rows for one catalog
+    counts = [
+        FacetCount("attribute:size", "M", 2),
+        FacetCount("inStock", "false", 1),
+        FacetCount("price", "10000-25000", 2),
+        FacetCount("category", "audio", 3, "Audio"),
+        FacetCount("brand", "Acme", 3),
+        FacetCount("inStock", "true", 2),
+    ]
+    # and the aggregations Elasticsearch answers for the same catalog
+    aggregations = {
+        "attributes": terms((f"size{US}M", 2)),
+        "inStock": {
+            "doc_count": 3,
+            "values": {
+                "buckets": [
+                    {"key": 1, "key_as_string": "true", "doc_count": 2},
+                    {"key": 0, "key_as_string": "false", "doc_count": 1},
+                ]
+            },
+        },
+        "price": {
+            "doc_count": 3,
+            "values": {
+                "buckets": [
+                    {"key": "*-2500", "to": 2500.0, "doc_count": 0},
+                    {"key": "10000-25000", "from": 10000.0, "to": 25000.0, "doc_count": 2},
+                ]
+            },
+        },
+        "category": terms((f"audio{US}Audio", 3)),
+        "brand": terms(("Acme", 3)),
+    }
+
+    # When the response is parsed
+    result = parse_search_response(es_response([], 3, aggregations), SearchRequest(text=""))
+
+    # Then the shopper sees exactly what the SQL search would show
+    assert result.facets == assemble_facets(counts)
+    assert [f.name for f in result.facets] == [
+        "category",
+        "brand",
+        "price",
+        "inStock",
+        "attribute:size",
+    ]
+    assert result.facets[2].values == (FacetValue("10000-25000", "100 to 250", 2),)
+
+
+def test_a_facet_keeps_its_max_facet_values_best_values() -> None:
+    many = [(f"size{US}{n:03d}", 100 - n) for n in range(MAX_FACET_VALUES + 5)]
+    aggregations = {"attributes": terms(*many)}
+
+    result = parse_search_response(es_response([], 100, aggregations), SearchRequest(text=""))
+
+    (size,) = result.facets
+    assert len(size.values) == MAX_FACET_VALUES
+    assert size.values[0] == FacetValue("000", "000", 100)
+    assert size.values[-1].value == f"{MAX_FACET_VALUES - 1:03d}"
