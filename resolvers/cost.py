@@ -8,10 +8,12 @@ A document over the maximum is refused with MAX_COST_EXCEEDED and its cost, unex
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator, Mapping
+from collections import OrderedDict
+from collections.abc import AsyncIterator, Hashable, Iterator, Mapping
 from typing import Any
 
 from graphql import (
+    DocumentNode,
     FieldNode,
     FragmentDefinitionNode,
     FragmentSpreadNode,
@@ -130,14 +132,72 @@ def _named(graphql_type: Any) -> Any:
     return graphql_type
 
 
+class _ReadVariables(dict[str, Any]):
+    """Variables that remember which of them the cost walk read (the page sizes)."""
+
+    def __init__(self, values: Mapping[str, Any]) -> None:
+        super().__init__(values)
+        self.read: list[str] = []
+
+    def get(self, key: str, default: Any = None) -> Any:
+        self.read.append(key)
+        return super().get(key, default)
+
+
+class CostCache:
+    """A document's cost depends only on its text, its operation and the variables that
+    size its pages; the same screen query with the same page sizes costs the same, so
+    the walk runs once per shape rather than once per request."""
+
+    def __init__(self, maxsize: int = 1024) -> None:
+        self._maxsize = maxsize
+        self._sizing: dict[tuple[str, str | None], tuple[str, ...]] = {}
+        self._costs: OrderedDict[Hashable, int] = OrderedDict()
+
+    def cost(
+        self,
+        schema: GraphQLSchema,
+        query: str,
+        document: DocumentNode,
+        operation: OperationDefinitionNode,
+        operation_name: str | None,
+        variables: Mapping[str, Any],
+    ) -> int:
+        shape = (query, operation_name)
+        sizing = self._sizing.get(shape)
+        key: Hashable = None
+        if sizing is not None:
+            key = (shape, tuple(variables.get(name) for name in sizing))
+            try:
+                cached = self._costs.get(key)
+            except TypeError:  # an unhashable page size: refused later, not cached
+                return query_cost(schema, operation, _fragments(document), variables)
+            if cached is not None:
+                return cached
+        recording = _ReadVariables(variables)
+        cost = query_cost(schema, operation, _fragments(document), recording)
+        sizing = tuple(dict.fromkeys(recording.read))
+        key = (shape, tuple(variables.get(name) for name in sizing))
+        try:
+            self._costs[key] = cost
+        except TypeError:
+            return cost
+        if len(self._sizing) < self._maxsize:
+            self._sizing[shape] = sizing
+        while len(self._costs) > self._maxsize:
+            self._costs.popitem(last=False)
+        return cost
+
+
 class QueryCost(SchemaExtension):
     """Refuses documents over `maximum`, charges the cost to the client's rate-limit
     bucket (THROTTLED, HTTP 429 with Retry-After when it is empty), and reports
     `extensions.cost` on every response."""
 
-    def __init__(self, *, maximum: int) -> None:
+    def __init__(self, *, maximum: int, cache: CostCache) -> None:
         super().__init__()
         self._maximum = maximum
+        self._cache = cache
         self._cost: int | None = None
         self._throttle: dict[str, float] | None = None
 
@@ -146,13 +206,13 @@ class QueryCost(SchemaExtension):
         document = context.graphql_document
         operation = _operation(document, context.operation_name) if document else None
         if operation is not None:
-            fragments = {
-                d.name.value: d
-                for d in document.definitions
-                if isinstance(d, FragmentDefinitionNode)
-            }
-            self._cost = query_cost(
-                context.schema._schema, operation, fragments, context.variables or {}
+            self._cost = self._cache.cost(
+                context.schema._schema,
+                context.query or "",
+                document,
+                operation,
+                context.operation_name,
+                context.variables or {},
             )
             if self._cost > self._maximum:
                 error = GraphQLError(
@@ -202,6 +262,10 @@ class QueryCost(SchemaExtension):
         if self._throttle is not None:
             cost["throttleStatus"] = self._throttle
         return {"cost": cost}
+
+
+def _fragments(document: DocumentNode) -> dict[str, FragmentDefinitionNode]:
+    return {d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)}
 
 
 def _operation(document: Any, name: str | None) -> OperationDefinitionNode | None:

@@ -25,7 +25,7 @@ from resolvers.carts import CartMutation, CartQuery
 from resolvers.catalog import CatalogQuery
 from resolvers.catalog_admin import CatalogAdminMutation
 from resolvers.checkout import CheckoutMutation, OrderQuery
-from resolvers.cost import QueryCost
+from resolvers.cost import CostCache, QueryCost
 from resolvers.customers import CustomerMutation, CustomerQuery
 from resolvers.errors import ErrorPolicy
 from resolvers.execution import plain_data_context
@@ -90,13 +90,14 @@ def build_schema(
     # One rule class for the schema's life: QueryDepthLimiter makes a new class per
     # instance, which changes the validation cache's key and re-validates every request.
     rules = [create_validator(max_depth, None, None), alias_rule(max_aliases)]
+    costs = CostCache(maxsize=PARSE_CACHE_SIZE)
     extensions: list[Callable[[], SchemaExtension] | type[SchemaExtension]] = [
         lambda: MaxTokensLimiter(max_token_count=max_tokens),
         lambda: CachedParser(maxsize=PARSE_CACHE_SIZE),
         lambda: AddValidationRules(rules),
         lambda: ValidationCache(maxsize=PARSE_CACHE_SIZE),
         lambda: ErrorPolicy(expose_details=expose_error_details),
-        lambda: QueryCost(maximum=max_cost),
+        lambda: QueryCost(maximum=max_cost, cache=costs),
         ReleaseRequestState,
         SearchReport,
     ]

@@ -107,3 +107,17 @@ async def test_queries_over_the_cost_limit_do_not_run() -> None:
         "cost": 401,
         "maximum": 300,
     }
+
+
+async def test_one_schema_prices_each_page_size_of_a_document_on_its_own() -> None:
+    schema = build_schema()  # one cost cache for its life, as in the server
+    document = """query($n: Int!, $q: String) {
+      product(slug: $q) { id } products(first: $n) { edges { node { id } } } }"""
+
+    costs = [
+        (await schema.execute(document, variables)).extensions["cost"]["requestedQueryCost"]  # type: ignore[index]
+        for variables in ({"n": 5, "q": "a"}, {"n": 50, "q": "a"}, {"n": 5, "q": "b"}, {"n": 50})
+    ]
+
+    # Variables that size no page (q) share a cache entry; page sizes never do.
+    assert costs == [2 + 5 * 2, 2 + 50 * 2, 2 + 5 * 2, 2 + 50 * 2]
