@@ -47,8 +47,10 @@ REBUILD_BATCH = 1_000
 
 @dataclass
 class Match:
-    """How an adapter matches the shopper's words: a condition, a score, their binds."""
+    """How an adapter matches the shopper's words: where the documents come from (the
+    table, or a union of index scans), a condition on them, a score, their binds."""
 
+    source: str = "search_documents"
     condition: str = "1 = 1"
     score: str = "0"
     params: dict[str, Any] = field(default_factory=dict)
@@ -72,6 +74,17 @@ class _Filters:
 
     def flag(self, facet: str) -> str:
         return f"flag_{list(self.conditions).index(facet)}"
+
+
+@dataclass
+class _PageParts:
+    """A keyset page over rows aliased `alias` that carry `sort_value` and `product_id`."""
+
+    sort_expression: str
+    keyset: str
+    order_by: str
+    params: dict[str, Any]
+    binds: list[Any]
 
 
 class SqlSearchIndex:
@@ -130,18 +143,14 @@ class SqlSearchIndex:
             decode_cursor(ordering, request.after, arity=2) if request.after is not None else None
         )
         async with self._db.reader.connect() as connection:
-            rows = (await connection.execute(*self._page(request, match, filters, after))).all()
-            counts: list[FacetCount] = []
-            total = 0
-            if request.with_facets or request.with_total:
-                statement, params = self._facets(request, match, filters)
-                for facet, value, label, count in (
-                    await connection.execute(statement, params)
-                ).all():
-                    if facet == "":
-                        total = int(count)
-                    else:
-                        counts.append(FacetCount(facet, str(value), int(count), label or ""))
+            rows, counts = await self._run(connection, request, match, filters, after)
+        total = 0
+        facet_counts: list[FacetCount] = []
+        for facet, value, label, count in counts:
+            if facet == "":
+                total = int(count)
+            else:
+                facet_counts.append(FacetCount(facet, str(value), int(count), label or ""))
         hits = tuple(
             SearchHit(
                 product_id=row.product_id,
@@ -155,7 +164,7 @@ class SqlSearchIndex:
             hits=hits,
             has_next_page=len(rows) > request.first,
             total_count=total,
-            facets=assemble_facets(counts) if request.with_facets else (),
+            facets=assemble_facets(facet_counts) if request.with_facets else (),
             engine=self.engine,
         )
 
@@ -183,6 +192,22 @@ class SqlSearchIndex:
         return written
 
     # -- statements -------------------------------------------------------------------
+
+    async def _run(
+        self,
+        connection: AsyncConnection,
+        request: SearchRequest,
+        match: Match,
+        filters: _Filters,
+        after: SortKey | None,
+    ) -> tuple[list[Any], list[Any]]:
+        """The page's rows (product_id, sort_value) and the (facet, value, label, count)
+        rows, the total being facet "": one statement for each."""
+        rows = list((await connection.execute(*self._page(request, match, filters, after))).all())
+        counts: list[Any] = []
+        if request.with_facets or request.with_total:
+            counts = list((await connection.execute(*self._facets(request, match, filters))).all())
+        return rows, counts
 
     def _filters(self, f: ProductFilter) -> _Filters:
         out = _Filters()
@@ -223,6 +248,23 @@ class SqlSearchIndex:
     def _page(
         self, request: SearchRequest, match: Match, filters: _Filters, after: SortKey | None
     ) -> tuple[Any, dict[str, Any]]:
+        page = self._page_parts(request, match, after, "s")
+        sql = (
+            f"SELECT s.product_id, s.sort_value FROM ("
+            f"SELECT d.product_id, {page.sort_expression} AS sort_value FROM {match.source} d "
+            f"WHERE {match.condition} AND {filters.all_but(None)}) s "
+            f"WHERE {page.keyset} ORDER BY {page.order_by} LIMIT :limit"
+        )
+        statement = (
+            text(sql)
+            .bindparams(*page.binds)
+            .columns(product_id=Integer(), sort_value=self._sort_type(request.sort_key))
+        )
+        return statement, {**match.params, **filters.params, **page.params}
+
+    def _page_parts(
+        self, request: SearchRequest, match: Match, after: SortKey | None, alias: str
+    ) -> _PageParts:
         sort_expression = {
             SearchSortKey.RELEVANCE: match.score,
             SearchSortKey.TITLE: "d.title",
@@ -234,41 +276,40 @@ class SqlSearchIndex:
         # and the id that breaks its ties (the listing's convention).
         descending = (request.sort_key is SearchSortKey.RELEVANCE) != request.reverse
         id_descending = request.reverse
-        params: dict[str, Any] = {**match.params, **filters.params, "limit": request.first + 1}
+        params: dict[str, Any] = {"limit": request.first + 1}
         keyset = "1 = 1"
         binds = [bindparam("limit", type_=Integer())]
+        alias = f"{alias}." if alias else ""
         if after is not None:
             params["after_value"] = self._bind(request.sort_key, after[0])
             params["after_id"] = _int_key(after[1])
             binds.append(bindparam("after_value", type_=self._sort_type(request.sort_key)))
             keyset = (
-                f"(s.sort_value {'<' if descending else '>'} :after_value OR "
-                f"(s.sort_value = :after_value AND "
-                f"s.product_id {'<' if id_descending else '>'} :after_id))"
+                f"({alias}sort_value {'<' if descending else '>'} :after_value OR "
+                f"({alias}sort_value = :after_value AND "
+                f"{alias}product_id {'<' if id_descending else '>'} :after_id))"
             )
-        sql = (
-            f"SELECT s.product_id, s.sort_value FROM ("
-            f"SELECT d.product_id, {sort_expression} AS sort_value FROM search_documents d "
-            f"WHERE {match.condition} AND {filters.all_but(None)}) s "
-            f"WHERE {keyset} "
-            f"ORDER BY s.sort_value {'DESC' if descending else 'ASC'}, "
-            f"s.product_id {'DESC' if id_descending else 'ASC'} LIMIT :limit"
+        order_by = (
+            f"{alias}sort_value {'DESC' if descending else 'ASC'}, "
+            f"{alias}product_id {'DESC' if id_descending else 'ASC'}"
         )
-        statement = (
-            text(sql)
-            .bindparams(*binds)
-            .columns(product_id=Integer(), sort_value=self._sort_type(request.sort_key))
-        )
-        return statement, params
+        return _PageParts(sort_expression, keyset, order_by, params, binds)
 
     def _facets(
         self, request: SearchRequest, match: Match, filters: _Filters
     ) -> tuple[Any, dict[str, Any]]:
-        params: dict[str, Any] = {**match.params, **filters.params}
-        flags = "".join(
-            f", ({condition}) AS {filters.flag(name)}"
-            for name, condition in filters.conditions.items()
+        parts, params = self._facet_parts(request, match, filters)
+        sql = f"WITH m AS ({self._matched(match, self._flags(filters))}) " + " UNION ALL ".join(
+            parts
         )
+        statement = text(sql).columns(facet=String(), value=String(), label=String(), n=Integer())
+        return statement, params
+
+    def _facet_parts(
+        self, request: SearchRequest, match: Match, filters: _Filters
+    ) -> tuple[list[str], dict[str, Any]]:
+        """SELECTs of (facet, value, label, count) over `m`, the total first (facet "")."""
+        params: dict[str, Any] = {**match.params, **filters.params}
         parts = [
             f"SELECT '' AS facet, '' AS value, '' AS label, COUNT(*) AS n FROM m "
             f"WHERE {filters.all_but(None, 'm')}"
@@ -323,13 +364,22 @@ class SqlSearchIndex:
                     f"WHERE {filters.all_but(own, 'm')} AND {name} = :facet_an{i} "
                     f"GROUP BY {name}, {value}"
                 )
-        sql = (
-            f"WITH m AS (SELECT d.product_id, d.brand, d.category_slugs, d.category_names, "
-            f"d.price_min, d.in_stock, d.attributes{flags} FROM search_documents d "
-            f"WHERE {match.condition}) " + " UNION ALL ".join(parts)
+        return parts, params
+
+    def _flags(self, filters: _Filters) -> str:
+        return "".join(
+            f", ({condition}) AS {filters.flag(name)}"
+            for name, condition in filters.conditions.items()
         )
-        statement = text(sql).columns(facet=String(), value=String(), label=String(), n=Integer())
-        return statement, params
+
+    @staticmethod
+    def _matched(match: Match, flags: str, extra: str = "") -> str:
+        """Every matched document with what facets need and a flag per filter."""
+        return (
+            f"SELECT d.product_id, d.brand, d.category_slugs, d.category_names, "
+            f"d.price_min, d.in_stock, d.attributes{flags}{extra} FROM {match.source} d "
+            f"WHERE {match.condition}"
+        )
 
     # -- cursor keys ------------------------------------------------------------------
 

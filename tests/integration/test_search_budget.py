@@ -2,10 +2,11 @@
 
 search(query, first: N) with totalCount, facets and the listing screen's product fields
 (variants, stock, images, category, rating), counted by the engines' listener:
-  cold cache: 7 = the page of ids + totals and every facet (one UNION ALL), then the
-              listing's loaders: products, variants, images, categories, stock;
-  warm cache: 3 = the two search statements + stock (never cached).
-Without totalCount and facets the second search statement is not run.
+  cold cache: 6 = one search statement (on PostgreSQL the page of ids, the total and
+              every facet over the documents matched once), then the listing's
+              loaders: products, variants, images, categories, stock;
+  warm cache: 2 = the search statement + stock (never cached).
+(The embedded SQLite index runs the page and the facets as two statements.)
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from persistence.seed import seed_catalog
 from settings import Settings
 from tests.client import AppClient, running_app, screen_query
 
-SEARCH_COLD, SEARCH_WARM = 7, 3
+SEARCH_COLD, SEARCH_WARM = 6, 2
 
 
 @pytest.fixture
