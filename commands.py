@@ -1,0 +1,315 @@
+"""The command line: `python app.py COMMAND` (serve, migrate, seed, worker, partners,
+manifests, search, housekeeping, export-schema), run against the composition root."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+import sys
+import time
+from pathlib import Path
+
+from app import ROOT, Container, build_event_worker, configure_logging, search_index
+from domain.persisted_queries import parse_manifest
+from integrations.passwords import Argon2Passwords
+from persistence.db import Database, create_database
+from persistence.partner_repository import SqlPartnerRepository
+from resolvers.schema import build_schema
+from settings import Settings
+
+log = logging.getLogger("commerce")
+
+
+async def _migrate(settings: Settings) -> None:
+    from persistence.migrate import upgrade
+
+    await upgrade(settings.effective_database_url)
+    print("migrated to head")
+
+
+async def _seed(settings: Settings, products: int, seed: int, if_empty: bool) -> None:
+    from persistence.search_documents import search_documents_exist
+    from persistence.seed import catalog_is_empty, seed_catalog
+
+    db = create_database(settings.effective_database_url)
+    try:
+        if not await catalog_is_empty(db):
+            if if_empty:
+                # A catalog seeded before search existed gets its index now (`make run`).
+                if not await search_documents_exist(db):
+                    await _rebuild_search(db, settings)
+                print("catalog already seeded; nothing to do")
+                return
+            raise SystemExit("the catalog is not empty; seed only runs on an empty catalog")
+        report = await seed_catalog(
+            db, products=products, seed=seed, currency_code=settings.currency_code
+        )
+        print(
+            f"seeded {report.products} products, {report.variants} variants, "
+            f"{report.reviews} reviews, {report.categories} categories, "
+            f"{report.customers} customers in {report.seconds:.1f}s"
+        )
+        await _rebuild_search(db, settings)
+    finally:
+        await db.dispose()
+
+
+async def _rebuild_search(db: Database, settings: Settings) -> None:
+    index = search_index(db, settings)
+    try:
+        print(f"indexed {await index.rebuild()} products for search ({index.engine})")
+    finally:
+        closer = getattr(index, "aclose", None)
+        if closer is not None:
+            await closer()
+
+
+async def _create_staff(settings: Settings, email: str, password: str, name: str) -> None:
+    from domain.customers import check_new_password, normalize_email
+    from domain.errors import Rejected
+
+    try:
+        email = normalize_email(email)
+    except Rejected as rejected:
+        raise SystemExit(rejected.errors[0].message) from None
+    if problems := check_new_password(password):
+        raise SystemExit(problems[0].message)
+    container = Container.create(settings)
+    try:
+        hasher = Argon2Passwords(
+            time_cost=settings.argon2_time_cost,
+            memory_cost_kib=settings.argon2_memory_cost_kib,
+            parallelism=settings.argon2_parallelism,
+        )
+        staff, created = await container.customers.make_staff(
+            email, name or email.split("@")[0], await asyncio.to_thread(hasher.hash, password)
+        )
+    finally:
+        await container.close()
+    action = "created" if created else "promoted (password unchanged)"
+    print(f"staff {staff.email} {action}")
+
+
+async def _housekeeping(settings: Settings, command: str) -> None:
+    """Jobs for cron (or, later, the worker): safe to run at any time, and concurrently."""
+    container = Container.create(settings)
+    try:
+        if command == "orders-expire":
+            print(f"expired {await container.orders.expire_unpaid()} unpaid orders")
+        else:
+            print(f"deleted {await container.checkout.delete_expired_keys()} idempotency keys")
+    finally:
+        await container.close()
+
+
+async def _partner_create(
+    settings: Settings, name: str, persisted_only: bool, manifest: Path | None, tier: str
+) -> None:
+    from domain.partners import (
+        NewPartner,
+        PartnerExists,
+        check_new_partner,
+        display_prefix,
+        hash_api_key,
+        new_api_key,
+    )
+    from domain.persisted_queries import InvalidManifest
+
+    try:
+        operations = parse_manifest(await asyncio.to_thread(manifest.read_text)) if manifest else {}
+    except (OSError, InvalidManifest) as error:
+        raise SystemExit(f"manifest {manifest}: {error}") from None
+    partner = NewPartner(name, persisted_only, tier, list(operations.values()))
+    if problems := check_new_partner(partner, list(settings.partner_tiers)):
+        raise SystemExit("; ".join(problems))
+    db = create_database(settings.effective_database_url)
+    key = new_api_key()
+    try:
+        created = await SqlPartnerRepository(db).create(
+            partner, hash_api_key(key), display_prefix(key)
+        )
+    except PartnerExists:
+        raise SystemExit(
+            f"a partner named {name!r} exists; revoke it or pick another name"
+        ) from None
+    finally:
+        await db.dispose()
+    mode = "persisted-only" if created.persisted_only else "free-form and persisted"
+    print(
+        f"partner {created.name} (id {created.id}, tier {created.tier}, {mode}, "
+        f"{len(created.operations)} manifest operations); its API key, shown only now:"
+    )
+    print(key)
+
+
+async def _partner_manifest(settings: Settings, name: str, manifest: Path) -> None:
+    from domain.persisted_queries import InvalidManifest
+
+    try:
+        operations = parse_manifest(await asyncio.to_thread(manifest.read_text))
+    except (OSError, InvalidManifest) as error:
+        raise SystemExit(f"manifest {manifest}: {error}") from None
+    db = create_database(settings.effective_database_url)
+    try:
+        replaced = await SqlPartnerRepository(db).replace_operations(
+            name, list(operations.values())
+        )
+    finally:
+        await db.dispose()
+    if not replaced:
+        raise SystemExit(f"no active partner named {name!r}")
+    print(
+        f"{name} now has {len(operations)} manifest operations; running servers pick "
+        f"them up within {settings.partner_refresh_seconds:g} s"
+    )
+
+
+async def _partner_revoke(settings: Settings, name: str) -> None:
+    db = create_database(settings.effective_database_url)
+    try:
+        revoked = await SqlPartnerRepository(db).revoke(name)
+    finally:
+        await db.dispose()
+    if not revoked:
+        raise SystemExit(f"no active partner named {name!r}")
+    print(
+        f"revoked {name}; running servers refuse its key within "
+        f"{settings.partner_refresh_seconds:g} s"
+    )
+
+
+def manifest_build(files: list[Path], output: Path | None) -> None:
+    from domain.persisted_queries import manifest_json
+    from resolvers.manifests import ManifestError, build_manifest
+
+    try:
+        operations = build_manifest(
+            ((str(f), f.read_text()) for f in files), build_schema()._schema
+        )
+    except (OSError, ManifestError) as error:
+        raise SystemExit(f"manifest not built: {error}") from None
+    text = manifest_json(operations) + "\n"
+    if output is None:
+        sys.stdout.write(text)
+    else:
+        output.write_text(text)
+        print(f"wrote {len(operations)} operations to {output}")
+
+
+async def _worker(settings: Settings) -> None:
+    """The relay and the consumers until SIGTERM or SIGINT, then a clean stop."""
+    if settings.redis_url is None:
+        log.warning("REDIS_URL is unset: this worker's in-process Redis is its alone")
+    container = Container.create(settings)
+    worker = build_event_worker(container)
+    stopping = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stopping.set)
+    try:
+        await worker.start()
+        await stopping.wait()
+    finally:
+        await worker.stop()
+
+
+async def _search_reindex(settings: Settings) -> None:
+    container = Container.create(settings)
+    try:
+        started = time.perf_counter()
+        count = await container.search.rebuild()
+        elapsed = time.perf_counter() - started
+        print(f"indexed {count} products ({container.search.engine}) in {elapsed:.1f}s")
+    finally:
+        await container.close()
+
+
+def export_schema(output: Path) -> None:
+    output.write_text(str(build_schema()).rstrip() + "\n")
+    print(f"wrote {output}")
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="app.py", description=__doc__.splitlines()[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+    serve = commands.add_parser("serve", help="run the HTTP server")
+    serve.add_argument("--host")
+    serve.add_argument("--port", type=int)
+    serve.add_argument("--workers", type=int, default=1)
+    commands.add_parser("migrate", help="apply database migrations")
+    seed = commands.add_parser("seed", help="seed a deterministic demo catalog")
+    seed.add_argument("--products", type=int, default=500)
+    seed.add_argument("--seed", type=int, default=42)
+    seed.add_argument("--if-empty", action="store_true", help="do nothing when products exist")
+    staff = commands.add_parser("create-staff", help="create a staff member or promote a customer")
+    staff.add_argument("--email", required=True)
+    staff.add_argument("--password", required=True)
+    staff.add_argument("--name", default="")
+    commands.add_parser(
+        "orders-expire", help="cancel unpaid orders past their reservation, releasing stock"
+    )
+    commands.add_parser("idempotency-cleanup", help="delete idempotency keys older than 24 h")
+    partner = commands.add_parser("partner-create", help="create a partner and print its key")
+    partner.add_argument("--name", required=True)
+    partner.add_argument("--persisted-only", action="store_true")
+    partner.add_argument("--manifest", type=Path, help="operation manifest (JSON)")
+    partner.add_argument("--tier", default="standard", help="rate-limit tier")
+    replace = commands.add_parser("partner-manifest", help="replace a partner's manifest")
+    replace.add_argument("--name", required=True)
+    replace.add_argument("--manifest", type=Path, required=True)
+    revoke = commands.add_parser("partner-revoke", help="revoke a partner's key")
+    revoke.add_argument("--name", required=True)
+    manifest = commands.add_parser(
+        "manifest-build", help="write an operation manifest for .graphql files"
+    )
+    manifest.add_argument("files", nargs="+", type=Path)
+    manifest.add_argument("--output", type=Path, help="default: standard output")
+    commands.add_parser("worker", help="relay outbox events and run the event consumers")
+    commands.add_parser("search-reindex", help="rebuild the search index from the catalog")
+    export = commands.add_parser("export-schema", help="write the SDL")
+    export.add_argument("--output", type=Path, default=ROOT / "schema.graphql")
+    args = parser.parse_args(argv)
+
+    if args.command == "export-schema":
+        export_schema(args.output)
+        return
+    if args.command == "manifest-build":
+        manifest_build(args.files, args.output)
+        return
+    settings = Settings()
+    configure_logging(settings)
+    if args.command == "migrate":
+        asyncio.run(_migrate(settings))
+    elif args.command in ("orders-expire", "idempotency-cleanup"):
+        asyncio.run(_housekeeping(settings, args.command))
+    elif args.command == "create-staff":
+        asyncio.run(_create_staff(settings, args.email, args.password, args.name))
+    elif args.command == "partner-create":
+        asyncio.run(
+            _partner_create(settings, args.name, args.persisted_only, args.manifest, args.tier)
+        )
+    elif args.command == "partner-manifest":
+        asyncio.run(_partner_manifest(settings, args.name, args.manifest))
+    elif args.command == "partner-revoke":
+        asyncio.run(_partner_revoke(settings, args.name))
+    elif args.command == "seed":
+        asyncio.run(_seed(settings, args.products, args.seed, args.if_empty))
+    elif args.command == "worker":
+        asyncio.run(_worker(settings))
+    elif args.command == "search-reindex":
+        asyncio.run(_search_reindex(settings))
+    elif args.command == "serve":
+        import uvicorn
+
+        uvicorn.run(
+            "app:app",
+            host=args.host or settings.host,
+            port=args.port or settings.port,
+            workers=args.workers,
+            loop="uvloop",
+            http="httptools",
+            access_log=False,
+            log_level=settings.log_level.lower(),
+        )
