@@ -9,12 +9,14 @@ import logging
 import signal
 import sys
 import time
+from datetime import timedelta
 from pathlib import Path
 
 from app import ROOT, Container, build_event_worker, configure_logging, search_index
 from domain.persisted_queries import parse_manifest
 from integrations.passwords import Argon2Passwords
 from persistence.db import Database, create_database
+from persistence.event_relay import OutboxRelay
 from persistence.partner_repository import SqlPartnerRepository
 from resolvers.schema import build_schema
 from settings import Settings
@@ -98,6 +100,10 @@ async def _housekeeping(settings: Settings, command: str) -> None:
     try:
         if command == "orders-expire":
             print(f"expired {await container.orders.expire_unpaid()} unpaid orders")
+        elif command == "outbox-cleanup":
+            relay = OutboxRelay(container.db, container.redis)
+            kept = timedelta(hours=settings.outbox_retention_hours)
+            print(f"deleted {await relay.delete_published(kept)} published outbox rows")
         else:
             print(f"deleted {await container.checkout.delete_expired_keys()} idempotency keys")
     finally:
@@ -251,6 +257,9 @@ def main(argv: list[str] | None = None) -> None:
         "orders-expire", help="cancel unpaid orders past their reservation, releasing stock"
     )
     commands.add_parser("idempotency-cleanup", help="delete idempotency keys older than 24 h")
+    commands.add_parser(
+        "outbox-cleanup", help="delete outbox rows published over OUTBOX_RETENTION_HOURS ago"
+    )
     partner = commands.add_parser("partner-create", help="create a partner and print its key")
     partner.add_argument("--name", required=True)
     partner.add_argument("--persisted-only", action="store_true")
@@ -282,7 +291,7 @@ def main(argv: list[str] | None = None) -> None:
     configure_logging(settings)
     if args.command == "migrate":
         asyncio.run(_migrate(settings))
-    elif args.command in ("orders-expire", "idempotency-cleanup"):
+    elif args.command in ("orders-expire", "idempotency-cleanup", "outbox-cleanup"):
         asyncio.run(_housekeeping(settings, args.command))
     elif args.command == "create-staff":
         asyncio.run(_create_staff(settings, args.email, args.password, args.name))

@@ -116,6 +116,8 @@ class Settings(BaseSettings):
     event_claim_idle_ms: int = Field(default=30_000, ge=1)  # then a pending message is retaken
     event_max_deliveries: int = Field(default=5, ge=1)  # failures before the dead-letter stream
     event_done_ttl_seconds: int = Field(default=7 * 24 * 3600, ge=60)  # dedupe memory
+    # `outbox-cleanup` deletes published outbox rows older than this.
+    outbox_retention_hours: int = Field(default=7 * 24, ge=1)
     smtp_url: str | None = None  # smtp://[user:pass@]host:port; unset: notifications recorded
     mail_from: str = "shop@localhost"
     low_stock_threshold: int = Field(default=5, ge=0)

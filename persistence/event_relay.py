@@ -17,12 +17,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
 from redis.asyncio import Redis
-from sqlalchemy import func, select, update
+from sqlalchemy import delete, func, select, update
 
 from persistence.db import Database
 from persistence.tables import outbox
@@ -113,6 +113,14 @@ class OutboxRelay:
 
     def stop(self) -> None:
         self._stopping.set()
+
+    async def delete_published(self, older_than: timedelta) -> int:
+        """Forget rows published more than `older_than` ago (the streams and the
+        consumers' dedupe memory have long moved on); unpublished rows always stay."""
+        cutoff = datetime.now(UTC) - older_than
+        async with self._db.writer.begin() as connection:
+            result = await connection.execute(delete(outbox).where(outbox.c.published_at < cutoff))
+        return int(result.rowcount)
 
 
 def _fields(event_id: int, topic: str, payload: Any, created_at: datetime) -> dict[Any, Any]:

@@ -6,14 +6,17 @@ from __future__ import annotations
 import asyncio
 import socket
 from collections import Counter
+from datetime import UTC, datetime, timedelta
 
 import orjson
 import pytest
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
+from sqlalchemy import select, update
 
 from persistence.db import Database
 from persistence.event_relay import OutboxRelay, stream_of
+from persistence.tables import outbox
 from tests.events import emit_rows, eventually, stream_event_ids, unpublished
 
 TOPICS = ("OrderPlaced", "StockChanged", "ProductUpdated")
@@ -94,3 +97,24 @@ async def test_when_redis_fails_nothing_is_marked_published_and_a_later_pass_sen
     assert await unpublished(db) == 3
     assert await OutboxRelay(db, redis).drain() == 3
     assert await stream_event_ids(redis, stream_of("OrderPlaced")) == ids
+
+
+async def test_cleanup_forgets_only_rows_published_long_enough_ago(
+    db: Database, redis: Redis, clean: None
+) -> None:
+    old, recent = await emit_rows(db, "OrderPaid", [{"order": "A"}, {"order": "B"}])
+    await OutboxRelay(db, redis).drain()
+    [waiting] = await emit_rows(db, "OrderPaid", [{"order": "C"}])
+    async with db.writer.begin() as connection:
+        await connection.execute(
+            update(outbox)
+            .where(outbox.c.id == old)
+            .values(published_at=datetime.now(UTC) - timedelta(days=8))
+        )
+
+    deleted = await OutboxRelay(db, redis).delete_published(timedelta(days=7))
+
+    async with db.reader.connect() as connection:
+        left = sorted((await connection.execute(select(outbox.c.id))).scalars())
+    assert deleted == 1
+    assert left == [recent, waiting]  # the recent one and the one not yet published
