@@ -46,7 +46,7 @@ bench: install services
 	$(BIN)/python bench/run.py
 
 schema: install
-	$(BIN)/python app.py export-schema
+	$(BIN)/python app.py export-schema --output schema.graphql
 
 # Re-pin after changing pyproject.toml: resolves in a scratch venv, writes requirements.lock.
 lock:

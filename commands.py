@@ -12,7 +12,7 @@ import time
 from datetime import timedelta
 from pathlib import Path
 
-from app import ROOT, Container, build_event_worker, configure_logging, search_index
+from app import Container, build_event_worker, configure_logging, search_index
 from domain.persisted_queries import parse_manifest
 from integrations.passwords import Argon2Passwords
 from persistence.db import Database, create_database
@@ -232,9 +232,14 @@ async def _search_reindex(settings: Settings) -> None:
         await container.close()
 
 
-def export_schema(output: Path) -> None:
-    output.write_text(str(build_schema()).rstrip() + "\n")
-    print(f"wrote {output}")
+def export_schema(output: Path | None) -> None:
+    """The SDL on standard output (as `strawberry export-schema` does), or into a file."""
+    sdl = str(build_schema()).rstrip() + "\n"
+    if output is None:
+        sys.stdout.write(sdl)
+        return
+    output.write_text(sdl)
+    print(f"wrote {output}", file=sys.stderr)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -277,8 +282,8 @@ def main(argv: list[str] | None = None) -> None:
     manifest.add_argument("--output", type=Path, help="default: standard output")
     commands.add_parser("worker", help="relay outbox events and run the event consumers")
     commands.add_parser("search-reindex", help="rebuild the search index from the catalog")
-    export = commands.add_parser("export-schema", help="write the SDL")
-    export.add_argument("--output", type=Path, default=ROOT / "schema.graphql")
+    export = commands.add_parser("export-schema", help="print the SDL (or write it to a file)")
+    export.add_argument("--output", type=Path, help="e.g. schema.graphql; default: stdout")
     args = parser.parse_args(argv)
 
     if args.command == "export-schema":

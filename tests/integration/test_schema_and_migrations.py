@@ -20,7 +20,7 @@ def test_checked_in_schema_graphql_is_current() -> None:
     checked_in = (ROOT / "schema.graphql").read_text()
 
     assert checked_in == str(build_schema()).rstrip() + "\n", (
-        "schema.graphql is stale: run `python app.py export-schema` and review the diff"
+        "schema.graphql is stale: run `make schema` and review the diff"
     )
 
 
