@@ -6,11 +6,11 @@ import strawberry
 
 from domain import catalog
 from domain.errors import ServiceUnavailable
-from domain.listing import ProductFilterInput, build_filter
+from domain.listing import build_filter
 from domain.pagination import Edge, Page
 from domain.search import SearchSortKey as DomainSortKey
 from domain.search import SearchUnavailable, search_request
-from schema.catalog import ProductEdge, ProductFilter, build_products
+from schema.catalog import ProductEdge, ProductFilter, build_products, filter_input
 from schema.common import PageInfo
 from schema.context import Info
 from schema.search import SearchConnection, SearchFacet, SearchSortKey
@@ -38,7 +38,7 @@ class SearchQuery:
         request = search_request(
             text=query,
             filter=build_filter(
-                None if filter is None else _filter_input(filter), settings.currency_code
+                None if filter is None else filter_input(filter), settings.currency_code
             ),
             sort_key=DomainSortKey(sort_key.value),
             reverse=reverse,
@@ -84,14 +84,3 @@ class SearchQuery:
             total_count=result.total_count,
             facets=[SearchFacet.of(f) for f in result.facets],
         )
-
-
-def _filter_input(value: ProductFilter) -> ProductFilterInput:
-    return ProductFilterInput(
-        category=value.category,
-        brands=value.brands,
-        price_min=value.price_min,
-        price_max=value.price_max,
-        in_stock=value.in_stock,
-        attributes=[(a.name, a.values) for a in value.attributes or ()],
-    )

@@ -374,7 +374,7 @@ def list_query(
 ) -> ProductListQuery:
     settings = info.context.settings
     return product_list_query(
-        raw_filter=None if filter is None else _filter_input(filter),
+        raw_filter=None if filter is None else filter_input(filter),
         sort_key=catalog.ProductSortKey(sort_key.value),
         reverse=reverse,
         first=first,
@@ -384,7 +384,8 @@ def list_query(
     )
 
 
-def _filter_input(value: ProductFilter) -> ProductFilterInput:
+def filter_input(value: ProductFilter) -> ProductFilterInput:
+    """The GraphQL filter as the domain's raw input (the listing's and search's)."""
     return ProductFilterInput(
         category=value.category,
         brands=value.brands,

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -10,8 +13,12 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import httpx
+import pytest
+
+from tests.conftest import TEST_PII_KEY, TEST_REDIS_URL
 
 ROOT = Path(__file__).resolve().parents[2]
 CONFIG_VARS = (
@@ -81,3 +88,40 @@ def serving(cwd: Path, env: dict[str, str]) -> Iterator[tuple[httpx.Client, Path
     finally:
         process.terminate()
         process.wait(timeout=15)
+
+
+def production_env(database_url: str, **extra: str) -> dict[str, str]:
+    """A production server on the test database and Redis."""
+    return server_env(
+        DATABASE_URL=database_url,
+        REDIS_URL=TEST_REDIS_URL,
+        ENVIRONMENT="production",
+        PAYMENT_GATEWAY="test",
+        PII_ENCRYPTION_KEYS=TEST_PII_KEY,
+        **extra,
+    )
+
+
+NODE_CLIENTS = Path(__file__).resolve().parent / "apollo"
+
+
+def require_node_package(package: str) -> None:
+    """Skip the calling test module unless Node.js and the npm package are installed."""
+    if shutil.which("node") is None or not (NODE_CLIENTS / "node_modules" / package).exists():
+        pytest.skip(
+            "needs Node.js and `npm ci --prefix tests/e2e/apollo` (make test does both)",
+            allow_module_level=True,
+        )
+
+
+async def run_node(script: str, *args: str) -> Any:
+    """Run one of tests/e2e/apollo's scripts; the JSON it printed on its last line."""
+    done = await asyncio.to_thread(
+        subprocess.run,
+        ["node", str(NODE_CLIENTS / script), *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout.strip().splitlines()[-1])

@@ -11,8 +11,7 @@ import pytest
 from persistence.db import Database
 from persistence.seed import seed_catalog
 from tests.client import LOG_IN, SIGN_UP, screen_query
-from tests.conftest import TEST_PII_KEY, TEST_REDIS_URL
-from tests.e2e.server import run_cli, server_env, serving
+from tests.e2e.server import production_env, run_cli, server_env, serving
 
 pytestmark = pytest.mark.e2e
 
@@ -36,14 +35,7 @@ async def test_production_server_serves_both_screens_over_http(
     db: Database, clean: None, database_url: str, tmp_path: Path
 ) -> None:
     await seed_catalog(db, products=60, seed=5)
-    env = server_env(
-        DATABASE_URL=database_url,
-        REDIS_URL=TEST_REDIS_URL,
-        ENVIRONMENT="production",
-        EXPOSE_STATEMENT_COUNT="true",
-        PAYMENT_GATEWAY="test",
-        PII_ENCRYPTION_KEYS=TEST_PII_KEY,
-    )
+    env = production_env(database_url, EXPOSE_STATEMENT_COUNT="true")
 
     with serving(tmp_path, env) as (client, log):
         listing = client.post(

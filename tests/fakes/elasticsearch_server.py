@@ -15,19 +15,17 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
+
+from tests.fakes.serving import serving_in_thread
 
 Json = dict[str, Any]
 
@@ -175,22 +173,6 @@ def running_elasticsearch_fake() -> Iterator[ElasticsearchFake]:
             Route("/{path:path}", fake.handle, methods=["GET", "POST", "PUT", "DELETE", "HEAD"])
         ]
     )
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    config = uvicorn.Config(app, log_level="warning", lifespan="off", timeout_graceful_shutdown=2)
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    try:
-        deadline = time.monotonic() + 5
-        while not server.started:
-            if time.monotonic() > deadline or not thread.is_alive():
-                raise RuntimeError("the Elasticsearch fake did not start")
-            time.sleep(0.01)
-        fake.url = f"http://127.0.0.1:{port}"
+    with serving_in_thread(app, "Elasticsearch") as url:
+        fake.url = url
         yield fake
-    finally:
-        server.should_exit = True
-        thread.join(timeout=5)
-        sock.close()

@@ -26,20 +26,19 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-import socket
 import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl
 
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
+
+from tests.fakes.serving import serving_in_thread
 
 API_KEY = "sk_test_fake"
 HANG_LIMIT_SECONDS = 30.0  # a hung request is released at shutdown, or after this at most
@@ -291,23 +290,9 @@ def running_stripe_fake(api_key: str = API_KEY) -> Iterator[StripeFake]:
             Route("/v1/refunds", fake.handle, methods=["POST"]),
         ]
     )
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    config = uvicorn.Config(app, log_level="warning", lifespan="off", timeout_graceful_shutdown=2)
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    try:
-        deadline = time.monotonic() + 5
-        while not server.started:
-            if time.monotonic() > deadline or not thread.is_alive():
-                raise RuntimeError("the Stripe fake did not start")
-            time.sleep(0.01)
-        fake.url = f"http://127.0.0.1:{port}"
-        yield fake
-    finally:
-        fake.release_hung_requests()
-        server.should_exit = True
-        thread.join(timeout=5)
-        sock.close()
+    with serving_in_thread(app, "Stripe") as url:
+        fake.url = url
+        try:
+            yield fake
+        finally:
+            fake.release_hung_requests()  # before the server waits for them to finish
