@@ -58,6 +58,7 @@ from persistence.pii import PiiCipher, pii_keys
 from persistence.rate_limiter import RedisRateLimiter
 from persistence.record_cache import RecordCache
 from persistence.review_repository import SqlReviewRepository
+from persistence.search_cache import CachedSearchIndex
 from persistence.search_documents import iter_search_documents
 from persistence.search_postgres import PostgresSearchIndex
 from persistence.search_sqlite import SqliteSearchIndex
@@ -203,7 +204,7 @@ class Container:
             catalog_admin=CatalogAdmin(
                 SqlCatalogEditor(db, settings.currency_code), cache, settings.currency_code
             ),
-            search=search_index(db, settings),
+            search=search_index(db, settings, redis),
         )
 
     async def close(self) -> None:
@@ -235,17 +236,27 @@ def _gateway(settings: Settings) -> PaymentGateway:
     return SandboxGateway()
 
 
-def search_index(db: Database, settings: Settings) -> SearchIndex:
+def search_index(db: Database, settings: Settings, redis: Redis | None = None) -> SearchIndex:
     """PostgreSQL full-text on PostgreSQL; the simpler SQL search in the embedded mode;
-    Elasticsearch when configured, answered by the SQL index whenever it cannot answer."""
-    sql: SearchIndex = PostgresSearchIndex(db) if db.is_postgres else SqliteSearchIndex(db)
-    if not settings.elasticsearch_url:
-        return sql
-    from domain.search_fallback import FallbackSearchIndex
-    from persistence.search_elasticsearch import create_elasticsearch_index
+    Elasticsearch when configured, answered by the SQL index whenever it cannot answer;
+    with `redis`, answers cached until the index changes."""
+    index: SearchIndex = PostgresSearchIndex(db) if db.is_postgres else SqliteSearchIndex(db)
+    if settings.elasticsearch_url:
+        from domain.search_fallback import FallbackSearchIndex
+        from persistence.search_elasticsearch import create_elasticsearch_index
 
-    elastic = create_elasticsearch_index(settings, functools.partial(iter_search_documents, db))
-    return FallbackSearchIndex(elastic, sql, settings.search_fallback_retry_seconds)
+        documents = functools.partial(iter_search_documents, db)
+        elastic = create_elasticsearch_index(settings, documents)
+        index = FallbackSearchIndex(elastic, index, settings.search_fallback_retry_seconds)
+    if redis is None or settings.search_cache_ttl_seconds == 0:
+        return index
+    return CachedSearchIndex(
+        index,
+        redis,
+        ttl_seconds=settings.search_cache_ttl_seconds,
+        timeout_seconds=settings.redis_timeout_seconds,
+        namespace=settings.cache_namespace,
+    )
 
 
 def _redis(settings: Settings) -> Redis:

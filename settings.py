@@ -108,6 +108,9 @@ class Settings(BaseSettings):
     elasticsearch_index: str = "products"
     elasticsearch_timeout_seconds: float = Field(default=0.5, gt=0)
     search_fallback_retry_seconds: float = Field(default=10.0, ge=0)
+    # Search answers (ids, total, facets) kept in Redis this long; any re-index ends
+    # them at once. 0 turns the cache off.
+    search_cache_ttl_seconds: int = Field(default=60, ge=0)
     # Events: the outbox relay and the stream consumers (see README "Events").
     event_stream_max_length: int = Field(default=100_000, ge=100)  # per stream, approximate
     event_relay_batch_size: int = Field(default=100, ge=1)

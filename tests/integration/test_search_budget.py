@@ -25,8 +25,9 @@ SEARCH_COLD, SEARCH_WARM = 6, 2
 
 @pytest.fixture
 async def seeded(settings: Settings, db: Database, clean: None) -> AsyncIterator[AppClient]:
+    """The search statements themselves: the search answer cache is off here."""
     await seed_catalog(db, products=300, seed=3)
-    async with running_app(settings) as client:
+    async with running_app(settings.model_copy(update={"search_cache_ttl_seconds": 0})) as client:
         await client.container.search.rebuild()
         yield client
 

@@ -1,0 +1,142 @@
+"""Search answers cached in Redis, for a short time and never past a change to the index.
+
+Storefront search is heavy-headed: the same few queries, filters and pages come again and
+again, and each costs PostgreSQL a match and an aggregate over hundreds or thousands of
+documents. The page of ids, the total and the facets are kept for `ttl_seconds` under a
+key that names the request and the index's *generation*, which every write to the index
+bumps: re-indexing a product (a staff edit, a stock move, a review) makes every earlier
+answer unreachable at once, on every server. The products in a result are still read
+live by the loaders, so prices and stock shown are never from here.
+
+Not cached: answers from a fallback engine (the primary may be back any moment). Redis
+trouble: the index answers directly, with a logged warning.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+from collections.abc import Sequence
+from dataclasses import astuple
+from typing import Any
+
+import orjson
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+from domain.search import (
+    FacetValue,
+    SearchFacet,
+    SearchHit,
+    SearchIndex,
+    SearchRequest,
+    SearchResult,
+)
+
+log = logging.getLogger(__name__)
+
+# KEYS[1] the generation; ARGV[1] the answer's key without its generation.
+_READ = """
+local generation = redis.call('GET', KEYS[1]) or '0'
+return {generation, redis.call('GET', ARGV[1] .. generation)}
+"""
+
+
+class CachedSearchIndex:
+    def __init__(
+        self,
+        inner: SearchIndex,
+        redis: Redis,
+        *,
+        ttl_seconds: int,
+        timeout_seconds: float,
+        namespace: str,
+    ) -> None:
+        self._inner = inner
+        self._redis = redis
+        self._ttl = ttl_seconds
+        self._timeout = timeout_seconds
+        self._generation_key = f"{namespace}:search-generation"
+        self._prefix = f"{namespace}:search:"
+        self._read = redis.register_script(_READ)
+        self.engine = inner.engine
+
+    async def search(self, request: SearchRequest) -> SearchResult:
+        digest = _digest(request)
+        try:
+            async with asyncio.timeout(self._timeout):
+                generation, cached = await self._read(
+                    keys=[self._generation_key], args=[f"{self._prefix}{digest}:"]
+                )
+        except (RedisError, OSError, TimeoutError) as error:
+            log.warning("search cache unavailable, asking the index: %s", error)
+            return await self._inner.search(request)
+        if cached is not None:
+            return _decode(cached)
+        result = await self._inner.search(request)
+        if result.fallback_reason is None:
+            key = f"{self._prefix}{digest}:{generation.decode()}"
+            try:
+                async with asyncio.timeout(self._timeout):
+                    await self._redis.set(key, _encode(result), ex=self._ttl)
+            except (RedisError, OSError, TimeoutError) as error:
+                log.warning("search cache unavailable, answer not kept: %s", error)
+        return result
+
+    async def index_products(self, product_ids: Sequence[int]) -> None:
+        await self._inner.index_products(product_ids)
+        await self._bump()
+
+    async def rebuild(self) -> int:
+        count = await self._inner.rebuild()
+        await self._bump()
+        return count
+
+    async def aclose(self) -> None:
+        closer = getattr(self._inner, "aclose", None)
+        if closer is not None:
+            await closer()
+
+    async def _bump(self) -> None:
+        # Raised, not swallowed: the indexer retries the event, so a cache that could not
+        # be told about a change is not left serving the old answers for a whole TTL.
+        async with asyncio.timeout(self._timeout):
+            await self._redis.incr(self._generation_key)
+
+
+def _digest(request: SearchRequest) -> str:
+    return hashlib.sha256(repr(astuple(request)).encode()).hexdigest()[:40]
+
+
+def _encode(result: SearchResult) -> bytes:
+    return orjson.dumps(
+        {
+            "hits": [[hit.product_id, hit.cursor] for hit in result.hits],
+            "next": result.has_next_page,
+            "total": result.total_count,
+            "facets": [
+                [f.name, f.label, [[v.value, v.label, v.count] for v in f.values]]
+                for f in result.facets
+            ],
+            "engine": result.engine,
+        }
+    )
+
+
+def _decode(raw: bytes) -> SearchResult:
+    data: dict[str, Any] = orjson.loads(raw)
+    return SearchResult(
+        hits=tuple(SearchHit(product_id=p, cursor=c) for p, c in data["hits"]),
+        has_next_page=data["next"],
+        total_count=data["total"],
+        facets=tuple(
+            SearchFacet(
+                name=name,
+                label=label,
+                values=tuple(FacetValue(value=v, label=lab, count=n) for v, lab, n in values),
+            )
+            for name, label, values in data["facets"]
+        ),
+        engine=data["engine"],
+    )

@@ -1,0 +1,77 @@
+"""Search answers cached in Redis until the index changes; never a stale answer after a
+re-index, never a cached fallback, and search goes on when Redis is down."""
+
+from __future__ import annotations
+
+import socket
+
+from redis.asyncio import Redis
+from sqlalchemy import update
+
+from persistence.db import Database
+from persistence.search_postgres import PostgresSearchIndex
+from persistence.tables import products
+from settings import Settings
+from tests.client import AppClient, running_app
+from tests.factories import CatalogFactory
+
+SEARCH = """query($q: String!) { search(query: $q, first: 5) {
+  totalCount facets { name } edges { node { title availableForSale } } } }"""
+
+
+async def test_a_repeated_search_costs_only_the_live_stock_until_the_index_changes(
+    client: AppClient, db: Database
+) -> None:
+    kettle = await CatalogFactory(db).product(
+        "Copper Kettle", prices=[4500], description="Stovetop"
+    )
+    await client.container.search.index_products([kettle.id])
+
+    first = await client.query(SEARCH, {"q": "kettle"})
+    again = await client.query(SEARCH, {"q": "kettle"})
+    async with db.writer.begin() as connection:
+        await connection.execute(
+            update(products).where(products.c.id == kettle.id).values(title="Copper Teapot")
+        )
+    await client.container.search.index_products([kettle.id])  # what the indexer does
+    after = await client.query(SEARCH, {"q": "kettle"})
+
+    assert first.data == again.data
+    assert first.data["search"]["totalCount"] == 1
+    assert again.statements == 1  # stock, always live; ids, total and facets from Redis
+    assert after.data["search"]["totalCount"] == 0  # the re-index ended the cached answer
+    assert after.statements >= 1
+
+
+async def test_fallback_answers_are_not_cached(
+    settings: Settings, db: Database, redis: Redis, clean: None
+) -> None:
+    kettle = await CatalogFactory(db).product("Copper Kettle")
+    await PostgresSearchIndex(db).index_products([kettle.id])
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        closed = s.getsockname()[1]
+    elastic = settings.model_copy(update={"elasticsearch_url": f"http://127.0.0.1:{closed}"})
+
+    async with running_app(elastic) as app_client:
+        answer = await app_client.query(SEARCH, {"q": "kettle"})
+
+    assert answer.body["extensions"]["search"]["fallbackReason"]
+    assert [key async for key in redis.scan_iter("*:search:*")] == []
+
+
+async def test_search_answers_when_redis_is_down(
+    settings: Settings, db: Database, clean: None
+) -> None:
+    kettle = await CatalogFactory(db).product("Copper Kettle")
+    await PostgresSearchIndex(db).index_products([kettle.id])
+    nowhere = Redis.from_url("redis://127.0.0.1:1/0", socket_connect_timeout=0.2)
+
+    async with running_app(settings, redis=nowhere) as app_client:
+        answer = await app_client.query(SEARCH, {"q": "kettle"})
+    await nowhere.aclose()
+
+    assert answer.status == 200
+    assert answer.data["search"]["edges"] == [
+        {"node": {"title": "Copper Kettle", "availableForSale": True}}
+    ]
