@@ -116,9 +116,10 @@ class SearchResult:
 class SearchIndexWriter(Protocol):
     """Keeps an index in step with the catalog (the search indexer consumer calls it)."""
 
-    async def index_products(self, product_ids: Sequence[int]) -> None:
+    async def index_products(self, product_ids: Sequence[int]) -> int:
         """(Re)index these products from the catalog as it is now; archived or deleted
-        ones leave the index. Idempotent: indexing twice changes nothing."""
+        ones leave the index. Idempotent: indexing twice changes nothing. Returns how
+        many documents changed (an index that cannot tell returns how many it wrote)."""
         ...
 
 

@@ -85,13 +85,15 @@ class FallbackSearchIndex:
         reason = f"the cursor came from {self._fallback.engine}"
         return replace(result, fallback_reason=reason)
 
-    async def index_products(self, product_ids: Sequence[int]) -> None:
-        await self._fallback.index_products(product_ids)
+    async def index_products(self, product_ids: Sequence[int]) -> int:
+        """The fallback's count: it compares against what it holds."""
+        changed = await self._fallback.index_products(product_ids)
         try:
             await self._primary.index_products(product_ids)
         except Exception:
             log.warning("%s could not index %d products", self._primary.engine, len(product_ids))
             raise
+        return changed
 
     async def aclose(self) -> None:
         for index in (self._primary, self._fallback):

@@ -84,9 +84,11 @@ class CachedSearchIndex:
                 log.warning("search cache unavailable, answer not kept: %s", error)
         return result
 
-    async def index_products(self, product_ids: Sequence[int]) -> None:
-        await self._inner.index_products(product_ids)
-        await self._bump()
+    async def index_products(self, product_ids: Sequence[int]) -> int:
+        changed = await self._inner.index_products(product_ids)
+        if changed:  # a stock move that leaves every product as it was keeps the answers
+            await self._bump()
+        return changed
 
     async def rebuild(self) -> int:
         count = await self._inner.rebuild()

@@ -83,10 +83,11 @@ class ElasticsearchSearchIndex:
         except (KeyError, TypeError, ValueError, IndexError) as error:
             raise SearchUnavailable("unreadable response") from error
 
-    async def index_products(self, product_ids: Sequence[int]) -> None:
-        """Index these products' documents; ids without one (archived, deleted) leave."""
+    async def index_products(self, product_ids: Sequence[int]) -> int:
+        """Index these products' documents; ids without one (archived, deleted) leave.
+        Every one is written (the count of them): comparing would cost a read."""
         if not product_ids:
-            return
+            return 0
         await self._ensure_alias()
         indexed: set[int] = set()
         actions: list[dict[str, Any]] = []
@@ -101,6 +102,7 @@ class ElasticsearchSearchIndex:
         )
         # A delete of a document that was never indexed answers 404: already gone.
         await async_bulk(self._writer, actions, ignore_status=(404,), refresh=self._refresh)
+        return len(actions)
 
     async def rebuild(self) -> int:
         """Index the whole catalog into a new index, then point the alias at it."""

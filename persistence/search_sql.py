@@ -9,12 +9,12 @@ single UNION ALL of aggregates over the matched documents), only when asked for.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import DateTime, Float, Integer, String, bindparam, delete, insert, text
+from sqlalchemy import DateTime, Float, Integer, String, bindparam, delete, insert, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.types import TypeEngine
 
@@ -168,17 +168,37 @@ class SqlSearchIndex:
             engine=self.engine,
         )
 
-    async def index_products(self, product_ids: Sequence[int]) -> None:
+    async def index_products(self, product_ids: Sequence[int]) -> int:
+        """Rewrites only the documents that differ from the catalog now (a stock move
+        that leaves a product in stock changes nothing); the number rewritten or removed."""
         ids = sorted(set(product_ids))
         if not ids:
-            return
+            return 0
+        fresh = {
+            row["product_id"]: row
+            for batch in [b async for b in iter_search_documents(self._db, ids)]
+            for row in map(document_row, batch)
+        }
         async with self._db.writer.begin() as connection:
+            stored = {
+                row["product_id"]: row
+                for row in (
+                    await connection.execute(
+                        select(*_COMPARED).where(search_documents.c.product_id.in_(ids))
+                    )
+                ).mappings()
+            }
+            stale = [i for i in ids if _differs(stored.get(i), fresh.get(i))]
+            if not stale:
+                return 0
             await connection.execute(
-                delete(search_documents).where(search_documents.c.product_id.in_(ids))
+                delete(search_documents).where(search_documents.c.product_id.in_(stale))
             )
-            async for batch in iter_search_documents(self._db, ids):
-                await connection.execute(insert(search_documents), [document_row(d) for d in batch])
-            await self.after_write(connection, ids)
+            rows = [fresh[i] for i in stale if i in fresh]
+            if rows:
+                await connection.execute(insert(search_documents), rows)
+                await self.after_write(connection, [row["product_id"] for row in rows])
+        return len(stale)
 
     async def rebuild(self) -> int:
         written = 0
@@ -438,6 +458,15 @@ def decimal_key(value: Any) -> Decimal:
     if not score.is_finite():
         raise ValueError("score")
     return score
+
+
+_COMPARED = [c for c in search_documents.c if c.name != "search_vector"]
+
+
+def _differs(stored: Mapping[str, Any] | None, fresh: dict[str, Any] | None) -> bool:
+    if stored is None or fresh is None:
+        return stored is not fresh
+    return any(stored[c.name] != fresh[c.name] for c in _COMPARED)
 
 
 def document_row(document: SearchDocument) -> dict[str, Any]:

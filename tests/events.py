@@ -51,8 +51,9 @@ class RecordingIndexWriter:
 
     calls: list[list[int]] = field(default_factory=list)
 
-    async def index_products(self, product_ids: Sequence[int]) -> None:
+    async def index_products(self, product_ids: Sequence[int]) -> int:
         self.calls.append(list(product_ids))
+        return len(product_ids)
 
 
 async def emit_rows(db: Database, topic: str, payloads: list[dict[str, Any]]) -> list[int]:

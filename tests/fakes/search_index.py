@@ -41,10 +41,11 @@ class FakeSearchIndex:
             engine=self.engine,
         )
 
-    async def index_products(self, product_ids: Sequence[int]) -> None:
+    async def index_products(self, product_ids: Sequence[int]) -> int:
         if self.writes_fail:
             raise ConnectionError(f"{self.engine} refused the write")
         self.product_ids.update(product_ids)
+        return len(product_ids)
 
     async def rebuild(self) -> int:
         if self.writes_fail:

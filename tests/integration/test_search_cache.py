@@ -10,11 +10,13 @@ from sqlalchemy import update
 
 from persistence.db import Database
 from persistence.search_postgres import PostgresSearchIndex
-from persistence.tables import products
+from persistence.tables import inventory_levels, products
 from settings import Settings
 from tests.client import AppClient, running_app
 from tests.factories import CatalogFactory
 
+STOCK_FACET = """query($q: String!) { search(query: $q, first: 5) {
+  facets { name values { value count } } } }"""
 SEARCH = """query($q: String!) { search(query: $q, first: 5) {
   totalCount facets { name } edges { node { title availableForSale } } } }"""
 
@@ -75,3 +77,29 @@ async def test_search_answers_when_redis_is_down(
     assert answer.data["search"]["edges"] == [
         {"node": {"title": "Copper Kettle", "availableForSale": True}}
     ]
+
+
+async def test_a_stock_move_that_changes_no_document_keeps_the_cached_answers(
+    client: AppClient, db: Database
+) -> None:
+    kettle = await CatalogFactory(db).product("Copper Kettle", stock=[10])
+    index = client.container.search
+    assert await index.index_products([kettle.id]) == 1  # new document
+    await client.query(SEARCH, {"q": "kettle"})  # cached now
+
+    still_in_stock = await index.index_products([kettle.id])  # what a sale of 1 of 10 sends
+    repeat = await client.query(SEARCH, {"q": "kettle"})
+    async with db.writer.begin() as connection:
+        await connection.execute(
+            update(inventory_levels)
+            .where(inventory_levels.c.variant_id == kettle.variant_ids[0])
+            .values(available=0)
+        )
+    sold_out = await index.index_products([kettle.id])
+    after = await client.query(STOCK_FACET, {"q": "kettle"})
+
+    assert still_in_stock == 0 and repeat.statements == 1  # the cached answer stands
+    assert sold_out == 1
+    assert after.statements == 1  # recomputed (no products selected): inStock moved
+    facets = {f["name"]: f["values"] for f in after.data["search"]["facets"]}
+    assert facets["inStock"] == [{"value": "false", "count": 1}]

@@ -215,8 +215,9 @@ class Writer:
     def __init__(self) -> None:
         self.calls: list[list[int]] = []
 
-    async def index_products(self, product_ids: Sequence[int]) -> None:
+    async def index_products(self, product_ids: Sequence[int]) -> int:
         self.calls.append(list(product_ids))
+        return len(product_ids)
 
 
 class Owners:
