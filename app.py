@@ -14,6 +14,7 @@ import logging
 import sys
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -434,9 +435,16 @@ def build_event_worker(container: Container) -> EventWorker:
         poll_seconds=settings.event_relay_poll_seconds,
         stream_max_length=settings.event_stream_max_length,
     )
+    kept = timedelta(hours=settings.outbox_retention_hours)
     return EventWorker(
         outbox_relay,
         [StreamConsumer(container.redis, handler, policy) for handler in handlers],
+        jobs=[
+            ("orders-expire", container.orders.expire_unpaid),
+            ("idempotency-cleanup", container.checkout.delete_expired_keys),
+            ("outbox-cleanup", functools.partial(outbox_relay.delete_published, kept)),
+        ],
+        jobs_every_seconds=settings.housekeeping_every_seconds,
     )
 
 

@@ -121,6 +121,8 @@ class Settings(BaseSettings):
     event_done_ttl_seconds: int = Field(default=7 * 24 * 3600, ge=60)  # dedupe memory
     # `outbox-cleanup` deletes published outbox rows older than this.
     outbox_retention_hours: int = Field(default=7 * 24, ge=1)
+    # The worker runs orders-expire, idempotency-cleanup and outbox-cleanup this often.
+    housekeeping_every_seconds: float = Field(default=60.0, gt=0)
     smtp_url: str | None = None  # smtp://[user:pass@]host:port; unset: notifications recorded
     mail_from: str = "shop@localhost"
     low_stock_threshold: int = Field(default=5, ge=0)

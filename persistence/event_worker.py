@@ -1,5 +1,9 @@
 """The event worker: the outbox relay and every stream consumer as tasks of one loop.
 
+It also runs the housekeeping jobs (expiring unpaid orders, deleting old idempotency keys
+and published outbox rows) every `HOUSEKEEPING_EVERY_SECONDS`; each is safe to run on
+several workers at once, so no job needs a leader.
+
 `python app.py worker` runs it until SIGTERM/SIGINT; the embedded mode runs it inside
 the server's lifespan (`RUN_WORKER_IN_PROCESS`). Stopping asks each loop to finish its
 current step - a blocked XREADGROUP returns within `EVENT_CONSUMER_BLOCK_MS` - and only
@@ -10,13 +14,17 @@ not acknowledged, so another consumer reclaims it.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 
 from persistence.event_relay import OutboxRelay
 from persistence.stream_consumer import StreamConsumer
 
 log = logging.getLogger(__name__)
+
+# A job's name and what runs it; it returns how many things it did.
+Job = tuple[str, Callable[[], Awaitable[int]]]
 
 
 class EventWorker:
@@ -25,12 +33,17 @@ class EventWorker:
         relay: OutboxRelay | None,
         consumers: Sequence[StreamConsumer],
         *,
+        jobs: Sequence[Job] = (),
+        jobs_every_seconds: float = 60.0,
         stop_grace_seconds: float = 5.0,
     ) -> None:
         self.relay = relay
         self.consumers = list(consumers)
+        self.jobs = list(jobs)
+        self._jobs_every = jobs_every_seconds
         self._grace = stop_grace_seconds
         self._tasks: list[asyncio.Task[None]] = []
+        self._stopping = asyncio.Event()
 
     async def start(self) -> None:
         if self.relay is not None:
@@ -40,13 +53,37 @@ class EventWorker:
             self._tasks.append(
                 asyncio.create_task(consumer.run(), name=f"consumer-{consumer.group}")
             )
+        if self.jobs:
+            self._tasks.append(asyncio.create_task(self._housekeeping(), name="housekeeping"))
         log.info(
             "event worker started: relay %s, consumer groups %s",
             "on" if self.relay is not None else "off",
             ", ".join(c.group for c in self.consumers),
         )
 
+    async def run_jobs(self) -> dict[str, int]:
+        """Every job once; a failing one is logged and the others still run."""
+        done: dict[str, int] = {}
+        for name, job in self.jobs:
+            try:
+                done[name] = await job()
+            except Exception:
+                log.exception(
+                    "housekeeping job %s failed; next try in %.0f s", name, self._jobs_every
+                )
+                continue
+            if done[name]:
+                log.info("housekeeping: %s did %d", name, done[name])
+        return done
+
+    async def _housekeeping(self) -> None:
+        while not self._stopping.is_set():
+            await self.run_jobs()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), self._jobs_every)
+
     async def stop(self) -> None:
+        self._stopping.set()
         if self.relay is not None:
             self.relay.stop()
         for consumer in self.consumers:

@@ -8,16 +8,18 @@ import os
 import signal
 import sys
 import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from redis.asyncio import Redis
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from integrations.sandbox_gateway import SandboxGateway
 from persistence.db import Database, create_database
-from persistence.event_relay import stream_of
+from persistence.event_relay import OutboxRelay, stream_of
+from persistence.event_worker import EventWorker
 from persistence.migrate import upgrade
-from persistence.tables import notifications
+from persistence.tables import notifications, outbox
 from settings import Settings
 from tests.client import running_app
 from tests.conftest import TEST_PII_KEY, TEST_REDIS_URL
@@ -171,3 +173,40 @@ async def test_the_embedded_mode_runs_the_worker_on_sqlite_and_the_in_process_re
         assert await unpublished(sqlite_db) == 0
     finally:
         await sqlite_db.dispose()
+
+
+async def test_the_worker_does_the_housekeeping_and_a_failing_job_stops_no_other(
+    settings: Settings, db: Database, redis: Redis, clean: None
+) -> None:
+    [old] = await emit_rows(db, "OrderPaid", [{"order": "A"}])
+    await OutboxRelay(db, redis).drain()
+    async with db.writer.begin() as connection:
+        await connection.execute(
+            update(outbox).values(published_at=datetime.now(UTC) - timedelta(days=8))
+        )
+    [recent] = await emit_rows(db, "OrderPaid", [{"order": "B"}])
+    quick = settings.model_copy(
+        update={
+            "run_worker_in_process": True,
+            "housekeeping_every_seconds": 0.05,
+            "event_relay_poll_seconds": 0.05,
+            "event_consumer_block_ms": 50,
+        }
+    )
+
+    async def only_the_recent_row_left() -> bool:
+        async with db.reader.connect() as connection:
+            return list((await connection.execute(select(outbox.c.id))).scalars()) == [recent]
+
+    async with running_app(quick):
+        await eventually(only_the_recent_row_left)  # the old published row is gone
+
+    async def broken() -> int:
+        raise RuntimeError("the database is away")
+
+    async def works() -> int:
+        return 3
+
+    worker = EventWorker(None, [], jobs=[("broken", broken), ("works", works)])
+    assert await worker.run_jobs() == {"works": 3}
+    assert old != recent
