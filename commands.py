@@ -95,7 +95,7 @@ async def _create_staff(settings: Settings, email: str, password: str, name: str
 
 
 async def _housekeeping(settings: Settings, command: str) -> None:
-    """Jobs for cron (or, later, the worker): safe to run at any time, and concurrently."""
+    """The worker's housekeeping jobs, once (cron, or by hand): safe at any time, concurrently."""
     container = Container.create(settings)
     try:
         if command == "orders-expire":
