@@ -36,7 +36,7 @@ async def _load_node(info: Info, global_id: str, field: str) -> Node | None:
     record_id = int(key)
     if type_name == "Product":
         product = await loaders.product_by_id.load(record_id)
-        if product is None or not product.is_visible:
+        if product is None or not await info.context.can_see(product):
             return None
         return (await build_products(info, [product], selected_names(info)))[0]
     if type_name == "ProductVariant":
@@ -44,7 +44,7 @@ async def _load_node(info: Info, global_id: str, field: str) -> Node | None:
         if variant is None:
             return None
         parent = await loaders.product_by_id.load(variant.product_id)
-        if parent is None or not parent.is_visible:
+        if not await info.context.can_see(parent):
             return None
         return (await ProductVariant.load_many(info, [variant]))[0]
     if type_name == "Category":
@@ -84,7 +84,7 @@ class CatalogQuery:
             record = await loaders.product_by_id.load(decode_int_gid(id, "Product"))
         else:
             record = await loaders.product_by_slug.load(slug or "")
-        if record is None or not record.is_visible:
+        if record is None or not await info.context.can_see(record):
             return None
         return (await build_products(info, [record], selected_names(info)))[0]
 

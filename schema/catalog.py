@@ -144,9 +144,15 @@ class ProductVariant(Node):
     @strawberry.field
     async def product(self, info: Info) -> Product | None:
         record = await info.context.loaders.product_by_id.load(self.record.product_id)
-        if record is None or not record.is_visible:
+        if not await info.context.can_see(record):
             return None
         return (await build_products(info, [record], selected_names(info)))[0]
+
+
+ProductStatus = strawberry.enum(
+    catalog.ProductStatus,
+    description="Only ACTIVE products are shown to shoppers; ARCHIVED ones are retired.",
+)
 
 
 @strawberry.type(description="A product in the catalog.")
@@ -163,6 +169,9 @@ class Product(Node):
     images: list[ProductImage] = strawberry.field(description="Images in display order.")
     variants: list[ProductVariant] = strawberry.field(description="All variants, in display order.")
     available_for_sale: bool = strawberry.field(description="Whether any variant is in stock.")
+    status: ProductStatus = strawberry.field(  # type: ignore[valid-type]
+        description="ACTIVE for shoppers; staff also see their DRAFT and ARCHIVED products."
+    )
     record: strawberry.Private[catalog.Product]
 
     @classmethod
@@ -191,6 +200,7 @@ class Product(Node):
             images=[ProductImage(url=i.url, alt=i.alt, position=i.position) for i in images],
             variants=variants,
             available_for_sale=any(v.available_for_sale for v in variants),
+            status=record.status,
             record=record,
         )
 

@@ -5,13 +5,8 @@ from __future__ import annotations
 import strawberry
 
 from domain import catalog
-from schema.catalog import Product, ProductVariant
+from schema.catalog import Product, ProductStatus, ProductVariant
 from schema.errors import UserError
-
-ProductStatus = strawberry.enum(
-    catalog.ProductStatus,
-    description="Only ACTIVE products are shown to shoppers; ARCHIVED ones are retired.",
-)
 
 
 @strawberry.input(description="A name and value pair describing a product, e.g. material.")

@@ -12,6 +12,7 @@ from starlette.requests import Request
 
 from dataloaders.catalog import CatalogLoaders
 from domain.carts import Carts, PricingRules
+from domain.catalog import Product
 from domain.catalog_admin import CatalogAdmin
 from domain.checkout import Checkout
 from domain.customers import Accounts, Customer
@@ -83,6 +84,18 @@ class Context:
     async def viewer_id(self) -> int | None:
         viewer = await self.viewer()
         return None if viewer is None else viewer.id
+
+    async def can_see(self, product: Product | None) -> bool:
+        """Shoppers see active products; signed-in staff see drafts and archived ones
+        too. The viewer is only looked up for a product a shopper could not see."""
+        if product is None:
+            return False
+        if product.is_visible:
+            return True
+        if self.access_token is None:
+            return False
+        viewer = await self.viewer()
+        return viewer is not None and viewer.is_staff
 
     async def require_viewer(self) -> Customer:
         viewer = await self.viewer()

@@ -563,3 +563,39 @@ async def test_statements_per_mutation(client: AppClient, db: Database) -> None:
         "variantUpdate": 8,
         "inventoryAdjust": 4,  # viewer, conditional UPDATE, event, variant read
     }
+
+
+async def test_staff_see_drafts_and_archived_products_that_shoppers_do_not(
+    client: AppClient, db: Database
+) -> None:
+    make = CatalogFactory(db)
+    draft = await make.product("Secret Kettle", status="draft")
+    live = await make.product("Public Mug")
+    boss = await staff_token(client, db)
+    ann = await customer_token(client, "ann@example.com")
+    by_slug = "query($s: String!) { product(slug: $s) { title status } }"
+    by_node = "query($id: ID!) { node(id: $id) { ... on Product { title status } } }"
+    variant = "query($id: ID!) { node(id: $id) { ... on ProductVariant { product { title } } } }"
+
+    def ask(document: str, **variables: Any) -> Any:
+        return lambda token: client.query(document, variables, token=token)
+
+    for question in (
+        ask(by_slug, s=draft.slug),
+        ask(by_node, id=gid("Product", draft.id)),
+        ask(variant, id=gid("ProductVariant", draft.variant_ids[0])),
+    ):
+        guest, customer, staff = [await question(token) for token in (None, ann, boss)]
+        assert list(guest.data.values()) == [None]
+        assert list(customer.data.values()) == [None]
+        assert list(staff.data.values()) != [None]
+    staff_view = await client.http.get(
+        "/graphql",
+        params={"query": by_slug, "variables": f'{{"s": "{draft.slug}"}}'},
+        headers={"Authorization": f"Bearer {boss}"},
+    )
+    public = await client.query(by_slug, {"s": live.slug})
+
+    assert staff_view.json()["data"]["product"] == {"title": "Secret Kettle", "status": "DRAFT"}
+    assert staff_view.headers["cache-control"] == "private, no-store"
+    assert public.data["product"] == {"title": "Public Mug", "status": "ACTIVE"}
