@@ -98,6 +98,7 @@ class Container:
     checkout: Checkout
     orders: OrderDesk
     rate_limiter: RedisRateLimiter
+    pii: PiiCipher
     documents: PersistedDocuments
     partners: PartnerDirectory
     public_documents: DocumentPolicy
@@ -150,9 +151,8 @@ class Container:
             tax_rates=settings.tax_rates,
         )
         gateway = gateway or _gateway(settings)
-        order_store = SqlOrderStore(
-            db, PiiCipher(pii_keys(settings.pii_encryption_keys, settings.data_dir))
-        )
+        pii = PiiCipher(pii_keys(settings.pii_encryption_keys, settings.data_dir))
+        order_store = SqlOrderStore(db, pii)
         checkout = Checkout(
             cart_store,
             DatabaseCatalogLookups(catalog),
@@ -181,6 +181,7 @@ class Container:
             gateway=gateway,
             checkout=checkout,
             orders=OrderDesk(order_store, gateway, cart_store),
+            pii=pii,
             rate_limiter=RedisRateLimiter(
                 redis,
                 capacity=settings.rate_limit_capacity,
@@ -408,7 +409,7 @@ def create_app(
 def build_event_worker(container: Container) -> EventWorker:
     """The outbox relay and one consumer group per handler, on the container's clients."""
     settings = container.settings
-    cipher = PiiCipher(pii_keys(settings.pii_encryption_keys, settings.data_dir))
+    cipher = container.pii  # the keys are read (or, in development, made) once
     mailer: Mailer | None = None
     if settings.smtp_url:
         from integrations.mailer import SmtpMailer
