@@ -342,3 +342,23 @@ async def test_bad_arguments_to_an_optional_field_are_still_client_errors(
     assert result.status == 200
     assert result.error_codes == ["INVALID_CURSOR"]
     assert "degraded" not in result.body.get("extensions", {})
+
+
+async def test_batched_operations_each_report_only_their_own_degradations(
+    settings: Settings, clean: None, make: CatalogFactory
+) -> None:
+    await _shelf(make)
+    batched = settings.model_copy(update={"graphql_batch_max": 2})
+    body = [
+        {"query": '{ product(slug: "lamp-0") { title related { slug } } }'},
+        {"query": '{ product(slug: "lamp-1") { title alike: related { slug } } }'},
+    ]
+
+    async with running_app(batched, components=Components(catalog=RelatedFails)) as client:
+        response = await client.http.post("/graphql", json=body)
+
+    first, second = response.json()
+    assert first["data"] == {"product": {"title": "Lamp 0", "related": []}}
+    assert [e["path"] for e in first["extensions"]["degraded"]] == [["product", "related"]]
+    assert second["data"] == {"product": {"title": "Lamp 1", "alike": []}}
+    assert [e["path"] for e in second["extensions"]["degraded"]] == [["product", "alike"]]
