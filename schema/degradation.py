@@ -60,14 +60,19 @@ class Degradations:
 
     entries: list[dict[str, object]] = field(default_factory=list)
     # A failed loader batch raises the same exception in every field that waited on it:
-    # keyed by the exception itself, it is logged once however many fields it emptied.
-    _error_ids: dict[BaseException, str] = field(default_factory=dict)
+    # keyed by its identity (an exception class may define __eq__ and lose __hash__), it
+    # is logged once however many fields it emptied. The exception is kept so the id
+    # cannot be reused by another one while the operation runs.
+    _error_ids: dict[int, tuple[BaseException, str]] = field(default_factory=dict)
 
     def add(self, error: Exception, reason: DegradedReason, paths: Iterable[ResponsePath]) -> None:
-        error_id = self._error_ids.get(error)
+        known = self._error_ids.get(id(error))
         paths = list(paths)
-        if error_id is None:
-            error_id = self._error_ids[error] = uuid.uuid4().hex
+        if known is not None:
+            error_id = known[1]
+        else:
+            error_id = uuid.uuid4().hex
+            self._error_ids[id(error)] = (error, error_id)
             where = [list(p) for p in paths[:3]]
             log.error("degraded %s: %s at %s", error_id, reason, where, exc_info=error)
         self.entries.extend(
