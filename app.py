@@ -12,7 +12,7 @@ import functools
 import gc
 import logging
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -80,6 +80,18 @@ READY_DATABASE_TIMEOUT = 2.0
 ROOT = Path(__file__).resolve().parent
 
 
+@dataclass(frozen=True, slots=True)
+class Components:
+    """Replacements for parts the container would build from the settings (tests pass
+    ones that fail on purpose). Each is applied where the real one is made."""
+
+    catalog: Callable[[Database], CatalogRepository] | None = None  # e.g. a subclass
+    search: Callable[[SearchIndex], SearchIndex] | None = None  # wraps the configured index
+
+    def wrap_search(self, index: SearchIndex) -> SearchIndex:
+        return index if self.search is None else self.search(index)
+
+
 @dataclass
 class Container:
     """Everything a request needs that outlives it; made in lifespan, closed after."""
@@ -107,8 +119,13 @@ class Container:
 
     @classmethod
     def create(
-        cls, settings: Settings, redis: Redis | None = None, gateway: PaymentGateway | None = None
+        cls,
+        settings: Settings,
+        redis: Redis | None = None,
+        gateway: PaymentGateway | None = None,
+        components: Components | None = None,
     ) -> Container:
+        components = components or Components()
         db = create_database(
             settings.effective_database_url, settings.database_read_url, settings.database_pool_size
         )
@@ -120,7 +137,7 @@ class Container:
             retry_after_seconds=settings.redis_retry_after_seconds,
             timeout_seconds=settings.redis_timeout_seconds,
         )
-        catalog = CatalogRepository(db)
+        catalog = (components.catalog or CatalogRepository)(db)
         lookups = CachedCatalogLookups(catalog, cache)
         customers = SqlCustomerRepository(db)
         accounts = Accounts(
@@ -206,7 +223,7 @@ class Container:
             catalog_admin=CatalogAdmin(
                 SqlCatalogEditor(db, settings.currency_code), cache, settings.currency_code
             ),
-            search=search_index(db, settings, redis),
+            search=components.wrap_search(search_index(db, settings, redis)),
         )
 
     async def close(self) -> None:
@@ -357,15 +374,19 @@ def _tune_garbage_collector() -> None:
 
 
 def create_app(
-    settings: Settings, *, redis: Redis | None = None, gateway: PaymentGateway | None = None
+    settings: Settings,
+    *,
+    redis: Redis | None = None,
+    gateway: PaymentGateway | None = None,
+    components: Components | None = None,
 ) -> Starlette:
     """An app for these settings; engines and clients open in lifespan, not here.
-    `redis` and `gateway` replace what the settings would give (tests pass instrumented
-    ones)."""
+    `redis`, `gateway` and `components` replace what the settings would give (tests pass
+    instrumented or failing ones)."""
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        container = Container.create(settings, redis, gateway)
+        container = Container.create(settings, redis, gateway, components)
         app.state.container = container
         await container.partners.reload()  # partners and their manifests, loaded at start
         _tune_garbage_collector()

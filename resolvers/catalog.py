@@ -17,6 +17,7 @@ from schema.catalog import (
     ProductSortKeys,
     ProductVariant,
     Review,
+    at_field,
     build_products,
     list_query,
 )
@@ -28,7 +29,10 @@ from schema.selection import selected_names
 MAX_NODES = 100
 
 
-async def _load_node(info: Info, global_id: str, field: str) -> Node | None:
+async def _load_node(
+    info: Info, global_id: str, field: str, position: int | None = None
+) -> Node | None:
+    """The object behind `global_id`; `position` is its index in a `nodes` answer."""
     type_name, key = decode_gid(global_id, field=field)
     if not key.isdigit() or len(key) > 18:
         return None
@@ -38,7 +42,8 @@ async def _load_node(info: Info, global_id: str, field: str) -> Node | None:
         product = await loaders.product_by_id.load(record_id)
         if product is None or not await info.context.can_see(product):
             return None
-        return (await build_products(info, [product], selected_names(info)))[0]
+        at = at_field if position is None else (lambda _: (position,))
+        return (await build_products(info, [product], selected_names(info), at))[0]
     if type_name == "ProductVariant":
         variant = await loaders.variant_by_id.load(record_id)
         if variant is None:
@@ -71,7 +76,11 @@ class CatalogQuery:
                 f"at most {MAX_NODES} ids", code=ErrorCode.BAD_USER_INPUT, field="ids"
             )
         # Gathered, not awaited in turn: the loaders batch all ids into one statement per type.
-        return list(await asyncio.gather(*(_load_node(info, value, "ids") for value in ids)))
+        return list(
+            await asyncio.gather(
+                *(_load_node(info, value, "ids", i) for i, value in enumerate(ids))
+            )
+        )
 
     @strawberry.field(description="A product by id or slug (exactly one); null when not found.")
     async def product(

@@ -5,7 +5,8 @@
   failure, too deep, too costly) is a 400 without a `data` entry.
 - A POST body in another media type: 415. A mutation over GET: 405.
 - GET answers that show only public catalog data: `Cache-Control: public, max-age=N`
-  and an `ETag` (a matching `If-None-Match` gets 304); anything else: `private, no-store`.
+  and an `ETag` (a matching `If-None-Match` gets 304); anything else (errors, private
+  data, a degraded answer): `private, no-store`.
 """
 
 from __future__ import annotations
@@ -79,9 +80,11 @@ class GraphQLOverHttp:
         errors = result.errors or []
         unexecuted = result.data is None and bool(errors) and all(e.path is None for e in errors)
         request.state.graphql_unexecuted = unexecuted
-        request.state.graphql_private = bool(
-            getattr(request.state, "graphql_private_data", False)
-        ) or bool(errors)
+        # A degraded answer (an optional part failed) must not stay in a CDN for max-age.
+        degraded = "degraded" in (result.extensions or {})
+        request.state.graphql_private = (
+            bool(getattr(request.state, "graphql_private_data", False)) or bool(errors) or degraded
+        )
         if unexecuted and prefers_graphql_response(request):
             data.pop("data", None)  # the spec: no data entry for a request that never ran
         return data

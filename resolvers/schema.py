@@ -27,6 +27,7 @@ from resolvers.catalog_admin import CatalogAdminMutation
 from resolvers.checkout import CheckoutMutation, OrderQuery
 from resolvers.cost import CostCache, QueryCost
 from resolvers.customers import CustomerMutation, CustomerQuery
+from resolvers.degraded_report import DegradedReport
 from resolvers.errors import ErrorPolicy
 from resolvers.execution import plain_data_context
 from resolvers.lifecycle import ReleaseRequestState
@@ -100,6 +101,7 @@ def build_schema(
         lambda: QueryCost(maximum=max_cost, cache=costs),
         ReleaseRequestState,
         SearchReport,
+        DegradedReport,
     ]
     if not introspection:
         extensions.append(DisableIntrospection)

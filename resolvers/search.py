@@ -2,17 +2,26 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import strawberry
 
 from domain import catalog
-from domain.errors import ServiceUnavailable
+from domain.errors import DomainError, ServiceUnavailable
 from domain.listing import build_filter
 from domain.pagination import Edge, Page
+from domain.search import (
+    SearchIndex,
+    SearchRequest,
+    SearchResult,
+    SearchUnavailable,
+    search_request,
+)
 from domain.search import SearchSortKey as DomainSortKey
-from domain.search import SearchUnavailable, search_request
-from schema.catalog import ProductEdge, ProductFilter, build_products, filter_input
+from schema.catalog import ProductEdge, ProductFilter, build_products, filter_input, in_connection
 from schema.common import PageInfo
 from schema.context import Info
+from schema.degradation import DegradedReason, degrade, response_paths
 from schema.search import SearchConnection, SearchFacet, SearchSortKey
 from schema.selection import selected_names
 
@@ -52,7 +61,7 @@ class SearchQuery:
         if index is None:
             raise ServiceUnavailable("search is not configured")
         try:
-            result = await index.search(request)
+            result = await _results(info, index, request)
         except SearchUnavailable:
             raise ServiceUnavailable("search is unavailable; try again shortly") from None
         info.context.request.state.search_report = {
@@ -74,7 +83,10 @@ class SearchQuery:
             has_previous_page=after is not None,
         )
         nodes = await build_products(
-            info, [record for _, record in found], selected_names(info, "edges", "node")
+            info,
+            [record for _, record in found],
+            selected_names(info, "edges", "node"),
+            in_connection,
         )
         return SearchConnection(
             edges=[
@@ -84,3 +96,22 @@ class SearchQuery:
             total_count=result.total_count,
             facets=[SearchFacet.of(f) for f in result.facets],
         )
+
+
+async def _results(info: Info, index: SearchIndex, request: SearchRequest) -> SearchResult:
+    """The index's answer; when it fails with facets asked for, the answer without them.
+
+    Facets are optional and the costly part of a search (counts over every match), so
+    a search that times out or breaks while faceting is asked once more without them.
+    A client mistake (a bad cursor) is not retried, nor is an index that cannot answer
+    at all reported as degraded: the second failure is the search's error.
+    """
+    try:
+        return await index.search(request)
+    except Exception as error:
+        if not request.with_facets or isinstance(error, DomainError):
+            raise
+        failure = error
+    result = await index.search(dataclasses.replace(request, with_facets=False))
+    degrade(info, failure, DegradedReason.FACETS_UNAVAILABLE, response_paths(info, ["facets"]))
+    return result

@@ -7,7 +7,7 @@ that takes business decisions live in `resolvers/`.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from enum import Enum
 
@@ -24,6 +24,7 @@ from domain.listing import (
 from domain.pagination import Page
 from schema.common import Money, Node, PageInfo
 from schema.context import Info
+from schema.degradation import DegradedReason, degrade, response_paths
 from schema.global_id import encode_gid
 from schema.selection import selected_names
 
@@ -96,6 +97,10 @@ class ReviewConnection:
             edges=[ReviewEdge(cursor=e.cursor, node=Review.of(e.node)) for e in page.edges],
             page_info=PageInfo.of(page),
         )
+
+    @classmethod
+    def empty(cls) -> ReviewConnection:
+        return cls.of(Page(edges=[], has_next_page=False, has_previous_page=False))
 
 
 @strawberry.type(description="A purchasable version of a product: one size, one colour.")
@@ -209,20 +214,53 @@ class Product(Node):
         self, info: Info, first: int | None = 10, after: str | None = None
     ) -> ReviewConnection:
         request = reviews_page_request(first, after, info.context.settings.max_page_size)
-        page = await info.context.loaders.reviews_by_product_id.load((self.record.id, request))
+        try:
+            page = await info.context.loaders.reviews_by_product_id.load((self.record.id, request))
+        except Exception as error:
+            degrade(info, error, DegradedReason.REVIEWS_UNAVAILABLE)
+            return ReviewConnection.empty()
         return ReviewConnection.of(page)
 
     @strawberry.field(description="Best-rated other products of the same category.")
     async def related(self, info: Info, first: int | None = 8) -> list[Product]:
         count = related_count(first, info.context.settings.max_page_size)
-        products = await info.context.loaders.related_by_product_id.load((self.record.id, count))
-        return await build_products(info, products, selected_names(info))
+        loader = info.context.loaders.related_by_product_id
+        try:
+            products = await loader.load((self.record.id, count))
+            return await build_products(info, products, selected_names(info), at=in_list)
+        except Exception as error:
+            degrade(info, error, DegradedReason.RELATED_UNAVAILABLE)
+            return []
+
+
+# Where the k-th built product sits below the current field, as `response_paths` steps.
+ProductPlacement = Callable[[int], Sequence[str | int]]
+
+
+def at_field(k: int) -> Sequence[str | int]:
+    return ()  # the field's value is the product itself: product(slug:), node(id:)
+
+
+def in_list(k: int) -> Sequence[str | int]:
+    return (k,)  # the field is a list of products: related
+
+
+def in_connection(k: int) -> Sequence[str | int]:
+    return ("edges", k, "node")
 
 
 async def build_products(
-    info: Info, records: Sequence[catalog.Product], selection: frozenset[str]
+    info: Info,
+    records: Sequence[catalog.Product],
+    selection: frozenset[str],
+    at: ProductPlacement = at_field,
 ) -> list[Product]:
-    """Products with the relations `selection` asks for, each batch-loaded once for all."""
+    """Products with the relations `selection` asks for, each batch-loaded once for all.
+
+    Variants and stock are the product: their failure fails it. Images and category are
+    optional: a failed batch leaves them empty on every product, degraded at the paths
+    `at` names (computed only then).
+    """
     loaders = info.context.loaders
     ids = [r.id for r in records]
     want_variants = "variants" in selection or "availableForSale" in selection
@@ -231,7 +269,10 @@ async def build_products(
         loaders.variants_by_product_id.load_many(ids) if want_variants else _nothing(),
         loaders.images_by_product_id.load_many(ids) if "images" in selection else _nothing(),
         loaders.category_by_id.load_many(category_ids) if "category" in selection else _nothing(),
+        return_exceptions=True,
     )
+    if isinstance(variant_lists, BaseException):
+        raise variant_lists
     variants_by_product: dict[int, list[ProductVariant]] = {}
     if variant_lists:
         flat = [v for variants in variant_lists for v in variants]
@@ -239,6 +280,17 @@ async def build_products(
         variants_by_product = {
             pid: [next(built) for _ in vs] for pid, vs in zip(ids, variant_lists, strict=True)
         }
+    # Recorded once the products are sure to be returned, so no entry names a lost path.
+    if isinstance(image_lists, BaseException):
+        everyone = range(len(records))
+        reason = DegradedReason.IMAGES_UNAVAILABLE
+        _degrade_relation(info, image_lists, reason, at, everyone, "images")
+        image_lists = None
+    if isinstance(categories, BaseException):
+        with_category = [k for k, r in enumerate(records) if r.category_id is not None]
+        reason = DegradedReason.CATEGORY_UNAVAILABLE
+        _degrade_relation(info, categories, reason, at, with_category, "category")
+        categories = None
     images_by_product = dict(zip(ids, image_lists or [[] for _ in ids], strict=True))
     category_by_id = {c.id: Category.of(c) for c in categories or [] if c is not None}
     return [
@@ -250,6 +302,20 @@ async def build_products(
         )
         for record in records
     ]
+
+
+def _degrade_relation(
+    info: Info,
+    error: BaseException,
+    reason: DegradedReason,
+    at: ProductPlacement,
+    positions: Sequence[int],
+    relation: str,
+) -> None:
+    if not isinstance(error, Exception):  # cancellation and the like are not degradations
+        raise error
+    paths = (p for k in positions for p in response_paths(info, [*at(k), relation]))
+    degrade(info, error, reason, paths)
 
 
 async def _nothing() -> None:
@@ -270,7 +336,7 @@ class ProductConnection:
     @classmethod
     async def build(cls, info: Info, page: Page[catalog.Product]) -> ProductConnection:
         nodes = await build_products(
-            info, [e.node for e in page.edges], selected_names(info, "edges", "node")
+            info, [e.node for e in page.edges], selected_names(info, "edges", "node"), in_connection
         )
         return cls(
             edges=[
@@ -332,7 +398,11 @@ class Category(Node):
     async def parent(self, info: Info) -> Category | None:
         if self.record.parent_id is None:
             return None
-        record = await info.context.loaders.category_by_id.load(self.record.parent_id)
+        try:
+            record = await info.context.loaders.category_by_id.load(self.record.parent_id)
+        except Exception as error:
+            degrade(info, error, DegradedReason.CATEGORY_UNAVAILABLE)
+            return None
         return None if record is None else Category.of(record)
 
     @strawberry.field

@@ -7,7 +7,7 @@ one async resolver (and one asyncio task) per object and relation.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 
 from graphql import FieldNode, FragmentSpreadNode, InlineFragmentNode, SelectionSetNode
 
@@ -23,17 +23,20 @@ def selected_names(info: Info, *path: str) -> frozenset[str]:
     raw = info._raw_info
     nodes: list[FieldNode] = list(raw.field_nodes)
     for step in path:
-        nodes = [child for child in _children(nodes, raw.fragments) if child.name.value == step]
-    return frozenset(child.name.value for child in _children(nodes, raw.fragments))
+        nodes = [child for child in children(nodes, raw.fragments) if child.name.value == step]
+    return frozenset(child.name.value for child in children(nodes, raw.fragments))
 
 
-def _children(nodes: Iterable[FieldNode], fragments: dict[str, object]) -> Iterator[FieldNode]:
+def children(nodes: Iterable[FieldNode], fragments: Mapping[str, object]) -> Iterator[FieldNode]:
+    """The field nodes selected directly below `nodes`, fragments flattened."""
     for node in nodes:
         if node.selection_set is not None:
             yield from _flatten(node.selection_set, fragments)
 
 
-def _flatten(selection_set: SelectionSetNode, fragments: dict[str, object]) -> Iterator[FieldNode]:
+def _flatten(
+    selection_set: SelectionSetNode, fragments: Mapping[str, object]
+) -> Iterator[FieldNode]:
     for selection in selection_set.selections:
         if isinstance(selection, FieldNode):
             yield selection

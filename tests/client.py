@@ -13,7 +13,7 @@ import httpx
 from redis.asyncio import Redis
 from starlette.applications import Starlette
 
-from app import Container, create_app
+from app import Components, Container, create_app
 from domain.payments import PaymentGateway
 from settings import Settings
 
@@ -83,9 +83,13 @@ class CountingRedis(Redis):
 
 @asynccontextmanager
 async def running_app(
-    settings: Settings, *, redis: Redis | None = None, gateway: PaymentGateway | None = None
+    settings: Settings,
+    *,
+    redis: Redis | None = None,
+    gateway: PaymentGateway | None = None,
+    components: Components | None = None,
 ) -> AsyncIterator[AppClient]:
-    app = create_app(settings, redis=redis, gateway=gateway)
+    app = create_app(settings, redis=redis, gateway=gateway, components=components)
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
