@@ -1,0 +1,204 @@
+"""Redis in trouble, for real: a private redis-server is hung with SIGSTOP, woken with
+SIGCONT, and killed and restarted on its port between two bursts of requests.
+
+What a client sees: catalog reads answer from PostgreSQL, rate limits fail open for one
+skip window, and what cannot work without Redis (sessions, carts, logins, checkout)
+answers 503 with `SERVICE_UNAVAILABLE` within a second - never a 5 s hang, never an
+INTERNAL_SERVER_ERROR. After a restart the first requests succeed and `/readyz` is 200.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Iterator
+from typing import Any, TypeVar
+
+import pytest
+from redis.asyncio import Redis
+from sqlalchemy import func, select
+
+from persistence.db import Database
+from persistence.tables import orders
+from settings import Settings
+from tests.client import LOG_IN, AppClient, GraphQLResponse, customer_token, running_app
+from tests.factories import CatalogFactory, MadeProduct
+from tests.redis_server import PrivateRedis, private_redis
+from tests.shop import ready_cart, stock
+
+T = TypeVar("T")
+
+PRODUCT = '{ product(slug: "mug") { title variants { sku quantityAvailable } } }'
+CART = "query($id: ID!) { cart(id: $id) { id totalQuantity } }"
+CHECKOUT = """mutation($input: CheckoutCompleteInput!) { checkoutComplete(input: $input) {
+  order { number status } userErrors { code } } }"""
+VIEWER = "{ me { email } }"
+# Generous for one 0.25 s timeout on a shared 2-core machine; a 5 s hang is far past it.
+QUICK = 1.0
+
+
+@pytest.fixture
+def server() -> Iterator[PrivateRedis]:
+    with private_redis() as private:
+        yield private
+
+
+@pytest.fixture
+def trouble(settings: Settings, server: PrivateRedis) -> Settings:
+    return settings.model_copy(
+        update={"redis_url": server.url, "redis_timeout_seconds": 0.25, "rate_limit_capacity": 1e6}
+    )
+
+
+@pytest.fixture
+async def app(trouble: Settings, clean: None) -> AsyncIterator[AppClient]:
+    async with running_app(trouble) as client:
+        yield client
+
+
+@pytest.fixture
+async def mug(db: Database, clean: None) -> MadeProduct:
+    return await CatalogFactory(db).product("Mug", prices=[900], stock=[5])
+
+
+async def timed(call: Awaitable[T]) -> tuple[T, float]:
+    started = time.monotonic()
+    result = await call
+    return result, time.monotonic() - started
+
+
+async def evalsha_calls(server: PrivateRedis) -> int:
+    """How many scripts the server itself ran: what reached Redis, whoever sent it."""
+    async with Redis.from_url(server.url) as direct:
+        stats: dict[str, Any] = await direct.info("commandstats")
+    return int(stats.get("cmdstat_evalsha", {}).get("calls", 0))
+
+
+def unavailable(response: GraphQLResponse) -> bool:
+    return response.status == 503 and response.error_codes == ["SERVICE_UNAVAILABLE"]
+
+
+async def order_count(db: Database) -> int:
+    async with db.reader.connect() as connection:
+        return int((await connection.execute(select(func.count()).select_from(orders))).scalar())
+
+
+async def test_a_hung_redis_answers_every_request_within_a_second_with_the_right_code(
+    app: AppClient,
+    server: PrivateRedis,
+    mug: MadeProduct,
+    db: Database,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    cart_id = await ready_cart(app, [(mug, 1)])
+    token = await customer_token(app, "ann@example.com")
+    scripts_before = await evalsha_calls(server)
+
+    server.hang()
+    try:
+        with caplog.at_level(logging.WARNING):
+            catalog, catalog_s = await timed(app.query(PRODUCT))
+            cart, cart_s = await timed(app.query(CART, {"id": cart_id}))
+            viewer, viewer_s = await timed(app.query(VIEWER, token=token))
+            login, login_s = await timed(
+                app.query(LOG_IN, {"email": "ann@example.com", "password": "correct horse"})
+            )
+            checkout, checkout_s = await timed(
+                app.query(
+                    CHECKOUT,
+                    {
+                        "input": {
+                            "cartId": cart_id,
+                            "idempotencyKey": "hung-redis-key-1",
+                            "paymentMethod": "pm_card_visa",
+                        }
+                    },
+                )
+            )
+            catalog_again, again_s = await timed(app.query(PRODUCT))
+    finally:
+        server.wake()
+    await asyncio.sleep(0.3)  # let the woken server drain what was sent while it slept
+    scripts_while_hung = await evalsha_calls(server) - scripts_before - 0
+
+    assert catalog.data == {
+        "product": {"title": "Mug", "variants": [{"sku": "MUG-0", "quantityAvailable": 5}]}
+    }
+    assert catalog_again.data == catalog.data
+    for response in (cart, viewer, login, checkout):
+        assert unavailable(response), response.body
+        assert response.body["data"] is None
+    assert max(catalog_s, cart_s, viewer_s, login_s, checkout_s, again_s) < QUICK, (
+        catalog_s,
+        cart_s,
+        viewer_s,
+        login_s,
+        checkout_s,
+        again_s,
+    )
+    # Six requests, one rate-limit script: the limiter's skip window held for the rest.
+    assert scripts_while_hung <= 1
+    limiter_logs = [r for r in caplog.records if "rate limiter unavailable" in r.getMessage()]
+    assert len(limiter_logs) == 1
+    assert app.container.rate_limiter.failures == 1
+    assert app.container.rate_limiter.skipped >= 5
+    # Nothing half-written: no order, no stock taken.
+    assert await order_count(db) == 0
+    assert await stock(db, mug) == 5
+
+    woken_cart = await app.query(CART, {"id": cart_id})
+    woken_viewer = await app.query(VIEWER, token=token)
+    woken_login = await app.query(LOG_IN, {"email": "ann@example.com", "password": "correct horse"})
+    woken_checkout = await app.query(
+        CHECKOUT,
+        {
+            "input": {
+                "cartId": cart_id,
+                "idempotencyKey": "woken-redis-key-1",
+                "paymentMethod": "pm_card_visa",
+            }
+        },
+    )
+
+    assert woken_cart.data["cart"] == {"id": cart_id, "totalQuantity": 1}
+    assert woken_viewer.data == {"me": {"email": "ann@example.com"}}
+    assert woken_login.data["customerAccessTokenCreate"]["userErrors"] == []
+    assert woken_checkout.data["checkoutComplete"]["order"]["status"] == "PAID"
+    assert await stock(db, mug) == 4
+
+
+async def test_after_a_restart_the_first_requests_succeed_and_readyz_is_200_at_once(
+    settings: Settings, server: PrivateRedis, mug: MadeProduct, clean: None
+) -> None:
+    limited = settings.model_copy(
+        update={
+            "redis_url": server.url,
+            "rate_limit_capacity": 1000,
+            "rate_limit_restore_rate": 0.001,
+        }
+    )
+    async with running_app(limited) as app:
+        cart_id = await ready_cart(app, [(mug, 1)])
+        # A burst that leaves several connections in the pool.
+        before = await asyncio.gather(*(app.query(CART, {"id": cart_id}) for _ in range(8)))
+        assert all(r.data["cart"]["totalQuantity"] == 1 for r in before)
+
+        server.restart()  # no persistence: the cart and the buckets are gone with it
+
+        ready = await app.http.get("/readyz")
+        after = await asyncio.gather(*(app.query(CART, {"id": cart_id}) for _ in range(8)))
+        new_cart = await ready_cart(app, [(mug, 2)])
+        read_back = await app.query(CART, {"id": new_cart})
+        limiter = app.container.rate_limiter
+
+    assert ready.status_code == 200, ready.json()
+    assert ready.json()["redis"] == "ok"
+    failed = [r for r in after if r.errors]
+    assert failed == []  # not one "Connection closed by server"
+    assert all(r.data["cart"] is None for r in after)  # gone with the server's memory
+    assert read_back.data["cart"]["totalQuantity"] == 2
+    # Every request after the restart was charged by the limiter, none let through blind.
+    charged = [r.body["extensions"]["cost"]["throttleStatus"]["currentlyAvailable"] for r in after]
+    assert all(points < 1000 for points in charged), charged
+    assert limiter.failures == 0
