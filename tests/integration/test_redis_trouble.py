@@ -10,6 +10,7 @@ INTERNAL_SERVER_ERROR. After a restart the first requests succeed and `/readyz` 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Iterator
@@ -19,13 +20,15 @@ import pytest
 from redis.asyncio import Redis
 from sqlalchemy import func, select
 
+from app import Container, build_event_worker
 from persistence.db import Database
+from persistence.search_postgres import PostgresSearchIndex
 from persistence.tables import orders
 from settings import Settings
 from tests.client import LOG_IN, AppClient, GraphQLResponse, customer_token, running_app
 from tests.factories import CatalogFactory, MadeProduct
 from tests.redis_server import PrivateRedis, private_redis
-from tests.shop import ready_cart, stock
+from tests.shop import ready_cart, stock, vid
 
 T = TypeVar("T")
 
@@ -202,3 +205,102 @@ async def test_after_a_restart_the_first_requests_succeed_and_readyz_is_200_at_o
     charged = [r.body["extensions"]["cost"]["throttleStatus"]["currentlyAvailable"] for r in after]
     assert all(points < 1000 for points in charged), charged
     assert limiter.failures == 0
+
+
+ADD_LINES = """mutation($input: CartLinesAddInput!) { cartLinesAdd(input: $input) {
+  cart { totalQuantity } userErrors { code } } }"""
+SEARCH = "query($q: String!) { search(query: $q, first: 5) { edges { node { title } } } }"
+
+
+async def test_a_connection_the_server_closed_is_replaced_and_the_cart_write_applies_once(
+    app: AppClient, server: PrivateRedis, mug: MadeProduct
+) -> None:
+    cart_id = await ready_cart(app, [(mug, 1)])
+    async with Redis.from_url(server.url) as direct:
+        # What a restart, a proxy or `timeout` does to pooled connections, data kept.
+        killed = await direct.client_kill_filter(_type="normal", skipme=True)
+    assert killed >= 1
+
+    added = await app.query(
+        ADD_LINES, {"input": {"cartId": cart_id, "lines": [{"variantId": vid(mug)}]}}
+    )
+    read_back = await app.query(CART, {"id": cart_id})
+
+    assert added.data["cartLinesAdd"] == {"cart": {"totalQuantity": 2}, "userErrors": []}
+    assert read_back.data["cart"]["totalQuantity"] == 2  # retried once, applied once
+    # The request's first command (its rate-limit take) met the dead connection and was
+    # retried, not let through blind.
+    assert app.container.rate_limiter.failures == 0
+
+
+async def test_a_cart_write_redis_could_not_confirm_is_whole_or_absent_never_half(
+    app: AppClient, server: PrivateRedis, db: Database, clean: None
+) -> None:
+    factory = CatalogFactory(db)
+    mug, cup = await factory.product("Mug", stock=[5]), await factory.product("Cup", stock=[5])
+    cart_id = await ready_cart(app, [(mug, 1)])
+    lines = [{"variantId": vid(mug), "quantity": 2}, {"variantId": vid(cup), "quantity": 3}]
+
+    server.hang()
+    try:
+        added, seconds = await timed(
+            app.query(ADD_LINES, {"input": {"cartId": cart_id, "lines": lines}})
+        )
+    finally:
+        server.wake()
+    await asyncio.sleep(0.3)
+    after = await app.query(CART, {"id": cart_id})
+
+    assert unavailable(added) and seconds < QUICK
+    # One script: both lines or neither (a hung server may still run what it held).
+    assert after.data["cart"]["totalQuantity"] in (1, 6), after.data
+
+
+async def test_a_hung_redis_costs_persisted_queries_and_search_one_timeout_per_window(
+    app: AppClient, server: PrivateRedis, db: Database, clean: None
+) -> None:
+    kettle = await CatalogFactory(db).product("Copper Kettle")
+    await PostgresSearchIndex(db).index_products([kettle.id])
+    unknown = [
+        hashlib.sha256(f"query Q{i} {{ __typename }}".encode()).hexdigest() for i in range(6)
+    ]
+
+    server.hang()
+    try:
+        misses = []
+        started = time.monotonic()
+        for sha256_hash in unknown:
+            extensions = {"persistedQuery": {"version": 1, "sha256Hash": sha256_hash}}
+            misses.append(await app.http.post("/graphql", json={"extensions": extensions}))
+        apq_s = time.monotonic() - started
+        searches = []
+        started = time.monotonic()
+        for _ in range(6):
+            searches.append(await app.query(SEARCH, {"q": "kettle"}))
+        search_s = time.monotonic() - started
+    finally:
+        server.wake()
+
+    codes = {r.json()["errors"][0]["extensions"]["code"] for r in misses}
+    assert codes == {"PERSISTED_QUERY_NOT_FOUND"}  # a miss: the client sends the query
+    assert all(
+        r.data["search"]["edges"] == [{"node": {"title": "Copper Kettle"}}] for r in searches
+    )
+    # Six lookups and six searches, each path paying one 0.25 s timeout, not six.
+    assert apq_s < QUICK and search_s < QUICK, (apq_s, search_s)
+    assert app.container.search.window.failures == 1  # type: ignore[attr-defined]
+
+
+async def test_the_event_workers_blocking_read_waits_out_its_block_time(
+    trouble: Settings, server: PrivateRedis, clean: None
+) -> None:
+    container = Container.create(trouble.model_copy(update={"event_consumer_block_ms": 800}))
+    try:
+        consumer = build_event_worker(container).consumers[0]
+        await consumer.ensure_groups()
+        read, seconds = await timed(consumer.poll_once())  # nothing to read: blocks 0.8 s
+    finally:
+        await container.close()
+
+    assert read == 0
+    assert 0.7 < seconds < 2.0
