@@ -120,10 +120,11 @@ async def test_a_hung_redis_answers_every_request_within_a_second_with_the_right
                 )
             )
             catalog_again, again_s = await timed(app.query(PRODUCT))
+            hung_ready, ready_s = await timed(app.http.get("/readyz"))
     finally:
         server.wake()
     await asyncio.sleep(0.3)  # let the woken server drain what was sent while it slept
-    scripts_while_hung = await evalsha_calls(server) - scripts_before - 0
+    scripts_while_hung = await evalsha_calls(server) - scripts_before
 
     assert catalog.data == {
         "product": {"title": "Mug", "variants": [{"sku": "MUG-0", "quantityAvailable": 5}]}
@@ -132,13 +133,15 @@ async def test_a_hung_redis_answers_every_request_within_a_second_with_the_right
     for response in (cart, viewer, login, checkout):
         assert unavailable(response), response.body
         assert response.body["data"] is None
-    assert max(catalog_s, cart_s, viewer_s, login_s, checkout_s, again_s) < QUICK, (
+    assert (hung_ready.status_code, hung_ready.json()["redis"]) == (503, "error: TimeoutError")
+    assert max(catalog_s, cart_s, viewer_s, login_s, checkout_s, again_s, ready_s) < QUICK, (
         catalog_s,
         cart_s,
         viewer_s,
         login_s,
         checkout_s,
         again_s,
+        ready_s,
     )
     # Six requests, one rate-limit script: the limiter's skip window held for the rest.
     assert scripts_while_hung <= 1
@@ -164,6 +167,7 @@ async def test_a_hung_redis_answers_every_request_within_a_second_with_the_right
         },
     )
 
+    assert (await app.http.get("/readyz")).status_code == 200
     assert woken_cart.data["cart"] == {"id": cart_id, "totalQuantity": 1}
     assert woken_viewer.data == {"me": {"email": "ann@example.com"}}
     assert woken_login.data["customerAccessTokenCreate"]["userErrors"] == []
