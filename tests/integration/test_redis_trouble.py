@@ -21,13 +21,14 @@ from redis.asyncio import Redis
 from sqlalchemy import func, select
 
 from app import Container, build_event_worker
+from persistence.cart_store import _ADD
 from persistence.db import Database
 from persistence.search_postgres import PostgresSearchIndex
 from persistence.tables import orders
 from settings import Settings
 from tests.client import LOG_IN, AppClient, GraphQLResponse, customer_token, running_app
 from tests.factories import CatalogFactory, MadeProduct
-from tests.redis_server import PrivateRedis, private_redis
+from tests.redis_server import PrivateRedis, private_redis, reply_dropping_proxy
 from tests.shop import ready_cart, stock, vid
 
 T = TypeVar("T")
@@ -308,3 +309,24 @@ async def test_the_event_workers_blocking_read_waits_out_its_block_time(
 
     assert read == 0
     assert 0.7 < seconds < 2.0
+
+
+async def test_a_cart_script_whose_reply_was_lost_is_not_applied_twice_by_the_retry(
+    settings: Settings, server: PrivateRedis, mug: MadeProduct, clean: None
+) -> None:
+    add_one = {"lines": [{"variantId": vid(mug), "quantity": 1}]}
+    async with reply_dropping_proxy(server.port) as proxy:
+        proxied = settings.model_copy(update={"redis_url": proxy.url})
+        async with running_app(proxied) as app:
+            cart_id = await ready_cart(app, [(mug, 1)])
+            add = {"input": {"cartId": cart_id, **add_one}}
+            await app.query(ADD_LINES, add)  # 2; the script is loaded now
+            proxy.drop_reply_to(hashlib.sha1(_ADD.encode()).hexdigest().encode())
+            lost_reply = await app.query(ADD_LINES, add)
+            read_back = await app.query(CART, {"id": cart_id})
+
+    assert proxy.dropped == 1
+    # The script ran, its reply was lost, the client retried on a fresh connection:
+    # the second run saw the first one's write id and did not add the line again.
+    assert lost_reply.data["cartLinesAdd"] == {"cart": {"totalQuantity": 3}, "userErrors": []}
+    assert read_back.data["cart"]["totalQuantity"] == 3
