@@ -122,6 +122,7 @@ async def test_a_hung_redis_answers_every_request_within_a_second_with_the_right
             )
             catalog_again, again_s = await timed(app.query(PRODUCT))
             hung_ready, ready_s = await timed(app.http.get("/readyz"))
+            partial = await app.query(PRODUCT.replace("} } }", "} } me { email } }"), token=token)
     finally:
         server.wake()
     await asyncio.sleep(0.3)  # let the woken server drain what was sent while it slept
@@ -131,6 +132,9 @@ async def test_a_hung_redis_answers_every_request_within_a_second_with_the_right
         "product": {"title": "Mug", "variants": [{"sku": "MUG-0", "quantityAvailable": 5}]}
     }
     assert catalog_again.data == catalog.data
+    # A screen that is more than its signed-in part keeps the rest: a 200 with the error.
+    assert partial.status == 200 and partial.error_codes == ["SERVICE_UNAVAILABLE"]
+    assert partial.body["data"] == {**catalog.data, "me": None}
     for response in (cart, viewer, login, checkout):
         assert unavailable(response), response.body
         assert response.body["data"] is None
