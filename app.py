@@ -380,6 +380,8 @@ async def readyz(request: Request) -> Response:
     except Exception as error:  # any failure means "not ready", and says why
         checks["database"] = f"error: {type(error).__name__}"
     try:
+        # A pooled connection left dead by a Redis restart fails fast and is replaced by
+        # the client's one retry (redis_options), so the first check after it is a 200.
         async with asyncio.timeout(container.settings.redis_timeout_seconds):
             await container.redis.ping()
         checks["redis"] = "ok"
