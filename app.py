@@ -20,6 +20,9 @@ from typing import Any
 
 import orjson
 from redis.asyncio import Redis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 from sqlalchemy import text
 from starlette.applications import Starlette
@@ -99,6 +102,9 @@ class Container:
     settings: Settings
     db: Database
     redis: Redis
+    # The event worker's client: its XREADGROUP blocks up to EVENT_CONSUMER_BLOCK_MS,
+    # which the request client's REDIS_TIMEOUT_SECONDS would cut short.
+    events_redis: Redis
     cache: RecordCache
     catalog: CatalogRepository
     customers: SqlCustomerRepository
@@ -129,7 +135,17 @@ class Container:
         db = create_database(
             settings.effective_database_url, settings.database_read_url, settings.database_pool_size
         )
-        redis = redis if redis is not None else _redis(settings)
+        given = redis
+        redis = given if given is not None else _redis(settings)
+        events_redis = (
+            redis  # a client the caller made, or fakeredis, whose data is its alone
+            if given is not None or not settings.redis_url
+            else _redis(
+                settings,
+                read_timeout=settings.event_consumer_block_ms / 1000
+                + settings.redis_timeout_seconds,
+            )
+        )
         cache = RecordCache(
             redis,
             ttl_seconds=settings.cache_ttl_seconds,
@@ -188,6 +204,7 @@ class Container:
             settings=settings,
             db=db,
             redis=redis,
+            events_redis=events_redis,
             cache=cache,
             catalog=catalog,
             customers=customers,
@@ -204,6 +221,7 @@ class Container:
                 capacity=settings.rate_limit_capacity,
                 restore_rate=settings.rate_limit_restore_rate,
                 timeout_seconds=settings.redis_timeout_seconds,
+                retry_after_seconds=settings.redis_retry_after_seconds,
             ),
             documents=PersistedDocuments(
                 RedisDocumentStore(
@@ -211,6 +229,7 @@ class Container:
                     ttl_seconds=settings.apq_ttl_seconds,
                     lru_size=settings.apq_lru_size,
                     timeout_seconds=settings.redis_timeout_seconds,
+                    retry_after_seconds=settings.redis_retry_after_seconds,
                 )
             ),
             partners=PartnerDirectory(
@@ -231,6 +250,8 @@ class Container:
             closer = getattr(owner, "aclose", None)
             if closer is not None:
                 await closer()
+        if self.events_redis is not self.redis:
+            await self.events_redis.aclose()
         await self.redis.aclose()
         await self.db.dispose()
 
@@ -275,18 +296,43 @@ def search_index(db: Database, settings: Settings, redis: Redis | None = None) -
         ttl_seconds=settings.search_cache_ttl_seconds,
         timeout_seconds=settings.redis_timeout_seconds,
         namespace=settings.cache_namespace,
+        retry_after_seconds=settings.redis_retry_after_seconds,
     )
 
 
-def _redis(settings: Settings) -> Redis:
+def _redis(settings: Settings, *, read_timeout: float | None = None) -> Redis:
+    """The client for `REDIS_URL` (fakeredis when unset). `read_timeout` replaces
+    `REDIS_TIMEOUT_SECONDS` for a client whose commands block on purpose (XREADGROUP)."""
     if settings.redis_url:
-        # No socket_timeout: RecordCache puts one deadline on each round trip instead.
-        return Redis.from_url(
-            settings.redis_url, socket_connect_timeout=settings.redis_timeout_seconds
-        )
+        return Redis.from_url(settings.redis_url, **redis_options(settings, read_timeout))
     import fakeredis  # embedded mode only
 
     return fakeredis.FakeAsyncRedis()
+
+
+def redis_options(settings: Settings, read_timeout: float | None = None) -> dict[str, Any]:
+    """How every Redis client of ours behaves when Redis hangs, dies or restarts.
+
+    - `socket_timeout` bounds every command's write and read, including those nobody
+      wrapped in `asyncio.timeout` (redis-py's default is 5 s; a SIGSTOPped server
+      otherwise holds each request that long).
+    - One immediate retry, on a fresh connection, for `ConnectionError` only: the socket
+      was refused, reset or closed, which after a restart means the command died with
+      the old server's connection, so sending it again applies it once. Never on a
+      timeout: a hung server may still run the command it holds when it wakes (a retry
+      could apply a cart script twice), and a retry would double the wait.
+    - `health_check_interval`: a connection idle that long is PINGed before use, so a
+      connection that died while idle fails on the PING (reconnected by the retry)
+      rather than on a script; under load connections are never idle that long, so the
+      hot path pays nothing.
+    """
+    timeout = settings.redis_timeout_seconds
+    return {
+        "socket_timeout": timeout if read_timeout is None else read_timeout,
+        "socket_connect_timeout": timeout,
+        "retry": Retry(NoBackoff(), 1, supported_errors=(RedisConnectionError,)),
+        "health_check_interval": settings.redis_health_check_seconds,
+    }
 
 
 class GraphQLView(PersistedQueryHttp, GraphQLOverHttp, GraphQL[Context, None]):
@@ -351,6 +397,8 @@ async def readyz(request: Request) -> Response:
     except Exception as error:  # any failure means "not ready", and says why
         checks["database"] = f"error: {type(error).__name__}"
     try:
+        # A pooled connection left dead by a Redis restart fails fast and is replaced by
+        # the client's one retry (redis_options), so the first check after it is a 200.
         async with asyncio.timeout(container.settings.redis_timeout_seconds):
             await container.redis.ping()
         checks["redis"] = "ok"
@@ -452,7 +500,7 @@ def build_event_worker(container: Container) -> EventWorker:
     )
     outbox_relay = OutboxRelay(
         container.db,
-        container.redis,
+        container.events_redis,
         batch_size=settings.event_relay_batch_size,
         poll_seconds=settings.event_relay_poll_seconds,
         stream_max_length=settings.event_stream_max_length,
@@ -460,7 +508,7 @@ def build_event_worker(container: Container) -> EventWorker:
     kept = timedelta(hours=settings.outbox_retention_hours)
     return EventWorker(
         outbox_relay,
-        [StreamConsumer(container.redis, handler, policy) for handler in handlers],
+        [StreamConsumer(container.events_redis, handler, policy) for handler in handlers],
         jobs=[
             ("orders-expire", container.orders.expire_unpaid),
             ("idempotency-cleanup", container.checkout.delete_expired_keys),

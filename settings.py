@@ -29,10 +29,15 @@ class Settings(BaseSettings):
     cache_ttl_seconds: int = Field(default=300, ge=1)
     # Part of every cache key: change it when a cached record changes shape.
     cache_namespace: str = "catalog-v2"
+    # Every Redis command's deadline (connect, write, read); the event worker's client
+    # waits EVENT_CONSUMER_BLOCK_MS longer, for its blocking reads.
     redis_timeout_seconds: float = Field(default=0.25, gt=0)
-    # After a Redis failure the cache is bypassed this long, so an outage costs
-    # one timeout, not one per request.
+    # After a Redis failure the cache, the rate limiter, the persisted-query store and
+    # the search cache stop asking Redis this long, so an outage costs one timeout per
+    # window, not one per request.
     redis_retry_after_seconds: float = Field(default=5.0, ge=0)
+    # A pooled connection idle this long is PINGed before its next command (0: never).
+    redis_health_check_seconds: int = Field(default=10, ge=0)
 
     # Customers and sessions.
     access_token_ttl_seconds: int = Field(default=30 * 24 * 3600, ge=60)

@@ -6,7 +6,13 @@
 
 A script checks everything before it changes anything, so a refused write leaves the
 cart exactly as it was, and concurrent writes to one cart serialise in Redis: none is
-lost. Each write restarts the cart's 30-day expiry. Attaching a guest cart to a customer
+lost. Each write restarts the cart's 30-day expiry.
+
+The client retries a command once after a connection error (app.py's `redis_options`),
+which is also what a reply lost after the script ran looks like. The scripts that are
+not idempotent (add, set quantities, remove, attach) therefore carry a random write id
+as their last key: the run that applies sets it for a minute, and a retried run that
+finds it answers OK without applying again. Attaching a guest cart to a customer
 touches two carts and the pointer in one script; on Redis Cluster those keys would need
 one hash slot (not the case today: one Redis).
 """
@@ -49,8 +55,19 @@ local function touch(key, ttl, now)
 end
 """
 
+# Prepended to the non-idempotent scripts; `applied()` replaces their `return 'OK'`.
+_ONCE = """
+local write_id = KEYS[#KEYS]
+if redis.call('EXISTS', write_id) == 1 then return 'OK' end
+local function applied()
+  redis.call('SET', write_id, 1, 'EX', 60)
+  return 'OK'
+end
+"""
+
 _ADD = (
     _LINES
+    + _ONCE
     + """
 local key, ttl, now = KEYS[1], ARGV[1], ARGV[2]
 local maxq, maxl = tonumber(ARGV[3]), tonumber(ARGV[4])
@@ -71,12 +88,13 @@ for _, w in ipairs(writes) do
   redis.call('HSET', key, w[1], w[2] .. ':' .. seq)
 end
 touch(key, ttl, now)
-return 'OK'
+return applied()
 """
 )
 
 _SET_QUANTITIES = (
     _LINES
+    + _ONCE
     + """
 local key, ttl, now, maxq = KEYS[1], ARGV[1], ARGV[2], tonumber(ARGV[3])
 if redis.call('EXISTS', key) == 0 then return 'NOT_FOUND' end
@@ -94,12 +112,13 @@ for _, w in ipairs(writes) do
   else redis.call('HSET', key, w[1], w[2] .. ':' .. w[3]) end
 end
 touch(key, ttl, now)
-return 'OK'
+return applied()
 """
 )
 
 _REMOVE = (
     _LINES
+    + _ONCE
     + """
 local key, ttl, now = KEYS[1], ARGV[1], ARGV[2]
 if redis.call('EXISTS', key) == 0 then return 'NOT_FOUND' end
@@ -108,7 +127,7 @@ for i = 3, #ARGV do
 end
 for i = 3, #ARGV do redis.call('HDEL', key, 'l:' .. ARGV[i]) end
 touch(key, ttl, now)
-return 'OK'
+return applied()
 """
 )
 
@@ -127,10 +146,11 @@ return 'OK'
 )
 
 # KEYS: the guest cart, the customer's pointer, the customer's open cart (or the guest
-# cart again when there is none). ARGV: ttl, now, max quantity, max lines, customer id,
-# email, guest cart id, the open cart id the caller saw ('' for none).
+# cart again when there is none), the write id. ARGV: ttl, now, max quantity, max lines,
+# customer id, email, guest cart id, the open cart id the caller saw ('' for none).
 _ATTACH = (
     _LINES
+    + _ONCE
     + """
 local cart, pointer, other = KEYS[1], KEYS[2], KEYS[3]
 local ttl, now, maxq, maxl = ARGV[1], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
@@ -169,7 +189,7 @@ if not redis.call('HGET', cart, 'email') and email ~= '' then
 end
 touch(cart, ttl, now)
 redis.call('SET', pointer, cart_id, 'EX', ttl)
-return 'OK'
+return applied()
 """
 )
 
@@ -233,17 +253,17 @@ class RedisCartStore:
 
     async def add(self, cart_id: str, lines: Sequence[CartLine]) -> CartStoreError | None:
         args = [self._ttl, _now_ms(), self._max_quantity, self._max_lines, *_pairs(lines)]
-        return await self._run(self._add, [_cart_key(cart_id)], args)
+        return await self._run(self._add, [_cart_key(cart_id), _write_id()], args)
 
     async def set_quantities(
         self, cart_id: str, lines: Sequence[CartLine]
     ) -> CartStoreError | None:
         args = [self._ttl, _now_ms(), self._max_quantity, *_pairs(lines)]
-        return await self._run(self._set_quantities, [_cart_key(cart_id)], args)
+        return await self._run(self._set_quantities, [_cart_key(cart_id), _write_id()], args)
 
     async def remove(self, cart_id: str, variant_ids: Sequence[int]) -> CartStoreError | None:
         args = [self._ttl, _now_ms(), *variant_ids]
-        return await self._run(self._remove, [_cart_key(cart_id)], args)
+        return await self._run(self._remove, [_cart_key(cart_id), _write_id()], args)
 
     async def set_buyer(
         self, cart_id: str, email: str | None, country_code: str | None
@@ -270,6 +290,7 @@ class RedisCartStore:
 
     async def attach(self, cart_id: str, customer_id: int, email: str) -> CartStoreError | None:
         pointer = _pointer_key(customer_id)
+        write_id = _write_id()  # a RETRY answer applied nothing, so one id serves all tries
         for _ in range(5):  # the pointer moved between reading it and the script: retry
             async with redis_required():
                 seen = (await self._redis.get(pointer) or b"").decode()
@@ -286,7 +307,9 @@ class RedisCartStore:
             ]
             async with redis_required():
                 result = (
-                    await self._attach(keys=[_cart_key(cart_id), pointer, other], args=args)
+                    await self._attach(
+                        keys=[_cart_key(cart_id), pointer, other, write_id], args=args
+                    )
                 ).decode()
             if result != "RETRY":
                 return None if result == "OK" else CartStoreError(result)
@@ -308,6 +331,10 @@ def _cart_key(cart_id: str) -> str:
 
 def _pointer_key(customer_id: int) -> str:
     return f"customer-cart:{customer_id}"
+
+
+def _write_id() -> str:
+    return f"cart-write:{secrets.token_hex(8)}"
 
 
 def _now_ms() -> int:

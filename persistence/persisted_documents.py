@@ -3,7 +3,8 @@
 Every server shares the Redis copy (a client registers once, whichever server it hits);
 each keeps its hottest documents in process, so a hit usually costs no round trip.
 Redis unavailable: a lookup misses (the client resends the query, which runs) and a
-registration is skipped, both with a warning; persisted queries never fail a request.
+registration is skipped, with a warning; for `retry_after_seconds` after a failure Redis
+is not asked at all (the LRU still answers). Persisted queries never fail a request.
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ from collections import OrderedDict
 
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
+
+from persistence.skip_window import SkipWindow
 
 log = logging.getLogger(__name__)
 
@@ -26,6 +29,7 @@ class RedisDocumentStore:
         ttl_seconds: int,
         lru_size: int,
         timeout_seconds: float,
+        retry_after_seconds: float = 5.0,
         namespace: str = "apq",
     ) -> None:
         self._redis = redis
@@ -34,17 +38,22 @@ class RedisDocumentStore:
         self._namespace = namespace
         self._lru: OrderedDict[str, str] = OrderedDict()
         self._lru_size = lru_size
+        self.window = SkipWindow(
+            retry_after_seconds, log, "persisted query store unavailable, lookups miss"
+        )
 
     async def get(self, sha256_hash: str) -> str | None:
         body = self._lru.get(sha256_hash)
         if body is not None:
             self._lru.move_to_end(sha256_hash)
             return body
+        if self.window.skipping():
+            return None
         try:
             async with asyncio.timeout(self._timeout):
                 stored = await self._redis.get(self._key(sha256_hash))
         except (RedisError, OSError, TimeoutError) as error:
-            log.warning("persisted query store unavailable, treating as a miss: %s", error)
+            self.window.failed(error)
             return None
         if stored is None:
             return None
@@ -53,12 +62,14 @@ class RedisDocumentStore:
         return body
 
     async def put(self, sha256_hash: str, body: str) -> None:
-        self._remember(sha256_hash, body)
+        self._remember(sha256_hash, body)  # this server knows it either way
+        if self.window.skipping():
+            return
         try:
             async with asyncio.timeout(self._timeout):
                 await self._redis.set(self._key(sha256_hash), body, ex=self._ttl)
         except (RedisError, OSError, TimeoutError) as error:
-            log.warning("persisted query store unavailable, not registered: %s", error)
+            self.window.failed(error)
 
     def _remember(self, sha256_hash: str, body: str) -> None:
         self._lru[sha256_hash] = body

@@ -2,7 +2,13 @@
 
 Each client has a bucket of `capacity` points that refills at `restore_rate` points a
 second; a request takes its query cost. Redis unavailable: requests pass (fail open) with
-a logged warning, because refusing every request is worse than briefly not limiting.
+a logged warning, because refusing every request is worse than briefly not limiting; and
+for `retry_after_seconds` after a failure the limiter does not ask Redis at all, so a hung
+Redis costs one timeout per window, not one per request.
+
+The script is not idempotent (a second run takes the cost again), and the client retries
+a command once only after a connection error, never after a timeout (see app.py's
+`redis_options`): a retried take after a restart charges the new server once.
 """
 
 from __future__ import annotations
@@ -14,6 +20,8 @@ from dataclasses import dataclass
 
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
+
+from persistence.skip_window import SkipWindow
 
 log = logging.getLogger(__name__)
 
@@ -51,18 +59,37 @@ class Decision:
 
 class RedisRateLimiter:
     def __init__(
-        self, redis: Redis, *, capacity: float, restore_rate: float, timeout_seconds: float
+        self,
+        redis: Redis,
+        *,
+        capacity: float,
+        restore_rate: float,
+        timeout_seconds: float,
+        retry_after_seconds: float = 5.0,
     ) -> None:
         self._redis = redis
         self._capacity = capacity
         self._rate = restore_rate
         self._timeout = timeout_seconds
         self._take = redis.register_script(_TAKE)
+        self.window = SkipWindow(
+            retry_after_seconds, log, "rate limiter unavailable, letting the request through"
+        )
+
+    @property
+    def failures(self) -> int:
+        return self.window.failures
+
+    @property
+    def skipped(self) -> int:
+        return self.window.skipped
 
     async def take(self, client: str, cost: int, limit: BucketSize | None = None) -> Decision:
         """Take `cost` points from `client`'s bucket; `limit` overrides the default size
         and rate (a partner's tier)."""
         capacity, rate = (self._capacity, self._rate) if limit is None else limit
+        if self.window.skipping():
+            return Decision(True, capacity, capacity, rate, 0)
         try:
             async with asyncio.timeout(self._timeout):
                 allowed, points = await self._take(
@@ -70,7 +97,7 @@ class RedisRateLimiter:
                     args=[capacity, rate, int(time.time() * 1000), cost],
                 )
         except (RedisError, OSError, TimeoutError) as error:
-            log.warning("rate limiter unavailable, letting the request through: %s", error)
+            self.window.failed(error)
             return Decision(True, capacity, capacity, rate, 0)
         available = float(points)
         missing = max(0.0, cost - available)

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections.abc import Awaitable, Callable, Hashable, Sequence
 from typing import TypeVar
 
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
+
+from persistence.skip_window import SkipWindow
 
 log = logging.getLogger(__name__)
 
@@ -43,11 +44,12 @@ class RecordCache:
         self._redis = redis
         self._ttl = ttl_seconds
         self._namespace = namespace
-        self._retry_after = retry_after_seconds
-        # One deadline per round trip here, instead of redis-py's socket timeout, which
-        # wraps every command in `wait_for` (a task per command).
+        # One deadline per round trip (a pipeline included), on top of the client's
+        # socket timeout, which bounds each read and write.
         self._timeout = timeout_seconds
-        self._bypass_until = 0.0
+        self.window = SkipWindow(
+            retry_after_seconds, log, "redis unavailable, reading from the database"
+        )
         self._pending: _PendingRead | None = None
 
     def _key(self, kind: str, key: object) -> str:
@@ -102,7 +104,7 @@ class RecordCache:
 
     async def _mget(self, keys: list[str]) -> list[bytes | None]:
         """Values of `keys`; loaders batching in the same loop turn share one MGET."""
-        if not keys or self._bypassed():
+        if not keys or self.window.skipping():
             return [None] * len(keys)
         pending = self._pending
         if pending is None:
@@ -119,12 +121,12 @@ class RecordCache:
             async with asyncio.timeout(self._timeout):
                 values: list[bytes | None] = await self._redis.mget(pending.keys)
         except (RedisError, OSError, TimeoutError) as error:
-            self._trip(error)
+            self.window.failed(error)
             values = [None] * len(pending.keys)
         pending.done.set_result(values)
 
     async def _set_many(self, values: dict[str, bytes]) -> None:
-        if not values or self._bypassed():
+        if not values or self.window.skipping():
             return
         try:
             async with asyncio.timeout(self._timeout):
@@ -133,11 +135,4 @@ class RecordCache:
                         pipe.set(key, value, ex=self._ttl)
                     await pipe.execute()
         except (RedisError, OSError, TimeoutError) as error:
-            self._trip(error)
-
-    def _bypassed(self) -> bool:
-        return time.monotonic() < self._bypass_until
-
-    def _trip(self, error: Exception) -> None:
-        log.warning("redis unavailable, reading from the database: %s", error)
-        self._bypass_until = time.monotonic() + self._retry_after
+            self.window.failed(error)

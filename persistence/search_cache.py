@@ -9,7 +9,8 @@ answer unreachable at once, on every server. The products in a result are still 
 live by the loaders, so prices and stock shown are never from here.
 
 Not cached: answers from a fallback engine (the primary may be back any moment). Redis
-trouble: the index answers directly, with a logged warning.
+trouble: the index answers directly, with a logged warning, and the cache is not asked
+for `retry_after_seconds`.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from domain.search import (
     SearchRequest,
     SearchResult,
 )
+from persistence.skip_window import SkipWindow
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +54,7 @@ class CachedSearchIndex:
         ttl_seconds: int,
         timeout_seconds: float,
         namespace: str,
+        retry_after_seconds: float = 5.0,
     ) -> None:
         self._inner = inner
         self._redis = redis
@@ -61,8 +64,13 @@ class CachedSearchIndex:
         self._prefix = f"{namespace}:search:"
         self._read = redis.register_script(_READ)
         self.engine = inner.engine
+        self.window = SkipWindow(
+            retry_after_seconds, log, "search cache unavailable, asking the index"
+        )
 
     async def search(self, request: SearchRequest) -> SearchResult:
+        if self.window.skipping():
+            return await self._inner.search(request)
         digest = _digest(request)
         try:
             async with asyncio.timeout(self._timeout):
@@ -70,7 +78,7 @@ class CachedSearchIndex:
                     keys=[self._generation_key], args=[f"{self._prefix}{digest}:"]
                 )
         except (RedisError, OSError, TimeoutError) as error:
-            log.warning("search cache unavailable, asking the index: %s", error)
+            self.window.failed(error)
             return await self._inner.search(request)
         if cached is not None:
             return _decode(cached)
@@ -81,7 +89,7 @@ class CachedSearchIndex:
                 async with asyncio.timeout(self._timeout):
                     await self._redis.set(key, _encode(result), ex=self._ttl)
             except (RedisError, OSError, TimeoutError) as error:
-                log.warning("search cache unavailable, answer not kept: %s", error)
+                self.window.failed(error)
         return result
 
     async def index_products(self, product_ids: Sequence[int]) -> int:

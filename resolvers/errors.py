@@ -10,13 +10,17 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Iterator
+from typing import Any
 
 from graphql import GraphQLError, GraphQLSyntaxError
 from strawberry.extensions import SchemaExtension
 
-from domain.errors import DomainError
+from domain.errors import DomainError, ErrorCode
 
 log = logging.getLogger("commerce.errors")
+
+# What a client waits before retrying a request Redis could not serve.
+RETRY_AFTER_SECONDS = 1
 
 
 class ErrorPolicy(SchemaExtension):
@@ -30,6 +34,22 @@ class ErrorPolicy(SchemaExtension):
         errors = getattr(result, "errors", None)
         if errors:
             result.errors = [self._present(error) for error in errors]  # type: ignore[union-attr]
+            self._unavailable(result)
+
+    def _unavailable(self, result: Any) -> None:
+        """Nothing answered because a backing service (Redis) is down: the whole request
+        failed, so it says so over HTTP too (503, Retry-After), with `data: null` as
+        GraphQL over HTTP wants of a non-2xx answer. A partial answer stays a 200."""
+        codes = {(error.extensions or {}).get("code") for error in result.errors}
+        if ErrorCode.SERVICE_UNAVAILABLE.value not in codes:
+            return
+        if result.data is not None and any(v is not None for v in result.data.values()):
+            return
+        result.data = None
+        response = getattr(self.execution_context.context, "response", None)
+        if response is not None:
+            response.status_code = 503
+            response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
 
     def _present(self, error: GraphQLError) -> GraphQLError:
         original = error.original_error
