@@ -5,6 +5,9 @@
    concurrent duplicate waits, boundedly, for the first.
 2. One transaction reserves stock (conditional decrements, in variant order), creates
    the order with price snapshots and writes its events.
+   The order row is inserted first and claims the cart (one live order per cart), so a
+   second checkout of the cart under another key gets the first order (same buyer) or
+   CART_ALREADY_CHECKED_OUT, and never a second charge.
 3. Charge with an idempotency key derived from the order: a retry cannot charge twice.
    A decline releases the stock; an unknown outcome leaves the order pending.
 4. Record the result on the key; clear the cart once paid.
@@ -39,7 +42,15 @@ from domain.carts import (
 from domain.catalog import InventoryLevel
 from domain.customers import normalize_email
 from domain.errors import Rejected, UserError, UserErrorCode
-from domain.orders import NewOrder, Order, OrderLine, OrderStatus, OrderStore, Payment
+from domain.orders import (
+    CartTaken,
+    NewOrder,
+    Order,
+    OrderLine,
+    OrderStatus,
+    OrderStore,
+    Payment,
+)
 from domain.payments import (
     ChargeDeclined,
     ChargeInvalid,
@@ -156,17 +167,22 @@ class Checkout:
                 "idempotencyKey",
             )
         assert claim.claim_id is not None
-        if claim.order_id is not None:  # resuming after a crash: stock is already reserved
-            order = await self._orders.by_id(claim.order_id)
-            assert order is not None
-        else:
-            try:
-                order = await self._place(claim.claim_id, data, viewer_id)
-            except Rejected as rejected:
-                await self._keys.abandon(claim.claim_id)
-                return CheckoutOutcome(None, rejected.errors)
+        claim_id = claim.claim_id
+        try:
+            if claim.order_id is not None:  # resuming: stock is already reserved
+                order = await self._orders.by_id(claim.order_id)
+                assert order is not None
+            else:
+                placed = await self._place(claim_id, data, viewer_id)
+                if isinstance(placed, CartTaken):
+                    await self._keys.abandon(claim_id)  # this request wrote nothing
+                    return _answer_for_taken_cart(placed.order, viewer_id)
+                order = placed
+        except Rejected as rejected:
+            await self._keys.abandon(claim_id)
+            return CheckoutOutcome(None, rejected.errors)
         outcome = await self._charge(order, data.payment_method)
-        await self._keys.finish(claim.claim_id, _result_of(outcome))
+        await self._keys.finish(claim_id, _result_of(outcome))
         return outcome
 
     async def _claim(self, scope: str, data: CheckoutInput) -> Claim:
@@ -187,8 +203,16 @@ class Checkout:
             await asyncio.sleep(delay)
             delay = min(delay * 2, 0.25)
 
-    async def _place(self, claim_id: int, data: CheckoutInput, viewer_id: int | None) -> Order:
+    async def _place(
+        self, claim_id: int, data: CheckoutInput, viewer_id: int | None
+    ) -> Order | CartTaken:
         cart = await self._carts.get(data.cart_id)
+        if cart is None:
+            # Paid carts leave Redis; the order placed from the cart still answers for it.
+            # Only here, so the happy path pays nothing for the look-up.
+            holder = await self._orders.holding_cart(data.cart_id)
+            if holder is not None:
+                return CartTaken(holder)
         if cart is None or not cart.visible_to(viewer_id):
             raise Rejected.one(UserErrorCode.CART_NOT_FOUND, "no such cart", "cartId")
         if not cart.lines:
@@ -326,6 +350,21 @@ class Checkout:
 
     async def delete_expired_keys(self) -> int:
         return await self._keys.delete_expired(self._clock())
+
+
+CART_ALREADY_CHECKED_OUT = UserError(
+    UserErrorCode.CART_ALREADY_CHECKED_OUT,
+    "this cart has already been checked out",
+    ("cartId",),
+)
+
+
+def _answer_for_taken_cart(holder: Order, viewer_id: int | None) -> CheckoutOutcome:
+    """The same buyer gets the order the cart became, as a replay would; anyone else
+    holding the cart id only learns that it is taken."""
+    if holder.customer_id == viewer_id:
+        return CheckoutOutcome(holder, [])
+    return CheckoutOutcome(None, [CART_ALREADY_CHECKED_OUT])
 
 
 def _errors_for(order: Order) -> list[UserError]:

@@ -21,7 +21,15 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from domain.carts import MailingAddress
 from domain.checkout import Claim, ClaimKind
 from domain.listing import ORDERS_ORDERING
-from domain.orders import NewOrder, Order, OrderLine, OrderStatus, Payment
+from domain.orders import (
+    CART_HOLDING_STATUSES,
+    CartTaken,
+    NewOrder,
+    Order,
+    OrderLine,
+    OrderStatus,
+    Payment,
+)
 from domain.pagination import Edge, Page, PageRequest, encode_cursor
 from domain.payments import PaymentEvent
 from persistence.catalog_records import aware
@@ -30,6 +38,7 @@ from persistence.db import Database
 from persistence.outbox import emit, emit_stock
 from persistence.pii import PiiCipher
 from persistence.tables import (
+    ORDER_HOLDS_CART,
     idempotency_keys,
     inventory_levels,
     order_lines,
@@ -38,7 +47,12 @@ from persistence.tables import (
 )
 
 PENDING = OrderStatus.PENDING_PAYMENT.value
+_PLACE_ATTEMPTS = 3
 _NEW_ORDER_FIELDS = [f.name for f in dataclasses.fields(NewOrder)]
+
+
+class _CartHeld(Exception):
+    """Another order holds the cart: roll back having written nothing."""
 
 
 class _ShortOfStock(Exception):
@@ -56,58 +70,78 @@ class SqlOrderStore:
 
     async def place(
         self, claim_id: int, order: NewOrder, expires_at: datetime
-    ) -> Order | list[int]:
+    ) -> Order | list[int] | CartTaken:
         wanted: dict[int, int] = {}
         for line in order.lines:
             wanted[line.variant_id] = wanted.get(line.variant_id, 0) + line.quantity
-        try:
-            async with self._db.writer.begin() as connection:
-                stock = await self._reserve(connection, wanted)
-                created = (
-                    await connection.execute(
-                        insert(orders)
-                        .values(
-                            public_id=order.public_id,
-                            customer_id=order.customer_id,
-                            cart_id=order.cart_id,
-                            status=PENDING,
-                            currency_code=order.currency_code,
-                            subtotal=order.subtotal,
-                            shipping=order.shipping,
-                            tax=order.tax,
-                            total=order.total,
-                            email_encrypted=self._cipher.encrypt(order.email),
-                            shipping_address_encrypted=self._cipher.encrypt(
-                                orjson.dumps(order.shipping_address).decode()
-                            ),
-                            payment_method=order.payment_method,
-                            reservation_expires_at=expires_at,
-                        )
-                        .returning(orders.c.id, orders.c.created_at, orders.c.updated_at)
+        # A holder seen by the conflict may fail its payment (freeing the cart) before we
+        # read it back; then the cart is free again and the next attempt can take it.
+        for _ in range(_PLACE_ATTEMPTS):
+            try:
+                return await self._place_once(claim_id, order, expires_at, wanted)
+            except _ShortOfStock as short:
+                return short.variant_ids
+            except _CartHeld:
+                holder = await self.holding_cart(order.cart_id)
+                if holder is not None:
+                    return CartTaken(holder)
+        raise RuntimeError(f"cart {order.cart_id!r} kept changing hands while placing")
+
+    async def _place_once(
+        self, claim_id: int, order: NewOrder, expires_at: datetime, wanted: dict[int, int]
+    ) -> Order:
+        async with self._db.writer.begin() as connection:
+            # The order row first: it claims the cart. A concurrent checkout of the same
+            # cart blocks on the unique index until this transaction ends, then conflicts.
+            created = (
+                await connection.execute(
+                    self._insert(orders)
+                    .values(
+                        public_id=order.public_id,
+                        customer_id=order.customer_id,
+                        cart_id=order.cart_id,
+                        status=PENDING,
+                        currency_code=order.currency_code,
+                        subtotal=order.subtotal,
+                        shipping=order.shipping,
+                        tax=order.tax,
+                        total=order.total,
+                        email_encrypted=self._cipher.encrypt(order.email),
+                        shipping_address_encrypted=self._cipher.encrypt(
+                            orjson.dumps(order.shipping_address).decode()
+                        ),
+                        payment_method=order.payment_method,
+                        reservation_expires_at=expires_at,
                     )
-                ).one()
-                order_id = created.id
-                await connection.execute(
-                    insert(order_lines),
-                    [{"order_id": order_id, **dataclasses.asdict(line)} for line in order.lines],
+                    .on_conflict_do_nothing(
+                        index_elements=[orders.c.cart_id], index_where=ORDER_HOLDS_CART
+                    )
+                    .returning(orders.c.id, orders.c.created_at, orders.c.updated_at)
                 )
-                await connection.execute(
-                    update(idempotency_keys)
-                    .where(idempotency_keys.c.id == claim_id)
-                    .values(order_id=order_id)
-                )
-                await emit(
-                    connection,
-                    "OrderPlaced",
-                    {
-                        "order": order.public_id,
-                        "total": order.total,
-                        "currency": order.currency_code,
-                    },
-                )
-                await emit_stock(connection, stock)
-        except _ShortOfStock as short:
-            return short.variant_ids
+            ).first()
+            if created is None:
+                raise _CartHeld()  # nothing written; the transaction rolls back
+            order_id = created.id
+            stock = await self._reserve(connection, wanted)
+            await connection.execute(
+                insert(order_lines),
+                [{"order_id": order_id, **dataclasses.asdict(line)} for line in order.lines],
+            )
+            await connection.execute(
+                update(idempotency_keys)
+                .where(idempotency_keys.c.id == claim_id)
+                .values(order_id=order_id)
+            )
+            await emit(
+                connection,
+                "OrderPlaced",
+                {
+                    "order": order.public_id,
+                    "total": order.total,
+                    "currency": order.currency_code,
+                },
+            )
+            await emit_stock(connection, stock)
         # Built from what was written: no need to read it back.
         return Order(
             id=order_id,
@@ -211,6 +245,13 @@ class SqlOrderStore:
 
     async def by_public_id(self, public_id: str) -> Order | None:
         found = await self._load(orders.c.public_id == public_id)
+        return found[0] if found else None
+
+    async def holding_cart(self, cart_id: str) -> Order | None:
+        found = await self._load(
+            (orders.c.cart_id == cart_id)
+            & orders.c.status.in_([s.value for s in CART_HOLDING_STATUSES])
+        )
         return found[0] if found else None
 
     async def of_customer(self, customer_id: int, page: PageRequest) -> Page[Order]:

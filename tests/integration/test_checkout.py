@@ -443,3 +443,25 @@ async def test_checkout_through_the_stripe_sdk_and_a_local_stripe(
     assert charges[0].params["metadata[order_id]"] == order_public_id
     assert len(charges) == 2  # the replay was answered from our own idempotency record
     assert await stock(db, goods["pen"]) == 100
+
+
+async def test_a_checkout_costs_a_fixed_number_of_statements(
+    shop_client: AppClient, goods: dict[str, MadeProduct]
+) -> None:
+    one_line = await ready_cart(shop_client, [(goods["mug"], 1)])
+    two_lines = await ready_cart(shop_client, [(goods["mug"], 1), (goods["pen"], 2)])
+    variables = {
+        "input": {
+            "cartId": one_line,
+            "idempotencyKey": "budget-key-1",
+            "paymentMethod": "pm_card_visa",
+        }
+    }
+
+    first = await shop_client.query(CHECKOUT, variables)
+    variables["input"].update(cartId=two_lines, idempotencyKey="budget-key-2")
+    second = await shop_client.query(CHECKOUT, variables)
+
+    assert first.data["checkoutComplete"]["order"]["status"] == "PAID"
+    assert second.data["checkoutComplete"]["order"]["status"] == "PAID"
+    assert (first.statements, second.statements) == (12, 13)
