@@ -163,6 +163,12 @@ class OrderStore(Protocol):
 
     async def expired_unpaid(self, now: datetime, limit: int) -> Sequence[int]: ...
 
-    async def settle_event(self, event: PaymentEvent) -> tuple[bool, Order | None]:
-        """Apply a gateway event once: (first time seen, the order after it)."""
+    async def settle_event(
+        self, event: PaymentEvent, order_id: int | None, outcome: str
+    ) -> tuple[bool, str]:
+        """Record a gateway event once with its outcome and, given an order, apply it in
+        the same transaction: PENDING_PAYMENT -> PAID or PAYMENT_FAILED, only while the
+        order's payment id is unset or the event's. An order that did not move makes the
+        outcome "ignored: order is <STATUS>". Returns (first time seen, the outcome
+        recorded), the first delivery's outcome for a repeat."""
         ...

@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import orjson
-from sqlalchemy import delete, func, insert, literal, select, tuple_, update
+from sqlalchemy import delete, func, insert, literal, or_, select, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -210,32 +210,54 @@ class SqlOrderStore:
                 update(orders).where(orders.c.id == order_id).values(payment_id=payment_id)
             )
 
-    async def settle_event(self, event: PaymentEvent) -> tuple[bool, Order | None]:
+    async def settle_event(
+        self, event: PaymentEvent, order_id: int | None, outcome: str
+    ) -> tuple[bool, str]:
         async with self._db.writer.begin() as connection:
+            # First: a concurrent delivery of the same event waits here for this one.
             first = (
                 await connection.execute(
                     self._insert(webhook_events)
-                    .values(event_id=event.event_id)
+                    .values(event_id=event.event_id, outcome=outcome)
                     .on_conflict_do_nothing(index_elements=[webhook_events.c.event_id])
                     .returning(webhook_events.c.event_id)
                 )
             ).first()
             if first is None:
-                return False, None
-            order_id = (
-                await connection.execute(
-                    select(orders.c.id).where(orders.c.public_id == (event.order_id or ""))
-                )
-            ).scalar()
+                earlier = (
+                    await connection.execute(
+                        select(webhook_events.c.outcome).where(
+                            webhook_events.c.event_id == event.event_id
+                        )
+                    )
+                ).scalar()
+                return False, str(earlier or "duplicate")
             if order_id is None:
-                return True, None
+                return True, outcome
+            # The payment id may have been recorded since the caller looked: checked again
+            # in the transition itself.
+            same_intent = or_(
+                orders.c.payment_id.is_(None), orders.c.payment_id == (event.payment_id or "")
+            )
             if event.kind == "payment_succeeded":
                 payment = Payment(event.payment_id, event.card_brand, event.card_last4)
-                await _pay(connection, order_id, payment)
-            elif event.kind == "payment_failed":
+                moved = await _pay(connection, order_id, payment, same_intent)
+            else:
                 decline_code = event.decline_code or "payment_failed"
-                await _fail(connection, order_id, decline_code, event.payment_id)
-        return True, await self.by_id(order_id)
+                moved = await _fail(
+                    connection, order_id, decline_code, event.payment_id, same_intent
+                )
+            if moved is None:
+                status = (
+                    await connection.execute(select(orders.c.status).where(orders.c.id == order_id))
+                ).scalar()
+                outcome = f"ignored: order is {status}"
+                await connection.execute(
+                    update(webhook_events)
+                    .where(webhook_events.c.event_id == event.event_id)
+                    .values(outcome=outcome)
+                )
+        return True, outcome
 
     # -- reads -------------------------------------------------------------------------
 
@@ -375,13 +397,17 @@ async def _move(
     order_id: int,
     sources: Sequence[OrderStatus],
     target: OrderStatus,
+    condition: Any = None,
     **values: Any,
 ) -> tuple[str, datetime] | None:
     """The conditional transition: (public id, new updated_at) if it moved, else None."""
+    where = [orders.c.id == order_id, orders.c.status.in_([s.value for s in sources])]
+    if condition is not None:
+        where.append(condition)
     moved = (
         await connection.execute(
             update(orders)
-            .where(orders.c.id == order_id, orders.c.status.in_([s.value for s in sources]))
+            .where(*where)
             .values(status=target.value, updated_at=func.now(), **values)
             .returning(orders.c.public_id, orders.c.updated_at)
         )
@@ -389,13 +415,16 @@ async def _move(
     return None if moved is None else (str(moved.public_id), aware(moved.updated_at))
 
 
-async def _pay(connection: AsyncConnection, order_id: int, payment: Payment) -> datetime | None:
+async def _pay(
+    connection: AsyncConnection, order_id: int, payment: Payment, condition: Any = None
+) -> datetime | None:
     """PENDING_PAYMENT -> PAID with the gateway's reference, and OrderPaid."""
     moved = await _move(
         connection,
         order_id,
         (OrderStatus.PENDING_PAYMENT,),
         OrderStatus.PAID,
+        condition,
         payment_id=payment.payment_id,
         card_brand=payment.card_brand,
         card_last4=payment.card_last4,
@@ -407,14 +436,23 @@ async def _pay(connection: AsyncConnection, order_id: int, payment: Payment) -> 
 
 
 async def _fail(
-    connection: AsyncConnection, order_id: int, decline_code: str, payment_id: str | None
+    connection: AsyncConnection,
+    order_id: int,
+    decline_code: str,
+    payment_id: str | None,
+    condition: Any = None,
 ) -> datetime | None:
     """PENDING_PAYMENT -> PAYMENT_FAILED, PaymentFailed, and the stock back."""
     values: dict[str, Any] = {"decline_code": decline_code}
     if payment_id is not None:
         values["payment_id"] = payment_id
     moved = await _move(
-        connection, order_id, (OrderStatus.PENDING_PAYMENT,), OrderStatus.PAYMENT_FAILED, **values
+        connection,
+        order_id,
+        (OrderStatus.PENDING_PAYMENT,),
+        OrderStatus.PAYMENT_FAILED,
+        condition,
+        **values,
     )
     if moved is None:
         return None

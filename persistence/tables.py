@@ -305,6 +305,8 @@ webhook_events = Table(
     "webhook_events",
     metadata,
     Column("event_id", String(255), primary_key=True),
+    # What the event did: "settled: paid", "ignored: amount mismatch", ... (for support).
+    Column("outcome", String(100), nullable=True),
     Column(
         "received_at",
         DateTime(timezone=True),

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 from collections import Counter
 from collections.abc import AsyncIterator
+from decimal import Decimal
 from typing import Any
 
 import orjson
@@ -284,6 +285,8 @@ async def test_a_timeout_stays_pending_until_the_webhook_settles_it_once(
                 "id": "pi_123",
                 "object": "payment_intent",
                 "metadata": {"order_id": public_id},
+                "amount": minor_units(pending["order"]["cost"]["totalAmount"]),
+                "currency": "usd",
             }
         },
     }
@@ -305,8 +308,8 @@ async def test_a_timeout_stays_pending_until_the_webhook_settles_it_once(
         400,
         "PENDING_PAYMENT",
     )
-    assert settled.json() == {"received": True, "duplicate": False}
-    assert replayed.json() == {"received": True, "duplicate": True}
+    assert settled.json() == {"received": True, "duplicate": False, "outcome": "settled: paid"}
+    assert replayed.json() == {"received": True, "duplicate": True, "outcome": "settled: paid"}
     assert await _order_status(db, public_id) == "PAID"
     assert (await shop_client.query(CART, {"id": cart_id})).data["cart"] is None
     async with db.reader.connect() as connection:
@@ -331,6 +334,8 @@ async def test_a_failed_payment_webhook_releases_the_stock(
                     "id": "pi_9",
                     "object": "payment_intent",
                     "metadata": {"order_id": public_id},
+                    "amount": minor_units(pending["order"]["cost"]["totalAmount"]),
+                    "currency": "usd",
                     "last_payment_error": {"code": "card_declined", "decline_code": "stolen_card"},
                 }
             },
@@ -400,6 +405,11 @@ async def test_unpaid_orders_expire_and_give_their_stock_back(
     assert await _order_status(db, public_id) == "CANCELLED"
     assert await stock(db, goods["mug"]) == 10
     assert deleted_keys == 1
+
+
+def minor_units(money: dict[str, str]) -> int:
+    """A Money's decimal amount ("12.34") in minor units (1234), as Stripe counts it."""
+    return int(Decimal(money["amount"]) * 100)
 
 
 async def _order_status(db: Database, public_id: str) -> str:

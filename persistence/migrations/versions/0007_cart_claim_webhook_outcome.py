@@ -1,4 +1,4 @@
-"""one live order per cart
+"""one live order per cart; webhook events record what they did
 
 Revision ID: 0007
 Revises: 0006
@@ -48,7 +48,11 @@ def upgrade() -> None:
         postgresql_where=sa.text(HOLDS_CART),
         sqlite_where=sa.text(HOLDS_CART),
     )
+    with op.batch_alter_table("webhook_events") as batch:
+        batch.add_column(sa.Column("outcome", sa.String(length=100), nullable=True))
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("webhook_events") as batch:
+        batch.drop_column("outcome")
     op.drop_index("uq_orders_cart_holding", table_name="orders")
