@@ -560,6 +560,25 @@ class SqlIdempotencyStore:
                 delete(idempotency_keys).where(idempotency_keys.c.id == claim_id)
             )
 
+    async def release(self, claim_id: int, now: datetime) -> None:
+        # The database decides, not the caller: a placing transaction cut off mid-commit
+        # may or may not have linked its order. A concurrent one still holds the row's
+        # lock, so the DELETE waits for it and then sees the link if it committed.
+        async with self._db.writer.begin() as connection:
+            forgotten = await connection.execute(
+                delete(idempotency_keys).where(
+                    idempotency_keys.c.id == claim_id,
+                    idempotency_keys.c.order_id.is_(None),
+                    idempotency_keys.c.result.is_(None),
+                )
+            )
+            if forgotten.rowcount == 0:
+                await connection.execute(
+                    update(idempotency_keys)
+                    .where(idempotency_keys.c.id == claim_id, idempotency_keys.c.result.is_(None))
+                    .values(locked_until=now)
+                )
+
     async def delete_expired(self, now: datetime) -> int:
         async with self._db.writer.begin() as connection:
             result = await connection.execute(

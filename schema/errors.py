@@ -16,6 +16,9 @@ _DESCRIPTIONS = {
     errors.UserErrorCode.CART_ALREADY_CHECKED_OUT: "checkoutComplete: the cart already became "
     "an order, placed by someone else (its buyer gets that order instead of this error); "
     "nothing was charged.",
+    errors.UserErrorCode.PAYMENT_PENDING: "checkoutComplete: the gateway gave no answer in "
+    "time, so the payment outcome is not known yet; the order is PENDING_PAYMENT. Retry "
+    "with the same idempotency key (it never charges twice) or query the order.",
     errors.UserErrorCode.CHECKOUT_IN_PROGRESS: "checkoutComplete: a request with this "
     "idempotency key is still running; retry with the same key.",
 }
