@@ -10,18 +10,26 @@ from __future__ import annotations
 import asyncio
 from collections import Counter
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
 from sqlalchemy import select
 
+from domain.carts import MailingAddress
+from domain.orders import CartTaken, NewOrder, Order, OrderLine
 from domain.payments import ChargeRequest, ChargeResult
 from integrations.sandbox_gateway import SandboxGateway
-from persistence.db import Database
-from persistence.tables import orders
+from persistence.db import Database, create_database
+from persistence.migrate import upgrade
+from persistence.order_store import SqlOrderStore
+from persistence.pii import PiiCipher, pii_keys
+from persistence.tables import inventory_levels, orders
 from schema.global_id import encode_gid
 from settings import Settings
 from tests.client import AppClient, customer_token, running_app
+from tests.conftest import TEST_PII_KEY
 from tests.factories import CatalogFactory, MadeProduct
 from tests.integration.test_checkout import CHECKOUT, checkout
 from tests.shop import ready_cart, stock
@@ -182,3 +190,56 @@ async def test_after_a_decline_the_same_cart_pays_with_a_new_key_and_another_car
     assert Counter(r["status"] for r in await order_rows(db)) == {"PAYMENT_FAILED": 1, "PAID": 1}
     assert await stock(db, mug) == 7  # down once, net
     assert len(gateway.charges) == 1
+
+
+@pytest.mark.filterwarnings("ignore:.*expression-based index:UserWarning")
+async def test_the_embedded_sqlite_database_also_keeps_one_live_order_per_cart(
+    tmp_path: Path,
+) -> None:
+    # given: the embedded database, migrated, with one product
+    url = f"sqlite+aiosqlite:///{tmp_path / 'shop.db'}"
+    await upgrade(url)
+    db = create_database(url)
+    try:
+        mug = await CatalogFactory(db).product("Mug", prices=[1200], stock=[10])
+        store = SqlOrderStore(db, PiiCipher(pii_keys(TEST_PII_KEY, str(tmp_path))))
+        line = OrderLine(mug.variant_ids[0], mug.id, "MUG-0", "Mug", 1200, 1)
+
+        def new_order(public_id: str) -> NewOrder:
+            return NewOrder(
+                public_id=public_id,
+                customer_id=None,
+                cart_id="cart-on-sqlite-1",
+                currency_code="USD",
+                subtotal=1200,
+                shipping=0,
+                tax=0,
+                total=1200,
+                email="ann@example.com",
+                shipping_address=MailingAddress(
+                    "Ann", "Lee", "1 Main St", "", "Berlin", "", "10115", "DE", ""
+                ),
+                payment_method="pm_card_visa",
+                lines=(line,),
+            )
+
+        expires = datetime.now(UTC) + timedelta(minutes=30)
+
+        # when
+        first = await store.place(1, new_order("sqlite-order-1"), expires)
+        second = await store.place(2, new_order("sqlite-order-2"), expires)
+
+        # then
+        assert isinstance(first, Order)
+        assert isinstance(second, CartTaken) and second.order.public_id == "sqlite-order-1"
+        async with db.reader.connect() as connection:
+            left = (
+                await connection.execute(
+                    select(inventory_levels.c.available).where(
+                        inventory_levels.c.variant_id == mug.variant_ids[0]
+                    )
+                )
+            ).scalar_one()
+        assert left == 9
+    finally:
+        await db.dispose()
