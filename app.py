@@ -198,6 +198,7 @@ class Container:
                 wait_seconds=settings.checkout_wait_seconds,
                 key_ttl_seconds=settings.idempotency_ttl_seconds,
                 reservation_minutes=settings.order_reservation_minutes,
+                gateway_timeout_seconds=settings.gateway_timeout_seconds,
             ),
         )
         return cls(

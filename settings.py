@@ -8,6 +8,9 @@ from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 EMBEDDED_DATABASE_URL = "sqlite+aiosqlite:///var/shop.db"
+# What a checkout needs besides the charge (claim, placing, settling: a few statements),
+# kept free inside the request's deadline.
+GATEWAY_TIMEOUT_MARGIN_SECONDS = 2.0
 
 
 class Settings(BaseSettings):
@@ -63,7 +66,9 @@ class Settings(BaseSettings):
     stripe_api_key: str | None = None
     stripe_webhook_secret: str | None = None
     stripe_api_base: str | None = None  # a local fake in tests; Stripe's own API when unset
-    gateway_timeout_seconds: float = Field(default=10.0, gt=0)
+    # The charge's budget inside the request's: past it the outcome is unknown and the
+    # order stays PENDING_PAYMENT (PAYMENT_PENDING), instead of the request timing out.
+    gateway_timeout_seconds: float = Field(default=6.0, gt=0)
     # Comma-separated Fernet keys: the first encrypts, all decrypt (rotate by prepending).
     pii_encryption_keys: str | None = None
     data_dir: str = "var"  # development keeps its generated PII key here
@@ -134,6 +139,18 @@ class Settings(BaseSettings):
     # The relay and consumers inside the server process: on by default only when Redis
     # is in-process (fakeredis), where no other process could reach the streams.
     run_worker_in_process: bool | None = None
+
+    @model_validator(mode="after")
+    def _gateway_fits_in_the_request(self) -> Settings:
+        needed = self.gateway_timeout_seconds + GATEWAY_TIMEOUT_MARGIN_SECONDS
+        if needed >= self.request_timeout_seconds:
+            raise ValueError(
+                f"GATEWAY_TIMEOUT_SECONDS ({self.gateway_timeout_seconds:g}) plus "
+                f"{GATEWAY_TIMEOUT_MARGIN_SECONDS:g} s for the rest of a checkout must stay "
+                f"under REQUEST_TIMEOUT_SECONDS ({self.request_timeout_seconds:g}): lower the "
+                "first or raise the second"
+            )
+        return self
 
     @model_validator(mode="after")
     def _production_needs_real_services(self) -> Settings:

@@ -5,12 +5,20 @@
    concurrent duplicate waits, boundedly, for the first.
 2. One transaction reserves stock (conditional decrements, in variant order), creates
    the order with price snapshots and writes its events.
+   The order row is inserted first and claims the cart (one live order per cart), so a
+   second checkout of the cart under another key gets the first order (same buyer) or
+   CART_ALREADY_CHECKED_OUT, and never a second charge.
 3. Charge with an idempotency key derived from the order: a retry cannot charge twice.
-   A decline releases the stock; an unknown outcome leaves the order pending.
-4. Record the result on the key; clear the cart once paid.
+   The call has its own deadline inside the request's. A decline releases the stock; an
+   unknown outcome (timeout) leaves the order pending and the key resumable at once, so
+   the same-key retry re-sends the same charge.
+4. Record the result on the key; clear the cart once paid (best effort: the order holds
+   the cart anyway).
 
-A request that dies between 2 and 4 leaves its claim locked; once the lock lapses, a retry
-with the same key resumes at 3 instead of reserving again.
+A request that fails before charging (Redis down, a lost database connection, the request
+deadline) releases its claim: with no order placed the key is forgotten, with an order the
+same-key retry resumes at 3 at once. One that dies during or after the charge leaves its
+claim locked; once the lock lapses, a retry with the same key resumes at 3.
 """
 
 from __future__ import annotations
@@ -18,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import logging
 import re
 import secrets
 import time
@@ -39,14 +48,26 @@ from domain.carts import (
 from domain.catalog import InventoryLevel
 from domain.customers import normalize_email
 from domain.errors import Rejected, UserError, UserErrorCode
-from domain.orders import NewOrder, Order, OrderLine, OrderStatus, OrderStore, Payment
+from domain.orders import (
+    CartTaken,
+    NewOrder,
+    Order,
+    OrderLine,
+    OrderStatus,
+    OrderStore,
+    Payment,
+)
 from domain.payments import (
     ChargeDeclined,
     ChargeInvalid,
     ChargeRequest,
+    ChargeResult,
     ChargeSucceeded,
+    ChargeUnknown,
     PaymentGateway,
 )
+
+log = logging.getLogger(__name__)
 
 KEY_MIN, KEY_MAX = 8, 255
 _PAYMENT_METHOD = re.compile(r"^pm_[A-Za-z0-9_]{1,200}$")
@@ -85,6 +106,12 @@ class IdempotencyStore(Protocol):
         """Forget a claim whose request changed nothing, so the key can be used again."""
         ...
 
+    async def release(self, claim_id: int, now: datetime) -> None:
+        """End a request without a result: forget the claim if no order is linked to it
+        (nothing was placed), else unlock it as of `now`, so the same-key retry resumes
+        at the charge with the same order instead of waiting for the lock to lapse."""
+        ...
+
     async def delete_expired(self, now: datetime) -> int: ...
 
 
@@ -109,6 +136,8 @@ class CheckoutPolicy:
     wait_seconds: float = 5.0
     key_ttl_seconds: int = 24 * 3600
     reservation_minutes: int = 30
+    # The charge's own deadline, inside the request's: past it the outcome is unknown.
+    gateway_timeout_seconds: float = 6.0
 
 
 class Checkout:
@@ -156,18 +185,37 @@ class Checkout:
                 "idempotencyKey",
             )
         assert claim.claim_id is not None
-        if claim.order_id is not None:  # resuming after a crash: stock is already reserved
-            order = await self._orders.by_id(claim.order_id)
-            assert order is not None
-        else:
-            try:
-                order = await self._place(claim.claim_id, data, viewer_id)
-            except Rejected as rejected:
-                await self._keys.abandon(claim.claim_id)
-                return CheckoutOutcome(None, rejected.errors)
+        claim_id = claim.claim_id
+        try:
+            if claim.order_id is not None:  # resuming: stock is already reserved
+                order = await self._orders.by_id(claim.order_id)
+                assert order is not None
+            else:
+                placed = await self._place(claim_id, data, viewer_id)
+                if isinstance(placed, CartTaken):
+                    await self._keys.abandon(claim_id)  # this request wrote nothing
+                    return _answer_for_taken_cart(placed.order, viewer_id)
+                order = placed
+        except Rejected as rejected:
+            await self._keys.abandon(claim_id)
+            return CheckoutOutcome(None, rejected.errors)
+        except BaseException:
+            # Nothing was charged: free the key (or let the retry resume) now rather than
+            # leave it CHECKOUT_IN_PROGRESS for the whole lock.
+            await self._release_after_failure(claim_id)
+            raise
         outcome = await self._charge(order, data.payment_method)
-        await self._keys.finish(claim.claim_id, _result_of(outcome))
+        if outcome.order is not None and outcome.order.status is OrderStatus.PENDING_PAYMENT:
+            await self._keys.release(claim_id, self._clock())  # unknown: retry resumes
+        else:
+            await self._keys.finish(claim_id, _result_of(outcome))
         return outcome
+
+    async def _release_after_failure(self, claim_id: int) -> None:
+        try:
+            await self._keys.release(claim_id, self._clock())
+        except Exception:  # the original failure matters more; the lock lapses anyway
+            log.warning("could not release checkout claim %s", claim_id, exc_info=True)
 
     async def _claim(self, scope: str, data: CheckoutInput) -> Claim:
         fingerprint = _fingerprint(data)
@@ -187,8 +235,16 @@ class Checkout:
             await asyncio.sleep(delay)
             delay = min(delay * 2, 0.25)
 
-    async def _place(self, claim_id: int, data: CheckoutInput, viewer_id: int | None) -> Order:
+    async def _place(
+        self, claim_id: int, data: CheckoutInput, viewer_id: int | None
+    ) -> Order | CartTaken:
         cart = await self._carts.get(data.cart_id)
+        if cart is None:
+            # Paid carts leave Redis; the order placed from the cart still answers for it.
+            # Only here, so the happy path pays nothing for the look-up.
+            holder = await self._orders.holding_cart(data.cart_id)
+            if holder is not None:
+                return CartTaken(holder)
         if cart is None or not cart.visible_to(viewer_id):
             raise Rejected.one(UserErrorCode.CART_NOT_FOUND, "no such cart", "cartId")
         if not cart.lines:
@@ -279,7 +335,7 @@ class Checkout:
     async def _charge(self, order: Order, payment_method: str) -> CheckoutOutcome:
         if order.status is not OrderStatus.PENDING_PAYMENT:
             return CheckoutOutcome(order, _errors_for(order))
-        result = await self._gateway.charge(
+        result = await self._send_charge(
             ChargeRequest(
                 order_id=order.public_id,
                 amount=order.total,
@@ -293,7 +349,7 @@ class Checkout:
             payment = Payment(result.payment_id, result.card_brand, result.card_last4)
             settled = await self._orders.mark_paid(order, payment) or await self._reload(order)
             if settled.status is OrderStatus.PAID:
-                await self._carts.delete(order.cart_id)
+                await self._forget_cart(settled)
             return CheckoutOutcome(settled, _errors_for(settled))
         if isinstance(result, ChargeDeclined | ChargeInvalid):
             code = (
@@ -308,7 +364,32 @@ class Checkout:
             return CheckoutOutcome(failed, _errors_for(failed))
         if result.payment_id:
             await self._orders.set_payment_id(order.id, result.payment_id)
-        return CheckoutOutcome(await self._reload(order), [])
+        current = await self._reload(order)
+        pending = [PAYMENT_PENDING] if current.status is OrderStatus.PENDING_PAYMENT else []
+        return CheckoutOutcome(current, pending or _errors_for(current))
+
+    async def _send_charge(self, request: ChargeRequest) -> ChargeResult:
+        """The gateway call, bounded by our own deadline: a gateway that ignores its
+        timeout cannot eat the request's. Past the deadline the outcome is unknown."""
+        seconds = self._policy.gateway_timeout_seconds
+        try:
+            async with asyncio.timeout(seconds):
+                return await self._gateway.charge(request)
+        except TimeoutError:
+            log.warning(
+                "no answer from the gateway within %g s for order %s", seconds, request.order_id
+            )
+            return ChargeUnknown(f"no answer from the gateway within {seconds:g} s")
+
+    async def _forget_cart(self, order: Order) -> None:
+        """Best effort: the paid order holds the cart, so a cart left behind (Redis down)
+        can never be ordered again; it expires with its TTL."""
+        try:
+            await self._carts.delete(order.cart_id)
+        except Exception:
+            log.warning(
+                "could not delete the cart of paid order %s", order.public_id, exc_info=True
+            )
 
     async def _replay(self, result: dict[str, Any]) -> CheckoutOutcome:
         order_id = result.get("order")
@@ -326,6 +407,26 @@ class Checkout:
 
     async def delete_expired_keys(self) -> int:
         return await self._keys.delete_expired(self._clock())
+
+
+PAYMENT_PENDING = UserError(
+    UserErrorCode.PAYMENT_PENDING,
+    "the payment outcome is not known yet; retry with the same idempotency key or query the order",
+    (),
+)
+CART_ALREADY_CHECKED_OUT = UserError(
+    UserErrorCode.CART_ALREADY_CHECKED_OUT,
+    "this cart has already been checked out",
+    ("cartId",),
+)
+
+
+def _answer_for_taken_cart(holder: Order, viewer_id: int | None) -> CheckoutOutcome:
+    """The same buyer gets the order the cart became, as a replay would; anyone else
+    holding the cart id only learns that it is taken."""
+    if holder.customer_id == viewer_id:
+        return CheckoutOutcome(holder, [])
+    return CheckoutOutcome(None, [CART_ALREADY_CHECKED_OUT])
 
 
 def _errors_for(order: Order) -> list[UserError]:

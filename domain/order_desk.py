@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from datetime import UTC, datetime
 
@@ -10,7 +11,13 @@ from domain.customers import Customer
 from domain.errors import ForbiddenError, Rejected, UserErrorCode
 from domain.orders import Order, OrderStatus, OrderStore
 from domain.pagination import Page, PageRequest
-from domain.payments import PaymentEvent, PaymentGateway
+from domain.payments import PaymentEvent, PaymentGateway, payment_event_mismatch
+
+log = logging.getLogger(__name__)
+_SETTLING = {
+    "payment_succeeded": "settled: paid",
+    "payment_failed": "settled: payment failed",
+}
 
 
 class OrderDesk:
@@ -70,12 +77,32 @@ class OrderDesk:
             raise _illegal(order, OrderStatus.CANCELLED)
         return cancelled
 
-    async def settle(self, event: PaymentEvent) -> bool:
-        """Apply a verified gateway event once; a replay changes nothing. True if new."""
-        first, order = await self._orders.settle_event(event)
-        if first and order is not None and order.status is OrderStatus.PAID:
-            await self._carts.delete(order.cart_id)
-        return first
+    async def settle(self, event: PaymentEvent) -> tuple[bool, str]:
+        """Apply a verified gateway event once; a replay changes nothing.
+
+        Returns (first time seen, outcome): "settled: paid", "settled: payment failed", or
+        "ignored: <why>" (not a payment event, unknown order, a PaymentIntent, amount or
+        currency that is not the order's, an order no longer pending). An ignored event
+        changes nothing and is still acknowledged, so the gateway stops resending it."""
+        if event.kind not in _SETTLING:
+            return await self._orders.settle_event(event, None, "ignored: not a payment event")
+        order = await self._orders.by_public_id(event.order_id) if event.order_id else None
+        if order is None:
+            log.warning("webhook %s names no known order", event.event_id)
+            return await self._orders.settle_event(event, None, "ignored: unknown order")
+        reason = payment_event_mismatch(event, order.payment_id, order.total, order.currency_code)
+        if reason is not None:
+            log.warning(
+                "webhook %s for order %s ignored: %s", event.event_id, order.public_id, reason
+            )
+            return await self._orders.settle_event(event, None, f"ignored: {reason}")
+        first, outcome = await self._orders.settle_event(event, order.id, _SETTLING[event.kind])
+        if first and outcome == _SETTLING["payment_succeeded"]:
+            try:  # best effort: the paid order holds the cart anyway
+                await self._carts.delete(order.cart_id)
+            except Exception:
+                log.warning("could not delete the cart of paid order %s", order.public_id)
+        return first, outcome
 
     async def expire_unpaid(self, limit: int = 500) -> int:
         """Cancel orders whose payment never settled in time, giving their stock back."""

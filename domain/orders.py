@@ -24,6 +24,15 @@ class OrderStatus(StrEnum):
     REFUNDED = "REFUNDED"
 
 
+# An order in one of these holds its cart: no second order can be placed from that cart.
+# A failed payment, a cancellation or an expiry frees it for another attempt.
+CART_HOLDING_STATUSES: tuple[OrderStatus, ...] = (
+    OrderStatus.PENDING_PAYMENT,
+    OrderStatus.PAID,
+    OrderStatus.FULFILLED,
+    OrderStatus.REFUNDED,
+)
+
 TRANSITIONS: dict[OrderStatus, frozenset[OrderStatus]] = {
     OrderStatus.PENDING_PAYMENT: frozenset(
         {OrderStatus.PAID, OrderStatus.PAYMENT_FAILED, OrderStatus.CANCELLED}
@@ -97,6 +106,13 @@ class NewOrder:
 
 
 @dataclass(frozen=True, slots=True)
+class CartTaken:
+    """The cart is already held by this order (another checkout of it got there first)."""
+
+    order: Order
+
+
+@dataclass(frozen=True, slots=True)
 class Payment:
     payment_id: str | None
     card_brand: str | None = None
@@ -108,10 +124,17 @@ class OrderStore(Protocol):
 
     async def place(
         self, claim_id: int, order: NewOrder, expires_at: datetime
-    ) -> Order | list[int]:
-        """Reserve stock (conditional decrements, rows in variant order), insert the order
-        and its lines, write OrderPlaced and StockChanged, link the idempotency claim.
-        Returns the variant ids short of stock instead when any is, having changed nothing."""
+    ) -> Order | list[int] | CartTaken:
+        """Claim the cart by inserting the order first, then reserve stock (conditional
+        decrements, rows in variant order), insert its lines, write OrderPlaced and
+        StockChanged, link the idempotency claim. Having changed nothing, returns instead
+        the variant ids short of stock when any is, or `CartTaken` with the order that
+        already holds the cart (a concurrent checkout of the same cart waits for the first
+        to commit or roll back, and never touches stock)."""
+        ...
+
+    async def holding_cart(self, cart_id: str) -> Order | None:
+        """The order that holds this cart (see CART_HOLDING_STATUSES), if any."""
         ...
 
     async def mark_paid(self, order: Order, payment: Payment) -> Order | None:
@@ -140,6 +163,12 @@ class OrderStore(Protocol):
 
     async def expired_unpaid(self, now: datetime, limit: int) -> Sequence[int]: ...
 
-    async def settle_event(self, event: PaymentEvent) -> tuple[bool, Order | None]:
-        """Apply a gateway event once: (first time seen, the order after it)."""
+    async def settle_event(
+        self, event: PaymentEvent, order_id: int | None, outcome: str
+    ) -> tuple[bool, str]:
+        """Record a gateway event once with its outcome and, given an order, apply it in
+        the same transaction: PENDING_PAYMENT -> PAID or PAYMENT_FAILED, only while the
+        order's payment id is unset or the event's. An order that did not move makes the
+        outcome "ignored: order is <STATUS>". Returns (first time seen, the outcome
+        recorded), the first delivery's outcome for a repeat."""
         ...

@@ -79,3 +79,22 @@ class PaymentEvent:
     decline_code: str | None = None
     card_brand: str | None = None
     card_last4: str | None = None
+    amount: int | None = None  # the PaymentIntent's, in minor units
+    currency: str | None = None  # as the gateway writes it ("usd")
+
+
+def payment_event_mismatch(
+    event: PaymentEvent, payment_id: str | None, amount: int, currency_code: str
+) -> str | None:
+    """Why a signed event must not settle this order, or None if it may.
+
+    A valid signature proves the gateway sent the event, not that it is about this
+    order's charge: metadata can name any order. The PaymentIntent must be the one the
+    order recorded (when it recorded one), and the amount and currency the order's."""
+    if payment_id is not None and event.payment_id != payment_id:
+        return "payment intent mismatch"
+    if event.amount != amount:
+        return "amount mismatch"
+    if (event.currency or "").lower() != currency_code.lower():
+        return "currency mismatch"
+    return None

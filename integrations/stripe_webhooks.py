@@ -78,6 +78,8 @@ def parse_stripe_event(
         else None,
         card_brand=brand,
         card_last4=last4,
+        amount=_int(obj.get("amount")) if is_intent else None,
+        currency=_str(obj.get("currency")) if is_intent else None,
     )
 
 
@@ -86,6 +88,15 @@ def sign_stripe_payload(payload: bytes, secret: str, timestamp: int | None = Non
     signed_at = int(time.time()) if timestamp is None else timestamp
     digest = hmac.new(secret.encode(), f"{signed_at}.".encode() + payload, hashlib.sha256)
     return f"t={signed_at},v1={digest.hexdigest()}"
+
+
+def _str(value: object) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+def _int(value: object) -> int | None:
+    # bool is an int to Python, never an amount to Stripe.
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
 def _dict(value: object) -> dict[str, Any]:

@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import orjson
-from sqlalchemy import delete, func, insert, literal, select, tuple_, update
+from sqlalchemy import delete, func, insert, literal, or_, select, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -21,7 +21,15 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from domain.carts import MailingAddress
 from domain.checkout import Claim, ClaimKind
 from domain.listing import ORDERS_ORDERING
-from domain.orders import NewOrder, Order, OrderLine, OrderStatus, Payment
+from domain.orders import (
+    CART_HOLDING_STATUSES,
+    CartTaken,
+    NewOrder,
+    Order,
+    OrderLine,
+    OrderStatus,
+    Payment,
+)
 from domain.pagination import Edge, Page, PageRequest, encode_cursor
 from domain.payments import PaymentEvent
 from persistence.catalog_records import aware
@@ -30,6 +38,7 @@ from persistence.db import Database
 from persistence.outbox import emit, emit_stock
 from persistence.pii import PiiCipher
 from persistence.tables import (
+    ORDER_HOLDS_CART,
     idempotency_keys,
     inventory_levels,
     order_lines,
@@ -38,7 +47,12 @@ from persistence.tables import (
 )
 
 PENDING = OrderStatus.PENDING_PAYMENT.value
+_PLACE_ATTEMPTS = 3
 _NEW_ORDER_FIELDS = [f.name for f in dataclasses.fields(NewOrder)]
+
+
+class _CartHeld(Exception):
+    """Another order holds the cart: roll back having written nothing."""
 
 
 class _ShortOfStock(Exception):
@@ -56,58 +70,78 @@ class SqlOrderStore:
 
     async def place(
         self, claim_id: int, order: NewOrder, expires_at: datetime
-    ) -> Order | list[int]:
+    ) -> Order | list[int] | CartTaken:
         wanted: dict[int, int] = {}
         for line in order.lines:
             wanted[line.variant_id] = wanted.get(line.variant_id, 0) + line.quantity
-        try:
-            async with self._db.writer.begin() as connection:
-                stock = await self._reserve(connection, wanted)
-                created = (
-                    await connection.execute(
-                        insert(orders)
-                        .values(
-                            public_id=order.public_id,
-                            customer_id=order.customer_id,
-                            cart_id=order.cart_id,
-                            status=PENDING,
-                            currency_code=order.currency_code,
-                            subtotal=order.subtotal,
-                            shipping=order.shipping,
-                            tax=order.tax,
-                            total=order.total,
-                            email_encrypted=self._cipher.encrypt(order.email),
-                            shipping_address_encrypted=self._cipher.encrypt(
-                                orjson.dumps(order.shipping_address).decode()
-                            ),
-                            payment_method=order.payment_method,
-                            reservation_expires_at=expires_at,
-                        )
-                        .returning(orders.c.id, orders.c.created_at, orders.c.updated_at)
+        # A holder seen by the conflict may fail its payment (freeing the cart) before we
+        # read it back; then the cart is free again and the next attempt can take it.
+        for _ in range(_PLACE_ATTEMPTS):
+            try:
+                return await self._place_once(claim_id, order, expires_at, wanted)
+            except _ShortOfStock as short:
+                return short.variant_ids
+            except _CartHeld:
+                holder = await self.holding_cart(order.cart_id)
+                if holder is not None:
+                    return CartTaken(holder)
+        raise RuntimeError(f"cart {order.cart_id!r} kept changing hands while placing")
+
+    async def _place_once(
+        self, claim_id: int, order: NewOrder, expires_at: datetime, wanted: dict[int, int]
+    ) -> Order:
+        async with self._db.writer.begin() as connection:
+            # The order row first: it claims the cart. A concurrent checkout of the same
+            # cart blocks on the unique index until this transaction ends, then conflicts.
+            created = (
+                await connection.execute(
+                    self._insert(orders)
+                    .values(
+                        public_id=order.public_id,
+                        customer_id=order.customer_id,
+                        cart_id=order.cart_id,
+                        status=PENDING,
+                        currency_code=order.currency_code,
+                        subtotal=order.subtotal,
+                        shipping=order.shipping,
+                        tax=order.tax,
+                        total=order.total,
+                        email_encrypted=self._cipher.encrypt(order.email),
+                        shipping_address_encrypted=self._cipher.encrypt(
+                            orjson.dumps(order.shipping_address).decode()
+                        ),
+                        payment_method=order.payment_method,
+                        reservation_expires_at=expires_at,
                     )
-                ).one()
-                order_id = created.id
-                await connection.execute(
-                    insert(order_lines),
-                    [{"order_id": order_id, **dataclasses.asdict(line)} for line in order.lines],
+                    .on_conflict_do_nothing(
+                        index_elements=[orders.c.cart_id], index_where=ORDER_HOLDS_CART
+                    )
+                    .returning(orders.c.id, orders.c.created_at, orders.c.updated_at)
                 )
-                await connection.execute(
-                    update(idempotency_keys)
-                    .where(idempotency_keys.c.id == claim_id)
-                    .values(order_id=order_id)
-                )
-                await emit(
-                    connection,
-                    "OrderPlaced",
-                    {
-                        "order": order.public_id,
-                        "total": order.total,
-                        "currency": order.currency_code,
-                    },
-                )
-                await emit_stock(connection, stock)
-        except _ShortOfStock as short:
-            return short.variant_ids
+            ).first()
+            if created is None:
+                raise _CartHeld()  # nothing written; the transaction rolls back
+            order_id = created.id
+            stock = await self._reserve(connection, wanted)
+            await connection.execute(
+                insert(order_lines),
+                [{"order_id": order_id, **dataclasses.asdict(line)} for line in order.lines],
+            )
+            await connection.execute(
+                update(idempotency_keys)
+                .where(idempotency_keys.c.id == claim_id)
+                .values(order_id=order_id)
+            )
+            await emit(
+                connection,
+                "OrderPlaced",
+                {
+                    "order": order.public_id,
+                    "total": order.total,
+                    "currency": order.currency_code,
+                },
+            )
+            await emit_stock(connection, stock)
         # Built from what was written: no need to read it back.
         return Order(
             id=order_id,
@@ -176,32 +210,54 @@ class SqlOrderStore:
                 update(orders).where(orders.c.id == order_id).values(payment_id=payment_id)
             )
 
-    async def settle_event(self, event: PaymentEvent) -> tuple[bool, Order | None]:
+    async def settle_event(
+        self, event: PaymentEvent, order_id: int | None, outcome: str
+    ) -> tuple[bool, str]:
         async with self._db.writer.begin() as connection:
+            # First: a concurrent delivery of the same event waits here for this one.
             first = (
                 await connection.execute(
                     self._insert(webhook_events)
-                    .values(event_id=event.event_id)
+                    .values(event_id=event.event_id, outcome=outcome)
                     .on_conflict_do_nothing(index_elements=[webhook_events.c.event_id])
                     .returning(webhook_events.c.event_id)
                 )
             ).first()
             if first is None:
-                return False, None
-            order_id = (
-                await connection.execute(
-                    select(orders.c.id).where(orders.c.public_id == (event.order_id or ""))
-                )
-            ).scalar()
+                earlier = (
+                    await connection.execute(
+                        select(webhook_events.c.outcome).where(
+                            webhook_events.c.event_id == event.event_id
+                        )
+                    )
+                ).scalar()
+                return False, str(earlier or "duplicate")
             if order_id is None:
-                return True, None
+                return True, outcome
+            # The payment id may have been recorded since the caller looked: checked again
+            # in the transition itself.
+            same_intent = or_(
+                orders.c.payment_id.is_(None), orders.c.payment_id == (event.payment_id or "")
+            )
             if event.kind == "payment_succeeded":
                 payment = Payment(event.payment_id, event.card_brand, event.card_last4)
-                await _pay(connection, order_id, payment)
-            elif event.kind == "payment_failed":
+                moved = await _pay(connection, order_id, payment, same_intent)
+            else:
                 decline_code = event.decline_code or "payment_failed"
-                await _fail(connection, order_id, decline_code, event.payment_id)
-        return True, await self.by_id(order_id)
+                moved = await _fail(
+                    connection, order_id, decline_code, event.payment_id, same_intent
+                )
+            if moved is None:
+                status = (
+                    await connection.execute(select(orders.c.status).where(orders.c.id == order_id))
+                ).scalar()
+                outcome = f"ignored: order is {status}"
+                await connection.execute(
+                    update(webhook_events)
+                    .where(webhook_events.c.event_id == event.event_id)
+                    .values(outcome=outcome)
+                )
+        return True, outcome
 
     # -- reads -------------------------------------------------------------------------
 
@@ -211,6 +267,13 @@ class SqlOrderStore:
 
     async def by_public_id(self, public_id: str) -> Order | None:
         found = await self._load(orders.c.public_id == public_id)
+        return found[0] if found else None
+
+    async def holding_cart(self, cart_id: str) -> Order | None:
+        found = await self._load(
+            (orders.c.cart_id == cart_id)
+            & orders.c.status.in_([s.value for s in CART_HOLDING_STATUSES])
+        )
         return found[0] if found else None
 
     async def of_customer(self, customer_id: int, page: PageRequest) -> Page[Order]:
@@ -334,13 +397,17 @@ async def _move(
     order_id: int,
     sources: Sequence[OrderStatus],
     target: OrderStatus,
+    condition: Any = None,
     **values: Any,
 ) -> tuple[str, datetime] | None:
     """The conditional transition: (public id, new updated_at) if it moved, else None."""
+    where = [orders.c.id == order_id, orders.c.status.in_([s.value for s in sources])]
+    if condition is not None:
+        where.append(condition)
     moved = (
         await connection.execute(
             update(orders)
-            .where(orders.c.id == order_id, orders.c.status.in_([s.value for s in sources]))
+            .where(*where)
             .values(status=target.value, updated_at=func.now(), **values)
             .returning(orders.c.public_id, orders.c.updated_at)
         )
@@ -348,13 +415,16 @@ async def _move(
     return None if moved is None else (str(moved.public_id), aware(moved.updated_at))
 
 
-async def _pay(connection: AsyncConnection, order_id: int, payment: Payment) -> datetime | None:
+async def _pay(
+    connection: AsyncConnection, order_id: int, payment: Payment, condition: Any = None
+) -> datetime | None:
     """PENDING_PAYMENT -> PAID with the gateway's reference, and OrderPaid."""
     moved = await _move(
         connection,
         order_id,
         (OrderStatus.PENDING_PAYMENT,),
         OrderStatus.PAID,
+        condition,
         payment_id=payment.payment_id,
         card_brand=payment.card_brand,
         card_last4=payment.card_last4,
@@ -366,14 +436,23 @@ async def _pay(connection: AsyncConnection, order_id: int, payment: Payment) -> 
 
 
 async def _fail(
-    connection: AsyncConnection, order_id: int, decline_code: str, payment_id: str | None
+    connection: AsyncConnection,
+    order_id: int,
+    decline_code: str,
+    payment_id: str | None,
+    condition: Any = None,
 ) -> datetime | None:
     """PENDING_PAYMENT -> PAYMENT_FAILED, PaymentFailed, and the stock back."""
     values: dict[str, Any] = {"decline_code": decline_code}
     if payment_id is not None:
         values["payment_id"] = payment_id
     moved = await _move(
-        connection, order_id, (OrderStatus.PENDING_PAYMENT,), OrderStatus.PAYMENT_FAILED, **values
+        connection,
+        order_id,
+        (OrderStatus.PENDING_PAYMENT,),
+        OrderStatus.PAYMENT_FAILED,
+        condition,
+        **values,
     )
     if moved is None:
         return None
@@ -480,6 +559,25 @@ class SqlIdempotencyStore:
             await connection.execute(
                 delete(idempotency_keys).where(idempotency_keys.c.id == claim_id)
             )
+
+    async def release(self, claim_id: int, now: datetime) -> None:
+        # The database decides, not the caller: a placing transaction cut off mid-commit
+        # may or may not have linked its order. A concurrent one still holds the row's
+        # lock, so the DELETE waits for it and then sees the link if it committed.
+        async with self._db.writer.begin() as connection:
+            forgotten = await connection.execute(
+                delete(idempotency_keys).where(
+                    idempotency_keys.c.id == claim_id,
+                    idempotency_keys.c.order_id.is_(None),
+                    idempotency_keys.c.result.is_(None),
+                )
+            )
+            if forgotten.rowcount == 0:
+                await connection.execute(
+                    update(idempotency_keys)
+                    .where(idempotency_keys.c.id == claim_id, idempotency_keys.c.result.is_(None))
+                    .values(locked_until=now)
+                )
 
     async def delete_expired(self, now: datetime) -> int:
         async with self._db.writer.begin() as connection:

@@ -24,6 +24,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import JSONB, TSVECTOR
 
+from domain.orders import CART_HOLDING_STATUSES
+
 metadata = MetaData(
     naming_convention={
         "ix": "ix_%(column_0_label)s",
@@ -195,6 +197,11 @@ product_rating_summaries = Table(
 
 # -- orders, idempotency, outbox ---------------------------------------------------------
 
+# The statuses in which an order holds its cart (domain.orders.CART_HOLDING_STATUSES).
+ORDER_HOLDS_CART = text(
+    "status IN ({})".format(", ".join(f"'{s.value}'" for s in CART_HOLDING_STATUSES))
+)
+
 orders = Table(
     "orders",
     metadata,
@@ -229,6 +236,16 @@ orders = Table(
     Index("ix_orders_customer_newest", "customer_id", "created_at", "id"),
     Index("ix_orders_status_expiry", "status", "reservation_expires_at"),
     Index("ix_orders_payment_id", "payment_id"),
+    # A cart becomes at most one live order: checkout inserts with ON CONFLICT against
+    # this index, so concurrent checkouts of one cart serialise on it. A failed payment or
+    # a cancelled order leaves the index, freeing the cart for another attempt.
+    Index(
+        "uq_orders_cart_holding",
+        "cart_id",
+        unique=True,
+        postgresql_where=ORDER_HOLDS_CART,
+        sqlite_where=ORDER_HOLDS_CART,
+    ),
 )
 
 order_lines = Table(
@@ -288,6 +305,8 @@ webhook_events = Table(
     "webhook_events",
     metadata,
     Column("event_id", String(255), primary_key=True),
+    # What the event did: "settled: paid", "ignored: amount mismatch", ... (for support).
+    Column("outcome", String(100), nullable=True),
     Column(
         "received_at",
         DateTime(timezone=True),

@@ -25,5 +25,7 @@ async def stripe_webhook(request: Request) -> Response:
         # Nothing is changed for an event we cannot prove came from the gateway.
         return JSONResponse({"error": str(error)}, status_code=400)
     desk: OrderDesk = container.orders
-    first = await desk.settle(event)
-    return JSONResponse({"received": True, "duplicate": not first})
+    # 200 even for an event we ignore (named mismatch in `outcome`): a non-2xx would only
+    # make the gateway resend it.
+    first, outcome = await desk.settle(event)
+    return JSONResponse({"received": True, "duplicate": not first, "outcome": outcome})

@@ -10,6 +10,21 @@ UserErrorCode = strawberry.enum(
     errors.UserErrorCode, description="Why a mutation refused its input."
 )
 
+# The codes are the domain's (it cannot import strawberry), so their descriptions are
+# attached here, to the strawberry definition the schema is built from.
+_DESCRIPTIONS = {
+    errors.UserErrorCode.CART_ALREADY_CHECKED_OUT: "checkoutComplete: the cart already became "
+    "an order, placed by someone else (its buyer gets that order instead of this error); "
+    "nothing was charged.",
+    errors.UserErrorCode.PAYMENT_PENDING: "checkoutComplete: the gateway gave no answer in "
+    "time, so the payment outcome is not known yet; the order is PENDING_PAYMENT. Retry "
+    "with the same idempotency key (it never charges twice) or query the order.",
+    errors.UserErrorCode.CHECKOUT_IN_PROGRESS: "checkoutComplete: a request with this "
+    "idempotency key is still running; retry with the same key.",
+}
+for _value in UserErrorCode.__strawberry_definition__.values:  # type: ignore[attr-defined]
+    _value.description = _DESCRIPTIONS.get(errors.UserErrorCode(_value.value))
+
 
 @strawberry.type(description="A business rule the input broke; nothing was changed.")
 class UserError:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 from collections import Counter
 from collections.abc import AsyncIterator
+from decimal import Decimal
 from typing import Any
 
 import orjson
@@ -284,6 +285,8 @@ async def test_a_timeout_stays_pending_until_the_webhook_settles_it_once(
                 "id": "pi_123",
                 "object": "payment_intent",
                 "metadata": {"order_id": public_id},
+                "amount": minor_units(pending["order"]["cost"]["totalAmount"]),
+                "currency": "usd",
             }
         },
     }
@@ -298,15 +301,16 @@ async def test_a_timeout_stays_pending_until_the_webhook_settles_it_once(
     settled = await shop_client.http.post("/webhooks/stripe", content=payload, headers=signed)
     replayed = await shop_client.http.post("/webhooks/stripe", content=payload, headers=signed)
 
-    assert pending["order"]["status"] == "PENDING_PAYMENT" and pending["userErrors"] == []
+    assert pending["order"]["status"] == "PENDING_PAYMENT"
+    assert [e["code"] for e in pending["userErrors"]] == ["PAYMENT_PENDING"]
     assert await stock(db, goods["mug"]) == 9  # still reserved
     assert (forged.status_code, unsigned.status_code, after_forgery) == (
         400,
         400,
         "PENDING_PAYMENT",
     )
-    assert settled.json() == {"received": True, "duplicate": False}
-    assert replayed.json() == {"received": True, "duplicate": True}
+    assert settled.json() == {"received": True, "duplicate": False, "outcome": "settled: paid"}
+    assert replayed.json() == {"received": True, "duplicate": True, "outcome": "settled: paid"}
     assert await _order_status(db, public_id) == "PAID"
     assert (await shop_client.query(CART, {"id": cart_id})).data["cart"] is None
     async with db.reader.connect() as connection:
@@ -331,6 +335,8 @@ async def test_a_failed_payment_webhook_releases_the_stock(
                     "id": "pi_9",
                     "object": "payment_intent",
                     "metadata": {"order_id": public_id},
+                    "amount": minor_units(pending["order"]["cost"]["totalAmount"]),
+                    "currency": "usd",
                     "last_payment_error": {"code": "card_declined", "decline_code": "stolen_card"},
                 }
             },
@@ -402,6 +408,11 @@ async def test_unpaid_orders_expire_and_give_their_stock_back(
     assert deleted_keys == 1
 
 
+def minor_units(money: dict[str, str]) -> int:
+    """A Money's decimal amount ("12.34") in minor units (1234), as Stripe counts it."""
+    return int(Decimal(money["amount"]) * 100)
+
+
 async def _order_status(db: Database, public_id: str) -> str:
     async with db.reader.connect() as connection:
         value = (
@@ -443,3 +454,25 @@ async def test_checkout_through_the_stripe_sdk_and_a_local_stripe(
     assert charges[0].params["metadata[order_id]"] == order_public_id
     assert len(charges) == 2  # the replay was answered from our own idempotency record
     assert await stock(db, goods["pen"]) == 100
+
+
+async def test_a_checkout_costs_a_fixed_number_of_statements(
+    shop_client: AppClient, goods: dict[str, MadeProduct]
+) -> None:
+    one_line = await ready_cart(shop_client, [(goods["mug"], 1)])
+    two_lines = await ready_cart(shop_client, [(goods["mug"], 1), (goods["pen"], 2)])
+    variables = {
+        "input": {
+            "cartId": one_line,
+            "idempotencyKey": "budget-key-1",
+            "paymentMethod": "pm_card_visa",
+        }
+    }
+
+    first = await shop_client.query(CHECKOUT, variables)
+    variables["input"].update(cartId=two_lines, idempotencyKey="budget-key-2")
+    second = await shop_client.query(CHECKOUT, variables)
+
+    assert first.data["checkoutComplete"]["order"]["status"] == "PAID"
+    assert second.data["checkoutComplete"]["order"]["status"] == "PAID"
+    assert (first.statements, second.statements) == (12, 13)
