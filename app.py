@@ -283,6 +283,7 @@ class GraphQLView(PersistedQueryHttp, GraphQLOverHttp, GraphQL[Context, None]):
                 batch_max=settings.graphql_batch_max,
                 max_cost=settings.max_query_cost,
                 expose_error_details=settings.environment == "development",
+                max_string_length=settings.max_input_string_length,
             ),
             graphql_ide="graphiql" if settings.graphiql_enabled else None,
         )
