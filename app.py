@@ -69,6 +69,7 @@ from persistence.variant_owners import SqlVariantOwners
 from resolvers.http_semantics import GraphQLOverHttp
 from resolvers.middleware import RequestMetaMiddleware, RequestTimeoutMiddleware
 from resolvers.persisted_queries import PersistedQueryHttp
+from resolvers.request_body import WellFormedRequests
 from resolvers.schema import build_schema
 from resolvers.webhooks import stripe_webhook
 from schema.context import Context
@@ -272,7 +273,7 @@ def _redis(settings: Settings) -> Redis:
     return fakeredis.FakeAsyncRedis()
 
 
-class GraphQLView(PersistedQueryHttp, GraphQLOverHttp, GraphQL[Context, None]):
+class GraphQLView(PersistedQueryHttp, GraphQLOverHttp, WellFormedRequests, GraphQL[Context, None]):
     def __init__(self, settings: Settings) -> None:
         super().__init__(
             build_schema(

@@ -4,6 +4,9 @@
   `application/json`); under it, a document that never executed (parse or validation
   failure, too deep, too costly) is a 400 without a `data` entry.
 - A POST body in another media type: 415. A mutation over GET: 405.
+- A request that is not a GraphQL request (see request_body.py) or that strawberry
+  refuses before running it: its status (400) with a GraphQL error body coded
+  BAD_REQUEST, never strawberry's plain text.
 - GET answers that show only public catalog data: `Cache-Control: public, max-age=N`
   and an `ETag` (a matching `If-None-Match` gets 304); anything else: `private, no-store`.
 """
@@ -15,11 +18,13 @@ from typing import Any
 
 from cross_web import HTTPException as StrawberryHTTPException
 from starlette.exceptions import HTTPException
+from starlette.responses import JSONResponse
 from strawberry.http import GraphQLHTTPResponse, process_result
 from strawberry.types import ExecutionResult
 
 GRAPHQL_RESPONSE = "application/graphql-response+json"
 ACCEPTED_BODIES = {"application/json", GRAPHQL_RESPONSE, "application/graphql"}
+HTTP_ERROR_CODES = {400: "BAD_REQUEST", 404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED"}
 
 
 def prefers_graphql_response(request: Any) -> bool:
@@ -44,7 +49,7 @@ class GraphQLOverHttp:
         except StrawberryHTTPException as error:
             if "not allowed when using GET" in error.reason:
                 raise HTTPException(405, "mutations need POST", headers={"Allow": "POST"}) from None
-            raise
+            return refused_request(request, error.status_code, error.reason)
         if not hasattr(response, "body"):
             return response
         unexecuted = getattr(request.state, "graphql_unexecuted", False)
@@ -85,3 +90,15 @@ class GraphQLOverHttp:
         if unexecuted and prefers_graphql_response(request):
             data.pop("data", None)  # the spec: no data entry for a request that never ran
         return data
+
+
+def refused_request(request: Any, status: int, reason: str) -> JSONResponse:
+    """A request that never ran, as a GraphQL error body with a code (and no `data`)."""
+    code = HTTP_ERROR_CODES.get(status, "BAD_REQUEST")
+    media = GRAPHQL_RESPONSE if prefers_graphql_response(request) else "application/json"
+    return JSONResponse(
+        {"errors": [{"message": reason, "extensions": {"code": code}}]},
+        status_code=status,
+        media_type=media,
+        headers={"cache-control": "private, no-store"},
+    )
