@@ -32,13 +32,33 @@ async def batching(database_url: str, clean: None) -> AsyncIterator[AppClient]:
         yield app_client
 
 
-def assert_bad_request(response: httpx.Response) -> None:
-    assert response.status_code == 400, response.text
+def assert_bad_request(
+    response: httpx.Response, status: int = 400, code: str = "BAD_REQUEST"
+) -> None:
+    assert response.status_code == status, response.text
     assert response.headers["content-type"].startswith(("application/json", GQL))
     body = response.json()
     assert "data" not in body
-    assert body["errors"][0]["extensions"]["code"] == "BAD_REQUEST", body
+    assert body["errors"][0]["extensions"]["code"] == code, body
     assert "Traceback" not in response.text
+
+
+async def test_wrong_media_types_and_mutations_over_get_are_coded_too(
+    production: AppClient,
+) -> None:
+    plain = await production.http.post(
+        "/graphql", content="{ __typename }", headers={"Content-Type": "text/plain"}
+    )
+    mutation = await production.http.get(
+        "/graphql",
+        params={
+            "query": 'mutation { customerAccessTokenDelete(input: {accessToken: "x"}) { deletedAccessToken } }'
+        },
+    )
+
+    assert_bad_request(plain, 415, "UNSUPPORTED_MEDIA_TYPE")
+    assert_bad_request(mutation, 405, "METHOD_NOT_ALLOWED")
+    assert mutation.headers["allow"] == "POST"
 
 
 @pytest.mark.parametrize(
