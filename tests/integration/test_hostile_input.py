@@ -319,3 +319,16 @@ async def test_a_cart_id_that_decodes_to_control_characters_is_not_a_cart(
     assert result.status == 200
     assert result.body.get("data") == {"cart": None} or result.error_codes == ["INVALID_ID"]
     assert "INTERNAL_SERVER_ERROR" not in json.dumps(result.body)
+
+
+@pytest.mark.parametrize(
+    "amount",
+    ["1e999999999", "1E+999999", "\u0661\u0660", "\uff11\uff10", "1_000", "1e2", "9" * 5_000],
+)
+async def test_money_amounts_are_plain_ascii_decimals(production: AppClient, amount: str) -> None:
+    result = await production.query(
+        "query($p: String) { products(filter: {priceMin: $p}) { edges { cursor } } }", {"p": amount}
+    )
+
+    assert result.status == 200
+    assert result.error_codes == ["INVALID_PRICE"], result.body
