@@ -222,11 +222,17 @@ async def test_control_characters_in_document_literals_are_refused(
 
 
 async def test_strings_past_the_global_backstop_are_refused(production: AppClient) -> None:
-    result = await production.query(
+    variable = await production.query(
         "query($q: String!) { search(query: $q) { totalCount } }", {"q": "a" * 10_001}
     )
+    literal = await production.query(f'{{ product(slug: "{"a" * 10_001}") {{ id }} }}')
+    at_the_limit = await production.query(
+        "query($q: String!) { product(slug: $q) { id } }", {"q": "a" * 10_000}
+    )
 
-    assert_refused(result, "q")
+    assert_refused(variable, "q")
+    assert_refused(literal, "product.slug")
+    assert at_the_limit.data == {"product": None}
 
 
 async def test_unicode_line_separators_and_ordinary_text_pass(
