@@ -101,7 +101,8 @@ def build_schema(
         lambda: AddValidationRules(rules),
         lambda: ValidationCache(maxsize=PARSE_CACHE_SIZE),
         lambda: ErrorPolicy(expose_details=expose_error_details),
-        lambda: InputGuard(literals=literals),  # before QueryCost: nothing hostile is costed
+        # Refuses bad strings before QueryCost, which still charges the refused request.
+        lambda: InputGuard(literals=literals),
         lambda: QueryCost(maximum=max_cost, cache=costs),
         ReleaseRequestState,
         SearchReport,
