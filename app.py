@@ -72,6 +72,7 @@ from persistence.variant_owners import SqlVariantOwners
 from resolvers.http_semantics import GraphQLOverHttp
 from resolvers.middleware import RequestMetaMiddleware, RequestTimeoutMiddleware
 from resolvers.persisted_queries import PersistedQueryHttp
+from resolvers.request_body import WellFormedRequests
 from resolvers.schema import build_schema
 from resolvers.webhooks import stripe_webhook
 from schema.context import Context
@@ -336,7 +337,7 @@ def redis_options(settings: Settings, read_timeout: float | None = None) -> dict
     }
 
 
-class GraphQLView(PersistedQueryHttp, GraphQLOverHttp, GraphQL[Context, None]):
+class GraphQLView(PersistedQueryHttp, GraphQLOverHttp, WellFormedRequests, GraphQL[Context, None]):
     def __init__(self, settings: Settings) -> None:
         super().__init__(
             build_schema(
@@ -347,6 +348,7 @@ class GraphQLView(PersistedQueryHttp, GraphQLOverHttp, GraphQL[Context, None]):
                 batch_max=settings.graphql_batch_max,
                 max_cost=settings.max_query_cost,
                 expose_error_details=settings.environment == "development",
+                max_string_length=settings.max_input_string_length,
             ),
             graphql_ide="graphiql" if settings.graphiql_enabled else None,
         )

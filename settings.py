@@ -85,6 +85,9 @@ class Settings(BaseSettings):
     rate_limit_capacity: float = Field(default=1_000, gt=0)  # points per client bucket
     rate_limit_restore_rate: float = Field(default=50, gt=0)  # points per second
     max_body_bytes: int = Field(default=1_048_576, ge=1024)  # larger bodies get 413
+    # Any one client string (variable or literal) past this is BAD_USER_INPUT; fields
+    # keep their own tighter limits. Must stay above the longest legitimate field (5,000).
+    max_input_string_length: int = Field(default=10_000, ge=5_000)
     graphql_batch_max: int = Field(default=0, ge=0, le=10)  # array bodies: 0 = refused
     introspection: bool | None = None  # on outside production unless set
     request_timeout_seconds: float = Field(default=10.0, gt=0)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -72,8 +73,22 @@ class LoginThrottle(Protocol):
     async def succeeded(self, email: str) -> None: ...
 
 
+def canonical_email(raw: str) -> str:
+    """The one spelling of an address: what uniqueness, lookups and throttles compare.
+
+    NFKC first, so a fullwidth address (U+FF01-U+FF5E, what East Asian keyboards type)
+    and other compatibility forms become the address they look like. Then the whole address is
+    lower-cased, the local part too: RFC 5321 lets a server treat `Bob` and `bob` as two
+    mailboxes, but no real provider does, and a store where they are two accounts invites
+    takeover confusion (and mail for one reaching the other). `lower()` rather than
+    `casefold()`: casefold turns `ß` into `ss`, which IDNA2008 domains keep distinct.
+    """
+    return unicodedata.normalize("NFKC", raw).strip().lower()
+
+
 def normalize_email(raw: str, field: str = "email") -> str:
-    email = raw.strip()
+    """The canonical address (see canonical_email), refused when it is not one."""
+    email = canonical_email(raw)
     if not email:
         raise Rejected.one(UserErrorCode.BLANK, "email is required", field)
     if len(email) > EMAIL_MAX or not _EMAIL.match(email):
@@ -134,7 +149,7 @@ class Accounts:
         return customer
 
     async def log_in(self, email: str, password: str, client: str) -> AccessToken:
-        email = email.strip().lower()
+        email = canonical_email(email)  # the throttle and the lookup see one spelling
         if await self._throttle.blocked(email, client):
             raise Rejected.one(UserErrorCode.THROTTLED, "too many failed attempts; try again later")
         found = await self._customers.credentials(email) if len(email) <= EMAIL_MAX else None

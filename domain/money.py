@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 
@@ -10,6 +11,11 @@ from domain.errors import ErrorCode, InvalidInput
 # ISO 4217 exponents that differ from the usual 2.
 _EXPONENTS = {"JPY": 0, "KRW": 0, "ISK": 0, "BHD": 3, "KWD": 3, "JOD": 3, "OMR": 3, "TND": 3}
 MAX_AMOUNT_MINOR = 10**13
+# What a client may write: ASCII digits with an optional point. Decimal() alone also takes
+# exponents (1e999999999 overflows the context: a crash), underscores and any Unicode
+# digit (Arabic-Indic, fullwidth), none of which is a price anyone types.
+_AMOUNT = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)")
+MAX_AMOUNT_CHARS = 40
 
 
 def currency_exponent(currency_code: str) -> int:
@@ -32,9 +38,12 @@ class Money:
 
 def parse_amount(text: str, currency_code: str, *, field: str) -> int:
     """Turn a client's decimal string ("19.99") into minor units (1999)."""
+    text = text.strip() if isinstance(text, str) else ""
     try:
-        value = Decimal(text.strip())
-    except (InvalidOperation, AttributeError):
+        if len(text) > MAX_AMOUNT_CHARS or _AMOUNT.fullmatch(text) is None:
+            raise InvalidOperation
+        value = Decimal(text)
+    except InvalidOperation:
         raise InvalidInput(
             f'{field} must be a decimal string such as "19.99"',
             code=ErrorCode.INVALID_PRICE,

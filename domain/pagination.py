@@ -9,17 +9,23 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
 from domain.errors import ErrorCode, InvalidInput
+from domain.text_input import is_clean
 
 T = TypeVar("T")
 KeyValue = str | int | float | None
 SortKey = tuple[KeyValue, ...]
 
 DEFAULT_PAGE_SIZE = 20
+# A cursor holds at most a title-sized string and a few numbers.
+MAX_CURSOR_LENGTH = 2_048
+MAX_KEY_STRING_LENGTH = 1_000
+BIGINT_MIN, BIGINT_MAX = -(2**63), 2**63 - 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,7 +61,12 @@ def encode_cursor(ordering: str, key: SortKey) -> str:
 
 
 def decode_cursor(ordering: str, cursor: str, arity: int) -> SortKey:
-    """The sort key inside `cursor`; InvalidInput if it is not one of ours for `ordering`."""
+    """The sort key inside `cursor`; InvalidInput if it is not one of ours for `ordering`.
+
+    What it decodes to goes into SQL, so each value must be one PostgreSQL takes: clean
+    text, a bigint, a finite float (json.loads accepts NaN and 10**400)."""
+    if len(cursor) > MAX_CURSOR_LENGTH:
+        raise _bad_cursor()
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
         parts = json.loads(base64.urlsafe_b64decode(padded.encode("ascii")))
@@ -64,11 +75,23 @@ def decode_cursor(ordering: str, cursor: str, arity: int) -> SortKey:
     if not isinstance(parts, list) or len(parts) != arity + 1 or parts[0] != ordering:
         raise _bad_cursor()
     key = tuple(parts[1:])
-    if not all(v is None or isinstance(v, (str, int, float)) for v in key):
+    if not all(_storable(v) for v in key):
         raise _bad_cursor()
     if not isinstance(key[-1], int) or isinstance(key[-1], bool):
         raise _bad_cursor()
     return key
+
+
+def _storable(value: object) -> bool:
+    if value is None:
+        return True
+    if isinstance(value, bool):
+        return False
+    if isinstance(value, int):
+        return BIGINT_MIN <= value <= BIGINT_MAX
+    if isinstance(value, float):
+        return math.isfinite(value)
+    return isinstance(value, str) and is_clean(value, MAX_KEY_STRING_LENGTH)
 
 
 def page_request(

@@ -23,7 +23,7 @@ from schema.catalog import (
 )
 from schema.common import Node
 from schema.context import Info
-from schema.global_id import decode_gid, decode_int_gid
+from schema.global_id import decode_gid, decode_int_gid, int_key
 from schema.selection import selected_names
 
 MAX_NODES = 100
@@ -34,10 +34,10 @@ async def _load_node(
 ) -> Node | None:
     """The object behind `global_id`; `position` is its index in a `nodes` answer."""
     type_name, key = decode_gid(global_id, field=field)
-    if not key.isdigit() or len(key) > 18:
+    record_id = int_key(key)
+    if record_id is None:
         return None
     loaders = info.context.loaders
-    record_id = int(key)
     if type_name == "Product":
         product = await loaders.product_by_id.load(record_id)
         if product is None or not await info.context.can_see(product):

@@ -4,6 +4,10 @@
   `application/json`); under it, a document that never executed (parse or validation
   failure, too deep, too costly) is a 400 without a `data` entry.
 - A POST body in another media type: 415. A mutation over GET: 405.
+- A request that is not a GraphQL request (see request_body.py), or that this edge or
+  strawberry refuses before running it (400, 404, 405, 415): a GraphQL error body with
+  a code (BAD_REQUEST, NOT_FOUND, METHOD_NOT_ALLOWED, UNSUPPORTED_MEDIA_TYPE), never
+  plain text.
 - GET answers that show only public catalog data: `Cache-Control: public, max-age=N`
   and an `ETag` (a matching `If-None-Match` gets 304); anything else (errors, private
   data, a degraded answer): `private, no-store`.
@@ -15,12 +19,18 @@ import hashlib
 from typing import Any
 
 from cross_web import HTTPException as StrawberryHTTPException
-from starlette.exceptions import HTTPException
+from starlette.responses import JSONResponse
 from strawberry.http import GraphQLHTTPResponse, process_result
 from strawberry.types import ExecutionResult
 
 GRAPHQL_RESPONSE = "application/graphql-response+json"
 ACCEPTED_BODIES = {"application/json", GRAPHQL_RESPONSE, "application/graphql"}
+HTTP_ERROR_CODES = {
+    400: "BAD_REQUEST",
+    404: "NOT_FOUND",
+    405: "METHOD_NOT_ALLOWED",
+    415: "UNSUPPORTED_MEDIA_TYPE",
+}
 
 
 def prefers_graphql_response(request: Any) -> bool:
@@ -36,7 +46,8 @@ class GraphQLOverHttp:
         if request.method == "POST":
             media = request.headers.get("content-type", "").split(";")[0].strip().lower()
             if media and media not in ACCEPTED_BODIES and not media.startswith("multipart/"):
-                raise HTTPException(415, f"unsupported media type {media}; send application/json")
+                reason = f"unsupported media type {media}; send application/json"
+                return refused_request(request, 415, reason)
         try:
             if context is None:
                 response = await super().run(request)  # type: ignore[misc]
@@ -44,8 +55,8 @@ class GraphQLOverHttp:
                 response = await super().run(request, context, root_value)  # type: ignore[misc]
         except StrawberryHTTPException as error:
             if "not allowed when using GET" in error.reason:
-                raise HTTPException(405, "mutations need POST", headers={"Allow": "POST"}) from None
-            raise
+                return refused_request(request, 405, "mutations need POST", {"Allow": "POST"})
+            return refused_request(request, error.status_code, error.reason)
         if not hasattr(response, "body"):
             return response
         unexecuted = getattr(request.state, "graphql_unexecuted", False)
@@ -88,3 +99,17 @@ class GraphQLOverHttp:
         if unexecuted and prefers_graphql_response(request):
             data.pop("data", None)  # the spec: no data entry for a request that never ran
         return data
+
+
+def refused_request(
+    request: Any, status: int, reason: str, headers: dict[str, str] | None = None
+) -> JSONResponse:
+    """A request that never ran, as a GraphQL error body with a code (and no `data`)."""
+    code = HTTP_ERROR_CODES.get(status, "BAD_REQUEST")
+    media = GRAPHQL_RESPONSE if prefers_graphql_response(request) else "application/json"
+    return JSONResponse(
+        {"errors": [{"message": reason, "extensions": {"code": code}}]},
+        status_code=status,
+        media_type=media,
+        headers={"cache-control": "private, no-store", **(headers or {})},
+    )

@@ -21,6 +21,7 @@ from strawberry.extensions.query_depth_limiter import create_validator
 from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext
 
+from domain.text_input import DEFAULT_MAX_STRING_LENGTH
 from resolvers.carts import CartMutation, CartQuery
 from resolvers.catalog import CatalogQuery
 from resolvers.catalog_admin import CatalogAdminMutation
@@ -30,6 +31,7 @@ from resolvers.customers import CustomerMutation, CustomerQuery
 from resolvers.degraded_report import DegradedReport
 from resolvers.errors import ErrorPolicy
 from resolvers.execution import plain_data_context
+from resolvers.input_guard import InputGuard, LiteralChecks
 from resolvers.lifecycle import ReleaseRequestState
 from resolvers.reviews import ReviewMutation
 from resolvers.search import SearchQuery
@@ -87,17 +89,21 @@ def build_schema(
     batch_max: int = 0,
     max_cost: int = 1_000,
     expose_error_details: bool = False,
+    max_string_length: int = DEFAULT_MAX_STRING_LENGTH,
 ) -> strawberry.Schema:
     # One rule class for the schema's life: QueryDepthLimiter makes a new class per
     # instance, which changes the validation cache's key and re-validates every request.
     rules = [create_validator(max_depth, None, None), alias_rule(max_aliases)]
     costs = CostCache(maxsize=PARSE_CACHE_SIZE)
+    literals = LiteralChecks(max_string_length, maxsize=PARSE_CACHE_SIZE)
     extensions: list[Callable[[], SchemaExtension] | type[SchemaExtension]] = [
         lambda: MaxTokensLimiter(max_token_count=max_tokens),
         lambda: CachedParser(maxsize=PARSE_CACHE_SIZE),
         lambda: AddValidationRules(rules),
         lambda: ValidationCache(maxsize=PARSE_CACHE_SIZE),
         lambda: ErrorPolicy(expose_details=expose_error_details),
+        # Refuses bad strings before QueryCost, which still charges the refused request.
+        lambda: InputGuard(literals=literals),
         lambda: QueryCost(maximum=max_cost, cache=costs),
         ReleaseRequestState,
         SearchReport,

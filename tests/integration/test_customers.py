@@ -48,7 +48,7 @@ async def test_sign_up_log_in_and_me(client: AppClient, db: Database) -> None:
     assert created["userErrors"] == []
     assert me["data"]["me"] == {
         "id": created["customer"]["id"],
-        "email": "Ann@Example.com",
+        "email": "ann@example.com",  # stored in its canonical form
         "name": "Ann Lee",
     }
     assert len(token["accessToken"]) >= 43  # 256 random bits, URL-safe base64

@@ -7,7 +7,7 @@ import pytest
 from domain.catalog import AttributeFilter
 from domain.errors import ErrorCode, InvalidInput
 from domain.listing import ProductFilterInput, build_filter
-from schema.global_id import decode_gid, decode_int_gid, encode_gid
+from schema.global_id import decode_gid, decode_int_gid, encode_gid, int_key
 
 
 def test_filter_prices_become_minor_units_and_attributes_tuples() -> None:
@@ -62,9 +62,24 @@ def test_global_ids_are_opaque_and_round_trip() -> None:
         encode_gid("Category", 1),
         encode_gid("Product", "abc"),
         encode_gid("Product", "9" * 30),
+        encode_gid("Product", "\u00b2"),  # isdigit() is true, int() fails
+        encode_gid("Product", "\u0661"),  # Arabic-Indic one: int() reads 1
+        encode_gid("Product", "\uff11"),  # fullwidth one: int() reads 1
+        encode_gid("Product", "01"),  # one id, one spelling
+        encode_gid("Product", "9" * 19),  # may pass bigint
+        encode_gid("Product", "1\x00"),
+        encode_gid("Product", "1" * 10_000),
     ],
 )
 def test_foreign_or_malformed_ids_are_invalid(value: str) -> None:
     with pytest.raises(InvalidInput) as raised:
         decode_int_gid(value, "Product")
     assert raised.value.code is ErrorCode.INVALID_ID
+
+
+@pytest.mark.parametrize(
+    ("key", "expected"),
+    [("0", 0), ("1", 1), ("9" * 18, int("9" * 18)), ("", None), ("-1", None), (" 1", None)],
+)
+def test_integer_keys_are_canonical_ascii_digits(key: str, expected: int | None) -> None:
+    assert int_key(key) == expected

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import base64
+import json
+
 import pytest
 
 from domain.errors import ErrorCode, InvalidInput
@@ -75,3 +78,25 @@ def test_page_size_defaults_and_accepts_the_cap() -> None:
     assert page_request(None, None, ordering="x", arity=2, max_size=100).first == 20
     assert page_request(100, None, ordering="x", arity=2, max_size=100).first == 100
     assert page_request(0, None, ordering="x", arity=2, max_size=100).first == 0
+
+
+@pytest.mark.parametrize(
+    "key",
+    [
+        (2**63, 1),
+        ("t", 2**63),
+        (float("nan"), 1),
+        (float("inf"), 1),
+        ("a\x00", 1),
+        ("\ud800", 1),
+        ("m" * 1_001, 1),
+        (True, 1),
+    ],
+)
+def test_cursors_hold_only_values_postgres_takes(key: tuple[object, ...]) -> None:
+    raw = json.dumps(["o", *key]).encode("utf-8", "surrogatepass")
+    cursor = base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+    with pytest.raises(InvalidInput) as raised:
+        decode_cursor("o", cursor, 2)
+    assert raised.value.code is ErrorCode.INVALID_CURSOR

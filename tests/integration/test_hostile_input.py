@@ -1,0 +1,340 @@
+"""Hostile input on a production-mode server: a coded error, never a 500 or INTERNAL_SERVER_ERROR.
+
+Every client string is checked once, before anything reaches SQL, Redis or a cache:
+control characters (NUL first of all: asyncpg cannot send it) and strings past the
+global length backstop are refused as BAD_USER_INPUT with the offending argument path.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+
+from persistence.db import Database
+from schema.global_id import encode_gid
+from settings import Settings
+from tests.client import AppClient, customer_token, running_app
+from tests.conftest import FAST_PASSWORDS, PRODUCTION_EXTRAS, TEST_REDIS_URL
+from tests.factories import CatalogFactory, MadeProduct
+from tests.shop import ADDRESS, ready_cart
+
+NUL = "\x00"
+
+
+def production_settings(database_url: str, **overrides: Any) -> Settings:
+    values: dict[str, Any] = {
+        "environment": "production",
+        "database_url": database_url,
+        "redis_url": TEST_REDIS_URL,
+        "rate_limit_capacity": 1e9,
+        "rate_limit_restore_rate": 1e9,
+        **PRODUCTION_EXTRAS,
+        **FAST_PASSWORDS,
+        **overrides,
+    }
+    return Settings(**values)
+
+
+@pytest.fixture
+async def production(database_url: str, clean: None) -> AsyncIterator[AppClient]:
+    async with running_app(production_settings(database_url)) as app_client:
+        yield app_client
+
+
+def assert_refused(result: Any, field: str) -> None:
+    assert result.status == 200, result.body
+    assert result.error_codes == ["BAD_USER_INPUT"], result.body
+    assert result.errors[0]["extensions"]["field"] == field
+    assert "INTERNAL_SERVER_ERROR" not in json.dumps(result.body)
+
+
+async def shop(client: AppClient, db: Database) -> tuple[MadeProduct, str, str]:
+    """A product, a signed-in customer's token and a guest cart ready for checkout."""
+    made = await CatalogFactory(db).product("Mug")
+    token = await customer_token(client, "ann@example.com")
+    cart_id = await ready_cart(client, [(made, 1)])
+    return made, token, cart_id
+
+
+# (what, document, variables builder, the refused argument's path). Each document runs
+# with the hostile string in a variable; the same path must be reported.
+CASES: list[tuple[str, str, Any, str]] = [
+    ("slug", "query($s: String) { product(slug: $s) { id } }", lambda s: {"s": s}, "s"),
+    (
+        "category slug",
+        "query($s: String!) { category(slug: $s) { id } }",
+        lambda s: {"s": s},
+        "s",
+    ),
+    ("search", "query($q: String!) { search(query: $q) { totalCount } }", lambda s: {"q": s}, "q"),
+    (
+        "filter brand",
+        "query($f: ProductFilter) { products(filter: $f) { edges { cursor } } }",
+        lambda s: {"f": {"brands": [f"Acme{s}"]}},
+        "f.brands.0",
+    ),
+    (
+        "filter category",
+        "query($f: ProductFilter) { products(filter: $f) { edges { cursor } } }",
+        lambda s: {"f": {"category": s}},
+        "f.category",
+    ),
+    (
+        "filter attribute",
+        "query($f: ProductFilter) { products(filter: $f) { edges { cursor } } }",
+        lambda s: {"f": {"attributes": [{"name": "fit", "values": [f"slim{s}"]}]}},
+        "f.attributes.0.values.0",
+    ),
+    (
+        "sign-up email",
+        """mutation($i: CustomerCreateInput!) { customerCreate(input: $i) {
+           customer { id } userErrors { code } } }""",
+        lambda s: {"i": {"email": f"bob{s}@example.com", "password": "long enough", "name": "B"}},
+        "i.email",
+    ),
+    (
+        "sign-up name",
+        """mutation($i: CustomerCreateInput!) { customerCreate(input: $i) {
+           customer { id } userErrors { code } } }""",
+        lambda s: {"i": {"email": "bob@example.com", "password": "long enough", "name": f"B{s}"}},
+        "i.name",
+    ),
+    (
+        "login email",
+        """mutation($i: CustomerAccessTokenCreateInput!) { customerAccessTokenCreate(input: $i) {
+           customerAccessToken { accessToken } userErrors { code } } }""",
+        lambda s: {"i": {"email": f"ann{s}@example.com", "password": "correct horse"}},
+        "i.email",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("what", "document", "variables", "field"), CASES, ids=[c[0] for c in CASES]
+)
+async def test_a_nul_in_a_variable_is_refused_before_it_reaches_postgres(
+    production: AppClient, db: Database, what: str, document: str, variables: Any, field: str
+) -> None:
+    await CatalogFactory(db).product("Mug")
+
+    result = await production.query(document, variables(NUL))
+
+    assert_refused(result, field)
+
+
+async def test_a_nul_in_a_review_body_or_title_is_refused(
+    production: AppClient, db: Database
+) -> None:
+    made, token, _ = await shop(production, db)
+    document = """mutation($i: ReviewCreateInput!) { reviewCreate(input: $i) {
+      review { id } userErrors { code } } }"""
+    product_id = encode_gid("Product", made.id)
+
+    body = await production.query(
+        document,
+        {"i": {"productId": product_id, "rating": 5, "title": "ok", "body": NUL}},
+        token=token,
+    )
+    title = await production.query(
+        document, {"i": {"productId": product_id, "rating": 5, "title": f"a{NUL}b"}}, token=token
+    )
+    fine = await production.query(
+        document,
+        {"i": {"productId": product_id, "rating": 5, "title": "Good\tmug\r\n"}},
+        token=token,
+    )
+
+    assert_refused(body, "i.body")
+    assert_refused(title, "i.title")
+    assert fine.data["reviewCreate"]["userErrors"] == []  # tab, CR and LF are text
+
+
+async def test_a_nul_in_cart_fields_and_the_idempotency_key_is_refused(
+    production: AppClient, db: Database
+) -> None:
+    _, _, cart_id = await shop(production, db)
+    set_address = """mutation($id: ID!, $a: MailingAddressInput!) {
+      cartShippingAddressUpdate(input: {cartId: $id, address: $a}) { userErrors { code } } }"""
+    set_buyer = """mutation($id: ID!, $b: CartBuyerIdentityInput!) {
+      cartBuyerIdentityUpdate(input: {cartId: $id, buyerIdentity: $b}) { userErrors { code } } }"""
+    checkout = """mutation($i: CheckoutCompleteInput!) { checkoutComplete(input: $i) {
+      order { id } userErrors { code } } }"""
+
+    address = await production.query(
+        set_address, {"id": cart_id, "a": {**ADDRESS, "city": f"B{NUL}"}}
+    )
+    buyer = await production.query(set_buyer, {"id": cart_id, "b": {"email": f"a{NUL}@b.co"}})
+    key = await production.query(
+        checkout,
+        {
+            "i": {
+                "cartId": cart_id,
+                "idempotencyKey": f"key-{NUL}-0001",
+                "paymentMethod": "pm_card_visa",
+            }
+        },
+    )
+    cart_id_itself = await production.query(
+        set_buyer, {"id": cart_id + NUL, "b": {"countryCode": "DE"}}
+    )
+    paid = await production.query(
+        checkout,
+        {"i": {"cartId": cart_id, "idempotencyKey": "key-0001", "paymentMethod": "pm_card_visa"}},
+    )
+
+    assert_refused(address, "a.city")
+    assert_refused(buyer, "b.email")
+    assert_refused(key, "i.idempotencyKey")
+    assert_refused(cart_id_itself, "id")
+    # Nothing was half-written: the cart checks out with its original address and lines.
+    assert paid.data["checkoutComplete"]["userErrors"] == []
+
+
+@pytest.mark.parametrize(
+    ("document", "field"),
+    [
+        ('{ product(slug: "mug\\u0000") { id } }', "product.slug"),
+        ('{ search(query: "a\\u0001b") { totalCount } }', "search.query"),
+        (
+            '{ products(filter: {brands: ["x", "\\u001f"]}) { edges { cursor } } }',
+            "products.filter.brands.1",
+        ),
+        ('query($s: String = "\\u0000") { product(slug: $s) { id } }', "s"),
+        (
+            'mutation { customerCreate(input: {email: "x\\u0000@y.co", password: "long enough", name: "n"}) '
+            "{ userErrors { code } } }",
+            "customerCreate.input.email",
+        ),
+    ],
+)
+async def test_control_characters_in_document_literals_are_refused(
+    production: AppClient, db: Database, document: str, field: str
+) -> None:
+    await CatalogFactory(db).product("Mug")
+
+    result = await production.query(document)
+
+    assert_refused(result, field)
+
+
+async def test_strings_past_the_global_backstop_are_refused(production: AppClient) -> None:
+    variable = await production.query(
+        "query($q: String!) { search(query: $q) { totalCount } }", {"q": "a" * 10_001}
+    )
+    literal = await production.query(f'{{ product(slug: "{"a" * 10_001}") {{ id }} }}')
+    at_the_limit = await production.query(
+        "query($q: String!) { product(slug: $q) { id } }", {"q": "a" * 10_000}
+    )
+
+    assert_refused(variable, "q")
+    assert_refused(literal, "product.slug")
+    assert at_the_limit.data == {"product": None}
+
+
+async def test_unicode_line_separators_and_ordinary_text_pass(
+    production: AppClient, db: Database
+) -> None:
+    await CatalogFactory(db).product("Mug")
+
+    result = await production.query(
+        "query($q: String!) { search(query: $q) { totalCount } }", {"q": "mug\u2028\u00e9\u4e2d"}
+    )
+
+    assert result.status == 200 and "errors" not in result.body, result.body
+
+
+def _b64(text: str) -> str:
+    return base64.urlsafe_b64encode(text.encode()).rstrip(b"=").decode()
+
+
+@pytest.mark.parametrize(
+    "key",
+    [
+        "\u00b2",
+        "\u0661",
+        "\uff11",
+        "1\x00",
+        "0001",
+        "9" * 19,
+        "9223372036854775808",
+        "1" * 10_000,
+        "-1",
+        " 1",
+    ],
+)
+async def test_ids_are_ascii_digits_in_the_bigint_range(
+    production: AppClient, db: Database, key: str
+) -> None:
+    made = await CatalogFactory(db).product("Mug")  # id 1: a Unicode "1" must not find it
+    assert made.id == 1
+    gid = _b64(f"gid://shop/Product/{key}")
+
+    by_id = await production.query("query($id: ID) { product(id: $id) { id } }", {"id": gid})
+    node = await production.query("query($id: ID!) { node(id: $id) { id } }", {"id": gid})
+
+    assert by_id.status == 200 and node.status == 200
+    assert by_id.error_codes in (["INVALID_ID"], ["BAD_USER_INPUT"]), by_id.body
+    assert node.body["data"] == {"node": None} or node.error_codes in (
+        ["INVALID_ID"],
+        ["BAD_USER_INPUT"],
+    ), node.body
+    assert "INTERNAL_SERVER_ERROR" not in json.dumps([by_id.body, node.body])
+
+
+@pytest.mark.parametrize(
+    "parts",
+    [
+        ["p:ID:asc", 2**63],
+        ["p:ID:asc", -(2**63) - 1],
+        ["p:ID:asc", 10**400],
+        ["p:TITLE:asc", "mug\u0000", 1],
+        ["p:TITLE:asc", "\ud800", 1],
+        ["p:TITLE:asc", "m" * 1_500, 1],
+        ["p:RATING:asc", float("nan"), 1],
+        ["p:RATING:asc", float("inf"), 1],
+    ],
+)
+async def test_cursors_decode_only_to_values_postgres_can_take(
+    production: AppClient, db: Database, parts: list[Any]
+) -> None:
+    await CatalogFactory(db).product("Mug")
+    sort = parts[0].split(":")[1]
+    raw = json.dumps(parts).encode("utf-8", "surrogatepass")
+    cursor = base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+    result = await production.query(
+        f"query($a: String) {{ products(sortKey: {sort}, after: $a) {{ edges {{ cursor }} }} }}",
+        {"a": cursor},
+    )
+
+    assert result.status == 200
+    assert result.error_codes == ["INVALID_CURSOR"], result.body
+
+
+async def test_a_cart_id_that_decodes_to_control_characters_is_not_a_cart(
+    production: AppClient,
+) -> None:
+    gid = _b64("gid://shop/Cart/\x00\x01")
+
+    result = await production.query("query($id: ID!) { cart(id: $id) { id } }", {"id": gid})
+
+    assert result.status == 200
+    assert result.body.get("data") == {"cart": None} or result.error_codes == ["INVALID_ID"]
+    assert "INTERNAL_SERVER_ERROR" not in json.dumps(result.body)
+
+
+@pytest.mark.parametrize(
+    "amount",
+    ["1e999999999", "1E+999999", "\u0661\u0660", "\uff11\uff10", "1_000", "1e2", "9" * 5_000],
+)
+async def test_money_amounts_are_plain_ascii_decimals(production: AppClient, amount: str) -> None:
+    result = await production.query(
+        "query($p: String) { products(filter: {priceMin: $p}) { edges { cursor } } }", {"p": amount}
+    )
+
+    assert result.status == 200
+    assert result.error_codes == ["INVALID_PRICE"], result.body
