@@ -234,7 +234,9 @@ class QueryCost(SchemaExtension):
         if limiter is None:
             return
         decision = await limiter.take(
-            request_context.client_key, cost, getattr(request_context, "rate_limit", None)
+            await request_context.rate_limit_key(),
+            cost,
+            getattr(request_context, "rate_limit", None),
         )
         self._throttle = {
             "maximumAvailable": decision.capacity,
