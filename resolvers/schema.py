@@ -90,7 +90,7 @@ def build_schema(
     # One rule class for the schema's life: QueryDepthLimiter makes a new class per
     # instance, which changes the validation cache's key and re-validates every request.
     rules = [create_validator(max_depth, None, None), alias_rule(max_aliases)]
-    costs = CostCache(maxsize=PARSE_CACHE_SIZE)
+    costs = CostCache()
     extensions: list[Callable[[], SchemaExtension] | type[SchemaExtension]] = [
         lambda: MaxTokensLimiter(max_token_count=max_tokens),
         lambda: CachedParser(maxsize=PARSE_CACHE_SIZE),
