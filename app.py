@@ -192,7 +192,7 @@ class Container:
                 RedisDocumentStore(
                     redis,
                     ttl_seconds=settings.apq_ttl_seconds,
-                    lru_size=settings.apq_lru_size,
+                    lru_bytes=settings.apq_lru_bytes,
                     timeout_seconds=settings.redis_timeout_seconds,
                 )
             ),
@@ -283,6 +283,7 @@ class GraphQLView(PersistedQueryHttp, GraphQLOverHttp, GraphQL[Context, None]):
                 batch_max=settings.graphql_batch_max,
                 max_cost=settings.max_query_cost,
                 expose_error_details=settings.environment == "development",
+                document_cache_bytes=settings.document_cache_bytes,
             ),
             graphql_ide="graphiql" if settings.graphiql_enabled else None,
         )

@@ -72,6 +72,11 @@ class Settings(BaseSettings):
     max_query_aliases: int = Field(default=30, ge=0)
     max_query_tokens: int = Field(default=10_000, ge=1)
     max_query_cost: int = Field(default=1_000, ge=1)
+    # A `query` longer than this (UTF-8 bytes) is refused unparsed, and never registered
+    # as a persisted query: QUERY_TOO_LARGE, HTTP 413.
+    max_query_bytes: int = Field(default=65_536, ge=1_024)
+    # Parsed and validated documents kept per worker (estimated AST bytes, not entries).
+    document_cache_bytes: int = Field(default=64 * 1024 * 1024, ge=1_048_576)
     rate_limit_capacity: float = Field(default=1_000, gt=0)  # points per client bucket
     rate_limit_restore_rate: float = Field(default=50, gt=0)  # points per second
     max_body_bytes: int = Field(default=1_048_576, ge=1024)  # larger bodies get 413
@@ -82,9 +87,10 @@ class Settings(BaseSettings):
     cors_allow_origins: list[str] = Field(default_factory=list)  # JSON list; [] = no CORS
     graphiql: bool | None = None
     # Persisted queries. APQ documents live in Redis for `apq_ttl_seconds` (a client
-    # re-registers after a miss) with an in-process LRU of `apq_lru_size` in front.
+    # re-registers after a miss) with an in-process LRU of `apq_lru_bytes` of document
+    # text in front.
     apq_ttl_seconds: int = Field(default=7 * 24 * 3600, ge=60)
-    apq_lru_size: int = Field(default=2_000, ge=0)
+    apq_lru_bytes: int = Field(default=8 * 1024 * 1024, ge=0)
     # Public manifests (first-party apps), loaded at start: JSON list of file paths.
     manifest_files: list[str] = Field(default_factory=list)
     # The public endpoint runs only operations from `manifest_files` (no free-form

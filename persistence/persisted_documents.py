@@ -1,7 +1,8 @@
 """Automatic persisted queries: documents by sha256 in Redis, an LRU in front of it.
 
 Every server shares the Redis copy (a client registers once, whichever server it hits);
-each keeps its hottest documents in process, so a hit usually costs no round trip.
+each keeps its hottest documents in process, so a hit usually costs no round trip; that
+copy is bounded by the bytes of text it holds, not by a number of documents.
 Redis unavailable: a lookup misses (the client resends the query, which runs) and a
 registration is skipped, both with a warning; persisted queries never fail a request.
 """
@@ -10,8 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections import OrderedDict
 
+from cachetools import LRUCache
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
@@ -24,7 +25,7 @@ class RedisDocumentStore:
         redis: Redis,
         *,
         ttl_seconds: int,
-        lru_size: int,
+        lru_bytes: int,
         timeout_seconds: float,
         namespace: str = "apq",
     ) -> None:
@@ -32,13 +33,13 @@ class RedisDocumentStore:
         self._ttl = ttl_seconds
         self._timeout = timeout_seconds
         self._namespace = namespace
-        self._lru: OrderedDict[str, str] = OrderedDict()
-        self._lru_size = lru_size
+        self._lru: LRUCache[str, str] | None = (
+            LRUCache(maxsize=lru_bytes, getsizeof=len) if lru_bytes else None
+        )
 
     async def get(self, sha256_hash: str) -> str | None:
-        body = self._lru.get(sha256_hash)
+        body = self._lru.get(sha256_hash) if self._lru is not None else None
         if body is not None:
-            self._lru.move_to_end(sha256_hash)
             return body
         try:
             async with asyncio.timeout(self._timeout):
@@ -60,11 +61,13 @@ class RedisDocumentStore:
         except (RedisError, OSError, TimeoutError) as error:
             log.warning("persisted query store unavailable, not registered: %s", error)
 
+    @property
+    def lru_bytes_used(self) -> int:
+        return 0 if self._lru is None else int(self._lru.currsize)
+
     def _remember(self, sha256_hash: str, body: str) -> None:
-        self._lru[sha256_hash] = body
-        self._lru.move_to_end(sha256_hash)
-        while len(self._lru) > self._lru_size:
-            self._lru.popitem(last=False)
+        if self._lru is not None and len(body) <= self._lru.maxsize:
+            self._lru[sha256_hash] = body
 
     def _key(self, sha256_hash: str) -> str:
         return f"{self._namespace}:{sha256_hash}"
