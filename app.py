@@ -28,6 +28,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from strawberry.asgi import GraphQL
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from dataloaders.catalog import CatalogLoaders
 from domain.carts import MAX_LINES, MAX_QUANTITY, Carts, PricingRules
@@ -404,6 +405,12 @@ def create_app(
     starlette.add_middleware(
         RequestMetaMiddleware, count_statements=settings.statement_count_exposed
     )
+    if settings.trusted_proxies:
+        # Outermost, so everything (login throttle, rate limits) sees the forwarded
+        # client. Here rather than in uvicorn, which trusts loopback unless told not to:
+        # the same rule holds under `python app.py serve` and `uvicorn app:app
+        # --no-proxy-headers`, or any ASGI server.
+        starlette.add_middleware(ProxyHeadersMiddleware, trusted_hosts=settings.trusted_proxies)
     return starlette
 
 

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import ipaddress
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 EMBEDDED_DATABASE_URL = "sqlite+aiosqlite:///var/shop.db"
@@ -23,6 +24,10 @@ class Settings(BaseSettings):
 
     host: str = "127.0.0.1"
     port: int = 8000
+    # Proxies whose X-Forwarded-For / X-Forwarded-Proto are believed: a comma list of
+    # addresses or CIDR networks ("*" for any). Empty: nobody's, the client address is
+    # the TCP peer's, so rotating the header buys no new rate-limit bucket.
+    forwarded_allow_ips: str = ""
     log_level: str = "INFO"
 
     currency_code: str = Field(default="USD", min_length=3, max_length=3)
@@ -136,6 +141,21 @@ class Settings(BaseSettings):
     # is in-process (fakeredis), where no other process could reach the streams.
     run_worker_in_process: bool | None = None
 
+    @field_validator("forwarded_allow_ips")
+    @classmethod
+    def _addresses_or_networks(cls, value: str) -> str:
+        for entry in _comma_list(value):
+            if entry != "*":
+                try:
+                    ipaddress.ip_network(entry, strict=False)
+                except ValueError:
+                    raise ValueError(f"{entry!r} is not an IP address or network") from None
+        return value
+
+    @property
+    def trusted_proxies(self) -> list[str]:
+        return _comma_list(self.forwarded_allow_ips)
+
     @model_validator(mode="after")
     def _production_needs_real_services(self) -> Settings:
         if self.environment == "production":
@@ -197,3 +217,7 @@ class Settings(BaseSettings):
         if self.run_worker_in_process is not None:
             return self.run_worker_in_process
         return self.redis_url is None
+
+
+def _comma_list(value: str) -> list[str]:
+    return [entry.strip() for entry in value.split(",") if entry.strip()]
