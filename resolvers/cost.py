@@ -258,11 +258,10 @@ class CostCache:
         operation_name: str | None,
         variables: Mapping[str, Any],
     ) -> int:
-        fragments = _fragments(document)
         key = (query, operation_name)
         shape = self._shapes.get(key)
         if shape is None:
-            names = sizing_variables(schema, operation, fragments, self._views)
+            names = sizing_variables(schema, operation, _fragments(document), self._views)
             shape = _Shape(
                 sizing=tuple(sorted(names)),
                 weight=len(query) + SIGNATURES_PER_SHAPE * SIGNATURE_BYTES,
@@ -278,7 +277,7 @@ class CostCache:
         cached = shape.costs.get(signature)
         if cached is not None:
             return cached
-        cost = query_cost(schema, operation, fragments, coerced, self._views)
+        cost = query_cost(schema, operation, _fragments(document), coerced, self._views)
         if len(shape.costs) >= SIGNATURES_PER_SHAPE:
             shape.costs.clear()  # page sizes churning: start over rather than grow
         shape.costs[signature] = cost
