@@ -31,6 +31,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from strawberry.asgi import GraphQL
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from dataloaders.catalog import CatalogLoaders
 from domain.carts import MAX_LINES, MAX_QUANTITY, Carts, PricingRules
@@ -229,7 +230,7 @@ class Container:
                 RedisDocumentStore(
                     redis,
                     ttl_seconds=settings.apq_ttl_seconds,
-                    lru_size=settings.apq_lru_size,
+                    lru_bytes=settings.apq_lru_bytes,
                     timeout_seconds=settings.redis_timeout_seconds,
                     retry_after_seconds=settings.redis_retry_after_seconds,
                 )
@@ -349,6 +350,7 @@ class GraphQLView(PersistedQueryHttp, GraphQLOverHttp, WellFormedRequests, Graph
                 max_cost=settings.max_query_cost,
                 expose_error_details=settings.environment == "development",
                 max_string_length=settings.max_input_string_length,
+                document_cache_bytes=settings.document_cache_bytes,
             ),
             graphql_ide="graphiql" if settings.graphiql_enabled else None,
         )
@@ -475,6 +477,12 @@ def create_app(
     starlette.add_middleware(
         RequestMetaMiddleware, count_statements=settings.statement_count_exposed
     )
+    if settings.trusted_proxies:
+        # Outermost, so everything (login throttle, rate limits) sees the forwarded
+        # client. Here rather than in uvicorn, which trusts loopback unless told not to:
+        # the same rule holds under `python app.py serve` and `uvicorn app:app
+        # --no-proxy-headers`, or any ASGI server.
+        starlette.add_middleware(ProxyHeadersMiddleware, trusted_hosts=settings.trusted_proxies)
     return starlette
 
 

@@ -326,4 +326,7 @@ def main(argv: list[str] | None = None) -> None:
             http="httptools",
             access_log=False,
             log_level=settings.log_level.lower(),
+            # The app applies FORWARDED_ALLOW_IPS itself; uvicorn's own middleware
+            # would trust X-Forwarded-For from loopback whatever the setting says.
+            proxy_headers=False,
         )

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import ipaddress
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 EMBEDDED_DATABASE_URL = "sqlite+aiosqlite:///var/shop.db"
@@ -26,6 +27,10 @@ class Settings(BaseSettings):
 
     host: str = "127.0.0.1"
     port: int = 8000
+    # Proxies whose X-Forwarded-For / X-Forwarded-Proto are believed: a comma list of
+    # addresses or CIDR networks ("*" for any). Empty: nobody's, the client address is
+    # the TCP peer's, so rotating the header buys no new rate-limit bucket.
+    forwarded_allow_ips: str = ""
     log_level: str = "INFO"
 
     currency_code: str = Field(default="USD", min_length=3, max_length=3)
@@ -82,6 +87,11 @@ class Settings(BaseSettings):
     max_query_aliases: int = Field(default=30, ge=0)
     max_query_tokens: int = Field(default=10_000, ge=1)
     max_query_cost: int = Field(default=1_000, ge=1)
+    # A `query` longer than this (UTF-8 bytes) is refused unparsed, and never registered
+    # as a persisted query: QUERY_TOO_LARGE, HTTP 413.
+    max_query_bytes: int = Field(default=65_536, ge=1_024)
+    # Parsed and validated documents kept per worker (estimated AST bytes, not entries).
+    document_cache_bytes: int = Field(default=64 * 1024 * 1024, ge=1_048_576)
     rate_limit_capacity: float = Field(default=1_000, gt=0)  # points per client bucket
     rate_limit_restore_rate: float = Field(default=50, gt=0)  # points per second
     max_body_bytes: int = Field(default=1_048_576, ge=1024)  # larger bodies get 413
@@ -95,9 +105,10 @@ class Settings(BaseSettings):
     cors_allow_origins: list[str] = Field(default_factory=list)  # JSON list; [] = no CORS
     graphiql: bool | None = None
     # Persisted queries. APQ documents live in Redis for `apq_ttl_seconds` (a client
-    # re-registers after a miss) with an in-process LRU of `apq_lru_size` in front.
+    # re-registers after a miss) with an in-process LRU of `apq_lru_bytes` of document
+    # text in front.
     apq_ttl_seconds: int = Field(default=7 * 24 * 3600, ge=60)
-    apq_lru_size: int = Field(default=2_000, ge=0)
+    apq_lru_bytes: int = Field(default=8 * 1024 * 1024, ge=0)
     # Public manifests (first-party apps), loaded at start: JSON list of file paths.
     manifest_files: list[str] = Field(default_factory=list)
     # The public endpoint runs only operations from `manifest_files` (no free-form
@@ -142,6 +153,21 @@ class Settings(BaseSettings):
     # The relay and consumers inside the server process: on by default only when Redis
     # is in-process (fakeredis), where no other process could reach the streams.
     run_worker_in_process: bool | None = None
+
+    @field_validator("forwarded_allow_ips")
+    @classmethod
+    def _addresses_or_networks(cls, value: str) -> str:
+        for entry in _comma_list(value):
+            if entry != "*":
+                try:
+                    ipaddress.ip_network(entry, strict=False)
+                except ValueError:
+                    raise ValueError(f"{entry!r} is not an IP address or network") from None
+        return value
+
+    @property
+    def trusted_proxies(self) -> list[str]:
+        return _comma_list(self.forwarded_allow_ips)
 
     @model_validator(mode="after")
     def _gateway_fits_in_the_request(self) -> Settings:
@@ -216,3 +242,7 @@ class Settings(BaseSettings):
         if self.run_worker_in_process is not None:
             return self.run_worker_in_process
         return self.redis_url is None
+
+
+def _comma_list(value: str) -> list[str]:
+    return [entry.strip() for entry in value.split(",") if entry.strip()]

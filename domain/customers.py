@@ -170,9 +170,15 @@ class Accounts:
     async def customer_for(self, token: str | None) -> Customer | None:
         if not token:
             return None
-        customer_id = await self._sessions.customer_id(token)
-        if customer_id is None:
-            return None
+        customer_id = await self.session_owner(token)
+        return None if customer_id is None else await self.customer(customer_id)
+
+    async def session_owner(self, token: str) -> int | None:
+        """Whose live session this token is (a session store read, no database): None for
+        an unknown, expired or revoked token."""
+        return await self._sessions.customer_id(token)
+
+    async def customer(self, customer_id: int) -> Customer | None:
         return (await self._customers.by_ids([customer_id])).get(customer_id)
 
     async def _decoy(self) -> str:

@@ -1,7 +1,8 @@
 """Automatic persisted queries: documents by sha256 in Redis, an LRU in front of it.
 
 Every server shares the Redis copy (a client registers once, whichever server it hits);
-each keeps its hottest documents in process, so a hit usually costs no round trip.
+each keeps its hottest documents in process, so a hit usually costs no round trip; that
+copy is bounded by the bytes of text it holds, not by a number of documents.
 Redis unavailable: a lookup misses (the client resends the query, which runs) and a
 registration is skipped, with a warning; for `retry_after_seconds` after a failure Redis
 is not asked at all (the LRU still answers). Persisted queries never fail a request.
@@ -11,8 +12,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections import OrderedDict
 
+from cachetools import LRUCache
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
@@ -27,7 +28,7 @@ class RedisDocumentStore:
         redis: Redis,
         *,
         ttl_seconds: int,
-        lru_size: int,
+        lru_bytes: int,
         timeout_seconds: float,
         retry_after_seconds: float = 5.0,
         namespace: str = "apq",
@@ -36,16 +37,16 @@ class RedisDocumentStore:
         self._ttl = ttl_seconds
         self._timeout = timeout_seconds
         self._namespace = namespace
-        self._lru: OrderedDict[str, str] = OrderedDict()
-        self._lru_size = lru_size
+        self._lru: LRUCache[str, str] | None = (
+            LRUCache(maxsize=lru_bytes, getsizeof=len) if lru_bytes else None
+        )
         self.window = SkipWindow(
             retry_after_seconds, log, "persisted query store unavailable, lookups miss"
         )
 
     async def get(self, sha256_hash: str) -> str | None:
-        body = self._lru.get(sha256_hash)
+        body = self._lru.get(sha256_hash) if self._lru is not None else None
         if body is not None:
-            self._lru.move_to_end(sha256_hash)
             return body
         if self.window.skipping():
             return None
@@ -71,11 +72,13 @@ class RedisDocumentStore:
         except (RedisError, OSError, TimeoutError) as error:
             self.window.failed(error)
 
+    @property
+    def lru_bytes_used(self) -> int:
+        return 0 if self._lru is None else int(self._lru.currsize)
+
     def _remember(self, sha256_hash: str, body: str) -> None:
-        self._lru[sha256_hash] = body
-        self._lru.move_to_end(sha256_hash)
-        while len(self._lru) > self._lru_size:
-            self._lru.popitem(last=False)
+        if self._lru is not None and len(body) <= self._lru.maxsize:
+            self._lru[sha256_hash] = body
 
     def _key(self, sha256_hash: str) -> str:
         return f"{self._namespace}:{sha256_hash}"

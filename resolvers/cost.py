@@ -1,22 +1,27 @@
 """Static query cost, computed before anything executes.
 
-Object fields cost 1, scalars and enums 0; a field taking `first` costs 1 plus `first`
-times what is below it (its value, a variable, or the argument's default); a mutation
-field costs 10 more; a few fields override their own cost where the resolver is expensive.
-A document over the maximum is refused with MAX_COST_EXCEEDED and its cost, unexecuted.
+Object fields cost 1, scalars and enums 0; a field that sizes a list costs 1 plus that
+size times what is below it: `first` (capped at 100) or the length of a list argument
+(`nodes(ids:)`), each taken at the value it will have when the field runs (given
+variables, else the variable's default, else the argument's default, exactly as
+graphql-core coerces them); a mutation field costs 10 more; a few fields override their
+own cost where the resolver is expensive. A document over the maximum is refused with
+MAX_COST_EXCEEDED and its cost, unexecuted.
 """
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from collections.abc import AsyncIterator, Hashable, Iterator, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
+from cachetools import LRUCache
 from graphql import (
     DocumentNode,
     FieldNode,
     FragmentDefinitionNode,
     FragmentSpreadNode,
+    GraphQLArgument,
     GraphQLError,
     GraphQLField,
     GraphQLInterfaceType,
@@ -26,19 +31,25 @@ from graphql import (
     GraphQLSchema,
     GraphQLUnionType,
     InlineFragmentNode,
-    IntValueNode,
+    ListValueNode,
+    ObjectValueNode,
     OperationDefinitionNode,
     OperationType,
     SelectionSetNode,
+    ValueNode,
     VariableNode,
 )
+from graphql.execution.values import VariableValues, get_argument_values, get_variable_values
 from strawberry.extensions import SchemaExtension
 from strawberry.types import ExecutionResult
 
+from domain.pagination import DEFAULT_PAGE_SIZE
+
 MUTATION_COST = 10
-# `first` above the page-size cap is refused by its resolver anyway (INVALID_PAGE_SIZE):
-# count it at the cap, so the client hears about the real problem.
-FIRST_CAP = 100
+# A size above the cap is refused by its resolver anyway (INVALID_PAGE_SIZE, or at most
+# 100 ids): count it at the cap, so the client hears about the real problem.
+SIZE_CAP = 100
+PAGE_ARGUMENT = "first"
 # Fields whose resolver costs more than reading an object (own cost, before children).
 FIELD_COSTS: Mapping[tuple[str, str], int] = {
     ("Mutation", "checkoutComplete"): 50,
@@ -51,35 +62,123 @@ def query_cost(
     schema: GraphQLSchema,
     operation: OperationDefinitionNode,
     fragments: Mapping[str, FragmentDefinitionNode],
-    variables: Mapping[str, Any],
+    variables: VariableValues | None,
+    views: SizingViews | None = None,
 ) -> int:
-    root = schema.get_root_type(operation.operation)
-    if root is None:
-        return 0
-    per_field = MUTATION_COST if operation.operation is OperationType.MUTATION else 0
-    return _selection_cost(schema, root, operation.selection_set, fragments, variables, per_field)
+    """The cost of `operation` with these coerced variables (None: none usable)."""
+    return _CostWalk(schema, fragments, variables, views).operation(operation)
 
 
-def _selection_cost(
+def sizing_variables(
     schema: GraphQLSchema,
-    parent: Any,
-    selection_set: SelectionSetNode | None,
+    operation: OperationDefinitionNode,
     fragments: Mapping[str, FragmentDefinitionNode],
-    variables: Mapping[str, Any],
-    extra: int = 0,
-) -> int:
-    total = 0
-    for parent_type, node in _fields(schema, parent, selection_set, fragments):
-        field = parent_type.fields.get(node.name.value) if hasattr(parent_type, "fields") else None
-        if field is None:  # __typename and friends
-            continue
-        own = FIELD_COSTS.get((parent_type.name, node.name.value))
-        named = _named(field.type)
-        is_object = isinstance(named, GraphQLObjectType | GraphQLInterfaceType | GraphQLUnionType)
-        children = _selection_cost(schema, named, node.selection_set, fragments, variables)
-        own_cost = own if own is not None else (1 if is_object else 0)
-        total += extra + own_cost + children * _multiplier(field, node, variables)
-    return total
+    views: SizingViews | None = None,
+) -> frozenset[str]:
+    """The variables some sizing argument reads: the only ones the cost depends on."""
+    walk = _CostWalk(schema, fragments, None, views)
+    walk.operation(operation)
+    return frozenset(walk.read)
+
+
+class _CostWalk:
+    def __init__(
+        self,
+        schema: GraphQLSchema,
+        fragments: Mapping[str, FragmentDefinitionNode],
+        variables: VariableValues | None,
+        views: SizingViews | None,
+    ) -> None:
+        self._views: SizingViews = {} if views is None else views
+        self._schema = schema
+        self._fragments = fragments
+        self._variables = variables
+        self.read: set[str] = set()
+
+    def operation(self, operation: OperationDefinitionNode) -> int:
+        root = self._schema.get_root_type(operation.operation)
+        if root is None:
+            return 0
+        per_field = MUTATION_COST if operation.operation is OperationType.MUTATION else 0
+        return self._selection(root, operation.selection_set, per_field)
+
+    def _selection(
+        self, parent: Any, selection_set: SelectionSetNode | None, extra: int = 0
+    ) -> int:
+        total = 0
+        for parent_type, node in _fields(self._schema, parent, selection_set, self._fragments):
+            fields = getattr(parent_type, "fields", None)
+            definition = fields.get(node.name.value) if fields else None
+            if definition is None:  # __typename and friends
+                continue
+            own = FIELD_COSTS.get((parent_type.name, node.name.value))
+            named = _named(definition.type)
+            is_object = isinstance(
+                named, GraphQLObjectType | GraphQLInterfaceType | GraphQLUnionType
+            )
+            children = self._selection(named, node.selection_set)
+            own_cost = own if own is not None else (1 if is_object else 0)
+            total += (
+                extra + own_cost + children * self._multiplier(parent_type.name, definition, node)
+            )
+        return total
+
+    def _multiplier(self, parent: str, definition: GraphQLField, node: FieldNode) -> int:
+        key = (parent, node.name.value)
+        if key not in self._views:
+            self._views[key] = _sizing_view(definition)
+        sizing = self._views[key]
+        if sizing is None:
+            return 1
+        for argument in node.arguments or ():
+            if argument.name.value in sizing.args:
+                self.read.update(_variables_in(argument.value))
+        try:
+            values = get_argument_values(sizing, node, self._variables)
+        except GraphQLError:  # an unusable value: execution refuses it the same way
+            return 1
+        sizes = [_size(name, value) for name, value in values.items()]
+        return max(sizes, default=1)
+
+
+def _size(argument: str, value: Any) -> int:
+    if argument == PAGE_ARGUMENT:
+        page = DEFAULT_PAGE_SIZE if value is None else value  # null means the default page
+        return min(max(1, page), SIZE_CAP) if isinstance(page, int) else 1
+    return min(max(1, len(value)), SIZE_CAP) if isinstance(value, list) else 1
+
+
+# (parent type, field) -> the field with only its sizing arguments, or None.
+SizingViews = dict[tuple[str, str], GraphQLField | None]
+
+
+def _sizing_view(definition: GraphQLField) -> GraphQLField | None:
+    """The field with only its sizing arguments (`first`, list-typed ones), so that
+    graphql-core coerces just those, as it will when the field runs."""
+    args = {
+        name: argument
+        for name, argument in definition.args.items()
+        if name == PAGE_ARGUMENT or _is_list(argument)
+    }
+    return GraphQLField(definition.type, args) if args else None
+
+
+def _is_list(argument: GraphQLArgument) -> bool:
+    argument_type = argument.type
+    if isinstance(argument_type, GraphQLNonNull):
+        argument_type = argument_type.of_type
+    return isinstance(argument_type, GraphQLList)
+
+
+def _variables_in(value: ValueNode) -> Iterator[str]:
+    if isinstance(value, VariableNode):
+        yield value.name.value
+    elif isinstance(value, ListValueNode):
+        for item in value.values:
+            yield from _variables_in(item)
+    elif isinstance(value, ObjectValueNode):
+        for object_field in value.fields:
+            yield from _variables_in(object_field.value)
 
 
 def _fields(
@@ -107,52 +206,48 @@ def _fields(
                 yield from _fields(schema, on, fragment.selection_set, fragments)
 
 
-def _multiplier(field: GraphQLField, node: FieldNode, variables: Mapping[str, Any]) -> int:
-    if "first" not in field.args:
-        return 1
-    for argument in node.arguments or ():
-        if argument.name.value == "first":
-            value = argument.value
-            if isinstance(value, IntValueNode):
-                return _clamp(int(value.value))
-            if isinstance(value, VariableNode):
-                given = variables.get(value.name.value)
-                return _clamp(given) if isinstance(given, int) else 1
-    default = field.args["first"].default_value
-    return _clamp(default) if isinstance(default, int) else 1
-
-
-def _clamp(first: int) -> int:
-    return min(max(1, first), FIRST_CAP)
-
-
 def _named(graphql_type: Any) -> Any:
     while isinstance(graphql_type, GraphQLNonNull | GraphQLList):
         graphql_type = graphql_type.of_type
     return graphql_type
 
 
-class _ReadVariables(dict[str, Any]):
-    """Variables that remember which of them the cost walk read (the page sizes)."""
+def _signature(value: Any) -> Hashable:
+    """What of a sizing variable's value the cost depends on: a page size, or a length."""
+    if value is None or isinstance(value, int):
+        return value
+    if isinstance(value, list):
+        return ("length", len(value))
+    return type(value).__name__  # an item of a list literal: only its presence counts
 
-    def __init__(self, values: Mapping[str, Any]) -> None:
-        super().__init__(values)
-        self.read: list[str] = []
 
-    def get(self, key: str, default: Any = None) -> Any:
-        self.read.append(key)
-        return super().get(key, default)
+# A shape's entry holds its text (the key) and up to this many priced size signatures.
+SIGNATURES_PER_SHAPE = 32
+SIGNATURE_BYTES = 64
+
+
+@dataclass(slots=True)
+class _Shape:
+    sizing: tuple[str, ...]
+    weight: int
+    costs: dict[Hashable, int] = field(default_factory=dict)
 
 
 class CostCache:
-    """A document's cost depends only on its text, its operation and the variables that
-    size its pages; the same screen query with the same page sizes costs the same, so
-    the walk runs once per shape rather than once per request."""
+    """A document's cost depends only on its text, its operation and the values of the
+    variables that size its lists (after defaults apply); the same screen query with
+    the same page sizes costs the same, so the walk runs once per shape and sizes.
+    Bounded by bytes: each shape weighs its text plus room for its signatures."""
 
-    def __init__(self, maxsize: int = 1024) -> None:
-        self._maxsize = maxsize
-        self._sizing: dict[tuple[str, str | None], tuple[str, ...]] = {}
-        self._costs: OrderedDict[Hashable, int] = OrderedDict()
+    def __init__(self, max_bytes: int = 4 * 1024 * 1024) -> None:
+        self._shapes: LRUCache[tuple[str, str | None], _Shape] = LRUCache(
+            maxsize=max_bytes, getsizeof=lambda shape: shape.weight
+        )
+        self._views: SizingViews = {}  # one schema's fields: bounded by the schema
+
+    @property
+    def bytes_used(self) -> int:
+        return int(self._shapes.currsize)
 
     def cost(
         self,
@@ -163,30 +258,48 @@ class CostCache:
         operation_name: str | None,
         variables: Mapping[str, Any],
     ) -> int:
-        shape = (query, operation_name)
-        sizing = self._sizing.get(shape)
-        key: Hashable = None
-        if sizing is not None:
-            key = (shape, tuple(variables.get(name) for name in sizing))
-            try:
-                cached = self._costs.get(key)
-            except TypeError:  # an unhashable page size: refused later, not cached
-                return query_cost(schema, operation, _fragments(document), variables)
-            if cached is not None:
-                return cached
-        recording = _ReadVariables(variables)
-        cost = query_cost(schema, operation, _fragments(document), recording)
-        sizing = tuple(dict.fromkeys(recording.read))
-        key = (shape, tuple(variables.get(name) for name in sizing))
-        try:
-            self._costs[key] = cost
-        except TypeError:
-            return cost
-        if len(self._sizing) < self._maxsize:
-            self._sizing[shape] = sizing
-        while len(self._costs) > self._maxsize:
-            self._costs.popitem(last=False)
+        key = (query, operation_name)
+        shape = self._shapes.get(key)
+        if shape is None:
+            names = sizing_variables(schema, operation, _fragments(document), self._views)
+            shape = _Shape(
+                sizing=tuple(sorted(names)),
+                weight=len(query) + SIGNATURES_PER_SHAPE * SIGNATURE_BYTES,
+            )
+            if shape.weight <= self._shapes.maxsize:
+                self._shapes[key] = shape
+        coerced = _coerce(schema, operation, shape.sizing, variables)
+        signature = (
+            None
+            if coerced is None
+            else tuple(_signature(coerced.coerced.get(n)) for n in shape.sizing)
+        )
+        cached = shape.costs.get(signature)
+        if cached is not None:
+            return cached
+        cost = query_cost(schema, operation, _fragments(document), coerced, self._views)
+        if len(shape.costs) >= SIGNATURES_PER_SHAPE:
+            shape.costs.clear()  # page sizes churning: start over rather than grow
+        shape.costs[signature] = cost
         return cost
+
+
+def _coerce(
+    schema: GraphQLSchema,
+    operation: OperationDefinitionNode,
+    sizing: tuple[str, ...],
+    variables: Mapping[str, Any],
+) -> VariableValues | None:
+    """The sizing variables as execution will see them (defaults applied); None when
+    they do not coerce, which execution refuses the same way."""
+    if not sizing:
+        return VariableValues({}, {})
+    definitions = [
+        d for d in operation.variable_definitions or () if d.variable.name.value in sizing
+    ]
+    inputs = dict(variables) if isinstance(variables, Mapping) else {}
+    values = get_variable_values(schema, definitions, inputs)
+    return None if isinstance(values, list) else values
 
 
 class QueryCost(SchemaExtension):
@@ -205,7 +318,7 @@ class QueryCost(SchemaExtension):
         context = self.execution_context
         document = context.graphql_document
         operation = _operation(document, context.operation_name) if document else None
-        if operation is not None:
+        if document is not None and operation is not None:
             self._cost = self._cache.cost(
                 context.schema._schema,
                 context.query or "",
@@ -234,7 +347,9 @@ class QueryCost(SchemaExtension):
         if limiter is None:
             return
         decision = await limiter.take(
-            request_context.client_key, cost, getattr(request_context, "rate_limit", None)
+            await request_context.rate_limit_key(),
+            cost,
+            getattr(request_context, "rate_limit", None),
         )
         self._throttle = {
             "maximumAvailable": decision.capacity,

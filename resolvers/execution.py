@@ -58,6 +58,16 @@ def basic_fields(schema: GraphQLSchema) -> BasicFields:
 class PlainDataExecutionContext(StrawberryGraphQLCoreExecutionContext):
     basic: BasicFields = {}
 
+    @classmethod
+    def build(cls, *args: Any, **kwargs: Any) -> Any:
+        built = super().build(*args, **kwargs)
+        if isinstance(built, list):
+            # Errors instead of an executor: the variables did not coerce (strawberry
+            # has already refused a document whose operation it cannot pick).
+            for error in built:
+                error.extensions = {"code": "BAD_USER_INPUT", **(error.extensions or {})}
+        return built
+
     def execute_operation(self, serially: bool | None = None) -> Any:
         result = super().execute_operation(serially)
         if not self.is_awaitable(result):

@@ -14,10 +14,10 @@ handful of short strings.
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from collections.abc import Iterator, Mapping
 from typing import Any
 
+from cachetools import LRUCache
 from graphql import (
     DocumentNode,
     ExecutableDefinitionNode,
@@ -43,20 +43,28 @@ MAX_NESTING = 32
 
 
 class LiteralChecks:
-    """The refusal for each document's literals, computed once per document text."""
+    """The refusal for each document's literals, computed once per document text.
+    Bounded by the bytes of the texts it is keyed by, like the document cache."""
 
-    def __init__(self, max_length: int, maxsize: int = 1024) -> None:
+    def __init__(self, max_length: int, max_bytes: int = 4 * 1024 * 1024) -> None:
         self.max_length = max_length
-        self._maxsize = maxsize
-        self._refusals: OrderedDict[str, Refusal] = OrderedDict()
+        # value: (weight of the key text, refusal); a text larger than the bound is not kept
+        self._refusals: LRUCache[str, tuple[int, Refusal]] = LRUCache(
+            maxsize=max_bytes, getsizeof=lambda entry: entry[0]
+        )
+
+    @property
+    def bytes_used(self) -> int:
+        return int(self._refusals.currsize)
 
     def refusal(self, query: str, document: DocumentNode) -> Refusal:
-        if query in self._refusals:
-            return self._refusals[query]
+        cached = self._refusals.get(query)
+        if cached is not None:
+            return cached[1]
         refusal = _document_refusal(document, self.max_length)
-        self._refusals[query] = refusal
-        if len(self._refusals) > self._maxsize:
-            self._refusals.popitem(last=False)
+        weight = len(query) + 64
+        if weight <= self._refusals.maxsize:
+            self._refusals[query] = (weight, refusal)
         return refusal
 
 

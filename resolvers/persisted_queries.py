@@ -6,6 +6,8 @@
   free-form query is refused here, unparsed. Each operation of a batch resolves alone.
 - A newly sent APQ document is stored only once it parsed and validated, so the store
   never fills with junk.
+- A `query` over `MAX_QUERY_BYTES` is refused before anything else looks at it
+  (QUERY_TOO_LARGE, HTTP 413): it is never parsed, cached or registered.
 """
 
 from __future__ import annotations
@@ -59,6 +61,10 @@ class PersistedQueryHttp:
         root_value: Any,
         request_data: Any,
     ) -> ExecutionResult:
+        too_large = _size_refusal(request_data.query, context.settings.max_query_bytes)
+        if too_large is not None:
+            sub_response.status_code = 413
+            return ExecutionResult(data=None, errors=[too_large])
         try:
             resolved = await context.documents.resolve(
                 request_data.query, request_data.extensions, context.document_policy
@@ -76,3 +82,13 @@ class PersistedQueryHttp:
         ):
             await context.documents.register(resolved.query)
         return result
+
+
+def _size_refusal(query: str | None, max_bytes: int) -> GraphQLError | None:
+    # Four bytes a character at most: most queries are cleared without encoding them.
+    if query is None or len(query) * 4 <= max_bytes or len(query.encode()) <= max_bytes:
+        return None
+    return GraphQLError(
+        f"the query is larger than {max_bytes} bytes; send a smaller document",
+        extensions={"code": "QUERY_TOO_LARGE", "maximum": max_bytes},
+    )

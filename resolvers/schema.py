@@ -2,23 +2,17 @@
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import strawberry
-from graphql import GraphQLError
-from strawberry.extensions import (
-    AddValidationRules,
-    DisableIntrospection,
-    MaxTokensLimiter,
-    ParserCache,
-    SchemaExtension,
-    ValidationCache,
-)
+from graphql import GraphQLError, NoSchemaIntrospectionCustomRule, specified_rules
+from strawberry.extensions import SchemaExtension
 from strawberry.extensions.max_aliases import create_validator as alias_rule
 from strawberry.extensions.query_depth_limiter import create_validator
 from strawberry.schema.config import StrawberryConfig
+from strawberry.schema.validation_rules.maybe_null import MaybeNullValidationRule
+from strawberry.schema.validation_rules.one_of import OneOfInputValidationRule
 from strawberry.types import ExecutionContext
 
 from domain.text_input import DEFAULT_MAX_STRING_LENGTH
@@ -29,6 +23,7 @@ from resolvers.checkout import CheckoutMutation, OrderQuery
 from resolvers.cost import CostCache, QueryCost
 from resolvers.customers import CustomerMutation, CustomerQuery
 from resolvers.degraded_report import DegradedReport
+from resolvers.documents import CheckedDocuments, DocumentCache, RuleGroup
 from resolvers.errors import ErrorPolicy
 from resolvers.execution import plain_data_context
 from resolvers.input_guard import InputGuard, LiteralChecks
@@ -39,7 +34,7 @@ from resolvers.search_report import SearchReport
 from schema.catalog import Category, Product, ProductVariant, Review
 from schema.customers import Customer
 
-PARSE_CACHE_SIZE = 1024
+DOCUMENT_CACHE_BYTES = 64 * 1024 * 1024
 
 
 @strawberry.type
@@ -54,30 +49,25 @@ class Mutation(
     pass
 
 
-class CachedParser(ParserCache):
-    """ParserCache whose syntax errors stay inside the operation.
-
-    Stock ParserCache raises from its hook, which skips every `on_operation`
-    (so ErrorPolicy never sees the error); leaving the document unset lets
-    strawberry's own parse report it the ordinary way.
-    """
-
-    def on_parse(self) -> Iterator[None]:
-        context = self.execution_context
-        with contextlib.suppress(GraphQLError):
-            context.graphql_document = self.cached_parse_document(
-                context.query, **context.parse_options
-            )
-        yield
-
-
 class CommerceSchema(strawberry.Schema):
+    hide_suggestions: bool = False
+    documents: DocumentCache | None = None  # parsed and validated documents, by text
+
     def process_errors(
         self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
     ) -> None:
         # ErrorPolicy logs what deserves a log (unexpected errors, with their trace);
         # client mistakes are not server errors and would only drown them.
         return None
+
+    def _get_custom_context_kwargs(
+        self, operation_extensions: dict[str, Any] | None = None, *, sync: bool = False
+    ) -> dict[str, Any]:
+        # graphql-core's execute() takes this switch for variable coercion errors
+        # ("Did you mean the enum value ...?"); strawberry has no setting for it.
+        kwargs = super()._get_custom_context_kwargs(operation_extensions, sync=sync)
+        kwargs["hide_suggestions"] = self.hide_suggestions
+        return kwargs
 
 
 def build_schema(
@@ -90,17 +80,32 @@ def build_schema(
     max_cost: int = 1_000,
     expose_error_details: bool = False,
     max_string_length: int = DEFAULT_MAX_STRING_LENGTH,
+    document_cache_bytes: int = DOCUMENT_CACHE_BYTES,
 ) -> strawberry.Schema:
-    # One rule class for the schema's life: QueryDepthLimiter makes a new class per
-    # instance, which changes the validation cache's key and re-validates every request.
-    rules = [create_validator(max_depth, None, None), alias_rule(max_aliases)]
-    costs = CostCache(maxsize=PARSE_CACHE_SIZE)
-    literals = LiteralChecks(max_string_length, maxsize=PARSE_CACHE_SIZE)
+    """The schema and its per-request extensions. Without introspection (production),
+    errors carry no suggestions either: both would describe the schema."""
+    # Rule classes made once for the schema's life (QueryDepthLimiter would make a new
+    # class per instance); each group tags its own errors with its code.
+    rule_groups = [
+        RuleGroup(
+            "GRAPHQL_VALIDATION_FAILED",
+            (*specified_rules, MaybeNullValidationRule, OneOfInputValidationRule),
+        ),
+        RuleGroup("MAX_DEPTH_EXCEEDED", (create_validator(max_depth, None, None),)),
+        RuleGroup("MAX_ALIASES_EXCEEDED", (alias_rule(max_aliases),)),
+    ]
+    if not introspection:
+        rule_groups.append(RuleGroup("INTROSPECTION_DISABLED", (NoSchemaIntrospectionCustomRule,)))
+    documents = DocumentCache(max_bytes=document_cache_bytes)
+    costs = CostCache()
+    literals = LiteralChecks(max_string_length)
     extensions: list[Callable[[], SchemaExtension] | type[SchemaExtension]] = [
-        lambda: MaxTokensLimiter(max_token_count=max_tokens),
-        lambda: CachedParser(maxsize=PARSE_CACHE_SIZE),
-        lambda: AddValidationRules(rules),
-        lambda: ValidationCache(maxsize=PARSE_CACHE_SIZE),
+        lambda: CheckedDocuments(
+            cache=documents,
+            rule_groups=rule_groups,
+            max_tokens=max_tokens,
+            hide_suggestions=not introspection,
+        ),
         lambda: ErrorPolicy(expose_details=expose_error_details),
         # Refuses bad strings before QueryCost, which still charges the refused request.
         lambda: InputGuard(literals=literals),
@@ -109,12 +114,12 @@ def build_schema(
         SearchReport,
         DegradedReport,
     ]
-    if not introspection:
-        extensions.append(DisableIntrospection)
     config = StrawberryConfig(batching_config={"max_operations": batch_max} if batch_max else None)
     types: list[Any] = [Product, ProductVariant, Category, Review, Customer]
     schema = CommerceSchema(
         query=Query, mutation=Mutation, extensions=extensions, types=types, config=config
     )
+    schema.hide_suggestions = not introspection
+    schema.documents = documents
     schema.execution_context_class = plain_data_context(schema._schema)
     return schema

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import hashlib
 from dataclasses import dataclass, field
 from typing import Any, TypeAlias
 
@@ -16,7 +15,7 @@ from domain.catalog import Product
 from domain.catalog_admin import CatalogAdmin
 from domain.checkout import Checkout
 from domain.customers import Accounts, Customer
-from domain.errors import UnauthenticatedError
+from domain.errors import ServiceUnavailable, UnauthenticatedError
 from domain.order_desk import OrderDesk
 from domain.partners import Partner
 from domain.persisted_queries import DocumentPolicy, PersistedDocuments
@@ -46,6 +45,7 @@ class Context:
     partner: Partner | None = None  # set when the request carried a valid X-Api-Key
     rate_limit: tuple[float, float] | None = None  # the partner tier's bucket size
     _viewer: asyncio.Future[Customer | None] | None = field(default=None)
+    _session: asyncio.Future[int | None] | None = field(default=None)
     search: SearchIndex | None = None  # the configured product search index
 
     @property
@@ -53,15 +53,18 @@ class Context:
         scheme, _, token = self.request.headers.get("authorization", "").partition(" ")
         return token.strip() or None if scheme.lower() == "bearer" else None
 
-    @property
-    def client_key(self) -> str:
-        """Whose rate-limit bucket pays: the partner, else the access token's owner,
-        else the client address."""
+    async def rate_limit_key(self) -> str:
+        """Whose rate-limit bucket pays: the partner, else the owner of a live session
+        (all of a customer's tokens share one bucket), else the client address. An
+        unverified token never picks a bucket: a made-up one pays from the address's."""
         if self.partner is not None:
             return f"partner:{self.partner.id}"
-        token = self.access_token
-        if token:
-            return "token:" + hashlib.sha256(token.encode()).hexdigest()[:32]
+        try:
+            owner = await self.session_customer_id()
+        except ServiceUnavailable:  # no session store: the limiter is failing open too
+            owner = None
+        if owner is not None:
+            return f"customer:{owner}"
         return "ip:" + self.client_address
 
     @property
@@ -78,8 +81,22 @@ class Context:
         A missing, unknown, expired or revoked token means a guest."""
         self.mark_private()
         if self._viewer is None:
-            self._viewer = asyncio.ensure_future(self.accounts.customer_for(self.access_token))
+            self._viewer = asyncio.ensure_future(self._load_viewer())
         return await self._viewer
+
+    async def session_customer_id(self) -> int | None:
+        """The customer id the access token's session belongs to: one session-store read,
+        made at most once per request and shared by the rate limiter and the viewer."""
+        token = self.access_token
+        if token is None:
+            return None
+        if self._session is None:
+            self._session = asyncio.ensure_future(self.accounts.session_owner(token))
+        return await self._session
+
+    async def _load_viewer(self) -> Customer | None:
+        customer_id = await self.session_customer_id()
+        return None if customer_id is None else await self.accounts.customer(customer_id)
 
     async def viewer_id(self) -> int | None:
         viewer = await self.viewer()

@@ -60,13 +60,20 @@ def run_cli(cwd: Path, env: dict[str, str], *args: str) -> str:
     return done.stdout
 
 
+UVICORN = ("-m", "uvicorn", "app:app", "--app-dir", str(ROOT))
+
+
 @contextmanager
-def serving(cwd: Path, env: dict[str, str]) -> Iterator[tuple[httpx.Client, Path]]:
+def serving(
+    cwd: Path, env: dict[str, str], command: tuple[str, ...] = (str(ROOT / "app.py"), "serve")
+) -> Iterator[tuple[httpx.Client, Path]]:
+    """The server started by `command` (python's arguments; `python app.py serve` by
+    default, or e.g. `UVICORN` plus flags) on a free port."""
     port = free_port()
     log = cwd / f"server-{port}.log"
     with log.open("w") as out:
         process = subprocess.Popen(
-            [sys.executable, str(ROOT / "app.py"), "serve", "--port", str(port)],
+            [sys.executable, *command, "--port", str(port)],
             cwd=cwd,
             env=env,
             stdout=out,

@@ -121,3 +121,12 @@ async def test_one_schema_prices_each_page_size_of_a_document_on_its_own() -> No
 
     # Variables that size no page (q) share a cache entry; page sizes never do.
     assert costs == [2 + 5 * 2, 2 + 50 * 2, 2 + 5 * 2, 2 + 50 * 2]
+
+
+def test_forwarded_allow_ips_takes_addresses_and_networks_only() -> None:
+    settings = Settings(_env_file=None, forwarded_allow_ips="10.0.0.0/8, 127.0.0.1,::1")
+
+    assert settings.trusted_proxies == ["10.0.0.0/8", "127.0.0.1", "::1"]
+    assert Settings(_env_file=None).trusted_proxies == []
+    with pytest.raises(ValidationError, match=r"'proxy\.internal' is not an IP address"):
+        Settings(_env_file=None, forwarded_allow_ips="proxy.internal")
