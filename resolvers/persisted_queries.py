@@ -77,11 +77,29 @@ class PersistedQueryHttp:
         result: ExecutionResult = await super().execute_single(  # type: ignore[misc]
             request, request_adapter, sub_response, context, root_value, request_data
         )
-        if resolved.register and not any(
-            (e.extensions or {}).get("code") in UNUSABLE_DOCUMENT for e in result.errors or ()
+        if (
+            resolved.register
+            and not any(
+                (e.extensions or {}).get("code") in UNUSABLE_DOCUMENT for e in result.errors or ()
+            )
+            and await _pay_for_storage(context, resolved.query)
         ):
             await context.documents.register(resolved.query)
         return result
+
+
+async def _pay_for_storage(context: Any, query: str) -> bool:
+    """Storing a document for a week is paid from the client's bucket: one point per
+    started kilobyte, on top of what running it cost. A document of no query cost (a
+    `{ __typename }` padded to the size limit) can then only be registered as fast as the
+    bucket refills, so no client can grow the store faster than its rate limit. An empty
+    bucket leaves the document unstored (the query already ran); the client resends it."""
+    limiter = context.rate_limiter
+    if limiter is None:
+        return True
+    points = -(-len(query.encode()) // 1024)
+    decision = await limiter.take(await context.rate_limit_key(), points, context.rate_limit)
+    return bool(decision.allowed)
 
 
 def _size_refusal(query: str | None, max_bytes: int) -> GraphQLError | None:

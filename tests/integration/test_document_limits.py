@@ -159,3 +159,29 @@ def _documents(client: AppClient) -> DocumentCache:
     cache = view.schema.documents
     assert isinstance(cache, DocumentCache)
     return cache
+
+
+async def test_storing_persisted_queries_is_paid_from_the_bucket(
+    settings: Settings, redis: Redis, clean: None
+) -> None:
+    # given: a bucket of 100 points that barely refills, and documents of no query cost
+    # padded to 60 KB (60 points each to store)
+    limited = settings.model_copy(
+        update={"rate_limit_capacity": 100, "rate_limit_restore_rate": 0.001}
+    )
+    async with running_app(limited) as shop:
+        answers = []
+        for n in range(5):
+            document = "#" + f"{n}" * 60_000 + "\n{ __typename }"
+            persisted = {"version": 1, "sha256Hash": hashlib.sha256(document.encode()).hexdigest()}
+            # when
+            answers.append(
+                await shop.http.post(
+                    "/graphql",
+                    json={"query": document, "extensions": {"persistedQuery": persisted}},
+                )
+            )
+
+    # then: every query ran, but only what the bucket paid for was stored
+    assert [a.json()["data"] for a in answers] == [{"__typename": "Query"}] * 5
+    assert len([key async for key in redis.scan_iter("apq:*")]) == 1
