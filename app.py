@@ -47,35 +47,35 @@ from domain.reviews import Reviews
 from domain.search import SearchIndex
 from integrations.passwords import Argon2Passwords
 from integrations.sandbox_gateway import SandboxGateway
-from persistence.cart_store import RedisCartStore
-from persistence.catalog_admin_repository import SqlCatalogEditor
-from persistence.catalog_lookups import CachedCatalogLookups, DatabaseCatalogLookups
-from persistence.catalog_repository import CatalogRepository
-from persistence.customer_repository import SqlCustomerRepository
+from persistence.accounts.customers import SqlCustomerRepository
+from persistence.accounts.partners import PartnerDirectory, SqlPartnerRepository
+from persistence.accounts.sessions import RedisLoginThrottle, RedisSessionStore
+from persistence.catalog.admin_repository import SqlCatalogEditor
+from persistence.catalog.lookups import CachedCatalogLookups, DatabaseCatalogLookups
+from persistence.catalog.repository import CatalogRepository
+from persistence.catalog.reviews import SqlReviewRepository
+from persistence.catalog.variant_owners import SqlVariantOwners
 from persistence.db import Database, create_database
-from persistence.event_relay import OutboxRelay
-from persistence.event_worker import EventWorker
-from persistence.notification_store import SqlNotificationStore
-from persistence.order_store import SqlIdempotencyStore, SqlOrderStore
-from persistence.partner_repository import PartnerDirectory, SqlPartnerRepository
-from persistence.persisted_documents import RedisDocumentStore
+from persistence.events.consumer import ConsumerPolicy, StreamConsumer
+from persistence.events.relay import OutboxRelay
+from persistence.events.worker import EventWorker
+from persistence.orders.notifications import SqlNotificationStore
+from persistence.orders.order_store import SqlIdempotencyStore, SqlOrderStore
 from persistence.pii import PiiCipher, pii_keys
-from persistence.rate_limiter import RedisRateLimiter
-from persistence.record_cache import RecordCache
-from persistence.review_repository import SqlReviewRepository
-from persistence.search_cache import CachedSearchIndex
-from persistence.search_documents import iter_search_documents
-from persistence.search_postgres import PostgresSearchIndex
-from persistence.search_sqlite import SqliteSearchIndex
-from persistence.sessions import RedisLoginThrottle, RedisSessionStore
-from persistence.stream_consumer import ConsumerPolicy, StreamConsumer
-from persistence.variant_owners import SqlVariantOwners
-from resolvers.http_semantics import GraphQLOverHttp
-from resolvers.middleware import RequestMetaMiddleware, RequestTimeoutMiddleware
-from resolvers.persisted_queries import PersistedQueryHttp
-from resolvers.request_body import WellFormedRequests
+from persistence.redis.cart_store import RedisCartStore
+from persistence.redis.persisted_documents import RedisDocumentStore
+from persistence.redis.rate_limiter import RedisRateLimiter
+from persistence.redis.record_cache import RecordCache
+from persistence.search.cache import CachedSearchIndex
+from persistence.search.documents import iter_search_documents
+from persistence.search.postgres import PostgresSearchIndex
+from persistence.search.sqlite import SqliteSearchIndex
+from resolvers.http.graphql_over_http import GraphQLOverHttp
+from resolvers.http.middleware import RequestMetaMiddleware, RequestTimeoutMiddleware
+from resolvers.http.persisted_queries import PersistedQueryHttp
+from resolvers.http.request_body import WellFormedRequests
+from resolvers.http.webhooks import stripe_webhook
 from resolvers.schema import build_schema
-from resolvers.webhooks import stripe_webhook
 from schema.context import Context
 from settings import Settings
 
@@ -286,7 +286,7 @@ def search_index(db: Database, settings: Settings, redis: Redis | None = None) -
     index: SearchIndex = PostgresSearchIndex(db) if db.is_postgres else SqliteSearchIndex(db)
     if settings.elasticsearch_url:
         from domain.search_fallback import FallbackSearchIndex
-        from persistence.search_elasticsearch import create_elasticsearch_index
+        from persistence.search.elasticsearch import create_elasticsearch_index
 
         documents = functools.partial(iter_search_documents, db)
         elastic = create_elasticsearch_index(settings, documents)

@@ -15,9 +15,9 @@ from pathlib import Path
 from app import Container, build_event_worker, configure_logging, search_index
 from domain.persisted_queries import parse_manifest
 from integrations.passwords import Argon2Passwords
+from persistence.accounts.partners import SqlPartnerRepository
 from persistence.db import Database, create_database
-from persistence.event_relay import OutboxRelay
-from persistence.partner_repository import SqlPartnerRepository
+from persistence.events.relay import OutboxRelay
 from resolvers.schema import build_schema
 from settings import Settings
 
@@ -32,7 +32,7 @@ async def _migrate(settings: Settings) -> None:
 
 
 async def _seed(settings: Settings, products: int, seed: int, if_empty: bool) -> None:
-    from persistence.search_documents import search_documents_exist
+    from persistence.search.documents import search_documents_exist
     from persistence.seed import catalog_is_empty, seed_catalog
 
     db = create_database(settings.effective_database_url)
@@ -188,7 +188,7 @@ async def _partner_revoke(settings: Settings, name: str) -> None:
 
 def manifest_build(files: list[Path], output: Path | None) -> None:
     from domain.persisted_queries import manifest_json
-    from resolvers.manifests import ManifestError, build_manifest
+    from resolvers.http.manifests import ManifestError, build_manifest
 
     try:
         operations = build_manifest(

@@ -84,7 +84,7 @@ CHECKOUT_SCENARIOS = frozenset({CHECKOUT, FLASH_SALE})
 # CART_ADD_VARIANTS lines, far below the cart limit of 100.
 CART_LINES = 10
 CART_ADD_VARIANTS = 40
-CART_KEY_PATTERN = "cart:*"  # the cart hashes of persistence/cart_store.py
+CART_KEY_PATTERN = "cart:*"  # the cart hashes of persistence/redis/cart_store.py
 PRODUCT_PAGE_SIZE = 100  # the API's page size cap
 CART_CREATE_MUTATION = (
     "mutation BenchCartCreate($lines: [CartLineInput!]!) {"

@@ -16,7 +16,7 @@ from aiodataloader import DataLoader
 from domain.catalog import Category, InventoryLevel, Product, ProductImage, Review, Variant
 from domain.listing import ProductListQuery
 from domain.pagination import Page, PageRequest
-from persistence.catalog_records import (
+from persistence.catalog.records import (
     decode_category,
     decode_image_list,
     decode_int_list,
@@ -26,8 +26,8 @@ from persistence.catalog_records import (
     encode_product,
     encode_record,
 )
-from persistence.catalog_repository import CatalogRepository
-from persistence.record_cache import RecordCache
+from persistence.catalog.repository import CatalogRepository
+from persistence.redis.record_cache import RecordCache
 
 K = TypeVar("K", bound=Hashable)
 V = TypeVar("V")

@@ -18,7 +18,7 @@ from domain.search import SearchIndexWriter
 
 
 class Topic:
-    """Every topic written to the outbox (persistence/order_store.py, catalog writes)."""
+    """Every topic written to the outbox (persistence/orders/order_store.py, catalog writes)."""
 
     ORDER_PLACED = "OrderPlaced"  # {order: public id, total, currency}
     ORDER_PAID = "OrderPaid"  # {order: public id, payment}

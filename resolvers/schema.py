@@ -20,17 +20,17 @@ from resolvers.carts import CartMutation, CartQuery
 from resolvers.catalog import CatalogQuery
 from resolvers.catalog_admin import CatalogAdminMutation
 from resolvers.checkout import CheckoutMutation, OrderQuery
-from resolvers.cost import CostCache, QueryCost
 from resolvers.customers import CustomerMutation, CustomerQuery
-from resolvers.degraded_report import DegradedReport
-from resolvers.documents import CheckedDocuments, DocumentCache, RuleGroup
-from resolvers.errors import ErrorPolicy
-from resolvers.execution import plain_data_context
-from resolvers.input_guard import InputGuard, LiteralChecks
-from resolvers.lifecycle import ReleaseRequestState
+from resolvers.extensions.cost import CostCache, QueryCost
+from resolvers.extensions.degraded_report import DegradedReport
+from resolvers.extensions.documents import CheckedDocuments, DocumentCache, RuleGroup
+from resolvers.extensions.errors import ErrorPolicy
+from resolvers.extensions.execution import plain_data_context
+from resolvers.extensions.input_guard import InputGuard, LiteralChecks
+from resolvers.extensions.lifecycle import ReleaseRequestState
+from resolvers.extensions.search_report import SearchReport
 from resolvers.reviews import ReviewMutation
 from resolvers.search import SearchQuery
-from resolvers.search_report import SearchReport
 from schema.catalog import Category, Product, ProductVariant, Review
 from schema.customers import Customer
 

@@ -14,7 +14,7 @@ from sqlalchemy import func, insert, select, update
 
 from domain.events import Event
 from persistence.db import Database
-from persistence.stream_consumer import StreamConsumer
+from persistence.events.consumer import StreamConsumer
 from persistence.tables import outbox
 
 # Short waits so a reclaim or a retry happens in a fraction of a second.

@@ -29,10 +29,10 @@ from domain.checkout import Checkout, CheckoutInput, CheckoutPolicy
 from domain.orders import NewOrder
 from domain.payments import ChargeRequest, ChargeResult
 from integrations.sandbox_gateway import SandboxGateway
-from persistence.cart_store import RedisCartStore
-from persistence.catalog_lookups import DatabaseCatalogLookups
+from persistence.catalog.lookups import DatabaseCatalogLookups
 from persistence.db import Database
-from persistence.order_store import SqlIdempotencyStore, SqlOrderStore
+from persistence.orders.order_store import SqlIdempotencyStore, SqlOrderStore
+from persistence.redis.cart_store import RedisCartStore
 from persistence.tables import orders
 from schema.global_id import decode_gid
 from settings import Settings

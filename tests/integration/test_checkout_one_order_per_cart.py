@@ -23,7 +23,7 @@ from domain.payments import ChargeRequest, ChargeResult
 from integrations.sandbox_gateway import SandboxGateway
 from persistence.db import Database, create_database
 from persistence.migrate import upgrade
-from persistence.order_store import SqlOrderStore
+from persistence.orders.order_store import SqlOrderStore
 from persistence.pii import PiiCipher, pii_keys
 from persistence.tables import inventory_levels, orders
 from schema.global_id import encode_gid

@@ -19,7 +19,7 @@ from app import Components
 from domain.catalog import Category, Product, ProductImage
 from domain.pagination import Page, PageRequest
 from domain.search import SearchIndex, SearchRequest, SearchResult
-from persistence.catalog_repository import CatalogRepository
+from persistence.catalog.repository import CatalogRepository
 from persistence.db import Database
 from schema.global_id import encode_gid
 from settings import Settings

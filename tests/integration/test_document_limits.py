@@ -13,8 +13,8 @@ import pytest
 from redis.asyncio import Redis
 
 from domain.persisted_queries import document_hash
-from persistence.persisted_documents import RedisDocumentStore
-from resolvers.documents import DocumentCache
+from persistence.redis.persisted_documents import RedisDocumentStore
+from resolvers.extensions.documents import DocumentCache
 from settings import Settings
 from tests.client import AppClient, running_app
 from tests.conftest import PRODUCTION_EXTRAS

@@ -20,8 +20,8 @@ from domain.search import (
     SearchUnavailable,
 )
 from domain.search_fallback import FallbackSearchIndex
-from persistence.elasticsearch_queries import build_search_body, index_definition
-from persistence.search_elasticsearch import ElasticsearchSearchIndex, create_elasticsearch_index
+from persistence.search.elasticsearch import ElasticsearchSearchIndex, create_elasticsearch_index
+from persistence.search.elasticsearch_queries import build_search_body, index_definition
 from settings import Settings
 from tests.fakes.document_source import DocumentCatalog, search_document
 from tests.fakes.elasticsearch_server import ElasticsearchFake, running_elasticsearch_fake

@@ -8,7 +8,7 @@ import pytest
 
 from domain.catalog import Product, ProductFilter, ProductSortKey
 from domain.pagination import Page, PageRequest, encode_cursor
-from persistence.catalog_repository import CatalogRepository
+from persistence.catalog.repository import CatalogRepository
 from persistence.db import Database
 from settings import Settings
 from tests.client import AppClient, running_app

@@ -11,8 +11,8 @@ from redis.asyncio import Redis
 
 from domain.events import Event
 from persistence.db import Database
-from persistence.event_relay import OutboxRelay, stream_of
-from persistence.stream_consumer import DEAD_LETTER_STREAM, ConsumerPolicy, StreamConsumer
+from persistence.events.consumer import DEAD_LETTER_STREAM, ConsumerPolicy, StreamConsumer
+from persistence.events.relay import OutboxRelay, stream_of
 from tests.events import (
     FAST,
     RecordingHandler,

@@ -20,13 +20,13 @@ from app import build_event_worker
 from domain.events import CacheInvalidation, SearchIndexing
 from domain.notifications import OrderConfirmations
 from integrations.sandbox_gateway import SandboxGateway
+from persistence.catalog.variant_owners import SqlVariantOwners
 from persistence.db import Database
-from persistence.event_relay import OutboxRelay, stream_of
+from persistence.events.consumer import ConsumerPolicy, StreamConsumer
+from persistence.events.relay import OutboxRelay, stream_of
 from persistence.pii import PiiCipher
-from persistence.record_cache import RecordCache
-from persistence.stream_consumer import ConsumerPolicy, StreamConsumer
+from persistence.redis.record_cache import RecordCache
 from persistence.tables import notifications
-from persistence.variant_owners import SqlVariantOwners
 from settings import Settings
 from tests.client import AppClient, running_app
 from tests.conftest import TEST_PII_KEY

@@ -15,7 +15,7 @@ from redis.exceptions import RedisError
 from sqlalchemy import select, update
 
 from persistence.db import Database
-from persistence.event_relay import OutboxRelay, stream_of
+from persistence.events.relay import OutboxRelay, stream_of
 from persistence.tables import outbox
 from tests.events import emit_rows, eventually, stream_event_ids, unpublished
 

@@ -16,8 +16,8 @@ from sqlalchemy import select, update
 
 from integrations.sandbox_gateway import SandboxGateway
 from persistence.db import Database, create_database
-from persistence.event_relay import OutboxRelay, stream_of
-from persistence.event_worker import EventWorker
+from persistence.events.relay import OutboxRelay, stream_of
+from persistence.events.worker import EventWorker
 from persistence.migrate import upgrade
 from persistence.tables import notifications, outbox
 from settings import Settings

@@ -54,7 +54,7 @@ async def test_redis_down_fails_open_with_a_warning(
     limited: Settings, clean: None, caplog: pytest.LogCaptureFixture
 ) -> None:
     broken = limited.model_copy(update={"redis_url": "redis://127.0.0.1:1/0"})
-    with caplog.at_level(logging.WARNING, logger="persistence.rate_limiter"):
+    with caplog.at_level(logging.WARNING, logger="persistence.redis.rate_limiter"):
         async with running_app(broken) as client:
             responses = [
                 await client.http.post("/graphql", json={"query": QUERY}) for _ in range(4)

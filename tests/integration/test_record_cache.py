@@ -68,7 +68,7 @@ async def test_redis_down_falls_back_to_the_database_with_a_warning(
         expose_statement_count=True,
     )
 
-    with caplog.at_level(logging.WARNING, logger="persistence.record_cache"):
+    with caplog.at_level(logging.WARNING, logger="persistence.redis.record_cache"):
         async with running_app(settings) as client:
             first = await client.query(QUERY)
             second = await client.query(QUERY)

@@ -21,9 +21,9 @@ from redis.asyncio import Redis
 from sqlalchemy import func, select
 
 from app import Container, build_event_worker
-from persistence.cart_store import _ADD
 from persistence.db import Database
-from persistence.search_postgres import PostgresSearchIndex
+from persistence.redis.cart_store import _ADD
+from persistence.search.postgres import PostgresSearchIndex
 from persistence.tables import orders
 from settings import Settings
 from tests.client import LOG_IN, AppClient, GraphQLResponse, customer_token, running_app

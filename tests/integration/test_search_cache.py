@@ -9,7 +9,7 @@ from redis.asyncio import Redis
 from sqlalchemy import update
 
 from persistence.db import Database
-from persistence.search_postgres import PostgresSearchIndex
+from persistence.search.postgres import PostgresSearchIndex
 from persistence.tables import inventory_levels, products
 from settings import Settings
 from tests.client import AppClient, running_app

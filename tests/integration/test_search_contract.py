@@ -27,9 +27,9 @@ from domain.search import (
 )
 from persistence.db import Database, create_database
 from persistence.migrate import upgrade
-from persistence.search_documents import iter_search_documents
-from persistence.search_postgres import PostgresSearchIndex
-from persistence.search_sqlite import SqliteSearchIndex
+from persistence.search.documents import iter_search_documents
+from persistence.search.postgres import PostgresSearchIndex
+from persistence.search.sqlite import SqliteSearchIndex
 from persistence.seed import seed_catalog
 from persistence.tables import metadata
 

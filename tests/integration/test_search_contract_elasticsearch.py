@@ -16,7 +16,7 @@ from elasticsearch import AsyncElasticsearch
 
 from domain.catalog import AttributeFilter, ProductFilter
 from domain.search import FacetValue, SearchRequest, SearchResult, SearchSortKey
-from persistence.search_elasticsearch import ElasticsearchSearchIndex
+from persistence.search.elasticsearch import ElasticsearchSearchIndex
 from tests.fakes.document_source import DocumentCatalog, search_document
 
 ELASTICSEARCH_URL = os.environ.get("ELASTICSEARCH_URL")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import socket
 
 from persistence.db import Database
-from persistence.search_postgres import PostgresSearchIndex
+from persistence.search.postgres import PostgresSearchIndex
 from settings import Settings
 from tests.client import running_app
 from tests.factories import CatalogFactory

@@ -14,7 +14,7 @@ from domain.catalog import (
     SelectedOption,
     Variant,
 )
-from persistence.catalog_records import (
+from persistence.catalog.records import (
     aware,
     decode_category,
     decode_image_list,

@@ -20,7 +20,7 @@ from domain.search import (
     SearchSortKey,
     assemble_facets,
 )
-from persistence.elasticsearch_queries import (
+from persistence.search.elasticsearch_queries import (
     build_search_body,
     document_body,
     index_definition,

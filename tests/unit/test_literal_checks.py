@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from graphql import parse
 
-from resolvers.input_guard import LiteralChecks
+from resolvers.extensions.input_guard import LiteralChecks
 
 
 def test_distinct_large_documents_never_push_the_cache_past_its_bound() -> None:

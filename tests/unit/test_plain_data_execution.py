@@ -10,7 +10,7 @@ import pytest
 import strawberry
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 
-from resolvers.execution import plain_data_context
+from resolvers.extensions.execution import plain_data_context
 
 
 @strawberry.enum

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from resolvers.cost import CostCache
+from resolvers.extensions.cost import CostCache
 from resolvers.schema import build_schema
 
 NESTED = "products(first: {n}) {{ edges {{ node {{ reviews(first: {n}) {{ edges {{ node {{ title }} }} }} }} }} }}"

@@ -17,7 +17,7 @@ from domain.search import (
     search_request,
     search_words,
 )
-from persistence.search_sqlite import one_edit_patterns
+from persistence.search.sqlite import one_edit_patterns
 
 
 def _request(text: str = "lamp", first: int | None = 20) -> object:

@@ -24,7 +24,7 @@ from sqlalchemy.types import TypeEngine
 
 from domain.pagination import SortKey
 from domain.search import SearchRequest
-from persistence.search_sql import Match, SqlSearchIndex, _Filters, decimal_key
+from persistence.search.sql import Match, SqlSearchIndex, _Filters, decimal_key
 
 TEXT_CONFIG = "english"
 # ts_rank of one A-weighted word is about 0.06: scaled so a title word (~0.6) outweighs

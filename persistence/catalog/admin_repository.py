@@ -26,10 +26,10 @@ from domain.catalog_admin import (
     VariantSaved,
 )
 from domain.catalog_rules import ProductFields, VariantFields
-from persistence.catalog_records import product_from_row, variant_from_row
-from persistence.catalog_statements import product_columns, products_with_rating
+from persistence.catalog.records import product_from_row, variant_from_row
+from persistence.catalog.statements import product_columns, products_with_rating
 from persistence.db import Database
-from persistence.outbox import emit, emit_stock
+from persistence.events.outbox import emit, emit_stock
 from persistence.tables import categories, inventory_levels, product_variants, products
 
 

@@ -12,11 +12,11 @@ from domain.catalog import Review
 from domain.listing import REVIEWS_ORDERING
 from domain.pagination import Edge, Page, PageRequest, encode_cursor
 from domain.reviews import NewReview
-from persistence.catalog_records import review_from_row
-from persistence.catalog_statements import review_select
+from persistence.catalog.records import review_from_row
+from persistence.catalog.statements import review_select
 from persistence.cursor_keys import review_id_key, review_time_key, time_key
 from persistence.db import Database
-from persistence.outbox import emit
+from persistence.events.outbox import emit
 from persistence.tables import product_rating_summaries, reviews
 
 summary = product_rating_summaries

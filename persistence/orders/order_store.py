@@ -32,10 +32,10 @@ from domain.orders import (
 )
 from domain.pagination import Edge, Page, PageRequest, encode_cursor
 from domain.payments import PaymentEvent
-from persistence.catalog_records import aware
+from persistence.catalog.records import aware
 from persistence.cursor_keys import review_id_key, review_time_key, time_key
 from persistence.db import Database
-from persistence.outbox import emit, emit_stock
+from persistence.events.outbox import emit, emit_stock
 from persistence.pii import PiiCipher
 from persistence.tables import (
     ORDER_HOLDS_CART,

@@ -33,7 +33,7 @@ from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 
 from domain.events import Event, EventHandler, MalformedEvent
-from persistence.event_relay import stream_of
+from persistence.events.relay import stream_of
 
 log = logging.getLogger(__name__)
 

@@ -18,8 +18,8 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 
-from persistence.event_relay import OutboxRelay
-from persistence.stream_consumer import StreamConsumer
+from persistence.events.consumer import StreamConsumer
+from persistence.events.relay import OutboxRelay
 
 log = logging.getLogger(__name__)
 

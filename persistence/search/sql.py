@@ -39,7 +39,7 @@ from domain.search import (
 )
 from persistence.cursor_keys import bad_cursor, parse_time, time_key
 from persistence.db import Database
-from persistence.search_documents import iter_search_documents
+from persistence.search.documents import iter_search_documents
 from persistence.tables import search_documents
 
 REBUILD_BATCH = 1_000

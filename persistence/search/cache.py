@@ -34,7 +34,7 @@ from domain.search import (
     SearchRequest,
     SearchResult,
 )
-from persistence.skip_window import SkipWindow
+from persistence.redis.skip_window import SkipWindow
 
 log = logging.getLogger(__name__)
 

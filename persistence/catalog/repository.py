@@ -39,14 +39,14 @@ from domain.listing import (
     product_ordering,
 )
 from domain.pagination import Edge, Page, PageRequest, SortKey, encode_cursor
-from persistence.catalog_records import (
+from persistence.catalog.records import (
     category_from_row,
     image_from_row,
     product_from_row,
     review_from_row,
     variant_from_row,
 )
-from persistence.catalog_statements import (
+from persistence.catalog.statements import (
     array_of,
     product_columns,
     products_with_rating,

@@ -17,7 +17,7 @@ from cachetools import LRUCache
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from persistence.skip_window import SkipWindow
+from persistence.redis.skip_window import SkipWindow
 
 log = logging.getLogger(__name__)
 

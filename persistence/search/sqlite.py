@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import Integer
 from sqlalchemy.types import TypeEngine
 
-from persistence.search_sql import Match, SqlSearchIndex, json_list
+from persistence.search.sql import Match, SqlSearchIndex, json_list
 
 FUZZY_MIN_LENGTH = 5
 

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from persistence.skip_window import SkipWindow
+from persistence.redis.skip_window import SkipWindow
 
 log = logging.getLogger(__name__)
 

@@ -1,7 +1,7 @@
 """Elasticsearch request bodies and response parsing: pure functions, no I/O.
 
 Everything Elasticsearch-specific that can be decided without a cluster lives here, so
-it is unit-tested on its own; `persistence/search_elasticsearch.py` only sends and
+it is unit-tested on its own; `persistence/search/elasticsearch.py` only sends and
 receives.
 
 Choices, and why:

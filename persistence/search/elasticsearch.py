@@ -3,7 +3,7 @@
 Reads and writes go through an alias (`ELASTICSEARCH_INDEX`, "products"); `rebuild`
 fills a fresh timestamped index and moves the alias in one `update_aliases` call, so
 searches never see a half-built index. Query bodies and response parsing are pure
-functions in `persistence/elasticsearch_queries.py`.
+functions in `persistence/search/elasticsearch_queries.py`.
 
 Any failure to answer a search (refused connection, timeout, an error status, a body we
 cannot read) becomes `SearchUnavailable`, which `FallbackSearchIndex` turns into an answer
@@ -24,7 +24,7 @@ from elasticsearch import ApiError, AsyncElasticsearch, BadRequestError, NotFoun
 from elasticsearch.helpers import async_bulk
 
 from domain.search import SearchDocument, SearchRequest, SearchResult, SearchUnavailable
-from persistence.elasticsearch_queries import (
+from persistence.search.elasticsearch_queries import (
     ENGINE,
     build_search_body,
     document_body,

@@ -5,14 +5,14 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 from domain.catalog import Product, Variant
-from persistence.catalog_records import (
+from persistence.catalog.records import (
     decode_product,
     decode_variant,
     encode_product,
     encode_record,
 )
-from persistence.catalog_repository import CatalogRepository
-from persistence.record_cache import RecordCache
+from persistence.catalog.repository import CatalogRepository
+from persistence.redis.record_cache import RecordCache
 
 
 class CachedCatalogLookups:

@@ -1,0 +1,1 @@
+"""Customers (SQL), sessions and login throttles (Redis), partners (SQL)."""

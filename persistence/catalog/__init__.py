@@ -1,0 +1,1 @@
+"""The catalog in SQL: products, variants, stock, images, categories, reviews; staff edits."""

@@ -1,0 +1,1 @@
+"""Orders, idempotency keys and notifications in SQL."""

@@ -1,0 +1,1 @@
+"""Redis stores: carts, rate limits, persisted documents, the record cache, skip windows."""

@@ -1,0 +1,1 @@
+"""Search indexes: SQL (PostgreSQL, SQLite), Elasticsearch, and the Redis answer cache."""
