@@ -58,3 +58,51 @@ def test_no_layer_imports_the_composition_root_and_arrows_point_inward() -> None
             if names & banned:
                 offenders[str(path.relative_to(ROOT))] = sorted(names & banned)
     assert offenders == {}
+
+
+def module_imports_of(package: str) -> dict[Path, set[str]]:
+    """Like `imports_of`, with full dotted module names."""
+    found: dict[Path, set[str]] = {}
+    for path in (ROOT / package).rglob("*.py"):
+        names: set[str] = set()
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                names.update(alias.name for alias in node.names)
+            elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                names.add(node.module)
+        found[path] = names
+    return found
+
+
+def test_only_the_composition_root_wires_the_http_edge() -> None:
+    # resolvers/http is the outermost ring: root fields, extensions, schema types,
+    # loaders and everything below never reach out to it.
+    offenders = {}
+    for package in ("schema", "resolvers", "dataloaders", "domain", "persistence", "integrations"):
+        for path, names in module_imports_of(package).items():
+            if path.is_relative_to(ROOT / "resolvers" / "http"):
+                continue
+            edge = sorted(
+                n for n in names if n == "resolvers.http" or n.startswith("resolvers.http.")
+            )
+            if edge:
+                offenders[str(path.relative_to(ROOT))] = edge
+    assert offenders == {}
+
+
+def test_the_folders_hold_what_the_layout_says() -> None:
+    # No module squats at the top of resolvers/ or persistence/ that belongs in a room.
+    resolvers = {p.stem for p in (ROOT / "resolvers").glob("*.py")}
+    assert resolvers == {
+        "__init__",
+        "schema",
+        "catalog",
+        "catalog_admin",
+        "carts",
+        "checkout",
+        "customers",
+        "reviews",
+        "search",
+    }
+    persistence = {p.stem for p in (ROOT / "persistence").glob("*.py")}
+    assert persistence <= {"__init__", "db", "tables", "migrate", "pii", "seed", "cursor_keys"}
