@@ -12,7 +12,8 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from domain.carts import MAX_LINES, MAX_QUANTITY, Cart, CartLine, CartStoreError, MailingAddress
-from domain.catalog import Product, ProductStatus, RatingSummary, Variant
+from domain.catalog import Product, Variant
+from tests.fakes.catalog import a_product, a_variant
 
 if TYPE_CHECKING:
     from domain.carts import CartStore, Merchandise
@@ -144,33 +145,8 @@ class FakeMerchandise:
 
     def add_product(self, product_id: int, title: str, price: int, currency: str = "USD") -> int:
         """A visible product with one "Default" variant of the same id; returns that id."""
-        self.product_records[product_id] = Product(
-            id=product_id,
-            slug=f"product-{product_id}",
-            title=title,
-            description="",
-            brand="Acme",
-            category_id=None,
-            status=ProductStatus.ACTIVE,
-            attributes=(),
-            price_min=price,
-            price_max=price,
-            currency_code=currency,
-            created_at=T0,
-            updated_at=T0,
-            rating=RatingSummary.empty(product_id),
-        )
-        self.variant_records[product_id] = Variant(
-            id=product_id,
-            product_id=product_id,
-            sku=f"SKU-{product_id}",
-            title="Default",
-            options=(),
-            price=price,
-            compare_at_price=None,
-            currency_code=currency,
-            position=0,
-        )
+        self.product_records[product_id] = a_product(product_id, title, price, currency)
+        self.variant_records[product_id] = a_variant(product_id, product_id, price, currency)
         return product_id
 
     async def variants(self, ids: Sequence[int]) -> Mapping[int, Variant]:

@@ -8,7 +8,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
-from domain.catalog import Product, Review
+from domain.catalog import Product, ProductStatus, RatingSummary, Review, Variant
 from domain.pagination import Edge, Page, PageRequest, encode_cursor
 from domain.reviews import NewReview
 
@@ -18,6 +18,45 @@ if TYPE_CHECKING:
     from domain.reviews import ProductLookup, ReviewWriter
 
 T0 = datetime(2026, 3, 1, tzinfo=UTC)
+
+
+def a_product(
+    product_id: int,
+    title: str,
+    price: int,
+    currency: str = "USD",
+    status: ProductStatus = ProductStatus.ACTIVE,
+) -> Product:
+    return Product(
+        id=product_id,
+        slug=f"product-{product_id}",
+        title=title,
+        description="",
+        brand="Acme",
+        category_id=None,
+        status=status,
+        attributes=(),
+        price_min=price,
+        price_max=price,
+        currency_code=currency,
+        created_at=T0,
+        updated_at=T0,
+        rating=RatingSummary.empty(product_id),
+    )
+
+
+def a_variant(variant_id: int, product_id: int, price: int, currency: str = "USD") -> Variant:
+    return Variant(
+        id=variant_id,
+        product_id=product_id,
+        sku=f"SKU-{variant_id}",
+        title="Default",
+        options=(),
+        price=price,
+        compare_at_price=None,
+        currency_code=currency,
+        position=0,
+    )
 
 
 class FakeCacheInvalidator:
