@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from domain.errors import ErrorCode, InvalidInput
 from domain.search import SearchHit, SearchRequest, SearchResult, SearchUnavailable
@@ -18,6 +19,7 @@ class FakeSearchIndex:
     writes_fail: bool = False
     searches: int = 0
     rebuilds: int = 0
+    index_calls: list[list[int]] = field(default_factory=list)  # one entry per write
 
     async def search(self, request: SearchRequest) -> SearchResult:
         self.searches += 1
@@ -44,6 +46,7 @@ class FakeSearchIndex:
     async def index_products(self, product_ids: Sequence[int]) -> int:
         if self.writes_fail:
             raise ConnectionError(f"{self.engine} refused the write")
+        self.index_calls.append(list(product_ids))
         self.product_ids.update(product_ids)
         return len(product_ids)
 
@@ -52,3 +55,9 @@ class FakeSearchIndex:
             raise ConnectionError(f"{self.engine} refused the rebuild")
         self.rebuilds += 1
         return len(self.product_ids)
+
+
+if TYPE_CHECKING:
+    from domain.search import SearchIndex
+
+    _conforms: SearchIndex = FakeSearchIndex("fake")

@@ -3,7 +3,6 @@ per order, low-stock crossings."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
 
@@ -13,13 +12,15 @@ from domain.carts import MailingAddress
 from domain.events import CacheInvalidation, Event, MalformedEvent, SearchIndexing
 from domain.notifications import (
     LowStockAlerts,
-    Message,
     NotificationKind,
     NotificationStatus,
     OrderConfirmations,
     order_confirmation,
 )
 from domain.orders import Order, OrderLine, OrderStatus
+from tests.fakes.catalog import FakeCacheInvalidator, FakeProductsOfVariants
+from tests.fakes.notifications import FakeMailer, FakeNotificationStore, FakeOrdersByPublicId
+from tests.fakes.search_index import FakeSearchIndex
 
 T0 = datetime(2026, 3, 1, tzinfo=UTC)
 
@@ -51,51 +52,6 @@ def an_order(currency: str = "USD") -> Order:
     )
 
 
-class Orders:
-    def __init__(self, status: OrderStatus = OrderStatus.PAID) -> None:
-        self.status = status
-
-    async def by_public_id(self, public_id: str) -> Order | None:
-        return replace(an_order(), status=self.status) if public_id == "pub_7" else None
-
-
-class Store:
-    def __init__(self) -> None:
-        self.rows: dict[int, tuple[NotificationKind, str, Message, NotificationStatus]] = {}
-
-    async def claim(
-        self, kind: NotificationKind, key: str, message: Message, status: NotificationStatus
-    ) -> int | None:
-        if any((k, q) == (kind, key) for k, q, _m, _s in self.rows.values()):
-            return None
-        notification_id = len(self.rows) + 1
-        self.rows[notification_id] = (kind, key, message, status)
-        return notification_id
-
-    async def settle(self, notification_id: int, status: NotificationStatus) -> None:
-        kind, key, message, _status = self.rows[notification_id]
-        self.rows[notification_id] = (kind, key, message, status)
-
-    async def release(self, notification_id: int) -> None:
-        del self.rows[notification_id]
-
-    async def close(self, kind: NotificationKind, key: str) -> None:
-        for notification_id, (k, q, message, status) in list(self.rows.items()):
-            if (k, q) == (kind, key):
-                self.rows[notification_id] = (k, f"{q}#{notification_id}", message, status)
-
-
-class Mailer:
-    def __init__(self, fail: bool = False) -> None:
-        self.sent: list[Message] = []
-        self.fail = fail
-
-    async def send(self, message: Message) -> None:
-        if self.fail:
-            raise ConnectionError("mail server down")
-        self.sent.append(message)
-
-
 def paid(event_id: int, order: str = "pub_7") -> Event:
     return Event(event_id, "OrderPaid", {"order": order, "payment": "pi_1"})
 
@@ -108,8 +64,8 @@ def test_a_confirmation_lists_the_lines_and_totals_in_the_order_currency() -> No
 
 
 async def test_a_paid_order_is_mailed_once_however_often_its_event_comes() -> None:
-    store, mailer = Store(), Mailer()
-    confirmations = OrderConfirmations(Orders(), store, mailer)
+    store, mailer = FakeNotificationStore(), FakeMailer()
+    confirmations = OrderConfirmations(FakeOrdersByPublicId([an_order()]), store, mailer)
 
     await confirmations.handle([paid(1), paid(1), paid(2)])
 
@@ -118,8 +74,8 @@ async def test_a_paid_order_is_mailed_once_however_often_its_event_comes() -> No
 
 
 async def test_a_failed_send_releases_the_claim_so_a_retry_can_send() -> None:
-    store, mailer = Store(), Mailer(fail=True)
-    confirmations = OrderConfirmations(Orders(), store, mailer)
+    store, mailer = FakeNotificationStore(), FakeMailer(fail=True)
+    confirmations = OrderConfirmations(FakeOrdersByPublicId([an_order()]), store, mailer)
 
     with pytest.raises(ConnectionError):
         await confirmations.handle([paid(1)])
@@ -131,9 +87,11 @@ async def test_a_failed_send_releases_the_claim_so_a_retry_can_send() -> None:
 
 
 async def test_without_a_mailer_the_confirmation_is_recorded_and_unknown_orders_skipped() -> None:
-    store = Store()
+    store = FakeNotificationStore()
 
-    await OrderConfirmations(Orders(), store, None).handle([paid(1), paid(2, "no-such-order")])
+    await OrderConfirmations(FakeOrdersByPublicId([an_order()]), store, None).handle(
+        [paid(1), paid(2, "no-such-order")]
+    )
 
     [(kind, key, _message, status)] = store.rows.values()
     assert (kind, key, status) == (
@@ -144,15 +102,17 @@ async def test_without_a_mailer_the_confirmation_is_recorded_and_unknown_orders_
 
 
 async def test_an_order_cancelled_before_its_event_was_read_is_not_confirmed() -> None:
-    store, mailer = Store(), Mailer()
+    store, mailer = FakeNotificationStore(), FakeMailer()
 
-    await OrderConfirmations(Orders(OrderStatus.CANCELLED), store, mailer).handle([paid(1)])
+    await OrderConfirmations(
+        FakeOrdersByPublicId([replace(an_order(), status=OrderStatus.CANCELLED)]), store, mailer
+    ).handle([paid(1)])
 
     assert store.rows == {} and mailer.sent == []
 
 
 async def test_low_stock_alerts_follow_the_crossings_in_event_order() -> None:
-    store = Store()
+    store = FakeNotificationStore()
     events = [
         Event(i, "StockChanged", {"variant": 3, "available": n})
         for i, n in enumerate([6, 2, 1, 9, 0], 1)
@@ -164,20 +124,6 @@ async def test_low_stock_alerts_follow_the_crossings_in_event_order() -> None:
         ("variant:3#1", "Variant 3 has 2 left (threshold 2)."),
         ("variant:3", "Variant 3 has 0 left (threshold 2)."),
     ]
-
-
-class Cache:
-    def __init__(self) -> None:
-        self.calls: list[tuple[str, list[int], list[str]]] = []
-
-    async def invalidate_products(self, product_ids: list[int], slugs: Sequence[str] = ()) -> None:
-        self.calls.append(("products", product_ids, list(slugs)))
-
-    async def invalidate_variants(self, variant_ids: list[int]) -> None:
-        self.calls.append(("variants", variant_ids, []))
-
-    async def invalidate_categories(self, category_ids: list[int]) -> None:
-        self.calls.append(("categories", category_ids, []))
 
 
 @pytest.mark.parametrize(
@@ -193,11 +139,13 @@ async def test_a_payload_without_what_its_topic_promises_is_malformed(
     payload: dict[str, object],
 ) -> None:
     with pytest.raises(MalformedEvent):
-        await CacheInvalidation(Cache()).handle([Event(1, "ProductUpdated", payload)])
+        await CacheInvalidation(FakeCacheInvalidator()).handle(
+            [Event(1, "ProductUpdated", payload)]
+        )
 
 
 async def test_cache_invalidation_batches_products_slugs_and_variants() -> None:
-    cache = Cache()
+    cache = FakeCacheInvalidator()
 
     await CacheInvalidation(cache).handle(
         [
@@ -211,24 +159,10 @@ async def test_cache_invalidation_batches_products_slugs_and_variants() -> None:
     assert cache.calls == [("products", [1, 2], ["biro", "mug", "pen"]), ("variants", [20], [])]
 
 
-class Writer:
-    def __init__(self) -> None:
-        self.calls: list[list[int]] = []
-
-    async def index_products(self, product_ids: Sequence[int]) -> int:
-        self.calls.append(list(product_ids))
-        return len(product_ids)
-
-
-class Owners:
-    async def products_of_variants(self, variant_ids: Sequence[int]) -> dict[int, int]:
-        return {variant_id: variant_id // 10 for variant_id in variant_ids}
-
-
 async def test_search_indexing_reindexes_each_touched_product_once_per_batch() -> None:
-    writer = Writer()
+    writer = FakeSearchIndex("postgres")
 
-    await SearchIndexing(writer, Owners()).handle(
+    await SearchIndexing(writer, FakeProductsOfVariants({31: 3, 72: 7})).handle(
         [
             Event(1, "ProductUpdated", {"product": 3, "slug": "pen"}),
             Event(2, "StockChanged", {"variant": 31, "available": 0}),
@@ -237,4 +171,4 @@ async def test_search_indexing_reindexes_each_touched_product_once_per_batch() -
         ]
     )
 
-    assert writer.calls == [[3, 5, 7]]
+    assert writer.index_calls == [[3, 5, 7]]
