@@ -149,7 +149,7 @@ class ProductVariant(Node):
     @strawberry.field
     async def product(self, info: Info) -> Product | None:
         record = await info.context.loaders.product_by_id.load(self.record.product_id)
-        if not await info.context.can_see(record):
+        if record is None or not await info.context.can_see(record):
             return None
         return (await build_products(info, [record], selected_names(info)))[0]
 
