@@ -7,9 +7,9 @@ a loader memoises for its own lifetime, which must never outlive one request.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Awaitable, Callable, Hashable, Sequence
+from collections.abc import Awaitable, Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Generic, TypeVar
+from typing import Generic, NoReturn, TypeVar
 
 from aiodataloader import DataLoader
 
@@ -41,7 +41,7 @@ class MappingLoader(DataLoader[K, V], Generic[K, V]):
     """Resolves a batch with one `fetch(keys) -> {key: value}`; absent keys get `missing()`."""
 
     def __init__(
-        self, fetch: Callable[[list[K]], Awaitable[dict[K, V]]], missing: Callable[[], V]
+        self, fetch: Callable[[list[K]], Awaitable[Mapping[K, V]]], missing: Callable[[], V]
     ) -> None:
         super().__init__()
         self._fetch = fetch
@@ -54,6 +54,12 @@ class MappingLoader(DataLoader[K, V], Generic[K, V]):
 
 def _none() -> None:
     return None
+
+
+def _never_missing() -> NoReturn:
+    """`missing` of the page loaders: their fetch answers every key it is given (a
+    parent with no rows gets an empty page), so a key left out is a bug, not None."""
+    raise LookupError("a page loader's fetch left out a key it was given")
 
 
 def through_cache(
@@ -76,7 +82,7 @@ class ProductByIdLoader(MappingLoader[int, Product | None]):
         fetch = through_cache(
             records, "product", repository.products_by_ids, encode_product, decode_product
         )
-        super().__init__(fetch, _none)  # type: ignore[arg-type]
+        super().__init__(fetch, _none)
 
 
 class ProductBySlugLoader(MappingLoader[str, Product | None]):
@@ -113,14 +119,14 @@ class VariantByIdLoader(MappingLoader[int, Variant | None]):
         fetch = through_cache(
             records, "variant", repository.variants_by_ids, encode_record, decode_variant
         )
-        super().__init__(fetch, _none)  # type: ignore[arg-type]
+        super().__init__(fetch, _none)
 
 
 class InventoryByVariantIdLoader(MappingLoader[int, InventoryLevel | None]):
     """Stock is live: never cached, so `quantityAvailable` is what checkout will see."""
 
     def __init__(self, repository: CatalogRepository) -> None:
-        super().__init__(repository.inventory_by_variant_ids, _none)  # type: ignore[arg-type]
+        super().__init__(repository.inventory_by_variant_ids, _none)
 
 
 class ImagesByProductIdLoader(MappingLoader[int, list[ProductImage]]):
@@ -143,7 +149,7 @@ class CategoryByIdLoader(MappingLoader[int, Category | None]):
         fetch = through_cache(
             records, "category", repository.categories_by_ids, encode_record, decode_category
         )
-        super().__init__(fetch, _none)  # type: ignore[arg-type]
+        super().__init__(fetch, _none)
 
     async def batch_load_fn(self, keys: Sequence[int]) -> list[Category | None]:
         # A method, not a closure over `self`: a loader must not sit in a reference cycle.
@@ -183,12 +189,12 @@ class ProductsByCategorySlugLoader(MappingLoader[CategoryProductsKey, Page[Produ
                 pages.update({(slug, query): found[slug] for slug in slugs})
             return pages
 
-        super().__init__(fetch, _none)  # type: ignore[arg-type]
+        super().__init__(fetch, _never_missing)
 
 
 class ReviewByIdLoader(MappingLoader[int, Review | None]):
     def __init__(self, repository: CatalogRepository) -> None:
-        super().__init__(repository.reviews_by_ids, _none)  # type: ignore[arg-type]
+        super().__init__(repository.reviews_by_ids, _none)
 
 
 class ReviewsByProductIdLoader(MappingLoader[ReviewsKey, Page[Review]]):
@@ -202,7 +208,7 @@ class ReviewsByProductIdLoader(MappingLoader[ReviewsKey, Page[Review]]):
                 pages.update({(pid, request): found[pid] for pid in product_ids})
             return pages
 
-        super().__init__(fetch, _none)  # type: ignore[arg-type]
+        super().__init__(fetch, _never_missing)
 
 
 class RelatedProductsByProductIdLoader(MappingLoader[RelatedKey, list[Product]]):
@@ -242,11 +248,12 @@ class RelatedProductsByProductIdLoader(MappingLoader[RelatedKey, list[Product]])
         super().__init__(fetch, list)
 
 
+F = TypeVar("F")
 P = TypeVar("P", bound=Hashable)
 
 
-def _group_by_second(keys: list[tuple[Any, P]]) -> dict[P, list[Any]]:
-    grouped: dict[P, list[Any]] = defaultdict(list)
+def _group_by_second(keys: list[tuple[F, P]]) -> dict[P, list[F]]:
+    grouped: dict[P, list[F]] = defaultdict(list)
     for first, second in keys:
         grouped[second].append(first)
     return grouped

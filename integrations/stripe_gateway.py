@@ -76,7 +76,7 @@ class StripeGateway:
         )
 
     async def aclose(self) -> None:
-        await self._http.close_async()  # type: ignore[no-untyped-call]
+        await self._http.close_async()  # type: ignore[no-untyped-call]  # unannotated in stripe
 
     async def __aenter__(self) -> StripeGateway:
         return self

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 
 from domain.errors import ErrorCode, InvalidInput
 from persistence.catalog.records import aware
@@ -13,20 +12,20 @@ def time_key(value: datetime) -> str:
     return aware(value).isoformat()
 
 
-def parse_time(value: Any) -> datetime:
+def parse_time(value: object) -> datetime:
     if not isinstance(value, str):
         raise ValueError("time key must be a string")
     return aware(datetime.fromisoformat(value))
 
 
-def review_time_key(value: Any) -> datetime:
+def review_time_key(value: object) -> datetime:
     try:
         return parse_time(value)
     except ValueError:
         raise bad_cursor() from None
 
 
-def review_id_key(value: Any) -> int:
+def review_id_key(value: object) -> int:
     if not isinstance(value, int) or isinstance(value, bool):
         raise bad_cursor()
     return value

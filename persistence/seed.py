@@ -69,7 +69,8 @@ def _book(first: str, second: str) -> _Kind:
 
 
 # Category tree: a dict is a branch, a _Kind is a leaf (products go into leaves only).
-TREE: dict[str, Any] = {
+_Branch = dict[str, "_Branch | _Kind"]
+TREE: _Branch = {
     "Electronics": {
         "Televisions": _Kind(
             "TV",
@@ -332,7 +333,7 @@ async def seed_catalog(
     )
 
 
-async def _first_id(conn: AsyncConnection, table: Table) -> Any:
+async def _first_id(conn: AsyncConnection, table: Table) -> int | None:
     return await conn.scalar(select(table.c.id).limit(1))
 
 
@@ -386,7 +387,7 @@ class _Generator:
     def categories(self) -> list[tuple[int, str, _Kind]]:
         """Breadth first, so roots get the smallest ids; path is "/root/.../self/"."""
         out, leaves = self.data[t.categories], []
-        queue: deque[tuple[int | None, str, str, str, Any, int]] = deque(
+        queue: deque[tuple[int | None, str, str, str, _Branch | _Kind, int]] = deque(
             (None, "/", name, name, node, i) for i, (name, node) in enumerate(TREE.items())
         )
         while queue:

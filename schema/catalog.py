@@ -149,15 +149,18 @@ class ProductVariant(Node):
     @strawberry.field
     async def product(self, info: Info) -> Product | None:
         record = await info.context.loaders.product_by_id.load(self.record.product_id)
-        if not await info.context.can_see(record):
+        if record is None or not await info.context.can_see(record):
             return None
         return (await build_products(info, [record], selected_names(info)))[0]
 
 
-ProductStatus = strawberry.enum(
+# strawberry.enum registers the domain's enum in place and returns it, so the schema's
+# ProductStatus is the domain class itself, and annotations with it are real types.
+strawberry.enum(
     catalog.ProductStatus,
     description="Only ACTIVE products are shown to shoppers; ARCHIVED ones are retired.",
 )
+ProductStatus = catalog.ProductStatus
 
 
 @strawberry.type(description="A product in the catalog.")
@@ -174,7 +177,7 @@ class Product(Node):
     images: list[ProductImage] = strawberry.field(description="Images in display order.")
     variants: list[ProductVariant] = strawberry.field(description="All variants, in display order.")
     available_for_sale: bool = strawberry.field(description="Whether any variant is in stock.")
-    status: ProductStatus = strawberry.field(  # type: ignore[valid-type]
+    status: ProductStatus = strawberry.field(
         description="ACTIVE for shoppers; staff also see their DRAFT and ARCHIVED products."
     )
     record: strawberry.Private[catalog.Product]

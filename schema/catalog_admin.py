@@ -35,7 +35,7 @@ class ProductCreateInput:
     attributes: list[ProductAttributeInput] = strawberry.field(
         default_factory=list, description="At most 50."
     )
-    status: ProductStatus = strawberry.field(  # type: ignore[valid-type]
+    status: ProductStatus = strawberry.field(
         default=catalog.ProductStatus.DRAFT, description="DRAFT unless given."
     )
 
@@ -55,7 +55,7 @@ class ProductUpdateInput:
     attributes: list[ProductAttributeInput] | None = strawberry.field(
         default=None, description="Replaces all attributes."
     )
-    status: ProductStatus | None = None  # type: ignore[valid-type]
+    status: ProductStatus | None = None
 
 
 @strawberry.input

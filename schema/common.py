@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Any
+from typing import TypeVar
 
 import strawberry
 
 from domain import money
 from domain.pagination import Page
+
+T = TypeVar("T")
 
 
 @strawberry.interface(description="An object with a globally unique, opaque id.")
@@ -34,7 +36,7 @@ class PageInfo:
     end_cursor: str | None
 
     @classmethod
-    def of(cls, page: Page[Any]) -> PageInfo:
+    def of(cls, page: Page[T]) -> PageInfo:
         return cls(
             has_next_page=page.has_next_page,
             has_previous_page=page.has_previous_page,

@@ -6,9 +6,9 @@ import strawberry
 
 from domain import errors
 
-UserErrorCode = strawberry.enum(
-    errors.UserErrorCode, description="Why a mutation refused its input."
-)
+# Registered in place (see schema/catalog.py's ProductStatus): the domain class itself.
+strawberry.enum(errors.UserErrorCode, description="Why a mutation refused its input.")
+UserErrorCode = errors.UserErrorCode
 
 # The codes are the domain's (it cannot import strawberry), so their descriptions are
 # attached here, to the strawberry definition the schema is built from.
@@ -22,6 +22,7 @@ _DESCRIPTIONS = {
     errors.UserErrorCode.CHECKOUT_IN_PROGRESS: "checkoutComplete: a request with this "
     "idempotency key is still running; retry with the same key.",
 }
+# strawberry.enum sets __strawberry_definition__ at run time; the class's type lacks it.
 for _value in UserErrorCode.__strawberry_definition__.values:  # type: ignore[attr-defined]
     _value.description = _DESCRIPTIONS.get(errors.UserErrorCode(_value.value))
 
@@ -29,7 +30,7 @@ for _value in UserErrorCode.__strawberry_definition__.values:  # type: ignore[at
 @strawberry.type(description="A business rule the input broke; nothing was changed.")
 class UserError:
     field: list[str] | None = strawberry.field(description="Path to the offending input field.")
-    code: UserErrorCode  # type: ignore[valid-type]
+    code: UserErrorCode
     message: str
 
     @classmethod

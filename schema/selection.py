@@ -9,7 +9,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
 
-from graphql import FieldNode, FragmentSpreadNode, InlineFragmentNode, SelectionSetNode
+from graphql import (
+    FieldNode,
+    FragmentDefinitionNode,
+    FragmentSpreadNode,
+    InlineFragmentNode,
+    SelectionSetNode,
+)
 
 from schema.context import Info
 
@@ -27,7 +33,9 @@ def selected_names(info: Info, *path: str) -> frozenset[str]:
     return frozenset(child.name.value for child in children(nodes, raw.fragments))
 
 
-def children(nodes: Iterable[FieldNode], fragments: Mapping[str, object]) -> Iterator[FieldNode]:
+def children(
+    nodes: Iterable[FieldNode], fragments: Mapping[str, FragmentDefinitionNode]
+) -> Iterator[FieldNode]:
     """The field nodes selected directly below `nodes`, fragments flattened."""
     for node in nodes:
         if node.selection_set is not None:
@@ -35,7 +43,7 @@ def children(nodes: Iterable[FieldNode], fragments: Mapping[str, object]) -> Ite
 
 
 def _flatten(
-    selection_set: SelectionSetNode, fragments: Mapping[str, object]
+    selection_set: SelectionSetNode, fragments: Mapping[str, FragmentDefinitionNode]
 ) -> Iterator[FieldNode]:
     for selection in selection_set.selections:
         if isinstance(selection, FieldNode):
@@ -44,6 +52,5 @@ def _flatten(
             yield from _flatten(selection.selection_set, fragments)
         elif isinstance(selection, FragmentSpreadNode):
             fragment = fragments.get(selection.name.value)
-            selection_set = getattr(fragment, "selection_set", None)
-            if selection_set is not None:
-                yield from _flatten(selection_set, fragments)
+            if fragment is not None:
+                yield from _flatten(fragment.selection_set, fragments)

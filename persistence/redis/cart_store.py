@@ -23,10 +23,12 @@ import secrets
 import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import cast
 
 import orjson
 from redis.asyncio import Redis
+from redis.commands.core import AsyncScript
+from redis.typing import EncodableT, FieldT
 
 from domain.carts import Cart, CartLine, CartStoreError, MailingAddress
 from persistence.accounts.sessions import redis_required
@@ -229,7 +231,7 @@ class RedisCartStore:
     ) -> str:
         cart_id = secrets.token_urlsafe(16)  # 128 random bits: the guest's capability
         now = _now_ms()
-        fields: dict[str, Any] = {"created": now, "updated": now, "seq": len(lines)}
+        fields: dict[FieldT, EncodableT] = {"created": now, "updated": now, "seq": len(lines)}
         if owner_id is not None:
             fields["owner"] = owner_id
         if email:
@@ -248,7 +250,8 @@ class RedisCartStore:
 
     async def get(self, cart_id: str) -> Cart | None:
         async with redis_required():
-            raw = await self._redis.hgetall(_cart_key(cart_id))
+            # bytes: our clients never decode replies (see record_cache._send).
+            raw = cast("dict[bytes, bytes]", await self._redis.hgetall(_cart_key(cart_id)))
         return _cart_from_hash(cart_id, raw) if raw else None
 
     async def add(self, cart_id: str, lines: Sequence[CartLine]) -> CartStoreError | None:
@@ -268,7 +271,7 @@ class RedisCartStore:
     async def set_buyer(
         self, cart_id: str, email: str | None, country_code: str | None
     ) -> CartStoreError | None:
-        fields: list[Any] = []
+        fields: list[str] = []
         if email is not None:
             fields += ["email", email]
         if country_code is not None:
@@ -293,9 +296,9 @@ class RedisCartStore:
         write_id = _write_id()  # a RETRY answer applied nothing, so one id serves all tries
         for _ in range(5):  # the pointer moved between reading it and the script: retry
             async with redis_required():
-                seen = (await self._redis.get(pointer) or b"").decode()
+                seen = (cast("bytes | None", await self._redis.get(pointer)) or b"").decode()
             other = _cart_key(seen) if seen else _cart_key(cart_id)
-            args = [
+            args: list[EncodableT] = [
                 self._ttl,
                 _now_ms(),
                 self._max_quantity,
@@ -315,7 +318,9 @@ class RedisCartStore:
                 return None if result == "OK" else CartStoreError(result)
         return CartStoreError.NOT_FOUND
 
-    async def _run(self, script: Any, keys: list[str], args: list[Any]) -> CartStoreError | None:
+    async def _run(
+        self, script: AsyncScript, keys: list[str], args: Sequence[EncodableT]
+    ) -> CartStoreError | None:
         async with redis_required():
             result = (await script(keys=keys, args=args)).decode()
         return None if result == "OK" else CartStoreError(result)

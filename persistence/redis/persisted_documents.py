@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from typing import cast
 
 from cachetools import LRUCache
 from redis.asyncio import Redis
@@ -52,7 +53,8 @@ class RedisDocumentStore:
             return None
         try:
             async with asyncio.timeout(self._timeout):
-                stored = await self._redis.get(self._key(sha256_hash))
+                # bytes: our clients never decode replies (see record_cache._send).
+                stored = cast("bytes | None", await self._redis.get(self._key(sha256_hash)))
         except (RedisError, OSError, TimeoutError) as error:
             self.window.failed(error)
             return None

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Hashable, Sequence
-from typing import TypeVar
+from typing import TypeVar, cast
 
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
@@ -119,7 +119,10 @@ class RecordCache:
         self._pending = None
         try:
             async with asyncio.timeout(self._timeout):
-                values: list[bytes | None] = await self._redis.mget(pending.keys)
+                # Our clients never decode replies (app.py's redis_options leaves
+                # decode_responses off), so they are bytes; redis-py types every reply
+                # bytes | str whatever the flag.
+                values = cast("list[bytes | None]", await self._redis.mget(pending.keys))
         except (RedisError, OSError, TimeoutError) as error:
             self.window.failed(error)
             values = [None] * len(pending.keys)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import RowMapping, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from domain.catalog import ProductStatus
@@ -84,7 +84,7 @@ async def _products(
     after: int | None = None,
     limit: int | None = None,
     ids: Sequence[int] | None = None,
-) -> Sequence[Any]:
+) -> Sequence[RowMapping]:
     statement = (
         select(*product_columns)
         .select_from(products_with_rating)
@@ -101,7 +101,7 @@ async def _products(
 
 
 async def _documents(
-    connection: AsyncConnection, rows: Sequence[Any], trail: Trail
+    connection: AsyncConnection, rows: Sequence[RowMapping], trail: Trail
 ) -> list[SearchDocument]:
     ids = [row["id"] for row in rows]
     stocked = set(
