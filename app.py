@@ -72,11 +72,12 @@ from persistence.search.postgres import PostgresSearchIndex
 from persistence.search.sqlite import SqliteSearchIndex
 from resolvers.http.graphql_over_http import GraphQLOverHttp
 from resolvers.http.middleware import RequestMetaMiddleware, RequestTimeoutMiddleware
-from resolvers.http.persisted_queries import PersistedQueryHttp
+from resolvers.http.persisted_queries import PartnerKeys, PersistedQueryHttp
 from resolvers.http.request_body import WellFormedRequests
 from resolvers.http.webhooks import stripe_webhook
 from resolvers.schema import build_schema
 from schema.context import Context
+from schema.request_state import RequestState
 from settings import Settings
 
 log = logging.getLogger("commerce")
@@ -338,8 +339,27 @@ def redis_options(settings: Settings, read_timeout: float | None = None) -> dict
     }
 
 
+class RunningContainer:
+    """The app's Container while it runs. create_app hands this holder to what needs the
+    container at request time (the GraphQL view, /readyz, webhooks, the statement
+    counter); lifespan fills it. Nothing else reaches for the container."""
+
+    __slots__ = ("_container",)
+
+    def __init__(self) -> None:
+        self._container: Container | None = None
+
+    def __call__(self) -> Container:
+        if self._container is None:
+            raise RuntimeError("the app has not started: its lifespan makes the container")
+        return self._container
+
+    def start(self, container: Container) -> None:
+        self._container = container
+
+
 class GraphQLView(PersistedQueryHttp, GraphQLOverHttp, WellFormedRequests, GraphQL[Context, None]):
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, running: RunningContainer) -> None:
         super().__init__(
             build_schema(
                 max_depth=settings.max_query_depth,
@@ -356,12 +376,19 @@ class GraphQLView(PersistedQueryHttp, GraphQLOverHttp, WellFormedRequests, Graph
         )
         self.settings = settings
         self.public_max_age = settings.public_cache_max_age
+        self._running = running
 
-    async def get_context(self, request: Any, response: Any) -> Context:
-        container: Container = request.app.state.container
-        partner = getattr(request.state, "partner", None)
+    def partner_keys(self) -> PartnerKeys:
+        return self._running().partners
+
+    async def get_context(self, request: Request, response: Response) -> Context:  # type: ignore[override]
+        container = self._running()
+        state = RequestState.of(request)
+        partner = state.partner
         return Context(
             request=request,
+            state=state,
+            response=response,
             settings=self.settings,
             catalog=container.catalog,
             loaders=CatalogLoaders.create(container.catalog, container.cache),
@@ -372,11 +399,9 @@ class GraphQLView(PersistedQueryHttp, GraphQLOverHttp, WellFormedRequests, Graph
             checkout=container.checkout,
             orders=container.orders,
             catalog_admin=container.catalog_admin,
-            response=response,
             rate_limiter=container.rate_limiter,
             documents=container.documents,
             document_policy=container.public_documents if partner is None else partner.policy,
-            partner=partner,
             rate_limit=None if partner is None else self.settings.partner_tiers.get(partner.tier),
             search=container.search,
         )
@@ -392,8 +417,8 @@ async def healthz(_: Request) -> Response:
     return JSONResponse({"status": "ok"})
 
 
-async def readyz(request: Request) -> Response:
-    container = request.app.state.container
+async def readyz(running: RunningContainer, _: Request) -> Response:
+    container = running()
     checks: dict[str, str] = {}
     try:
         async with asyncio.timeout(READY_DATABASE_TIMEOUT), container.db.reader.connect() as db:
@@ -437,10 +462,13 @@ def create_app(
     `redis`, `gateway` and `components` replace what the settings would give (tests pass
     instrumented or failing ones)."""
 
+    running = RunningContainer()
+
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         container = Container.create(settings, redis, gateway, components)
-        app.state.container = container
+        running.start(container)
+        app.state.container = container  # for the tests' AppClient only; nothing reads it
         await container.partners.reload()  # partners and their manifests, loaded at start
         _tune_garbage_collector()
         worker = build_event_worker(container) if settings.worker_in_process else None
@@ -453,13 +481,17 @@ def create_app(
                 await worker.stop()
             await container.close()
 
-    graphql = GraphQLView(settings)
+    graphql = GraphQLView(settings, running)
     starlette = Starlette(
         routes=[
             Route("/graphql", graphql, methods=["GET", "POST"]),
             Route("/healthz", healthz, methods=["GET"]),
-            Route("/readyz", readyz, methods=["GET"]),
-            Route("/webhooks/stripe", stripe_webhook, methods=["POST"]),
+            Route("/readyz", functools.partial(readyz, running), methods=["GET"]),
+            Route(
+                "/webhooks/stripe",
+                stripe_webhook(settings, lambda: running().orders),
+                methods=["POST"],
+            ),
         ],
         lifespan=lifespan,
         max_body_size=settings.max_body_bytes,
@@ -475,7 +507,10 @@ def create_app(
             max_age=600,
         )
     starlette.add_middleware(
-        RequestMetaMiddleware, count_statements=settings.statement_count_exposed
+        RequestMetaMiddleware,
+        statement_counter=(lambda: running().db.counter)
+        if settings.statement_count_exposed
+        else None,
     )
     if settings.trusted_proxies:
         # Outermost, so everything (login throttle, rate limits) sees the forwarded

@@ -25,6 +25,7 @@ from schema.carts import (
 from schema.context import Info
 from schema.errors import UserError
 from schema.global_id import int_gid_or_none, str_gid_or_none
+from schema.refusals import refusals_as
 
 Action = Callable[[str, int | None], Awaitable[None]]
 
@@ -46,16 +47,14 @@ class CartMutation:
     @strawberry.mutation(
         description="A new cart; with an access token it belongs to that customer."
     )
+    @refusals_as(CartPayload)
     async def cart_create(self, info: Info, input: CartCreateInput) -> CartPayload:
         viewer_id = await info.context.viewer_id()
-        try:
-            lines = _lines(input.lines)
-            buyer = input.buyer_identity
-            email = buyer.email if buyer else None
-            country = buyer.country_code if buyer else None
-            cart_id = await info.context.carts.create(lines, email, country, viewer_id)
-        except Rejected as rejected:
-            return CartPayload(cart=None, user_errors=UserError.all(rejected))
+        lines = _lines(input.lines)
+        buyer = input.buyer_identity
+        email = buyer.email if buyer else None
+        country = buyer.country_code if buyer else None
+        cart_id = await info.context.carts.create(lines, email, country, viewer_id)
         return await _payload(info, cart_id, viewer_id, None)
 
     @strawberry.mutation(description="Add lines; a variant already in the cart adds to its line.")

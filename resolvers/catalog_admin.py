@@ -36,111 +36,99 @@ from schema.catalog_admin import (
     VariantUpdatePayload,
 )
 from schema.context import Info
-from schema.errors import UserError
 from schema.global_id import int_gid_or_none
+from schema.refusals import refusals_as
 from schema.selection import selected_names
 
 
 @strawberry.type
 class CatalogAdminMutation:
     @strawberry.mutation(description="Staff: create a product; it has no variants yet.")
+    @refusals_as(ProductCreatePayload)
     async def product_create(self, info: Info, input: ProductCreateInput) -> ProductCreatePayload:
         staff, admin = await _staff(info)
-        try:
-            draft = ProductDraft(
-                title=input.title,
-                slug=input.slug,
-                description=input.description,
-                brand=input.brand,
-                category_id=_category_id(input.category_id),
-                attributes=_attributes(input.attributes),
-                status=input.status,
-            )
-            product = await admin.create_product(staff, draft)
-        except Rejected as rejected:
-            return ProductCreatePayload(product=None, user_errors=UserError.all(rejected))
+        draft = ProductDraft(
+            title=input.title,
+            slug=input.slug,
+            description=input.description,
+            brand=input.brand,
+            category_id=_category_id(input.category_id),
+            attributes=_attributes(input.attributes),
+            status=input.status,
+        )
+        product = await admin.create_product(staff, draft)
         return ProductCreatePayload(product=await _product(info, product), user_errors=[])
 
     @strawberry.mutation(description="Staff: change a product's fields.")
+    @refusals_as(ProductUpdatePayload)
     async def product_update(self, info: Info, input: ProductUpdateInput) -> ProductUpdatePayload:
         staff, admin = await _staff(info)
-        try:
-            changes = ProductChanges(
-                title=input.title,
-                slug=input.slug,
-                description=input.description,
-                brand=input.brand,
-                category_id=KEEP
-                if input.category_id is strawberry.UNSET
-                else _category_id(input.category_id),
-                attributes=None if input.attributes is None else _attributes(input.attributes),
-                status=input.status,
-            )
-            product = await admin.update_product(staff, _product_id(input.id), changes)
-        except Rejected as rejected:
-            return ProductUpdatePayload(product=None, user_errors=UserError.all(rejected))
+        changes = ProductChanges(
+            title=input.title,
+            slug=input.slug,
+            description=input.description,
+            brand=input.brand,
+            category_id=KEEP
+            if input.category_id is strawberry.UNSET
+            else _category_id(input.category_id),
+            attributes=None if input.attributes is None else _attributes(input.attributes),
+            status=input.status,
+        )
+        product = await admin.update_product(staff, _product_id(input.id), changes)
         return ProductUpdatePayload(product=await _product(info, product), user_errors=[])
 
     @strawberry.mutation(description="Staff: retire a product; shoppers no longer see it.")
+    @refusals_as(ProductArchivePayload)
     async def product_archive(
         self, info: Info, input: ProductArchiveInput
     ) -> ProductArchivePayload:
         staff, admin = await _staff(info)
-        try:
-            product = await admin.archive_product(staff, _product_id(input.id))
-        except Rejected as rejected:
-            return ProductArchivePayload(product=None, user_errors=UserError.all(rejected))
+        product = await admin.archive_product(staff, _product_id(input.id))
         return ProductArchivePayload(product=await _product(info, product), user_errors=[])
 
     @strawberry.mutation(description="Staff: add a variant, with its opening stock, to a product.")
+    @refusals_as(VariantCreatePayload)
     async def variant_create(self, info: Info, input: VariantCreateInput) -> VariantCreatePayload:
         staff, admin = await _staff(info)
-        try:
-            draft = VariantDraft(
-                product_id=_product_id(input.product_id, "productId"),
-                sku=input.sku,
-                title=input.title,
-                price=input.price,
-                compare_at_price=input.compare_at_price,
-                options=_options(input.options),
-                stock=input.stock,
-            )
-            variant = await admin.create_variant(staff, draft)
-        except Rejected as rejected:
-            return VariantCreatePayload(variant=None, user_errors=UserError.all(rejected))
+        draft = VariantDraft(
+            product_id=_product_id(input.product_id, "productId"),
+            sku=input.sku,
+            title=input.title,
+            price=input.price,
+            compare_at_price=input.compare_at_price,
+            options=_options(input.options),
+            stock=input.stock,
+        )
+        variant = await admin.create_variant(staff, draft)
         return VariantCreatePayload(variant=await _variant(info, variant), user_errors=[])
 
     @strawberry.mutation(description="Staff: change a variant's sku, title, options or prices.")
+    @refusals_as(VariantUpdatePayload)
     async def variant_update(self, info: Info, input: VariantUpdateInput) -> VariantUpdatePayload:
         staff, admin = await _staff(info)
         compare_at: str | Keep | None = (
             KEEP if input.compare_at_price is strawberry.UNSET else input.compare_at_price
         )
-        try:
-            changes = VariantChanges(
-                sku=input.sku,
-                title=input.title,
-                price=input.price,
-                compare_at_price=compare_at,
-                options=None if input.options is None else _options(input.options),
-            )
-            variant = await admin.update_variant(staff, _variant_id(input.id), changes)
-        except Rejected as rejected:
-            return VariantUpdatePayload(variant=None, user_errors=UserError.all(rejected))
+        changes = VariantChanges(
+            sku=input.sku,
+            title=input.title,
+            price=input.price,
+            compare_at_price=compare_at,
+            options=None if input.options is None else _options(input.options),
+        )
+        variant = await admin.update_variant(staff, _variant_id(input.id), changes)
         return VariantUpdatePayload(variant=await _variant(info, variant), user_errors=[])
 
     @strawberry.mutation(
         description="Staff: add or remove units of a variant's stock, or set the count."
     )
+    @refusals_as(InventoryAdjustPayload)
     async def inventory_adjust(
         self, info: Info, input: InventoryAdjustInput
     ) -> InventoryAdjustPayload:
         staff, admin = await _staff(info)
-        try:
-            variant_id = _variant_id(input.variant_id, "variantId")
-            level = await admin.adjust_inventory(staff, variant_id, input.delta, input.set_quantity)
-        except Rejected as rejected:
-            return InventoryAdjustPayload(variant=None, user_errors=UserError.all(rejected))
+        variant_id = _variant_id(input.variant_id, "variantId")
+        level = await admin.adjust_inventory(staff, variant_id, input.delta, input.set_quantity)
         variant = await info.context.loaders.variant_by_id.load(variant_id)
         return InventoryAdjustPayload(
             variant=None if variant is None else ProductVariant.of(variant, level), user_errors=[]

@@ -14,6 +14,7 @@ from schema.context import Info
 from schema.errors import UserError
 from schema.global_id import str_gid_or_none
 from schema.orders import Order, OrderPayload
+from schema.refusals import refusals_as
 
 
 @strawberry.input
@@ -76,23 +77,19 @@ class CheckoutMutation:
         )
 
     @strawberry.mutation(description="Staff: mark a paid order fulfilled.")
+    @refusals_as(OrderPayload)
     async def order_fulfill(self, info: Info, input: OrderIdInput) -> OrderPayload:
         staff = await info.context.require_viewer()
-        try:
-            order = await info.context.orders.fulfil(_order_id(input.order_id), staff)
-        except Rejected as rejected:
-            return OrderPayload(order=None, user_errors=UserError.all(rejected))
+        order = await info.context.orders.fulfil(_order_id(input.order_id), staff)
         return OrderPayload(order=Order.of(order), user_errors=[])
 
     @strawberry.mutation(
         description="Staff: cancel an order, releasing its stock; refunds a paid one."
     )
+    @refusals_as(OrderPayload)
     async def order_cancel(self, info: Info, input: OrderIdInput) -> OrderPayload:
         staff = await info.context.require_viewer()
-        try:
-            order = await info.context.orders.cancel(_order_id(input.order_id), staff)
-        except Rejected as rejected:
-            return OrderPayload(order=None, user_errors=UserError.all(rejected))
+        order = await info.context.orders.cancel(_order_id(input.order_id), staff)
         return OrderPayload(order=Order.of(order), user_errors=[])
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import strawberry
 
-from domain.errors import Rejected
 from schema.context import Info
 from schema.customers import (
     Customer,
@@ -16,7 +15,7 @@ from schema.customers import (
     CustomerCreateInput,
     CustomerCreatePayload,
 )
-from schema.errors import UserError
+from schema.refusals import refusals_as
 
 
 @strawberry.type
@@ -30,28 +29,20 @@ class CustomerQuery:
 @strawberry.type
 class CustomerMutation:
     @strawberry.mutation(description="Sign up. An email that has an account gives EMAIL_TAKEN.")
+    @refusals_as(CustomerCreatePayload)
     async def customer_create(
         self, info: Info, input: CustomerCreateInput
     ) -> CustomerCreatePayload:
-        try:
-            customer = await info.context.accounts.register(input.email, input.password, input.name)
-        except Rejected as rejected:
-            return CustomerCreatePayload(customer=None, user_errors=UserError.all(rejected))
+        customer = await info.context.accounts.register(input.email, input.password, input.name)
         return CustomerCreatePayload(customer=Customer.of(customer), user_errors=[])
 
     @strawberry.mutation(description="Log in: an access token valid for 30 days.")
+    @refusals_as(CustomerAccessTokenCreatePayload)
     async def customer_access_token_create(
         self, info: Info, input: CustomerAccessTokenCreateInput
     ) -> CustomerAccessTokenCreatePayload:
         context = info.context
-        try:
-            token = await context.accounts.log_in(
-                input.email, input.password, context.client_address
-            )
-        except Rejected as rejected:
-            return CustomerAccessTokenCreatePayload(
-                customer_access_token=None, user_errors=UserError.all(rejected)
-            )
+        token = await context.accounts.log_in(input.email, input.password, context.client_address)
         return CustomerAccessTokenCreatePayload(
             customer_access_token=CustomerAccessToken(
                 access_token=token.token, expires_at=token.expires_at

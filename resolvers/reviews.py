@@ -9,6 +9,7 @@ from schema.catalog import Review
 from schema.context import Info
 from schema.errors import UserError
 from schema.global_id import int_gid_or_none
+from schema.refusals import refusals_as
 
 
 @strawberry.input
@@ -28,15 +29,13 @@ class ReviewCreatePayload:
 @strawberry.type
 class ReviewMutation:
     @strawberry.mutation(description="Review a product, once per product; needs an access token.")
+    @refusals_as(ReviewCreatePayload)
     async def review_create(self, info: Info, input: ReviewCreateInput) -> ReviewCreatePayload:
         viewer = await info.context.require_viewer()
-        try:
-            product_id = _product_id(input.product_id)
-            review = await info.context.reviews.write(
-                viewer.id, product_id, input.rating, input.title, input.body
-            )
-        except Rejected as rejected:
-            return ReviewCreatePayload(review=None, user_errors=UserError.all(rejected))
+        product_id = _product_id(input.product_id)
+        review = await info.context.reviews.write(
+            viewer.id, product_id, input.rating, input.title, input.body
+        )
         return ReviewCreatePayload(review=Review.of(review), user_errors=[])
 
 

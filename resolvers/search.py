@@ -64,7 +64,7 @@ class SearchQuery:
             result = await _results(info, index, request)
         except SearchUnavailable:
             raise ServiceUnavailable("search is unavailable; try again shortly") from None
-        info.context.request.state.search_report = {
+        info.context.state.search_report = {
             "engine": result.engine,
             "fallbackReason": result.fallback_reason,
         }

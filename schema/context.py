@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass, field
-from typing import Any, TypeAlias
+from typing import TypeAlias
 
 import strawberry
 from starlette.requests import Request
+from starlette.responses import Response
+from strawberry.types import ExecutionContext
 
 from dataloaders.catalog import CatalogLoaders
 from domain.carts import Carts, PricingRules
@@ -20,14 +22,19 @@ from domain.order_desk import OrderDesk
 from domain.partners import Partner
 from domain.persisted_queries import DocumentPolicy, PersistedDocuments
 from domain.ports import CatalogReader
+from domain.rate_limits import BucketSize, RateLimiter
 from domain.reviews import Reviews
 from domain.search import SearchIndex
+from schema.request_state import RequestState
 from settings import Settings
 
 
 @dataclass(slots=True)
 class Context:
     request: Request
+    state: RequestState  # what the HTTP edge and the resolvers tell each other
+    # The HTTP sub-response: status and headers set by resolvers and extensions.
+    response: Response
     settings: Settings
     catalog: CatalogReader
     loaders: CatalogLoaders
@@ -38,15 +45,18 @@ class Context:
     checkout: Checkout
     orders: OrderDesk
     catalog_admin: CatalogAdmin
-    response: Any = None  # the HTTP sub-response: status and headers set by resolvers
-    rate_limiter: Any = None
-    documents: PersistedDocuments | None = None
-    document_policy: DocumentPolicy | None = None
-    partner: Partner | None = None  # set when the request carried a valid X-Api-Key
-    rate_limit: tuple[float, float] | None = None  # the partner tier's bucket size
+    documents: PersistedDocuments
+    document_policy: DocumentPolicy  # the public one, or the calling partner's
+    rate_limiter: RateLimiter | None = None
+    rate_limit: BucketSize | None = None  # the partner tier's bucket size
     _viewer: asyncio.Future[Customer | None] | None = field(default=None)
     _session: asyncio.Future[int | None] | None = field(default=None)
     search: SearchIndex | None = None  # the configured product search index
+
+    @property
+    def partner(self) -> Partner | None:
+        """The partner whose valid X-Api-Key the request carried."""
+        return self.state.partner
 
     @property
     def access_token(self) -> str | None:
@@ -74,7 +84,7 @@ class Context:
 
     def mark_private(self) -> None:
         """This answer holds someone's data: it must never be cached publicly."""
-        self.request.state.graphql_private_data = True
+        self.state.private_data = True
 
     async def viewer(self) -> Customer | None:
         """The signed-in customer, looked up once per request and only when asked for.
@@ -119,6 +129,13 @@ class Context:
         if viewer is None:
             raise UnauthenticatedError()
         return viewer
+
+
+def context_of(execution: ExecutionContext) -> Context | None:
+    """The request's Context in a schema extension; None when the schema is executed
+    without one (the unit tests run it directly)."""
+    context = execution.context
+    return context if isinstance(context, Context) else None
 
 
 Info: TypeAlias = strawberry.Info[Context, None]

@@ -16,11 +16,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from dataclasses import dataclass
 
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from domain.rate_limits import BucketSize, Decision
 from persistence.redis.skip_window import SkipWindow
 
 log = logging.getLogger(__name__)
@@ -42,19 +42,6 @@ redis.call('HSET', KEYS[1], 'points', tostring(points), 'at', tostring(now))
 redis.call('PEXPIRE', KEYS[1], math.ceil(capacity / rate * 1000) + 1000)
 return {allowed, tostring(points)}
 """
-
-
-# (capacity in points, restore rate in points per second)
-BucketSize = tuple[float, float]
-
-
-@dataclass(frozen=True, slots=True)
-class Decision:
-    allowed: bool
-    available: float
-    capacity: float
-    restore_rate: float
-    retry_after_seconds: int
 
 
 class RedisRateLimiter:

@@ -44,6 +44,7 @@ from strawberry.extensions import SchemaExtension
 from strawberry.types import ExecutionResult
 
 from domain.pagination import DEFAULT_PAGE_SIZE
+from schema.context import context_of
 
 MUTATION_COST = 10
 # A size above the cap is refused by its resolver anyway (INVALID_PAGE_SIZE, or at most
@@ -342,14 +343,11 @@ class QueryCost(SchemaExtension):
         yield
 
     async def _charge(self, cost: int) -> None:
-        request_context = self.execution_context.context
-        limiter = getattr(request_context, "rate_limiter", None)
-        if limiter is None:
+        request_context = context_of(self.execution_context)
+        if request_context is None or request_context.rate_limiter is None:
             return
-        decision = await limiter.take(
-            await request_context.rate_limit_key(),
-            cost,
-            getattr(request_context, "rate_limit", None),
+        decision = await request_context.rate_limiter.take(
+            await request_context.rate_limit_key(), cost, request_context.rate_limit
         )
         self._throttle = {
             "maximumAvailable": decision.capacity,

@@ -16,6 +16,7 @@ from graphql import GraphQLError, GraphQLSyntaxError
 from strawberry.extensions import SchemaExtension
 
 from domain.errors import DomainError, ErrorCode
+from schema.context import context_of
 
 log = logging.getLogger("commerce.errors")
 
@@ -46,10 +47,10 @@ class ErrorPolicy(SchemaExtension):
         if result.data is not None and any(v is not None for v in result.data.values()):
             return
         result.data = None
-        response = getattr(self.execution_context.context, "response", None)
-        if response is not None:
-            response.status_code = 503
-            response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
+        context = context_of(self.execution_context)
+        if context is not None:
+            context.response.status_code = 503
+            context.response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
 
     def _present(self, error: GraphQLError) -> GraphQLError:
         original = error.original_error

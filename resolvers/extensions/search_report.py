@@ -6,10 +6,11 @@ from typing import Any
 
 from strawberry.extensions import SchemaExtension
 
+from schema.context import context_of
+
 
 class SearchReport(SchemaExtension):
     def get_results(self) -> dict[str, Any]:
-        context = self.execution_context.context
-        request = getattr(context, "request", None)
-        report = getattr(getattr(request, "state", None), "search_report", None)
+        context = context_of(self.execution_context)
+        report = None if context is None else context.state.search_report
         return {} if report is None else {"search": report}

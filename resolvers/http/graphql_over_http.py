@@ -23,6 +23,8 @@ from starlette.responses import JSONResponse
 from strawberry.http import GraphQLHTTPResponse, process_result
 from strawberry.types import ExecutionResult
 
+from schema.request_state import RequestState
+
 GRAPHQL_RESPONSE = "application/graphql-response+json"
 ACCEPTED_BODIES = {"application/json", GRAPHQL_RESPONSE, "application/graphql"}
 HTTP_ERROR_CODES = {
@@ -59,20 +61,21 @@ class GraphQLOverHttp:
             return refused_request(request, error.status_code, error.reason)
         if not hasattr(response, "body"):
             return response
-        unexecuted = getattr(request.state, "graphql_unexecuted", False)
+        state = RequestState.of(request)
+        unexecuted = state.never_executed
         if prefers_graphql_response(request):
             response.headers["content-type"] = f"{GRAPHQL_RESPONSE}; charset=utf-8"
             if unexecuted and response.status_code == 200:
                 response.status_code = 400
-        self._cache_headers(request, response, unexecuted)
+        self._cache_headers(request, response, state)
         return response
 
-    def _cache_headers(self, request: Any, response: Any, unexecuted: bool) -> None:
+    def _cache_headers(self, request: Any, response: Any, state: RequestState) -> None:
         public = (
             request.method == "GET"
             and response.status_code == 200
-            and not unexecuted
-            and not getattr(request.state, "graphql_private", True)
+            and not state.never_executed
+            and state.publicly_cacheable
             and "authorization" not in request.headers
         )
         if not public:
@@ -90,12 +93,11 @@ class GraphQLOverHttp:
         data = process_result(result)
         errors = result.errors or []
         unexecuted = result.data is None and bool(errors) and all(e.path is None for e in errors)
-        request.state.graphql_unexecuted = unexecuted
+        state = RequestState.of(request)
+        state.never_executed = unexecuted
         # A degraded answer (an optional part failed) must not stay in a CDN for max-age.
         degraded = "degraded" in (result.extensions or {})
-        request.state.graphql_private = (
-            bool(getattr(request.state, "graphql_private_data", False)) or bool(errors) or degraded
-        )
+        state.publicly_cacheable = not (state.private_data or errors or degraded)
         if unexecuted and prefers_graphql_response(request):
             data.pop("data", None)  # the spec: no data entry for a request that never ran
         return data

@@ -4,24 +4,36 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+from typing import Protocol
 
 import orjson
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 
-class RequestMetaMiddleware:
-    """Gives every response an `X-Request-Id` and, when enabled, `X-SQL-Statements`."""
+class StatementCounter(Protocol):
+    def scope(self) -> AbstractContextManager[list[int]]:
+        """Counts the statements run inside it, in the list's one entry."""
+        ...
 
-    def __init__(self, app: ASGIApp, *, count_statements: bool) -> None:
+
+class RequestMetaMiddleware:
+    """Gives every response an `X-Request-Id` and, when `statement_counter` is given,
+    `X-SQL-Statements` (a callable: the database exists once the app has started)."""
+
+    def __init__(
+        self, app: ASGIApp, *, statement_counter: Callable[[], StatementCounter] | None
+    ) -> None:
         self.app = app
-        self.count_statements = count_statements
+        self.statement_counter = statement_counter
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         request_id = _header(scope, b"x-request-id") or uuid.uuid4().hex
-        counter = scope["app"].state.container.db.counter if self.count_statements else None
+        counter = None if self.statement_counter is None else self.statement_counter()
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":

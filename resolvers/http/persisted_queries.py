@@ -13,23 +13,33 @@
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
+from typing import Any, Protocol
 
 from graphql import GraphQLError
 from starlette.responses import JSONResponse
 from strawberry.types import ExecutionResult
 
+from domain.partners import Partner
 from domain.persisted_queries import PersistedQueryError
+from schema.context import Context
+from schema.request_state import RequestState
 
 UNUSABLE_DOCUMENT = frozenset({"GRAPHQL_PARSE_FAILED", "GRAPHQL_VALIDATION_FAILED"})
 
 
+class PartnerKeys(Protocol):
+    async def authenticate(self, api_key: str) -> Partner | None: ...
+
+
 class PersistedQueryHttp:
+    def partner_keys(self) -> PartnerKeys:
+        """Where X-Api-Key values are checked: the view create_app builds says."""
+        raise NotImplementedError
+
     async def run(self, request: Any, context: Any = None, root_value: Any = None) -> Any:
         api_key = request.headers.get("x-api-key")
         if api_key is not None:
-            directory = request.app.state.container.partners
-            partner = await directory.authenticate(api_key)
+            partner = await self.partner_keys().authenticate(api_key)
             if partner is None:
                 return JSONResponse(
                     {
@@ -43,7 +53,7 @@ class PersistedQueryHttp:
                     status_code=401,
                     headers={"WWW-Authenticate": 'ApiKey header="X-Api-Key"'},
                 )
-            request.state.partner = partner
+            RequestState.of(request).partner = partner
         return await super().run(request, context, root_value)  # type: ignore[misc]
 
     def should_render_graphql_ide(self, request: Any) -> bool:
@@ -57,7 +67,7 @@ class PersistedQueryHttp:
         request: Any,
         request_adapter: Any,
         sub_response: Any,
-        context: Any,
+        context: Context,
         root_value: Any,
         request_data: Any,
     ) -> ExecutionResult:
@@ -79,6 +89,7 @@ class PersistedQueryHttp:
         )
         if (
             resolved.register
+            and resolved.query is not None  # always, when register: the document sent
             and not any(
                 (e.extensions or {}).get("code") in UNUSABLE_DOCUMENT for e in result.errors or ()
             )
@@ -88,7 +99,7 @@ class PersistedQueryHttp:
         return result
 
 
-async def _pay_for_storage(context: Any, query: str) -> bool:
+async def _pay_for_storage(context: Context, query: str) -> bool:
     """Storing a document for a week is paid from the client's bucket: one point per
     started kilobyte, on top of what running it cost. A document of no query cost (a
     `{ __typename }` padded to the size limit) can then only be registered as fast as the

@@ -1,0 +1,45 @@
+"""What the parts of one HTTP request tell each other, in one typed place.
+
+The HTTP edge, the schema extensions and the resolvers run at different depths of one
+request and never call each other: the partner key check learns who is calling, a
+resolver learns the answer holds someone's data, the view decides cache headers from
+both. They meet here, in one `RequestState` kept on the ASGI scope, instead of in
+untyped `request.state` attributes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from starlette.requests import HTTPConnection
+
+from domain.partners import Partner
+
+# The ASGI scope key; a scope (not a Request object) because strawberry and Starlette
+# each build their own Request around the same scope.
+_SCOPE_KEY = "commerce.request_state"
+
+
+@dataclass(slots=True)
+class RequestState:
+    # Set by the X-Api-Key check before anything runs; None for everyone else.
+    partner: Partner | None = None
+    # A resolver showed someone's data (a cart, an order, the viewer): never cache it.
+    private_data: bool = False
+    # `extensions.search` of a response where a search ran: who answered, and why not
+    # the configured engine.
+    search_report: dict[str, str | None] | None = None
+    # The document never executed (parse or validation failure, too deep, too costly).
+    never_executed: bool = False
+    # The answer may be kept by a CDN: public data only, no errors, nothing degraded.
+    # False until the result says otherwise.
+    publicly_cacheable: bool = False
+
+    @classmethod
+    def of(cls, connection: HTTPConnection) -> RequestState:
+        """This request's state, made on first use (the only place one is made)."""
+        scope = connection.scope
+        state: RequestState | None = scope.get(_SCOPE_KEY)
+        if state is None:
+            state = scope[_SCOPE_KEY] = cls()
+        return state
