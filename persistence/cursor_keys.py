@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Any
 
 from domain.errors import ErrorCode, InvalidInput
-from persistence.catalog.records import aware
+from persistence.db import aware
 
 
 def time_key(value: datetime) -> str:

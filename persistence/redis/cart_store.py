@@ -29,7 +29,7 @@ import orjson
 from redis.asyncio import Redis
 
 from domain.carts import Cart, CartLine, CartStoreError, MailingAddress
-from persistence.accounts.sessions import redis_required
+from persistence.redis.errors import redis_required
 
 _LINES = """
 local function count_lines(key)
