@@ -9,6 +9,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 
 from domain.catalog import Review
+from domain.events import ReviewCreated
 from domain.listing import REVIEWS_ORDERING
 from domain.pagination import Edge, Page, PageRequest, encode_cursor
 from domain.reviews import NewReview
@@ -64,9 +65,7 @@ class SqlReviewRepository:
                     )
                 ).scalar_one()
                 await connection.execute(upsert)
-                await emit(
-                    connection, "ReviewCreated", {"product": review.product_id, "review": review_id}
-                )
+                await emit(connection, ReviewCreated(product=review.product_id, review=review_id))
                 row = (
                     (await connection.execute(review_select().where(reviews.c.id == review_id)))
                     .mappings()

@@ -19,6 +19,7 @@ from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from domain.carts import MailingAddress
+from domain.events import OrderCancelled, OrderPaid, OrderPlaced, PaymentFailed
 from domain.listing import ORDERS_ORDERING
 from domain.orders import (
     CART_HOLDING_STATUSES,
@@ -132,12 +133,7 @@ class SqlOrderStore:
             )
             await emit(
                 connection,
-                "OrderPlaced",
-                {
-                    "order": order.public_id,
-                    "total": order.total,
-                    "currency": order.currency_code,
-                },
+                OrderPlaced(order=order.public_id, total=order.total, currency=order.currency_code),
             )
             await emit_stock(connection, stock)
         # Built from what was written: no need to read it back.
@@ -193,7 +189,7 @@ class SqlOrderStore:
             )
             if moved is None:
                 return None
-            await emit(connection, "OrderCancelled", {"order": moved[0], "refund": refund_id})
+            await emit(connection, OrderCancelled(order=moved[0], refund=refund_id))
             await _release(connection, order_id)
         return await self.by_id(order_id)
 
@@ -429,7 +425,7 @@ async def _pay(
     )
     if moved is None:
         return None
-    await emit(connection, "OrderPaid", {"order": moved[0], "payment": payment.payment_id})
+    await emit(connection, OrderPaid(order=moved[0], payment=payment.payment_id))
     return moved[1]
 
 
@@ -454,7 +450,7 @@ async def _fail(
     )
     if moved is None:
         return None
-    await emit(connection, "PaymentFailed", {"order": moved[0], "decline_code": decline_code})
+    await emit(connection, PaymentFailed(order=moved[0], decline_code=decline_code))
     await _release(connection, order_id)
     return moved[1]
 
