@@ -30,9 +30,9 @@ from domain.orders import (
     OrderStatus,
     Payment,
 )
-from domain.pagination import Edge, Page, PageRequest, encode_cursor
+from domain.pagination import Page, PageRequest
 from domain.payments import PaymentEvent
-from persistence.cursor_keys import review_id_key, review_time_key, time_key
+from persistence.cursor_keys import cursor_id, cursor_time, time_id_cursor
 from persistence.db import Database, aware
 from persistence.events.outbox import emit, emit_stock
 from persistence.pii import PiiCipher
@@ -277,16 +277,17 @@ class SqlOrderStore:
             condition = condition & (
                 tuple_(orders.c.created_at, orders.c.id)
                 < tuple_(
-                    literal(review_time_key(created_at), orders.c.created_at.type),
-                    literal(review_id_key(order_id)),
+                    literal(cursor_time(created_at), orders.c.created_at.type),
+                    literal(cursor_id(order_id)),
                 )
             )
         found = await self._load(condition, limit=page.first + 1)
-        edges = [
-            Edge(encode_cursor(ORDERS_ORDERING, (time_key(o.created_at), o.id)), o)
-            for o in found[: page.first]
-        ]
-        return Page(edges, len(found) > page.first, page.after is not None)
+        return Page.from_rows(
+            found,
+            first=page.first,
+            after=page.after,
+            cursor_of=lambda o: time_id_cursor(ORDERS_ORDERING, o.created_at, o.id),
+        )
 
     async def expired_unpaid(self, now: datetime, limit: int) -> Sequence[int]:
         async with self._db.writer.connect() as connection:
