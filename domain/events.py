@@ -68,11 +68,11 @@ class EventPayload:
 
     def to_wire(self) -> dict[str, Any]:
         wire: dict[str, Any] = {}
-        for field in dataclasses.fields(self):  # type: ignore[arg-type]
-            value = getattr(self, field.name)
-            if value is None and field.name in self.omitted_when_none:
+        for name, _ in _WIRE_FIELDS[type(self)]:
+            value = getattr(self, name)
+            if value is None and name in self.omitted_when_none:
                 continue
-            wire[field.name] = value
+            wire[name] = value
         return wire
 
     @classmethod
