@@ -83,8 +83,10 @@ class CatalogRepository:
         self, statement: Select[Any], parameters: dict[str, Any] | None = None
     ) -> Sequence[RowMapping]:
         async with self._db.reader.connect() as connection:
-            result = await connection.execute(statement, parameters)
-            return result.mappings().all()
+            rows: Sequence[RowMapping] = (
+                (await connection.execute(statement, parameters)).mappings().all()
+            )
+            return rows
 
     async def _fetch_keys(
         self, statement: Select[Any], keys: Sequence[Any], **parameters: Any
@@ -361,4 +363,6 @@ def _key_to_sql(sort_key: ProductSortKey, value: Any) -> Any:
         raise invalid_cursor()
     if sort_key is ProductSortKey.CREATED_AT:
         return cursor_time(value)
-    return float(value) if sort_key is ProductSortKey.RATING else value
+    if sort_key is ProductSortKey.RATING and isinstance(value, int | float):
+        return float(value)  # checked above; the isinstance is for the type checker
+    return value

@@ -108,7 +108,7 @@ class PostgresSearchIndex(SqlSearchIndex):
         rows = (await connection.execute(statement, {**params, **page.params})).all()
         hits = [row for row in rows if row.part == 0]
         # The driver decodes json itself (SQLAlchemy's asyncpg codec).
-        counts = next((row.counts for row in rows if row.part == 1), [])
+        counts: list[Any] = next((row.counts for row in rows if row.part == 1), [])
         return hits, counts
 
     def match(self, words: list[str], text_: str) -> Match:

@@ -463,7 +463,7 @@ def decimal_key(value: Any) -> Decimal:
 _COMPARED = [c for c in search_documents.c if c.name != "search_vector"]
 
 
-def _differs(stored: Mapping[str, Any] | None, fresh: dict[str, Any] | None) -> bool:
+def _differs(stored: Mapping[Any, Any] | None, fresh: dict[str, Any] | None) -> bool:
     if stored is None or fresh is None:
         return stored is not fresh
     return any(stored[c.name] != fresh[c.name] for c in _COMPARED)
