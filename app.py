@@ -59,8 +59,9 @@ from persistence.db import Database, create_database
 from persistence.events.consumer import ConsumerPolicy, StreamConsumer
 from persistence.events.relay import OutboxRelay
 from persistence.events.worker import EventWorker
+from persistence.orders.idempotency import SqlIdempotencyStore
 from persistence.orders.notifications import SqlNotificationStore
-from persistence.orders.order_store import SqlIdempotencyStore, SqlOrderStore
+from persistence.orders.order_store import SqlOrderStore
 from persistence.pii import PiiCipher, pii_keys
 from persistence.redis.cart_store import RedisCartStore
 from persistence.redis.persisted_documents import RedisDocumentStore

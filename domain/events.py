@@ -9,28 +9,31 @@ also remembers the ids it handled and skips repeats.
 
 from __future__ import annotations
 
+import dataclasses
+import typing
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from enum import StrEnum
+from typing import Any, ClassVar, Protocol, Self, TypeVar
 
 from domain.ports import CacheInvalidator
 from domain.search import SearchIndexWriter
 
 
-class Topic:
-    """Every topic written to the outbox (persistence/orders/order_store.py, catalog writes)."""
+class Topic(StrEnum):
+    """Every topic written to the outbox; the value is the string on the wire."""
 
-    ORDER_PLACED = "OrderPlaced"  # {order: public id, total, currency}
-    ORDER_PAID = "OrderPaid"  # {order: public id, payment}
-    ORDER_CANCELLED = "OrderCancelled"  # {order, refund}
-    PAYMENT_FAILED = "PaymentFailed"  # {order, decline_code}
-    STOCK_CHANGED = "StockChanged"  # {variant: id, available: n}
-    PRODUCT_CREATED = "ProductCreated"  # {product: id, slug}
+    ORDER_PLACED = "OrderPlaced"
+    ORDER_PAID = "OrderPaid"
+    ORDER_CANCELLED = "OrderCancelled"
+    PAYMENT_FAILED = "PaymentFailed"
+    STOCK_CHANGED = "StockChanged"
+    PRODUCT_CREATED = "ProductCreated"
     PRODUCT_UPDATED = "ProductUpdated"
     PRODUCT_ARCHIVED = "ProductArchived"
-    VARIANT_CREATED = "VariantCreated"  # {variant: id, product: id}
+    VARIANT_CREATED = "VariantCreated"
     VARIANT_UPDATED = "VariantUpdated"
-    REVIEW_CREATED = "ReviewCreated"  # {product: id, review: id}: the rating moved
+    REVIEW_CREATED = "ReviewCreated"
 
 
 PRODUCT_TOPICS = (Topic.PRODUCT_CREATED, Topic.PRODUCT_UPDATED, Topic.PRODUCT_ARCHIVED)
@@ -41,17 +44,173 @@ ORDER_TOPICS = (
     Topic.ORDER_CANCELLED,
     Topic.PAYMENT_FAILED,
 )
-ALL_TOPICS = (
-    *ORDER_TOPICS,
-    Topic.STOCK_CHANGED,
-    *PRODUCT_TOPICS,
-    *VARIANT_TOPICS,
-    Topic.REVIEW_CREATED,
-)
+ALL_TOPICS = tuple(Topic)
 
 
 class MalformedEvent(Exception):
     """A payload without the fields its topic promises: retrying cannot help."""
+
+
+P = TypeVar("P", bound="EventPayload")
+
+
+class EventPayload:
+    """What one event says, typed; its class decides the topic.
+
+    The wire format is the dataclass's fields as a JSON object, in declaration order,
+    with the fields named in `omitted_when_none` left out rather than written as null
+    (consumers read `previous_slug` only where a product was renamed). Those names are
+    a contract with consumers and with rows already in the outbox: rename none."""
+
+    __slots__ = ()
+    topic: ClassVar[Topic]
+    omitted_when_none: ClassVar[frozenset[str]] = frozenset()
+
+    def to_wire(self) -> dict[str, Any]:
+        wire: dict[str, Any] = {}
+        for name, _ in _WIRE_FIELDS[type(self)]:
+            value = getattr(self, name)
+            if value is None and name in self.omitted_when_none:
+                continue
+            wire[name] = value
+        return wire
+
+    @classmethod
+    def from_wire(cls, event_id: int, wire: dict[str, Any]) -> Self:
+        """The payload back from its JSON object; MalformedEvent if it breaks a promise.
+
+        Fields the class does not know are ignored, so an older consumer survives a
+        newer writer's additions."""
+        values: dict[str, Any] = {}
+        for name, kind in _WIRE_FIELDS[cls]:
+            value = wire.get(name)
+            if name not in wire and name not in cls.omitted_when_none:
+                raise MalformedEvent(f"{cls.topic} #{event_id}: {name!r} is missing")
+            if not _fits(value, kind):
+                raise MalformedEvent(f"{cls.topic} #{event_id}: {name!r} must be {kind}")
+            values[name] = value
+        return cls(**values)
+
+
+@dataclass(frozen=True, slots=True)
+class OrderPlaced(EventPayload):
+    topic: ClassVar[Topic] = Topic.ORDER_PLACED
+    order: str  # the order's public id
+    total: int  # minor units
+    currency: str
+
+
+@dataclass(frozen=True, slots=True)
+class OrderPaid(EventPayload):
+    topic: ClassVar[Topic] = Topic.ORDER_PAID
+    order: str
+    payment: str | None  # the gateway's payment id
+
+
+@dataclass(frozen=True, slots=True)
+class OrderCancelled(EventPayload):
+    topic: ClassVar[Topic] = Topic.ORDER_CANCELLED
+    order: str
+    refund: str | None  # the gateway's refund id, null when nothing was charged
+
+
+@dataclass(frozen=True, slots=True)
+class PaymentFailed(EventPayload):
+    topic: ClassVar[Topic] = Topic.PAYMENT_FAILED
+    order: str
+    decline_code: str
+
+
+@dataclass(frozen=True, slots=True)
+class StockChanged(EventPayload):
+    topic: ClassVar[Topic] = Topic.STOCK_CHANGED
+    variant: int
+    available: int  # units now available
+
+
+@dataclass(frozen=True, slots=True)
+class ProductCreated(EventPayload):
+    topic: ClassVar[Topic] = Topic.PRODUCT_CREATED
+    product: int
+    slug: str
+
+
+@dataclass(frozen=True, slots=True)
+class ProductUpdated(EventPayload):
+    topic: ClassVar[Topic] = Topic.PRODUCT_UPDATED
+    omitted_when_none: ClassVar[frozenset[str]] = frozenset({"previous_slug"})
+    product: int
+    slug: str
+    previous_slug: str | None = None  # a renamed product's old address, to drop from caches
+
+
+@dataclass(frozen=True, slots=True)
+class ProductArchived(EventPayload):
+    topic: ClassVar[Topic] = Topic.PRODUCT_ARCHIVED
+    product: int
+    slug: str
+
+
+@dataclass(frozen=True, slots=True)
+class VariantCreated(EventPayload):
+    topic: ClassVar[Topic] = Topic.VARIANT_CREATED
+    variant: int
+    product: int
+
+
+@dataclass(frozen=True, slots=True)
+class VariantUpdated(EventPayload):
+    topic: ClassVar[Topic] = Topic.VARIANT_UPDATED
+    variant: int
+    product: int
+
+
+@dataclass(frozen=True, slots=True)
+class ReviewCreated(EventPayload):
+    topic: ClassVar[Topic] = Topic.REVIEW_CREATED  # the product's rating moved
+    product: int
+    review: int
+
+
+ProductChange = ProductCreated | ProductUpdated | ProductArchived
+VariantChange = VariantCreated | VariantUpdated
+
+PAYLOADS: dict[Topic, type[EventPayload]] = {
+    payload.topic: payload
+    for payload in (
+        OrderPlaced,
+        OrderPaid,
+        OrderCancelled,
+        PaymentFailed,
+        StockChanged,
+        ProductCreated,
+        ProductUpdated,
+        ProductArchived,
+        VariantCreated,
+        VariantUpdated,
+        ReviewCreated,
+    )
+}
+
+
+def _wire_fields(payload: type[EventPayload]) -> tuple[tuple[str, object], ...]:
+    hints = typing.get_type_hints(payload)
+    return tuple((f.name, hints[f.name]) for f in dataclasses.fields(payload))  # type: ignore[arg-type]
+
+
+# (name, type) per field of each payload class, resolved once at import (the annotations
+# are strings under `from __future__ import annotations`).
+_WIRE_FIELDS = {payload: _wire_fields(payload) for payload in PAYLOADS.values()}
+
+
+def _fits(value: object, kind: object) -> bool:
+    if kind is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if kind is str:
+        return isinstance(value, str) and bool(value)
+    if kind == (str | None):
+        return value is None or (isinstance(value, str) and bool(value))
+    raise TypeError(f"no wire check for {kind!r}")  # a new field type needs one here
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,17 +220,20 @@ class Event:
     payload: dict[str, Any]
     created_at: str = ""  # ISO 8601, as the outbox row had it
 
-    def integer(self, name: str) -> int:
-        value = self.payload.get(name)
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise MalformedEvent(f"{self.topic} #{self.id}: {name!r} must be an integer")
-        return value
+    def parsed(self) -> EventPayload:
+        """The payload as its topic's dataclass; MalformedEvent if it is not one."""
+        try:
+            payload_class = PAYLOADS[Topic(self.topic)]
+        except ValueError:
+            raise MalformedEvent(f"#{self.id}: unknown topic {self.topic!r}") from None
+        return payload_class.from_wire(self.id, self.payload)
 
-    def text(self, name: str) -> str:
-        value = self.payload.get(name)
-        if not isinstance(value, str) or not value:
-            raise MalformedEvent(f"{self.topic} #{self.id}: {name!r} must be a non-empty string")
-        return value
+    def parsed_as(self, kind: type[P]) -> P:
+        """The payload of a handler's only topic; MalformedEvent for anything else."""
+        payload = self.parsed()
+        if not isinstance(payload, kind):
+            raise MalformedEvent(f"{self.topic} #{self.id}: expected {kind.topic}")
+        return payload
 
 
 class EventHandler(Protocol):
@@ -110,11 +272,14 @@ class SearchIndexing:
         product_ids: set[int] = set()
         stock_variants: set[int] = set()
         for event in events:
-            if event.topic == Topic.STOCK_CHANGED:
+            change = event.parsed()
+            if isinstance(change, StockChanged):
                 # Stock moves availability facets; the event names only the variant.
-                stock_variants.add(event.integer("variant"))
+                stock_variants.add(change.variant)
+            elif isinstance(change, ProductChange | VariantChange | ReviewCreated):
+                product_ids.add(change.product)
             else:
-                product_ids.add(event.integer("product"))
+                raise MalformedEvent(f"{self.name} does not read {event.topic} #{event.id}")
         if stock_variants:
             owners = await self.variants.products_of_variants(sorted(stock_variants))
             product_ids.update(owners.values())
@@ -135,14 +300,18 @@ class CacheInvalidation:
         slugs: set[str] = set()
         variant_ids: set[int] = set()
         for event in events:
-            product_ids.add(event.integer("product"))
-            if event.topic in PRODUCT_TOPICS:
-                slugs.add(event.text("slug"))
-                if event.payload.get("previous_slug"):  # a renamed product's old address
-                    slugs.add(event.text("previous_slug"))
-            else:
+            change = event.parsed()
+            if isinstance(change, ProductChange):
+                product_ids.add(change.product)
+                slugs.add(change.slug)
+                if isinstance(change, ProductUpdated) and change.previous_slug is not None:
+                    slugs.add(change.previous_slug)  # a renamed product's old address
+            elif isinstance(change, VariantChange):
                 # A product's cached record embeds its variants: both go.
-                variant_ids.add(event.integer("variant"))
+                product_ids.add(change.product)
+                variant_ids.add(change.variant)
+            else:
+                raise MalformedEvent(f"{self.name} does not read {event.topic} #{event.id}")
         if product_ids:
             await self.cache.invalidate_products(sorted(product_ids), sorted(slugs))
         if variant_ids:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Protocol
 
-from domain.events import Event, Topic
+from domain.events import Event, OrderPaid, StockChanged, Topic
 from domain.money import Money
 from domain.orders import Order, OrderStatus
 
@@ -109,7 +109,7 @@ class OrderConfirmations:
 
     async def handle(self, events: Sequence[Event]) -> None:
         for event in events:
-            await self.confirm(event.text("order"))
+            await self.confirm(event.parsed_as(OrderPaid).order)
 
     async def confirm(self, public_id: str) -> None:
         order = await self.orders.by_public_id(public_id)
@@ -152,8 +152,8 @@ class LowStockAlerts:
 
     async def handle(self, events: Sequence[Event]) -> None:
         for event in sorted(events, key=lambda e: e.id):
-            variant_id = event.integer("variant")
-            available = event.integer("available")
+            change = event.parsed_as(StockChanged)
+            variant_id, available = change.variant, change.available
             key = low_stock_key(variant_id)
             if available > self.threshold:
                 await self.store.close(NotificationKind.LOW_STOCK, key)

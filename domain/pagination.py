@@ -10,14 +10,16 @@ import base64
 import binascii
 import json
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar, overload
 
 from domain.errors import ErrorCode, InvalidInput
 from domain.text_input import is_clean
 
 T = TypeVar("T")
+R = TypeVar("R")  # a row as storage returns it
+N = TypeVar("N")  # the node a page shows
 KeyValue = str | int | float | None
 SortKey = tuple[KeyValue, ...]
 
@@ -46,6 +48,44 @@ class Page(Generic[T]):
     has_next_page: bool
     has_previous_page: bool
 
+    @overload
+    @staticmethod
+    def from_rows(
+        rows: Sequence[N], *, first: int, after: object, cursor_of: Callable[[N], str]
+    ) -> Page[N]: ...
+
+    @overload
+    @staticmethod
+    def from_rows(
+        rows: Sequence[R],
+        *,
+        first: int,
+        after: object,
+        cursor_of: Callable[[R], str],
+        node_of: Callable[[R], N],
+    ) -> Page[N]: ...
+
+    @staticmethod
+    def from_rows(
+        rows: Sequence[Any],
+        *,
+        first: int,
+        after: object,
+        cursor_of: Callable[[Any], str],
+        node_of: Callable[[Any], Any] | None = None,
+    ) -> Page[Any]:
+        """The page of a keyset query that asked for `first + 1` rows.
+
+        The extra row is not shown: it only says a next page exists. `after` is the
+        request's cursor (any form): a page after one has a page before it."""
+        shown = rows[:first]
+        edges = (
+            [Edge(cursor_of(row), row) for row in shown]
+            if node_of is None
+            else [Edge(cursor_of(row), node_of(row)) for row in shown]
+        )
+        return Page(edges, has_next_page=len(rows) > first, has_previous_page=after is not None)
+
     @property
     def start_cursor(self) -> str | None:
         return self.edges[0].cursor if self.edges else None
@@ -66,19 +106,19 @@ def decode_cursor(ordering: str, cursor: str, arity: int) -> SortKey:
     What it decodes to goes into SQL, so each value must be one PostgreSQL takes: clean
     text, a bigint, a finite float (json.loads accepts NaN and 10**400)."""
     if len(cursor) > MAX_CURSOR_LENGTH:
-        raise _bad_cursor()
+        raise invalid_cursor()
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
         parts = json.loads(base64.urlsafe_b64decode(padded.encode("ascii")))
     except (ValueError, binascii.Error, UnicodeError):
-        raise _bad_cursor() from None
+        raise invalid_cursor() from None
     if not isinstance(parts, list) or len(parts) != arity + 1 or parts[0] != ordering:
-        raise _bad_cursor()
+        raise invalid_cursor()
     key = tuple(parts[1:])
     if not all(_storable(v) for v in key):
-        raise _bad_cursor()
+        raise invalid_cursor()
     if not isinstance(key[-1], int) or isinstance(key[-1], bool):
-        raise _bad_cursor()
+        raise invalid_cursor()
     return key
 
 
@@ -109,7 +149,8 @@ def page_request(
     return PageRequest(first=first, after=key)
 
 
-def _bad_cursor() -> InvalidInput:
+def invalid_cursor() -> InvalidInput:
+    """The one INVALID_CURSOR error: an `after` that is not a cursor this list wrote."""
     return InvalidInput(
         "after is not a valid cursor for this list", code=ErrorCode.INVALID_CURSOR, field="after"
     )

@@ -10,8 +10,7 @@ from sqlalchemy.engine import RowMapping
 from sqlalchemy.exc import IntegrityError
 
 from domain.customers import Customer
-from persistence.catalog.records import aware
-from persistence.db import Database
+from persistence.db import Database, aware
 from persistence.tables import customers
 
 _columns = (

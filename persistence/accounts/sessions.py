@@ -9,28 +9,16 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 
 from redis.asyncio import Redis
-from redis.exceptions import RedisError
 
 from domain.customers import AccessToken
-from domain.errors import ServiceUnavailable
+from persistence.redis.errors import redis_required
 
 
 def digest(value: str) -> str:
     return hashlib.sha256(value.encode()).hexdigest()
-
-
-@asynccontextmanager
-async def redis_required() -> AsyncIterator[None]:
-    """Where Redis has no safe fallback, its failure is a coded, retryable error."""
-    try:
-        yield
-    except (RedisError, OSError) as error:
-        raise ServiceUnavailable() from error
 
 
 class RedisSessionStore:

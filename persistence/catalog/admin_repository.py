@@ -26,6 +26,13 @@ from domain.catalog_admin import (
     VariantSaved,
 )
 from domain.catalog_rules import ProductFields, VariantFields
+from domain.events import (
+    ProductArchived,
+    ProductCreated,
+    ProductUpdated,
+    VariantCreated,
+    VariantUpdated,
+)
 from persistence.catalog.records import product_from_row, variant_from_row
 from persistence.catalog.statements import product_columns, products_with_rating
 from persistence.db import Database
@@ -65,7 +72,7 @@ class SqlCatalogEditor:
             )
             if row is None:
                 raise ConflictError(Conflict.SLUG_TAKEN)
-            await emit(connection, "ProductCreated", {"product": row["id"], "slug": row["slug"]})
+            await emit(connection, ProductCreated(product=row["id"], slug=row["slug"]))
         product = product_from_row({**row, "rating_average": 0.0, "rating_count": 0})
         return ProductSaved(product, (product.slug,))
 
@@ -81,11 +88,14 @@ class SqlCatalogEditor:
                 product = await _write_product(
                     connection, product_id, _product_values(fields), current
                 )
-                event = {"product": product_id, "slug": product.slug}
-                if product.slug != current.slug:
-                    # Consumers drop what is cached under the old slug too.
-                    event["previous_slug"] = current.slug
-                await emit(connection, "ProductUpdated", event)
+                # A renamed product's consumers drop what is cached under the old slug too.
+                renamed_from = current.slug if product.slug != current.slug else None
+                await emit(
+                    connection,
+                    ProductUpdated(
+                        product=product_id, slug=product.slug, previous_slug=renamed_from
+                    ),
+                )
         except IntegrityError as error:
             if _violates(error, "uq_products_slug", "products.slug"):
                 raise ConflictError(Conflict.SLUG_TAKEN) from None
@@ -97,7 +107,7 @@ class SqlCatalogEditor:
             current = await _locked_product(connection, product_id)
             values = {"status": ProductStatus.ARCHIVED.value}
             product = await _write_product(connection, product_id, values, current)
-            await emit(connection, "ProductArchived", {"product": product_id, "slug": product.slug})
+            await emit(connection, ProductArchived(product=product_id, slug=product.slug))
         return ProductSaved(product, (product.slug,))
 
     # -- variants ------------------------------------------------------------------------
@@ -136,7 +146,7 @@ class SqlCatalogEditor:
                 insert(inventory_levels).values(variant_id=variant.id, available=stock)
             )
             await _reprice(connection, product_id)
-            await emit(connection, "VariantCreated", {"variant": variant.id, "product": product_id})
+            await emit(connection, VariantCreated(variant=variant.id, product=product_id))
             await emit_stock(connection, {variant.id: stock})
         return VariantSaved(variant, slug)
 
@@ -183,9 +193,7 @@ class SqlCatalogEditor:
                 )
                 if fields.price != current.price:
                     await _reprice(connection, product_id)
-                await emit(
-                    connection, "VariantUpdated", {"variant": variant_id, "product": product_id}
-                )
+                await emit(connection, VariantUpdated(variant=variant_id, product=product_id))
         except IntegrityError as error:
             if _violates(error, "uq_product_variants_sku", "product_variants.sku"):
                 raise ConflictError(Conflict.SKU_TAKEN) from None

@@ -6,7 +6,6 @@ holds exactly what a row holds.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 
 import orjson
@@ -23,15 +22,9 @@ from domain.catalog import (
     SelectedOption,
     Variant,
 )
+from persistence.db import aware
 
 Mapping = RowMapping | dict[str, Any]
-
-
-def aware(value: datetime | str) -> datetime:
-    """A UTC datetime from a row (SQLite hands them back naive) or from cached ISO text."""
-    if isinstance(value, str):
-        value = datetime.fromisoformat(value)
-    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
 
 
 def product_from_row(row: Mapping) -> Product:

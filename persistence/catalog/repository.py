@@ -31,14 +31,13 @@ from domain.catalog import (
     Review,
     Variant,
 )
-from domain.errors import ErrorCode, InvalidInput
 from domain.listing import (
     CATEGORIES_ORDERING,
     REVIEWS_ORDERING,
     ProductListQuery,
     product_ordering,
 )
-from domain.pagination import Edge, Page, PageRequest, SortKey, encode_cursor
+from domain.pagination import Page, PageRequest, SortKey, encode_cursor, invalid_cursor
 from persistence.catalog.records import (
     category_from_row,
     image_from_row,
@@ -54,12 +53,7 @@ from persistence.catalog.statements import (
     statements_for,
     subtree_ids,
 )
-from persistence.cursor_keys import (
-    parse_time,
-    review_id_key,
-    review_time_key,
-    time_key,
-)
+from persistence.cursor_keys import cursor_id, cursor_time, time_id_cursor, time_key
 from persistence.db import Database
 from persistence.tables import (
     categories,
@@ -89,8 +83,10 @@ class CatalogRepository:
         self, statement: Select[Any], parameters: dict[str, Any] | None = None
     ) -> Sequence[RowMapping]:
         async with self._db.reader.connect() as connection:
-            result = await connection.execute(statement, parameters)
-            return result.mappings().all()
+            rows: Sequence[RowMapping] = (
+                (await connection.execute(statement, parameters)).mappings().all()
+            )
+            return rows
 
     async def _fetch_keys(
         self, statement: Select[Any], keys: Sequence[Any], **parameters: Any
@@ -269,17 +265,12 @@ class CatalogRepository:
         if page.after is not None:
             statement = statement.where(categories.c.id > page.after[-1])
         rows = await self._fetch(statement.order_by(categories.c.id).limit(page.first + 1))
-        edges = [
-            Edge(
-                cursor=encode_cursor(CATEGORIES_ORDERING, (row["id"], row["id"])),
-                node=category_from_row(row),
-            )
-            for row in rows[: page.first]
-        ]
-        return Page(
-            edges=edges,
-            has_next_page=len(rows) > page.first,
-            has_previous_page=page.after is not None,
+        return Page.from_rows(
+            rows,
+            first=page.first,
+            after=page.after,
+            cursor_of=lambda row: encode_cursor(CATEGORIES_ORDERING, (row["id"], row["id"])),
+            node_of=category_from_row,
         )
 
     # -- reviews ----------------------------------------------------------------
@@ -302,28 +293,21 @@ class CatalogRepository:
                 self._sql.newest_reviews_after,
                 product_ids,
                 limit=page.first + 1,
-                after_time=review_time_key(created_at),
-                after_id=review_id_key(review_id),
+                after_time=cursor_time(created_at),
+                after_id=cursor_id(review_id),
             )
         grouped: dict[int, list[Review]] = defaultdict(list)
         for row in rows:
             grouped[row["product_id"]].append(review_from_row(row))
-        pages = {}
-        for product_id in product_ids:
-            found = grouped.get(product_id, [])
-            edges = [
-                Edge(
-                    cursor=encode_cursor(REVIEWS_ORDERING, (time_key(r.created_at), r.id)),
-                    node=r,
-                )
-                for r in found[: page.first]
-            ]
-            pages[product_id] = Page(
-                edges=edges,
-                has_next_page=len(found) > page.first,
-                has_previous_page=page.after is not None,
+        return {
+            product_id: Page.from_rows(
+                grouped.get(product_id, []),
+                first=page.first,
+                after=page.after,
+                cursor_of=_review_cursor,
             )
-        return pages
+            for product_id in product_ids
+        }
 
 
 # -- keys and rows ------------------------------------------------------------------
@@ -336,20 +320,18 @@ def _order(query: ProductListQuery) -> tuple[ColumnElement[Any], ...]:
     return (sort_column, products.c.id)
 
 
+def _review_cursor(review: Review) -> str:
+    return time_id_cursor(REVIEWS_ORDERING, review.created_at, review.id)
+
+
 def _product_page(query: ProductListQuery, rows: Sequence[RowMapping]) -> Page[Product]:
     ordering = product_ordering(query.sort_key, query.reverse)
-    first = query.page.first
-    edges = [
-        Edge(
-            cursor=encode_cursor(ordering, _product_key(query.sort_key, row)),
-            node=product_from_row(row),
-        )
-        for row in rows[:first]
-    ]
-    return Page(
-        edges=edges,
-        has_next_page=len(rows) > first,
-        has_previous_page=query.page.after is not None,
+    return Page.from_rows(
+        rows,
+        first=query.page.first,
+        after=query.page.after,
+        cursor_of=lambda row: encode_cursor(ordering, _product_key(query.sort_key, row)),
+        node_of=product_from_row,
     )
 
 
@@ -378,18 +360,9 @@ def _key_to_sql(sort_key: ProductSortKey, value: Any) -> Any:
         ProductSortKey.RATING: (int, float),
     }
     if not isinstance(value, expected[sort_key]) or isinstance(value, bool):
-        raise InvalidInput(
-            "after is not a valid cursor for this list",
-            code=ErrorCode.INVALID_CURSOR,
-            field="after",
-        )
+        raise invalid_cursor()
     if sort_key is ProductSortKey.CREATED_AT:
-        try:
-            return parse_time(value)
-        except ValueError:
-            raise InvalidInput(
-                "after is not a valid cursor for this list",
-                code=ErrorCode.INVALID_CURSOR,
-                field="after",
-            ) from None
-    return float(value) if sort_key is ProductSortKey.RATING else value
+        return cursor_time(value)
+    if sort_key is ProductSortKey.RATING and isinstance(value, int | float):
+        return float(value)  # checked above; the isinstance is for the type checker
+    return value

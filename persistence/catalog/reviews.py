@@ -9,12 +9,13 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 
 from domain.catalog import Review
+from domain.events import ReviewCreated
 from domain.listing import REVIEWS_ORDERING
-from domain.pagination import Edge, Page, PageRequest, encode_cursor
+from domain.pagination import Page, PageRequest
 from domain.reviews import NewReview
 from persistence.catalog.records import review_from_row
 from persistence.catalog.statements import review_select
-from persistence.cursor_keys import review_id_key, review_time_key, time_key
+from persistence.cursor_keys import cursor_id, cursor_time, time_id_cursor
 from persistence.db import Database
 from persistence.events.outbox import emit
 from persistence.tables import product_rating_summaries, reviews
@@ -64,9 +65,7 @@ class SqlReviewRepository:
                     )
                 ).scalar_one()
                 await connection.execute(upsert)
-                await emit(
-                    connection, "ReviewCreated", {"product": review.product_id, "review": review_id}
-                )
+                await emit(connection, ReviewCreated(product=review.product_id, review=review_id))
                 row = (
                     (await connection.execute(review_select().where(reviews.c.id == review_id)))
                     .mappings()
@@ -83,8 +82,8 @@ class SqlReviewRepository:
             statement = statement.where(
                 tuple_(reviews.c.created_at, reviews.c.id)
                 < tuple_(
-                    literal(review_time_key(created_at), reviews.c.created_at.type),
-                    literal(review_id_key(review_id)),
+                    literal(cursor_time(created_at), reviews.c.created_at.type),
+                    literal(cursor_id(review_id)),
                 )
             )
         statement = statement.order_by(reviews.c.created_at.desc(), reviews.c.id.desc()).limit(
@@ -92,9 +91,10 @@ class SqlReviewRepository:
         )
         async with self._db.reader.connect() as connection:
             rows = (await connection.execute(statement)).mappings().all()
-        found = [review_from_row(row) for row in rows]
-        edges = [
-            Edge(encode_cursor(REVIEWS_ORDERING, (time_key(r.created_at), r.id)), r)
-            for r in found[: page.first]
-        ]
-        return Page(edges, len(found) > page.first, page.after is not None)
+        return Page.from_rows(
+            rows,
+            first=page.first,
+            after=page.after,
+            cursor_of=lambda row: time_id_cursor(REVIEWS_ORDERING, row["created_at"], row["id"]),
+            node_of=review_from_row,
+        )

@@ -3,39 +3,39 @@
 Every state change that others care about (an order placed or paid, stock moved, a
 product edited) writes its events here in the same transaction as the change, so an
 event exists exactly when its change committed. The relay moves them to Redis Streams.
+A payload dataclass from domain/events.py is the only thing `emit` takes: its class
+names the topic and `to_wire` writes the JSON object consumers read.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Mapping, Sequence
 
 from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from domain.events import EventPayload, StockChanged
 from persistence.tables import outbox
 
 
-async def emit(connection: AsyncConnection, topic: str, payload: dict[str, Any]) -> None:
-    await connection.execute(insert(outbox).values(topic=topic, payload=payload))
+async def emit(connection: AsyncConnection, event: EventPayload) -> None:
+    await connection.execute(
+        insert(outbox).values(topic=event.topic.value, payload=event.to_wire())
+    )
 
 
-async def emit_many(
-    connection: AsyncConnection, topic: str, payloads: list[dict[str, Any]]
-) -> None:
-    if payloads:
+async def emit_all(connection: AsyncConnection, events: Sequence[EventPayload]) -> None:
+    """Several events in one statement (nothing at all for none)."""
+    if events:
         await connection.execute(
-            insert(outbox), [{"topic": topic, "payload": payload} for payload in payloads]
+            insert(outbox),
+            [{"topic": event.topic.value, "payload": event.to_wire()} for event in events],
         )
 
 
 async def emit_stock(connection: AsyncConnection, stock: Mapping[int, int]) -> None:
     """`StockChanged` per variant: its id and the units now available."""
-    await emit_many(
+    await emit_all(
         connection,
-        "StockChanged",
-        [
-            {"variant": variant_id, "available": available}
-            for variant_id, available in stock.items()
-        ],
+        [StockChanged(variant=variant_id, available=n) for variant_id, n in stock.items()],
     )

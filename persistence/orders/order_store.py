@@ -1,4 +1,4 @@
-"""Orders and idempotency keys in SQL: every state change one transaction with its events.
+"""Orders in SQL: every state change one transaction with its events.
 
 Stock is reserved with conditional decrements (`available = available - q WHERE
 available >= q`), one row at a time in variant-id order, so concurrent checkouts lock rows
@@ -9,17 +9,17 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Sequence
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import delete, func, insert, literal, or_, select, tuple_, update
+from sqlalchemy import func, insert, literal, or_, select, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from domain.carts import MailingAddress
-from domain.checkout import Claim, ClaimKind
+from domain.events import OrderCancelled, OrderPaid, OrderPlaced, PaymentFailed
 from domain.listing import ORDERS_ORDERING
 from domain.orders import (
     CART_HOLDING_STATUSES,
@@ -30,11 +30,10 @@ from domain.orders import (
     OrderStatus,
     Payment,
 )
-from domain.pagination import Edge, Page, PageRequest, encode_cursor
+from domain.pagination import Page, PageRequest
 from domain.payments import PaymentEvent
-from persistence.catalog.records import aware
-from persistence.cursor_keys import review_id_key, review_time_key, time_key
-from persistence.db import Database
+from persistence.cursor_keys import cursor_id, cursor_time, time_id_cursor
+from persistence.db import Database, aware
 from persistence.events.outbox import emit, emit_stock
 from persistence.pii import PiiCipher
 from persistence.tables import (
@@ -134,12 +133,7 @@ class SqlOrderStore:
             )
             await emit(
                 connection,
-                "OrderPlaced",
-                {
-                    "order": order.public_id,
-                    "total": order.total,
-                    "currency": order.currency_code,
-                },
+                OrderPlaced(order=order.public_id, total=order.total, currency=order.currency_code),
             )
             await emit_stock(connection, stock)
         # Built from what was written: no need to read it back.
@@ -195,7 +189,7 @@ class SqlOrderStore:
             )
             if moved is None:
                 return None
-            await emit(connection, "OrderCancelled", {"order": moved[0], "refund": refund_id})
+            await emit(connection, OrderCancelled(order=moved[0], refund=refund_id))
             await _release(connection, order_id)
         return await self.by_id(order_id)
 
@@ -283,16 +277,17 @@ class SqlOrderStore:
             condition = condition & (
                 tuple_(orders.c.created_at, orders.c.id)
                 < tuple_(
-                    literal(review_time_key(created_at), orders.c.created_at.type),
-                    literal(review_id_key(order_id)),
+                    literal(cursor_time(created_at), orders.c.created_at.type),
+                    literal(cursor_id(order_id)),
                 )
             )
         found = await self._load(condition, limit=page.first + 1)
-        edges = [
-            Edge(encode_cursor(ORDERS_ORDERING, (time_key(o.created_at), o.id)), o)
-            for o in found[: page.first]
-        ]
-        return Page(edges, len(found) > page.first, page.after is not None)
+        return Page.from_rows(
+            found,
+            first=page.first,
+            after=page.after,
+            cursor_of=lambda o: time_id_cursor(ORDERS_ORDERING, o.created_at, o.id),
+        )
 
     async def expired_unpaid(self, now: datetime, limit: int) -> Sequence[int]:
         async with self._db.writer.connect() as connection:
@@ -431,7 +426,7 @@ async def _pay(
     )
     if moved is None:
         return None
-    await emit(connection, "OrderPaid", {"order": moved[0], "payment": payment.payment_id})
+    await emit(connection, OrderPaid(order=moved[0], payment=payment.payment_id))
     return moved[1]
 
 
@@ -456,7 +451,7 @@ async def _fail(
     )
     if moved is None:
         return None
-    await emit(connection, "PaymentFailed", {"order": moved[0], "decline_code": decline_code})
+    await emit(connection, PaymentFailed(order=moved[0], decline_code=decline_code))
     await _release(connection, order_id)
     return moved[1]
 
@@ -479,109 +474,3 @@ async def _release(connection: AsyncConnection, order_id: int) -> None:
             )
         ).scalar_one()
     await emit_stock(connection, stock)
-
-
-class SqlIdempotencyStore:
-    def __init__(self, db: Database) -> None:
-        self._db = db
-        self._insert: Any = postgresql.insert if db.is_postgres else sqlite.insert
-
-    async def claim(
-        self,
-        scope: str,
-        key: str,
-        fingerprint: str,
-        now: datetime,
-        lock_seconds: float,
-        ttl_seconds: int,
-    ) -> Claim:
-        locked_until = now + timedelta(seconds=lock_seconds)
-        fresh = {
-            "fingerprint": fingerprint,
-            "locked_until": locked_until,
-            "expires_at": now + timedelta(seconds=ttl_seconds),
-        }
-        async with self._db.writer.begin() as connection:
-            new_id = (
-                await connection.execute(
-                    self._insert(idempotency_keys)
-                    .values(scope=scope, key=key, **fresh)
-                    .on_conflict_do_nothing(
-                        index_elements=[idempotency_keys.c.scope, idempotency_keys.c.key]
-                    )
-                    .returning(idempotency_keys.c.id)
-                )
-            ).scalar()
-            if new_id is not None:
-                return Claim(ClaimKind.NEW, int(new_id))
-            row = (
-                (
-                    await connection.execute(
-                        select(idempotency_keys)
-                        .where(idempotency_keys.c.scope == scope, idempotency_keys.c.key == key)
-                        .with_for_update()
-                    )
-                )
-                .mappings()
-                .one()
-            )
-            claim_id = int(row["id"])
-            if aware(row["expires_at"]) <= now:  # an old key: start afresh
-                await connection.execute(
-                    update(idempotency_keys)
-                    .where(idempotency_keys.c.id == claim_id)
-                    .values(result=None, order_id=None, **fresh)
-                )
-                return Claim(ClaimKind.NEW, claim_id)
-            if row["fingerprint"] != fingerprint:
-                return Claim(ClaimKind.MISMATCH)
-            if row["result"] is not None:
-                return Claim(ClaimKind.DONE, claim_id, row["order_id"], row["result"])
-            if aware(row["locked_until"]) <= now:  # the holder died: take over
-                await connection.execute(
-                    update(idempotency_keys)
-                    .where(idempotency_keys.c.id == claim_id)
-                    .values(locked_until=locked_until)
-                )
-                return Claim(ClaimKind.RESUME, claim_id, row["order_id"])
-            return Claim(ClaimKind.BUSY, claim_id, row["order_id"])
-
-    async def finish(self, claim_id: int, result: dict[str, Any]) -> None:
-        async with self._db.writer.begin() as connection:
-            await connection.execute(
-                update(idempotency_keys)
-                .where(idempotency_keys.c.id == claim_id)
-                .values(result=result)
-            )
-
-    async def abandon(self, claim_id: int) -> None:
-        async with self._db.writer.begin() as connection:
-            await connection.execute(
-                delete(idempotency_keys).where(idempotency_keys.c.id == claim_id)
-            )
-
-    async def release(self, claim_id: int, now: datetime) -> None:
-        # The database decides, not the caller: a placing transaction cut off mid-commit
-        # may or may not have linked its order. A concurrent one still holds the row's
-        # lock, so the DELETE waits for it and then sees the link if it committed.
-        async with self._db.writer.begin() as connection:
-            forgotten = await connection.execute(
-                delete(idempotency_keys).where(
-                    idempotency_keys.c.id == claim_id,
-                    idempotency_keys.c.order_id.is_(None),
-                    idempotency_keys.c.result.is_(None),
-                )
-            )
-            if forgotten.rowcount == 0:
-                await connection.execute(
-                    update(idempotency_keys)
-                    .where(idempotency_keys.c.id == claim_id, idempotency_keys.c.result.is_(None))
-                    .values(locked_until=now)
-                )
-
-    async def delete_expired(self, now: datetime) -> int:
-        async with self._db.writer.begin() as connection:
-            result = await connection.execute(
-                delete(idempotency_keys).where(idempotency_keys.c.expires_at < now)
-            )
-            return int(result.rowcount)

@@ -31,7 +31,7 @@ from redis.commands.core import AsyncScript
 from redis.typing import EncodableT, FieldT
 
 from domain.carts import Cart, CartLine, CartStoreError, MailingAddress
-from persistence.accounts.sessions import redis_required
+from persistence.redis.errors import redis_required
 
 _LINES = """
 local function count_lines(key)

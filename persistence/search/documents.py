@@ -10,9 +10,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from domain.catalog import ProductStatus
 from domain.search import SearchDocument
-from persistence.catalog.records import aware
 from persistence.catalog.statements import product_columns, products_with_rating
-from persistence.db import Database
+from persistence.db import Database, aware
 from persistence.tables import (
     categories,
     inventory_levels,

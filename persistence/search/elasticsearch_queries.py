@@ -29,7 +29,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from domain.catalog import ProductFilter
-from domain.pagination import decode_cursor, encode_cursor
+from domain.pagination import Page, decode_cursor, encode_cursor, invalid_cursor
 from domain.search import (
     ATTRIBUTE_FACET_PREFIX,
     FACET_BRAND,
@@ -48,7 +48,6 @@ from domain.search import (
     assemble_facets,
     price_bucket_value,
 )
-from persistence.cursor_keys import bad_cursor
 
 ENGINE = "elasticsearch"
 SEPARATOR = "\u001f"  # between a name and its value inside one keyword
@@ -271,7 +270,7 @@ def _search_after(request: SearchRequest) -> tuple[Any, ...]:
         SearchSortKey.CREATED_AT: isinstance(value, int) and not isinstance(value, bool),
     }[request.sort_key]
     if not expected_type_ok:
-        raise bad_cursor()
+        raise invalid_cursor()
     return key
 
 
@@ -342,10 +341,14 @@ def _regex_literal(text: str) -> str:
 def parse_search_response(response: Mapping[str, Any], request: SearchRequest) -> SearchResult:
     raw_hits: Sequence[Mapping[str, Any]] = response["hits"]["hits"]
     key = ordering(request)
-    hits = tuple(
-        SearchHit(product_id=int(hit["sort"][-1]), cursor=encode_cursor(key, tuple(hit["sort"])))
-        for hit in raw_hits[: request.first]
+    page = Page.from_rows(
+        raw_hits,
+        first=request.first,
+        after=request.after,
+        cursor_of=lambda hit: encode_cursor(key, tuple(hit["sort"])),
+        node_of=lambda hit: int(hit["sort"][-1]),
     )
+    hits = tuple(SearchHit(product_id=edge.node, cursor=edge.cursor) for edge in page.edges)
     total = int(response["hits"]["total"]["value"]) if request.with_total else 0
     facets: tuple[SearchFacet, ...] = ()
     if request.with_facets:
@@ -353,7 +356,7 @@ def parse_search_response(response: Mapping[str, Any], request: SearchRequest) -
         facets = assemble_facets(counts)
     return SearchResult(
         hits=hits,
-        has_next_page=len(raw_hits) > request.first,
+        has_next_page=page.has_next_page,
         total_count=total,
         facets=facets,
         engine=ENGINE,

@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.types import TypeEngine
 
 from domain.catalog import ProductFilter
-from domain.pagination import SortKey, decode_cursor, encode_cursor
+from domain.pagination import Page, SortKey, decode_cursor, encode_cursor, invalid_cursor
 from domain.search import (
     ATTRIBUTE_FACET_PREFIX,
     FACET_BRAND,
@@ -37,7 +37,7 @@ from domain.search import (
     price_bucket_value,
     search_words,
 )
-from persistence.cursor_keys import bad_cursor, parse_time, time_key
+from persistence.cursor_keys import parse_time, time_key
 from persistence.db import Database
 from persistence.search.documents import iter_search_documents
 from persistence.tables import search_documents
@@ -151,18 +151,18 @@ class SqlSearchIndex:
                 total = int(count)
             else:
                 facet_counts.append(FacetCount(facet, str(value), int(count), label or ""))
-        hits = tuple(
-            SearchHit(
-                product_id=row.product_id,
-                cursor=encode_cursor(
-                    ordering, (self._key(request.sort_key, row.sort_value), row.product_id)
-                ),
-            )
-            for row in rows[: request.first]
+        page = Page.from_rows(
+            rows,
+            first=request.first,
+            after=request.after,
+            cursor_of=lambda row: encode_cursor(
+                ordering, (self._key(request.sort_key, row.sort_value), row.product_id)
+            ),
+            node_of=lambda row: int(row.product_id),
         )
         return SearchResult(
-            hits=hits,
-            has_next_page=len(rows) > request.first,
+            hits=tuple(SearchHit(product_id=edge.node, cursor=edge.cursor) for edge in page.edges),
+            has_next_page=page.has_next_page,
             total_count=total,
             facets=assemble_facets(facet_counts) if request.with_facets else (),
             engine=self.engine,
@@ -438,7 +438,7 @@ class SqlSearchIndex:
                 raise ValueError("title")
             return value
         except (ValueError, ArithmeticError):
-            raise bad_cursor() from None
+            raise invalid_cursor() from None
 
 
 def _ordering(request: SearchRequest) -> str:
@@ -447,7 +447,7 @@ def _ordering(request: SearchRequest) -> str:
 
 def _int_key(value: Any) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
-        raise bad_cursor()
+        raise invalid_cursor()
     return value
 
 
@@ -463,7 +463,7 @@ def decimal_key(value: Any) -> Decimal:
 _COMPARED = [c for c in search_documents.c if c.name != "search_vector"]
 
 
-def _differs(stored: Mapping[str, Any] | None, fresh: dict[str, Any] | None) -> bool:
+def _differs(stored: Mapping[Any, Any] | None, fresh: dict[str, Any] | None) -> bool:
     if stored is None or fresh is None:
         return stored is not fresh
     return any(stored[c.name] != fresh[c.name] for c in _COMPARED)

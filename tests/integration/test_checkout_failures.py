@@ -31,7 +31,8 @@ from domain.payments import ChargeRequest, ChargeResult
 from integrations.sandbox_gateway import SandboxGateway
 from persistence.catalog.lookups import DatabaseCatalogLookups
 from persistence.db import Database
-from persistence.orders.order_store import SqlIdempotencyStore, SqlOrderStore
+from persistence.orders.idempotency import SqlIdempotencyStore
+from persistence.orders.order_store import SqlOrderStore
 from persistence.redis.cart_store import RedisCartStore
 from persistence.tables import orders
 from schema.global_id import decode_gid

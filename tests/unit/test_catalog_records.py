@@ -15,7 +15,6 @@ from domain.catalog import (
     Variant,
 )
 from persistence.catalog.records import (
-    aware,
     decode_category,
     decode_image_list,
     decode_product,
@@ -23,6 +22,7 @@ from persistence.catalog.records import (
     encode_product,
     encode_record,
 )
+from persistence.db import aware
 
 WHEN = datetime(2026, 5, 1, 12, 30, 15, 123456, tzinfo=UTC)
 
