@@ -141,7 +141,10 @@ class PlainDataExecutionContext(StrawberryGraphQLCoreExecutionContext):
             return coerced
         if not isinstance(graphql_type, GraphQLObjectType):
             raise _NotPlain  # interfaces and unions resolve their type the ordinary way
-        if graphql_type.is_type_of is not None and not graphql_type.is_type_of(value, None):
+        # strawberry's is_type_of reads only the value; a ResolveInfo per object would be
+        # the per-field cost this path exists to avoid.
+        checker = graphql_type.is_type_of
+        if checker is not None and not checker(value, None):  # type: ignore[arg-type]
             raise _NotPlain
         grouped, deferred, _ = self.collect_subfields(graphql_type, details)
         if deferred:

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from graphql import (
+    DefinitionNode,
     DocumentNode,
     FragmentDefinitionNode,
     FragmentSpreadNode,
@@ -33,7 +34,7 @@ class ManifestError(ValueError):
 
 def build_manifest(sources: Iterable[tuple[str, str]], schema: GraphQLSchema) -> list[Operation]:
     """`sources` are (file name, text) pairs."""
-    definitions = []
+    definitions: list[DefinitionNode] = []
     for name, text in sources:
         try:
             definitions.extend(parse(text).definitions)
