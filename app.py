@@ -1,17 +1,26 @@
 """Composition root: Settings -> Container -> Starlette app (and the event worker).
 
 uvicorn app:app            (reads Settings from the environment)
-python app.py COMMAND      serve, migrate, seed, worker, ... (see commands.py)
+python app.py COMMAND      serve, migrate, seed, worker, ... (see commands.py; also the
+                           `commerce` console script)
 """
 
 from __future__ import annotations
+
+if __name__ == "__main__":
+    # `python app.py COMMAND` belongs to the command line. Hand over before this file
+    # defines anything: the composition root is then loaded once, as the module `app`
+    # (by the command that needs it, or by uvicorn), never a second time as __main__
+    # with its own copies of every class.
+    from commands import main
+
+    raise SystemExit(main())
 
 import asyncio
 import contextlib
 import functools
 import gc
 import logging
-import sys
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import timedelta
@@ -82,7 +91,6 @@ from settings import Settings
 log = logging.getLogger("commerce")
 
 READY_DATABASE_TIMEOUT = 2.0
-ROOT = Path(__file__).resolve().parent
 
 
 @dataclass(frozen=True, slots=True)
@@ -542,10 +550,3 @@ def configure_logging(settings: Settings) -> None:
     logging.basicConfig(
         level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
     )
-
-
-if __name__ == "__main__":
-    sys.path.insert(0, str(ROOT))
-    from commands import main
-
-    main()

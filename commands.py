@@ -1,5 +1,9 @@
-"""The command line: `python app.py COMMAND` (serve, migrate, seed, worker, partners,
-manifests, search, housekeeping, export-schema), run against the composition root."""
+"""The command line: `python app.py COMMAND` or the `commerce` console script (serve,
+migrate, seed, worker, partners, manifests, search, housekeeping, export-schema), run
+against the composition root.
+
+This is the one module that imports `app` (the composition root never imports it back:
+`python app.py` hands over here before app.py defines anything)."""
 
 from __future__ import annotations
 
@@ -243,7 +247,10 @@ def export_schema(output: Path | None) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="app.py", description=__doc__.splitlines()[0])
+    # No `prog`: usage lines name what was run, `app.py` or `commerce`.
+    parser = argparse.ArgumentParser(
+        description="Commands of the commerce GraphQL server (`python app.py COMMAND`)."
+    )
     commands = parser.add_subparsers(dest="command", required=True)
     serve = commands.add_parser("serve", help="run the HTTP server")
     serve.add_argument("--host")
