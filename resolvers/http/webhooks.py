@@ -7,13 +7,14 @@ from starlette.responses import JSONResponse, Response
 
 from domain.order_desk import OrderDesk
 from integrations.stripe_webhooks import InvalidWebhook, parse_stripe_event
+from settings import revealed
 
 MAX_WEBHOOK_BYTES = 256 * 1024
 
 
 async def stripe_webhook(request: Request) -> Response:
     container = request.app.state.container
-    secret: str | None = container.settings.stripe_webhook_secret
+    secret: str | None = revealed(container.settings.stripe_webhook_secret)
     if not secret:
         return JSONResponse({"error": "webhooks are not configured"}, status_code=404)
     payload = await request.body()
