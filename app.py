@@ -9,12 +9,13 @@ from __future__ import annotations
 
 if __name__ == "__main__":
     # `python app.py COMMAND` belongs to the command line. Hand over before this file
-    # defines anything: the composition root is then loaded once, as the module `app`
-    # (by the command that needs it, or by uvicorn), never a second time as __main__
-    # with its own copies of every class.
-    from commands import main
+    # defines anything, and make commands.py the main module (alter_sys): the
+    # composition root is then loaded once, as the module `app`, never a second time as
+    # __main__ with its own copies of every class, and neither do the workers of
+    # `serve --workers N`, which multiprocessing starts by re-running the main module.
+    import runpy
 
-    main()
+    runpy.run_module("commands", run_name="__main__", alter_sys=True)
     raise SystemExit  # the rest of this file is the module `app`'s, not __main__'s
 
 import asyncio

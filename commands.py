@@ -246,10 +246,10 @@ def export_schema(output: Path | None) -> None:
     print(f"wrote {output}", file=sys.stderr)
 
 
-def main(argv: list[str] | None = None) -> None:
-    # No `prog`: usage lines name what was run, `app.py` or `commerce`.
+def main(argv: list[str] | None = None, *, prog: str | None = None) -> None:
+    # `prog` None: usage lines name the program run, e.g. `commerce`.
     parser = argparse.ArgumentParser(
-        description="Commands of the commerce GraphQL server (`python app.py COMMAND`)."
+        prog=prog, description="Commands of the commerce GraphQL server (`python app.py COMMAND`)."
     )
     commands = parser.add_subparsers(dest="command", required=True)
     serve = commands.add_parser("serve", help="run the HTTP server")
@@ -337,3 +337,7 @@ def main(argv: list[str] | None = None) -> None:
             # would trust X-Forwarded-For from loopback whatever the setting says.
             proxy_headers=False,
         )
+
+
+if __name__ == "__main__":  # `python app.py COMMAND` runs this module as __main__
+    main(prog="app.py")

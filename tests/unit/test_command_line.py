@@ -36,6 +36,7 @@ def test_python_app_py_loads_the_composition_root_once() -> None:
     done = python("-i", "app.py", "--help", stdin=COUNT_APP_COPIES)
 
     # Then the commands were listed, and app.py was not also loaded as __main__
+    assert done.stdout.startswith("usage: app.py"), done.stdout + done.stderr
     assert "export-schema" in done.stdout, done.stderr
     assert "APP_COPIES 1" in done.stdout, done.stdout + done.stderr
 
