@@ -15,7 +15,9 @@ GATEWAY_TIMEOUT_MARGIN_SECONDS = 2.0
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_file=".env", extra="ignore")
+    # A refused value is named, never echoed: start-up errors reach logs, and the input
+    # holds the secrets below.
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", hide_input_in_errors=True)
 
     environment: Literal["development", "test", "production"] = "development"
     # Development falls back to the embedded SQLite file and in-process Redis;

@@ -50,3 +50,27 @@ def test_the_stripe_gateway_without_its_key_is_refused_at_start() -> None:
         Settings(_env_file=None, payment_gateway="stripe")
     with_key = Settings(_env_file=None, payment_gateway="stripe", stripe_api_key="sk_test_x")
     assert with_key.effective_payment_gateway == "stripe"
+
+
+def test_a_refused_configuration_names_the_problem_but_shows_no_secret() -> None:
+    # Given production settings that lack a required secret (the webhook's)
+    given = {key: value for key, value in SECRETS.items() if key != "stripe_webhook_secret"}
+
+    # When they are read, Then the error names what is missing and echoes none of the input
+    with pytest.raises(ValidationError) as refused:
+        Settings(_env_file=None, environment="production", payment_gateway="stripe", **given)
+    assert "STRIPE_WEBHOOK_SECRET" in str(refused.value)
+    assert shown_secrets(str(refused.value)) == []
+    with pytest.raises(ValidationError) as bad_value:
+        Settings(_env_file=None, redis_url=SECRETS["redis_url"], database_pool_size=0)
+    assert "database_pool_size" in str(bad_value.value)
+    assert shown_secrets(str(bad_value.value)) == []
+
+
+def shown_secrets(text: str) -> list[str]:
+    # pydantic shortens a long input in its messages to its head and tail: look for both.
+    return [
+        name
+        for name, value in SECRETS.items()
+        if PASSWORD in text or value[:12] in text or value[-12:] in text
+    ]
