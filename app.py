@@ -1,17 +1,28 @@
 """Composition root: Settings -> Container -> Starlette app (and the event worker).
 
 uvicorn app:app            (reads Settings from the environment)
-python app.py COMMAND      serve, migrate, seed, worker, ... (see commands.py)
+python app.py COMMAND      serve, migrate, seed, worker, ... (see commands.py; also the
+                           `commerce` console script)
 """
 
 from __future__ import annotations
+
+if __name__ == "__main__":
+    # `python app.py COMMAND` belongs to the command line. Hand over before this file
+    # defines anything, and make commands.py the main module (alter_sys): the
+    # composition root is then loaded once, as the module `app`, never a second time as
+    # __main__ with its own copies of every class, and neither do the workers of
+    # `serve --workers N`, which multiprocessing starts by re-running the main module.
+    import runpy
+
+    runpy.run_module("commands", run_name="__main__", alter_sys=True)
+    raise SystemExit  # the rest of this file is the module `app`'s, not __main__'s
 
 import asyncio
 import contextlib
 import functools
 import gc
 import logging
-import sys
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import timedelta
@@ -79,12 +90,11 @@ from resolvers.http.webhooks import stripe_webhook
 from resolvers.schema import build_schema
 from schema.context import Context
 from schema.request_state import RequestState
-from settings import Settings
+from settings import Settings, revealed
 
 log = logging.getLogger("commerce")
 
 READY_DATABASE_TIMEOUT = 2.0
-ROOT = Path(__file__).resolve().parent
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,7 +147,9 @@ class Container:
     ) -> Container:
         components = components or Components()
         db = create_database(
-            settings.effective_database_url, settings.database_read_url, settings.database_pool_size
+            settings.effective_database_url,
+            revealed(settings.database_read_url),
+            settings.database_pool_size,
         )
         given = redis
         redis = given if given is not None else _redis(settings)
@@ -188,7 +200,7 @@ class Container:
             tax_rates=settings.tax_rates,
         )
         gateway = gateway or _gateway(settings)
-        pii = PiiCipher(pii_keys(settings.pii_encryption_keys, settings.data_dir))
+        pii = PiiCipher(pii_keys(revealed(settings.pii_encryption_keys), settings.data_dir))
         order_store = SqlOrderStore(db, pii)
         checkout = Checkout(
             cart_store,
@@ -272,9 +284,10 @@ def _gateway(settings: Settings) -> PaymentGateway:
     if settings.effective_payment_gateway == "stripe":
         from integrations.stripe_gateway import StripeGateway
 
-        assert settings.stripe_api_key, "PAYMENT_GATEWAY=stripe needs STRIPE_API_KEY"
+        if not settings.stripe_api_key:  # Settings refuses this; model_copy skips validators
+            raise ValueError("PAYMENT_GATEWAY=stripe needs STRIPE_API_KEY")
         return StripeGateway(
-            api_key=settings.stripe_api_key,
+            api_key=settings.stripe_api_key.get_secret_value(),
             api_base=settings.stripe_api_base,
             timeout_seconds=settings.gateway_timeout_seconds,
         )
@@ -309,7 +322,9 @@ def _redis(settings: Settings, *, read_timeout: float | None = None) -> Redis:
     """The client for `REDIS_URL` (fakeredis when unset). `read_timeout` replaces
     `REDIS_TIMEOUT_SECONDS` for a client whose commands block on purpose (XREADGROUP)."""
     if settings.redis_url:
-        return Redis.from_url(settings.redis_url, **redis_options(settings, read_timeout))
+        return Redis.from_url(
+            settings.redis_url.get_secret_value(), **redis_options(settings, read_timeout)
+        )
     import fakeredis  # embedded mode only
 
     return fakeredis.FakeAsyncRedis()
@@ -530,7 +545,7 @@ def build_event_worker(container: Container) -> EventWorker:
     if settings.smtp_url:
         from integrations.mailer import SmtpMailer
 
-        mailer = SmtpMailer(settings.smtp_url, settings.mail_from)
+        mailer = SmtpMailer(settings.smtp_url.get_secret_value(), settings.mail_from)
     notifications = SqlNotificationStore(container.db, cipher)
     handlers: list[EventHandler] = [
         SearchIndexing(container.search, SqlVariantOwners(container.db)),
@@ -578,10 +593,3 @@ def configure_logging(settings: Settings) -> None:
     logging.basicConfig(
         level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
     )
-
-
-if __name__ == "__main__":
-    sys.path.insert(0, str(ROOT))
-    from commands import main
-
-    main()

@@ -1,5 +1,9 @@
-"""The command line: `python app.py COMMAND` (serve, migrate, seed, worker, partners,
-manifests, search, housekeeping, export-schema), run against the composition root."""
+"""The command line: `python app.py COMMAND` or the `commerce` console script (serve,
+migrate, seed, worker, partners, manifests, search, housekeeping, export-schema), run
+against the composition root.
+
+This is the one module that imports `app` (the composition root never imports it back:
+`python app.py` hands over here before app.py defines anything)."""
 
 from __future__ import annotations
 
@@ -242,8 +246,11 @@ def export_schema(output: Path | None) -> None:
     print(f"wrote {output}", file=sys.stderr)
 
 
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="app.py", description=__doc__.splitlines()[0])
+def main(argv: list[str] | None = None, *, prog: str | None = None) -> None:
+    # `prog` None: usage lines name the program run, e.g. `commerce`.
+    parser = argparse.ArgumentParser(
+        prog=prog, description="Commands of the commerce GraphQL server (`python app.py COMMAND`)."
+    )
     commands = parser.add_subparsers(dest="command", required=True)
     serve = commands.add_parser("serve", help="run the HTTP server")
     serve.add_argument("--host")
@@ -330,3 +337,7 @@ def main(argv: list[str] | None = None) -> None:
             # would trust X-Forwarded-For from loopback whatever the setting says.
             proxy_headers=False,
         )
+
+
+if __name__ == "__main__":  # `python app.py COMMAND` runs this module as __main__
+    main(prog="app.py")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import ipaddress
 from typing import Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 EMBEDDED_DATABASE_URL = "sqlite+aiosqlite:///var/shop.db"
@@ -15,14 +15,18 @@ GATEWAY_TIMEOUT_MARGIN_SECONDS = 2.0
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_file=".env", extra="ignore")
+    # A refused value is named, never echoed: start-up errors reach logs, and the input
+    # holds the secrets below.
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", hide_input_in_errors=True)
 
     environment: Literal["development", "test", "production"] = "development"
     # Development falls back to the embedded SQLite file and in-process Redis;
-    # production must name both explicitly (see the validator below).
-    database_url: str | None = None
-    database_read_url: str | None = None
-    redis_url: str | None = None
+    # production must name both explicitly (see the validator below). Every URL that can
+    # carry a password, and every key, is a SecretStr: reprs, dumps and logs show
+    # '**********'; the adapters read `.get_secret_value()` where they connect.
+    database_url: SecretStr | None = None
+    database_read_url: SecretStr | None = None
+    redis_url: SecretStr | None = None
     database_pool_size: int = Field(default=10, ge=1)
 
     host: str = "127.0.0.1"
@@ -68,14 +72,14 @@ class Settings(BaseSettings):
 
     # Checkout and payments.
     payment_gateway: Literal["test", "stripe"] | None = None
-    stripe_api_key: str | None = None
-    stripe_webhook_secret: str | None = None
+    stripe_api_key: SecretStr | None = None
+    stripe_webhook_secret: SecretStr | None = None
     stripe_api_base: str | None = None  # a local fake in tests; Stripe's own API when unset
     # The charge's budget inside the request's: past it the outcome is unknown and the
     # order stays PENDING_PAYMENT (PAYMENT_PENDING), instead of the request timing out.
     gateway_timeout_seconds: float = Field(default=6.0, gt=0)
     # Comma-separated Fernet keys: the first encrypts, all decrypt (rotate by prepending).
-    pii_encryption_keys: str | None = None
+    pii_encryption_keys: SecretStr | None = None
     data_dir: str = "var"  # development keeps its generated PII key here
     order_reservation_minutes: int = Field(default=30, ge=1)
     idempotency_ttl_seconds: int = Field(default=24 * 3600, ge=60)
@@ -128,7 +132,7 @@ class Settings(BaseSettings):
     # Search on Elasticsearch when set (else PostgreSQL); reads and writes go through the
     # alias `elasticsearch_index`. A failed or slow search is answered by PostgreSQL, and
     # Elasticsearch is skipped for `search_fallback_retry_seconds` after a failure.
-    elasticsearch_url: str | None = None
+    elasticsearch_url: SecretStr | None = None
     elasticsearch_index: str = "products"
     elasticsearch_timeout_seconds: float = Field(default=0.5, gt=0)
     search_fallback_retry_seconds: float = Field(default=10.0, ge=0)
@@ -147,7 +151,8 @@ class Settings(BaseSettings):
     outbox_retention_hours: int = Field(default=7 * 24, ge=1)
     # The worker runs orders-expire, idempotency-cleanup and outbox-cleanup this often.
     housekeeping_every_seconds: float = Field(default=60.0, gt=0)
-    smtp_url: str | None = None  # smtp://[user:pass@]host:port; unset: notifications recorded
+    # smtp://[user:pass@]host:port; unset: notifications are recorded, not sent.
+    smtp_url: SecretStr | None = None
     mail_from: str = "shop@localhost"
     low_stock_threshold: int = Field(default=5, ge=0)
     # The relay and consumers inside the server process: on by default only when Redis
@@ -211,13 +216,20 @@ class Settings(BaseSettings):
                 raise ValueError(f"production requires {', '.join(missing)} to be set")
         return self
 
+    # After the production check, which names every missing variable at once.
+    @model_validator(mode="after")
+    def _stripe_needs_its_key(self) -> Settings:
+        if self.payment_gateway == "stripe" and not self.stripe_api_key:
+            raise ValueError("PAYMENT_GATEWAY=stripe needs STRIPE_API_KEY")
+        return self
+
     @property
     def effective_payment_gateway(self) -> str:
         return self.payment_gateway or "test"
 
     @property
     def effective_database_url(self) -> str:
-        return self.database_url or EMBEDDED_DATABASE_URL
+        return revealed(self.database_url) or EMBEDDED_DATABASE_URL
 
     @property
     def graphiql_enabled(self) -> bool:
@@ -246,3 +258,8 @@ class Settings(BaseSettings):
 
 def _comma_list(value: str) -> list[str]:
     return [entry.strip() for entry in value.split(",") if entry.strip()]
+
+
+def revealed(secret: SecretStr | None) -> str | None:
+    """The value of an optional secret, for the one place that connects with it."""
+    return None if secret is None else secret.get_secret_value()

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import asyncpg
 import pytest
+from pydantic import SecretStr
 from redis.asyncio import Redis
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
@@ -34,7 +35,8 @@ TEST_REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 FAST_PASSWORDS = {"argon2_time_cost": 1, "argon2_memory_cost_kib": 64, "argon2_parallelism": 1}
 # What production insists on besides its services; the key only ever encrypts test data.
 TEST_PII_KEY = "sQ1N5rIxSnfVU0Lv7YRcHuy9klFd3gexrvUUV1GHOmE="
-PRODUCTION_EXTRAS = {"payment_gateway": "test", "pii_encryption_keys": TEST_PII_KEY}
+# model_copy(update=...) skips validation: secrets go in as the SecretStr a field holds.
+PRODUCTION_EXTRAS = {"payment_gateway": "test", "pii_encryption_keys": SecretStr(TEST_PII_KEY)}
 
 
 async def _recreate_database(url: str) -> None:

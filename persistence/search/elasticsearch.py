@@ -184,7 +184,7 @@ def create_elasticsearch_index(
     if not settings.elasticsearch_url:
         raise ValueError("ELASTICSEARCH_URL is not set")
     client = AsyncElasticsearch(
-        settings.elasticsearch_url,
+        settings.elasticsearch_url.get_secret_value(),
         request_timeout=settings.elasticsearch_timeout_seconds,
         # A search that failed is answered by PostgreSQL at once; retrying would only
         # multiply the wait.

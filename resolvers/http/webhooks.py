@@ -9,7 +9,7 @@ from starlette.responses import JSONResponse, Response
 
 from domain.order_desk import OrderDesk
 from integrations.stripe_webhooks import InvalidWebhook, parse_stripe_event
-from settings import Settings
+from settings import Settings, revealed
 
 MAX_WEBHOOK_BYTES = 256 * 1024
 
@@ -21,7 +21,7 @@ def stripe_webhook(
     has started, after this is built)."""
 
     async def receive(request: Request) -> Response:
-        secret: str | None = settings.stripe_webhook_secret
+        secret: str | None = revealed(settings.stripe_webhook_secret)
         if not secret:
             return JSONResponse({"error": "webhooks are not configured"}, status_code=404)
         payload = await request.body()

@@ -15,6 +15,7 @@ from typing import Any
 
 import orjson
 import pytest
+from pydantic import SecretStr
 from sqlalchemy import func, select, update
 
 from domain.payments import ChargeRequest, ChargeResult
@@ -56,7 +57,7 @@ class FlakyGateway(SandboxGateway):
 def checkout_settings(settings: Settings) -> Settings:
     return settings.model_copy(
         update={
-            "stripe_webhook_secret": WEBHOOK_SECRET,
+            "stripe_webhook_secret": SecretStr(WEBHOOK_SECRET),
             "checkout_lock_seconds": 0.5,
             "checkout_wait_seconds": 10,
         }
@@ -428,7 +429,7 @@ async def test_checkout_through_the_stripe_sdk_and_a_local_stripe(
         settings = checkout_settings.model_copy(
             update={
                 "payment_gateway": "stripe",
-                "stripe_api_key": fake.api_key,
+                "stripe_api_key": SecretStr(fake.api_key),
                 "stripe_api_base": fake.url,
             }
         )

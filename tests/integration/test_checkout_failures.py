@@ -20,6 +20,7 @@ from datetime import datetime
 from typing import Any
 
 import pytest
+from pydantic import SecretStr
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 from sqlalchemy import func, select
@@ -340,7 +341,7 @@ async def test_a_lost_stripe_answer_is_pending_and_the_retry_finds_the_one_charg
         settings = strict.model_copy(
             update={
                 "payment_gateway": "stripe",
-                "stripe_api_key": fake.api_key,
+                "stripe_api_key": SecretStr(fake.api_key),
                 "stripe_api_base": fake.url,
                 "gateway_timeout_seconds": 0.5,
             }

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import Envelope
+from pydantic import SecretStr
 from redis.asyncio import Redis
 from sqlalchemy import select
 
@@ -143,7 +144,7 @@ async def test_with_smtp_a_paid_order_mails_exactly_one_confirmation(
 ) -> None:
     inbox, port = smtp
     mailing = settings.model_copy(
-        update={"smtp_url": f"smtp://127.0.0.1:{port}", "mail_from": "orders@shop.test"}
+        update={"smtp_url": SecretStr(f"smtp://127.0.0.1:{port}"), "mail_from": "orders@shop.test"}
     )
     async with running_app(mailing, gateway=SandboxGateway()) as client:
         order, _mug = await _paid_order(client, db)
@@ -165,7 +166,7 @@ async def test_with_smtp_a_paid_order_mails_exactly_one_confirmation(
 async def test_when_the_mail_server_is_down_the_claim_is_released_for_a_retry(
     settings: Settings, db: Database, redis: Redis, clean: None
 ) -> None:
-    down = settings.model_copy(update={"smtp_url": f"smtp://127.0.0.1:{_free_port()}"})
+    down = settings.model_copy(update={"smtp_url": SecretStr(f"smtp://127.0.0.1:{_free_port()}")})
     async with running_app(down, gateway=SandboxGateway()) as client:
         await _paid_order(client, db)
         await OutboxRelay(db, redis).drain()

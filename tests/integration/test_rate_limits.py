@@ -7,6 +7,7 @@ import logging
 import secrets
 
 import pytest
+from pydantic import SecretStr
 
 from settings import Settings
 from tests.client import CountingRedis, customer_token, running_app
@@ -53,7 +54,7 @@ async def test_an_empty_bucket_gets_429_with_retry_after(
 async def test_redis_down_fails_open_with_a_warning(
     limited: Settings, clean: None, caplog: pytest.LogCaptureFixture
 ) -> None:
-    broken = limited.model_copy(update={"redis_url": "redis://127.0.0.1:1/0"})
+    broken = limited.model_copy(update={"redis_url": SecretStr("redis://127.0.0.1:1/0")})
     with caplog.at_level(logging.WARNING, logger="persistence.redis.rate_limiter"):
         async with running_app(broken) as client:
             responses = [

@@ -17,6 +17,7 @@ from collections.abc import AsyncIterator, Awaitable, Iterator
 from typing import Any, TypeVar
 
 import pytest
+from pydantic import SecretStr
 from redis.asyncio import Redis
 from sqlalchemy import func, select
 
@@ -51,7 +52,11 @@ def server() -> Iterator[PrivateRedis]:
 @pytest.fixture
 def trouble(settings: Settings, server: PrivateRedis) -> Settings:
     return settings.model_copy(
-        update={"redis_url": server.url, "redis_timeout_seconds": 0.25, "rate_limit_capacity": 1e6}
+        update={
+            "redis_url": SecretStr(server.url),
+            "redis_timeout_seconds": 0.25,
+            "rate_limit_capacity": 1e6,
+        }
     )
 
 
@@ -185,7 +190,7 @@ async def test_after_a_restart_the_first_requests_succeed_and_readyz_is_200_at_o
 ) -> None:
     limited = settings.model_copy(
         update={
-            "redis_url": server.url,
+            "redis_url": SecretStr(server.url),
             "rate_limit_capacity": 1000,
             "rate_limit_restore_rate": 0.001,
         }
@@ -320,7 +325,7 @@ async def test_a_cart_script_whose_reply_was_lost_is_not_applied_twice_by_the_re
 ) -> None:
     add_one = {"lines": [{"variantId": vid(mug), "quantity": 1}]}
     async with reply_dropping_proxy(server.port) as proxy:
-        proxied = settings.model_copy(update={"redis_url": proxy.url})
+        proxied = settings.model_copy(update={"redis_url": SecretStr(proxy.url)})
         async with running_app(proxied) as app:
             cart_id = await ready_cart(app, [(mug, 1)])
             add = {"input": {"cartId": cart_id, **add_one}}

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import socket
 
+from pydantic import SecretStr
 from redis.asyncio import Redis
 from sqlalchemy import update
 
@@ -53,7 +54,9 @@ async def test_fallback_answers_are_not_cached(
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         closed = s.getsockname()[1]
-    elastic = settings.model_copy(update={"elasticsearch_url": f"http://127.0.0.1:{closed}"})
+    elastic = settings.model_copy(
+        update={"elasticsearch_url": SecretStr(f"http://127.0.0.1:{closed}")}
+    )
 
     async with running_app(elastic) as app_client:
         answer = await app_client.query(SEARCH, {"q": "kettle"})

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import socket
 
+from pydantic import SecretStr
+
 from persistence.db import Database
 from persistence.search.postgres import PostgresSearchIndex
 from settings import Settings
@@ -26,7 +28,7 @@ async def test_search_falls_back_to_postgres_when_elasticsearch_is_unreachable(
     kettle = await CatalogFactory(db).product("Copper Kettle", brand="Boil")
     await PostgresSearchIndex(db).index_products([kettle.id])
     elastic = settings.model_copy(
-        update={"elasticsearch_url": f"http://127.0.0.1:{_closed_port()}"}
+        update={"elasticsearch_url": SecretStr(f"http://127.0.0.1:{_closed_port()}")}
     )
 
     async with running_app(elastic) as client:

@@ -12,6 +12,7 @@ from typing import Any
 
 import orjson
 import pytest
+from pydantic import SecretStr
 from sqlalchemy import select
 
 from domain.payments import ChargeRequest, ChargeResult, ChargeUnknown
@@ -38,7 +39,7 @@ class ProcessingGateway(SandboxGateway):
 
 @pytest.fixture
 async def shop(settings: Settings, clean: None) -> AsyncIterator[AppClient]:
-    configured = settings.model_copy(update={"stripe_webhook_secret": WEBHOOK_SECRET})
+    configured = settings.model_copy(update={"stripe_webhook_secret": SecretStr(WEBHOOK_SECRET)})
     async with running_app(configured, gateway=ProcessingGateway()) as client:
         yield client
 

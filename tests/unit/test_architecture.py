@@ -142,3 +142,29 @@ def test_requests_share_one_typed_state_and_only_the_root_holds_the_container() 
     for package in LAYERS[2:]:
         paths.extend((ROOT / package).rglob("*.py"))
     assert state_uses_in(paths) == {}
+
+
+def test_only_the_command_line_imports_the_composition_root() -> None:
+    # app.py wires everything, so nothing it wires may import it; commands.py is the one
+    # entry point that runs on top of it (tests build apps through it too).
+    offenders = {}
+    for path in ROOT.rglob("*.py"):
+        relative = path.relative_to(ROOT)
+        if relative.parts[0] in {".venv", "tests", "var"} or "migrations" in relative.parts:
+            continue
+        if relative == Path("commands.py"):
+            continue
+        tree = ast.parse(path.read_text())
+        names = {
+            alias.name.split(".")[0]
+            for node in ast.walk(tree)
+            if isinstance(node, ast.Import)
+            for alias in node.names
+        } | {
+            node.module.split(".")[0]
+            for node in ast.walk(tree)
+            if isinstance(node, ast.ImportFrom) and node.module and node.level == 0
+        }
+        if "app" in names:
+            offenders[str(relative)] = "app"
+    assert offenders == {}
