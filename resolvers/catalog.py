@@ -13,14 +13,12 @@ from schema.catalog import (
     CategoryConnection,
     Product,
     ProductConnection,
-    ProductFilter,
-    ProductSortKeys,
     ProductVariant,
     Review,
     at_field,
     build_products,
-    list_query,
 )
+from schema.catalog_inputs import ProductFilter, ProductSortKeys, list_query
 from schema.common import Node
 from schema.context import Info
 from schema.global_id import decode_gid, decode_int_gid, int_key

@@ -9,33 +9,11 @@ import strawberry
 from domain.carts import MailingAddress
 from domain.checkout import CheckoutInput
 from domain.errors import Rejected, UserErrorCode
-from schema.carts import MailingAddressInput
 from schema.context import Info
 from schema.errors import UserError
 from schema.global_id import str_gid_or_none
-from schema.orders import Order, OrderPayload
+from schema.orders import CheckoutCompleteInput, Order, OrderIdInput, OrderPayload
 from schema.refusals import refusals_as
-
-
-@strawberry.input
-class CheckoutCompleteInput:
-    cart_id: strawberry.ID
-    idempotency_key: str = strawberry.field(
-        description="8-255 characters, unique per checkout attempt: a retry with the same key "
-        "returns the same order and never charges twice."
-    )
-    payment_method: str = strawberry.field(
-        description="A gateway payment method id (pm_...); card data never reaches us."
-    )
-    email: str | None = strawberry.field(default=None, description="Needed if the cart has none.")
-    shipping_address: MailingAddressInput | None = strawberry.field(
-        default=None, description="Needed if the cart has none."
-    )
-
-
-@strawberry.input
-class OrderIdInput:
-    order_id: strawberry.ID
 
 
 @strawberry.type

@@ -7,23 +7,9 @@ import strawberry
 from domain.errors import Rejected, UserErrorCode
 from schema.catalog import Review
 from schema.context import Info
-from schema.errors import UserError
 from schema.global_id import int_gid_or_none
 from schema.refusals import refusals_as
-
-
-@strawberry.input
-class ReviewCreateInput:
-    product_id: strawberry.ID
-    rating: int = strawberry.field(description="1 to 5.")
-    title: str = strawberry.field(description="At most 200 characters.")
-    body: str = strawberry.field(default="", description="At most 5,000 characters.")
-
-
-@strawberry.type
-class ReviewCreatePayload:
-    review: Review | None
-    user_errors: list[UserError]
+from schema.reviews import ReviewCreateInput, ReviewCreatePayload
 
 
 @strawberry.type

@@ -18,7 +18,8 @@ from domain.search import (
     search_request,
 )
 from domain.search import SearchSortKey as DomainSortKey
-from schema.catalog import ProductEdge, ProductFilter, build_products, filter_input, in_connection
+from schema.catalog import ProductEdge, build_products, in_connection
+from schema.catalog_inputs import ProductFilter, filter_input
 from schema.common import PageInfo
 from schema.context import Info
 from schema.degradation import DegradedReason, degrade, response_paths

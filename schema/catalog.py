@@ -1,7 +1,10 @@
 """Catalog types: products, variants, categories, reviews and their connections.
 
 Field resolvers here only reach loaders in the context; root fields and anything
-that takes business decisions live in `resolvers/`.
+that takes business decisions live in `resolvers/`. `build_products` (a page of product
+records made into Product objects, each relation batch-loaded once for all) lives with
+the types because their own fields need it (`related`, `Category.products`) and schema/
+may not import resolvers/; the inputs and their conversion are in `schema/catalog_inputs.py`.
 """
 
 from __future__ import annotations
@@ -9,19 +12,16 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Sequence
 from datetime import datetime
-from enum import Enum
 
 import strawberry
 
 from domain import catalog
 from domain.listing import (
-    ProductFilterInput,
-    ProductListQuery,
-    product_list_query,
     related_count,
     reviews_page_request,
 )
 from domain.pagination import Page
+from schema.catalog_inputs import ProductFilter, ProductSortKeys, list_query
 from schema.common import Money, Node, PageInfo
 from schema.context import Info
 from schema.degradation import DegradedReason, degrade, response_paths
@@ -349,37 +349,6 @@ class ProductConnection:
         )
 
 
-@strawberry.enum(description="Orderings for product lists; `reverse: true` flips them.")
-class ProductSortKeys(Enum):
-    ID = "ID"
-    TITLE = "TITLE"
-    PRICE = "PRICE"
-    CREATED_AT = "CREATED_AT"
-    RATING = "RATING"
-
-
-@strawberry.input(description="Products having one of these values for the attribute.")
-class AttributeFilterInput:
-    name: str
-    values: list[str]
-
-
-@strawberry.input(description="Narrows a product list; all given conditions must hold.")
-class ProductFilter:
-    category: str | None = strawberry.field(
-        default=None, description="A category slug; includes its descendants."
-    )
-    brands: list[str] | None = None
-    price_min: str | None = strawberry.field(
-        default=None, description='Decimal string, e.g. "10.00".'
-    )
-    price_max: str | None = strawberry.field(
-        default=None, description='Decimal string, e.g. "99.99".'
-    )
-    in_stock: bool | None = None
-    attributes: list[AttributeFilterInput] | None = None
-
-
 @strawberry.type(description="A node of the category tree.")
 class Category(Node):
     slug: str
@@ -445,35 +414,3 @@ class CategoryConnection:
             edges=[CategoryEdge(cursor=e.cursor, node=Category.of(e.node)) for e in page.edges],
             page_info=PageInfo.of(page),
         )
-
-
-def list_query(
-    info: Info,
-    first: int | None,
-    after: str | None,
-    filter: ProductFilter | None,
-    sort_key: ProductSortKeys,
-    reverse: bool,
-) -> ProductListQuery:
-    settings = info.context.settings
-    return product_list_query(
-        raw_filter=None if filter is None else filter_input(filter),
-        sort_key=catalog.ProductSortKey(sort_key.value),
-        reverse=reverse,
-        first=first,
-        after=after,
-        currency_code=settings.currency_code,
-        max_size=settings.max_page_size,
-    )
-
-
-def filter_input(value: ProductFilter) -> ProductFilterInput:
-    """The GraphQL filter as the domain's raw input (the listing's and search's)."""
-    return ProductFilterInput(
-        category=value.category,
-        brands=value.brands,
-        price_min=value.price_min,
-        price_max=value.price_max,
-        in_stock=value.in_stock,
-        attributes=[(a.name, a.values) for a in value.attributes or ()],
-    )

@@ -10,7 +10,7 @@ import strawberry
 from domain import orders
 from domain.money import Money as DomainMoney
 from domain.pagination import Page
-from schema.carts import MailingAddress
+from schema.carts import MailingAddress, MailingAddressInput
 from schema.common import Money, Node, PageInfo
 from schema.errors import UserError
 from schema.global_id import encode_gid
@@ -126,3 +126,24 @@ class OrderConnection:
 class OrderPayload:
     order: Order | None
     user_errors: list[UserError]
+
+
+@strawberry.input
+class CheckoutCompleteInput:
+    cart_id: strawberry.ID
+    idempotency_key: str = strawberry.field(
+        description="8-255 characters, unique per checkout attempt: a retry with the same key "
+        "returns the same order and never charges twice."
+    )
+    payment_method: str = strawberry.field(
+        description="A gateway payment method id (pm_...); card data never reaches us."
+    )
+    email: str | None = strawberry.field(default=None, description="Needed if the cart has none.")
+    shipping_address: MailingAddressInput | None = strawberry.field(
+        default=None, description="Needed if the cart has none."
+    )
+
+
+@strawberry.input
+class OrderIdInput:
+    order_id: strawberry.ID
