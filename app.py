@@ -473,18 +473,19 @@ def create_app(
     redis: Redis | None = None,
     gateway: PaymentGateway | None = None,
     components: Components | None = None,
+    running: RunningContainer | None = None,
 ) -> Starlette:
     """An app for these settings; engines and clients open in lifespan, not here.
     `redis`, `gateway` and `components` replace what the settings would give (tests pass
-    instrumented or failing ones)."""
+    instrumented or failing ones); `running` is the holder its lifespan fills with the
+    Container (tests pass their own to reach the container)."""
 
-    running = RunningContainer()
+    running = running if running is not None else RunningContainer()
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         container = Container.create(settings, redis, gateway, components)
         running.start(container)
-        app.state.container = container  # for the tests' AppClient only; nothing reads it
         await container.partners.reload()  # partners and their manifests, loaded at start
         _tune_garbage_collector()
         worker = build_event_worker(container) if settings.worker_in_process else None

@@ -13,7 +13,7 @@ import httpx
 from redis.asyncio import Redis
 from starlette.applications import Starlette
 
-from app import Components, Container, create_app
+from app import Components, Container, RunningContainer, create_app
 from domain.payments import PaymentGateway
 from settings import Settings
 
@@ -49,11 +49,11 @@ class GraphQLResponse:
 class AppClient:
     app: Starlette
     http: httpx.AsyncClient
+    running: RunningContainer
 
     @property
     def container(self) -> Container:
-        container: Container = self.app.state.container
-        return container
+        return self.running()
 
     async def query(
         self, document: str, variables: dict[str, Any] | None = None, *, token: str | None = None
@@ -89,11 +89,12 @@ async def running_app(
     gateway: PaymentGateway | None = None,
     components: Components | None = None,
 ) -> AsyncIterator[AppClient]:
-    app = create_app(settings, redis=redis, gateway=gateway, components=components)
+    running = RunningContainer()
+    app = create_app(settings, redis=redis, gateway=gateway, components=components, running=running)
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
-            yield AppClient(app=app, http=http)
+            yield AppClient(app=app, http=http, running=running)
 
 
 SIGN_UP = """mutation($email: String!, $password: String!, $name: String!) {
