@@ -26,7 +26,7 @@ from resolvers.extensions.degraded_report import DegradedReport
 from resolvers.extensions.documents import CheckedDocuments, DocumentCache, RuleGroup
 from resolvers.extensions.errors import ErrorPolicy
 from resolvers.extensions.execution import plain_data_context
-from resolvers.extensions.input_guard import InputGuard, LiteralChecks
+from resolvers.extensions.input_guard import InputGuard
 from resolvers.extensions.lifecycle import ReleaseRequestState
 from resolvers.extensions.search_report import SearchReport
 from resolvers.reviews import ReviewMutation
@@ -98,7 +98,6 @@ def build_schema(
         rule_groups.append(RuleGroup("INTROSPECTION_DISABLED", (NoSchemaIntrospectionCustomRule,)))
     documents = DocumentCache(max_bytes=document_cache_bytes)
     costs = CostCache()
-    literals = LiteralChecks(max_string_length)
     extensions: list[Callable[[], SchemaExtension] | type[SchemaExtension]] = [
         lambda: CheckedDocuments(
             cache=documents,
@@ -108,7 +107,7 @@ def build_schema(
         ),
         lambda: ErrorPolicy(expose_details=expose_error_details),
         # Refuses bad strings before QueryCost, which still charges the refused request.
-        lambda: InputGuard(literals=literals),
+        lambda: InputGuard(documents=documents, max_length=max_string_length),
         lambda: QueryCost(maximum=max_cost, cache=costs),
         ReleaseRequestState,
         SearchReport,

@@ -16,7 +16,7 @@ coercion by the schema's executor.
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from cachetools import LRUCache
 from graphql import (
@@ -53,6 +53,9 @@ class RuleGroup:
 class _Entry:
     document: DocumentNode
     errors: list[GraphQLError] | None = None  # None until validated
+    # What other extensions work out once per document (the input gate's verdict on its
+    # literals), kept and evicted with it: one cache of documents, not one per extension.
+    facts: dict[str, object] = field(default_factory=dict)
 
 
 class DocumentCache:
@@ -74,6 +77,11 @@ class DocumentCache:
 
     def get(self, query: str) -> _Entry | None:
         return self._entries.get(query)
+
+    def facts_of(self, query: str, document: DocumentNode) -> dict[str, object] | None:
+        """The facts kept for `document`, when it is the cached parse of `query`."""
+        entry = self._entries.get(query)
+        return entry.facts if entry is not None and entry.document is document else None
 
     def put(self, query: str, document: DocumentNode) -> _Entry:
         entry = _Entry(document)

@@ -7,17 +7,16 @@ unexecuted, with BAD_USER_INPUT and `extensions.field` = the path of the offendi
 value: `<variable>.<input field>.<list index>...` for variables, `<field>.<argument>...`
 for literals (a variable's default value counts as that variable's value).
 
-Literals are walked once per document (the result is cached by its text, like the
-parser's and validator's caches); variables are walked per request, and are usually a
+Literals are walked once per document (the verdict is kept with the cached document,
+beside its AST and validation errors); variables are walked per request, and are usually a
 handful of short strings.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from typing import Any
+from typing import Any, cast
 
-from cachetools import LRUCache
 from graphql import (
     DocumentNode,
     ExecutableDefinitionNode,
@@ -35,6 +34,7 @@ from strawberry.types import ExecutionResult
 
 from domain.errors import ErrorCode
 from domain.text_input import string_problem
+from resolvers.extensions.documents import DocumentCache
 
 # (path, problem) of the first refused string, or None.
 Refusal = tuple[str, str] | None
@@ -42,43 +42,21 @@ Refusal = tuple[str, str] | None
 MAX_NESTING = 32
 
 
-class LiteralChecks:
-    """The refusal for each document's literals, computed once per document text.
-    Bounded by the bytes of the texts it is keyed by, like the document cache."""
-
-    def __init__(self, max_length: int, max_bytes: int = 4 * 1024 * 1024) -> None:
-        self.max_length = max_length
-        # value: (weight of the key text, refusal); a text larger than the bound is not kept
-        self._refusals: LRUCache[str, tuple[int, Refusal]] = LRUCache(
-            maxsize=max_bytes, getsizeof=lambda entry: entry[0]
-        )
-
-    @property
-    def bytes_used(self) -> int:
-        return int(self._refusals.currsize)
-
-    def refusal(self, query: str, document: DocumentNode) -> Refusal:
-        cached = self._refusals.get(query)
-        if cached is not None:
-            return cached[1]
-        refusal = _document_refusal(document, self.max_length)
-        weight = len(query) + 64
-        if weight <= self._refusals.maxsize:
-            self._refusals[query] = (weight, refusal)
-        return refusal
+LITERALS = "input_guard.literals"  # the key of a document's literal verdict in its facts
 
 
 class InputGuard(SchemaExtension):
-    def __init__(self, *, literals: LiteralChecks) -> None:
+    def __init__(self, *, documents: DocumentCache, max_length: int) -> None:
         super().__init__()
-        self._literals = literals
+        self._documents = documents
+        self._max_length = max_length
 
     def on_execute(self) -> Iterator[None]:
         context = self.execution_context
-        max_length = self._literals.max_length
-        refusal = _variables_refusal(context.variables, max_length)
-        if refusal is None and context.graphql_document is not None:
-            refusal = self._literals.refusal(context.query or "", context.graphql_document)
+        refusal = _variables_refusal(context.variables, self._max_length)
+        document = context.graphql_document
+        if refusal is None and document is not None:
+            refusal = self._literals_refusal(context.query or "", document)
         if refusal is not None:
             path, problem = refusal
             error = GraphQLError(
@@ -87,6 +65,16 @@ class InputGuard(SchemaExtension):
             )
             context.result = ExecutionResult(data=None, errors=[error])  # nothing executes
         yield
+
+    def _literals_refusal(self, query: str, document: DocumentNode) -> Refusal:
+        """Walked once per cached document; a document too big to cache, every time."""
+        facts = self._documents.facts_of(query, document)
+        if facts is not None and LITERALS in facts:
+            return cast(Refusal, facts[LITERALS])
+        refusal = _document_refusal(document, self._max_length)
+        if facts is not None:
+            facts[LITERALS] = refusal
+        return refusal
 
 
 def _variables_refusal(variables: Mapping[str, Any] | None, max_length: int) -> Refusal:

@@ -1,28 +1,37 @@
-"""The input gate's per-document cache stays within its byte bound, whatever it is sent."""
+"""The input gate judges a document's literals once, and keeps the verdict with the cached
+document: no cache of its own to bound, and a document too big to cache is still judged."""
 
 from __future__ import annotations
 
 from graphql import parse
 
-from resolvers.extensions.input_guard import LiteralChecks
+from resolvers.extensions.documents import DocumentCache
+from resolvers.extensions.input_guard import LITERALS, InputGuard
+from resolvers.schema import build_schema
+
+REFUSED = '{ product(slug: "a\\u0000b") { id } }'
 
 
-def test_distinct_large_documents_never_push_the_cache_past_its_bound() -> None:
-    # given: a cache of 64 KB and forty distinct 20 KB documents (padding in a comment)
-    checks = LiteralChecks(max_length=10_000, max_bytes=64 * 1024)
-    for n in range(40):
-        query = f'{{ product(slug: "s{n}") {{ id }} }} #' + "x" * 20_000
-        # when
-        assert checks.refusal(query, parse(query)) is None
-    # then
-    assert 0 < checks.bytes_used <= 64 * 1024
+async def test_a_refused_literal_is_refused_every_time_and_judged_once() -> None:
+    # given: the schema with its document cache
+    schema = build_schema()
+    # when: the same document twice
+    first = await schema.execute(REFUSED)
+    second = await schema.execute(REFUSED)
+    # then: refused both times, and the verdict sits with the cached document
+    for result in (first, second):
+        assert result.data is None
+        assert [e.extensions["code"] for e in result.errors or []] == ["BAD_USER_INPUT"]
+    documents = schema.documents  # type: ignore[attr-defined]
+    cached = documents.get(REFUSED)
+    assert cached is not None and cached.facts[LITERALS] is not None
 
 
-def test_a_refusal_is_remembered_and_a_document_over_the_bound_is_not_kept() -> None:
-    checks = LiteralChecks(max_length=10_000, max_bytes=1024)
-    bad = '{ product(slug: "a\\u0000b") { id } }'
-    assert checks.refusal(bad, parse(bad)) is not None
-    assert checks.refusal(bad, parse(bad)) == checks.refusal(bad, parse(bad))
-    huge = "{ __typename } #" + "x" * 5_000
-    assert checks.refusal(huge, parse(huge)) is None
-    assert checks.bytes_used < 1024
+def test_a_document_the_cache_does_not_keep_is_still_judged() -> None:
+    # given: a cache too small for any document
+    documents = DocumentCache(max_bytes=1)
+    guard = InputGuard(documents=documents, max_length=10_000)
+    document = parse(REFUSED)
+    # when / then: judged, nothing kept
+    assert guard._literals_refusal(REFUSED, document) is not None
+    assert len(documents) == 0 and documents.bytes_used == 0
