@@ -6,33 +6,19 @@ prices, titles and stock are always read live from the catalog.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 from typing import Protocol
 
+from domain.addresses import MailingAddress, check_address, check_country
 from domain.catalog import InventoryLevel, Product, Variant
 from domain.customers import normalize_email
 from domain.errors import Rejected, UserError, UserErrorCode
 
 MAX_QUANTITY = 999
 MAX_LINES = 100
-_COUNTRY = re.compile(r"^[A-Z]{2}$")
-
-
-@dataclass(frozen=True, slots=True)
-class MailingAddress:
-    first_name: str
-    last_name: str
-    address1: str
-    address2: str
-    city: str
-    province: str
-    zip: str
-    country_code: str
-    phone: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,51 +123,6 @@ def _quantity_error(field: str, index: int) -> UserError:
         f"quantity must be between 1 and {MAX_QUANTITY}",
         (field, str(index), "quantity"),
     )
-
-
-def check_country(code: str, field: tuple[str, ...]) -> str:
-    code = code.strip().upper()
-    if not _COUNTRY.match(code):
-        raise Rejected(
-            [UserError(UserErrorCode.INVALID_COUNTRY_CODE, "use an ISO 3166-1 alpha-2 code", field)]
-        )
-    return code
-
-
-_ADDRESS_LIMITS = {
-    "first_name": (True, 100),
-    "last_name": (True, 100),
-    "address1": (True, 200),
-    "address2": (False, 200),
-    "city": (True, 100),
-    "province": (False, 100),
-    "zip": (True, 20),
-    "phone": (False, 30),
-}
-_GRAPHQL_NAMES = {"first_name": "firstName", "last_name": "lastName"}
-
-
-def check_address(address: MailingAddress) -> MailingAddress:
-    errors: list[UserError] = []
-    cleaned: dict[str, str] = {}
-    for name, (required, limit) in _ADDRESS_LIMITS.items():
-        value = getattr(address, name).strip()
-        path = ("address", _GRAPHQL_NAMES.get(name, name))
-        if required and not value:
-            errors.append(UserError(UserErrorCode.BLANK, f"{path[1]} is required", path))
-        elif len(value) > limit:
-            errors.append(
-                UserError(UserErrorCode.TOO_LONG, f"{path[1]} has at most {limit} characters", path)
-            )
-        cleaned[name] = value
-    try:
-        country = check_country(address.country_code, ("address", "countryCode"))
-    except Rejected as rejected:
-        errors += rejected.errors
-        country = address.country_code
-    if errors:
-        raise Rejected(errors)
-    return MailingAddress(country_code=country, **cleaned)
 
 
 async def check_merchandise(

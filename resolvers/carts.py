@@ -7,7 +7,8 @@ from collections.abc import Awaitable, Callable
 
 import strawberry
 
-from domain.carts import CartLine, MailingAddress
+from domain.addresses import MailingAddress
+from domain.carts import CartLine
 from domain.errors import Rejected, UserErrorCode
 from domain.errors import UserError as DomainUserError
 from schema.carts import (
