@@ -84,6 +84,12 @@ class CartStore(Protocol):
         ...
 
 
+class DefaultAddresses(Protocol):
+    async def default_address(self, customer_id: int) -> MailingAddress | None:
+        """The customer's default address book entry, if they have one."""
+        ...
+
+
 class Merchandise(Protocol):
     async def variants(self, ids: Sequence[int]) -> Mapping[int, Variant]: ...
 
@@ -265,9 +271,15 @@ def _percent_of(amount: int, basis_points: int) -> int:
 
 
 class Carts:
-    def __init__(self, store: CartStore, merchandise: Merchandise) -> None:
+    def __init__(
+        self,
+        store: CartStore,
+        merchandise: Merchandise,
+        default_addresses: DefaultAddresses | None = None,
+    ) -> None:
         self._store = store
         self._merchandise = merchandise
+        self._default_addresses = default_addresses
 
     async def get(self, cart_id: str, viewer_id: int | None) -> Cart | None:
         cart = await self._store.get(cart_id)
@@ -286,7 +298,10 @@ class Carts:
         if country_code is not None:
             country_code = check_country(country_code, ("buyerIdentity", "countryCode"))
         await check_merchandise(self._merchandise, merged)
-        return await self._store.create(viewer_id, email, country_code, merged)
+        cart_id = await self._store.create(viewer_id, email, country_code, merged)
+        if viewer_id is not None:
+            await self._prefill(cart_id, viewer_id)
+        return cart_id
 
     async def add_lines(
         self, cart_id: str, lines: Sequence[CartLine], viewer_id: int | None
@@ -344,6 +359,21 @@ class Carts:
     ) -> None:
         await self._require(cart_id, viewer_id)
         _raise_for(await self._store.set_address(cart_id, check_address(address)))
+
+    async def prefill_address(self, cart_id: str, customer_id: int) -> None:
+        """A customer's own cart without a shipping address gets their default address; a
+        cart that has one keeps it, and a guest cart is never given a customer's address
+        (its id may be in other hands)."""
+        cart = await self._store.get(cart_id)
+        if cart is not None and cart.owner_id == customer_id and cart.shipping_address is None:
+            await self._prefill(cart_id, customer_id)
+
+    async def _prefill(self, cart_id: str, customer_id: int) -> None:
+        if self._default_addresses is None:
+            return
+        address = await self._default_addresses.default_address(customer_id)
+        if address is not None:
+            _raise_for(await self._store.set_address(cart_id, address))
 
     async def _require(self, cart_id: str, viewer_id: int | None) -> Cart:
         cart = await self.get(cart_id, viewer_id)

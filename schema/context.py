@@ -12,6 +12,7 @@ from starlette.responses import Response
 from strawberry.types import ExecutionContext
 
 from dataloaders.catalog import CatalogLoaders
+from domain.address_book import AddressBook
 from domain.carts import Carts, PricingRules
 from domain.catalog import Product
 from domain.catalog_admin import CatalogAdmin
@@ -47,6 +48,7 @@ class Context:
     catalog_admin: CatalogAdmin
     documents: PersistedDocuments
     document_policy: DocumentPolicy  # the public one, or the calling partner's
+    address_book: AddressBook
     rate_limiter: RateLimiter | None = None
     rate_limit: BucketSize | None = None  # the partner tier's bucket size
     _viewer: asyncio.Future[Customer | None] | None = field(default=None)
