@@ -5,6 +5,7 @@ the default address."""
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select
@@ -12,9 +13,12 @@ from sqlalchemy import select
 from domain.addresses import MailingAddress
 from domain.errors import Rejected, UserErrorCode
 from persistence.db import Database
+from persistence.migrate import upgrade
 from persistence.tables import customer_addresses
 from schema.global_id import decode_gid, encode_gid
-from tests.client import AppClient, customer_token
+from settings import Settings
+from tests.client import AppClient, customer_token, running_app
+from tests.conftest import FAST_PASSWORDS
 from tests.factories import CatalogFactory
 
 FIELDS = "id firstName lastName address1 address2 city province zip countryCode phone isDefault"
@@ -559,3 +563,24 @@ def _plain(address: dict[str, str]) -> dict[str, str]:
     fields.update({names.get(k, k): v for k, v in address.items()})
     fields["country_code"] = fields["country_code"].upper()
     return fields
+
+
+async def test_the_embedded_mode_keeps_an_address_book_too(tmp_path: Path) -> None:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'shop.db'}"
+    await upgrade(url)
+    settings = Settings(
+        environment="development", database_url=url, data_dir=str(tmp_path), **FAST_PASSWORDS
+    )
+
+    async with running_app(settings) as client:
+        ann = await customer_token(client, "ann@example.com")
+        home = (await save(client, ann, HOME))["customerAddress"]
+        work = (await save(client, ann, WORK, default=True))["customerAddress"]
+        await save(client, ann, {**WORK, "city": "Kiel"})
+        await client.query(DELETE, {"id": work["id"]}, token=ann)
+        me = await book(client, ann)
+        cart = (await client.query(CART_CREATE, token=ann)).data["cartCreate"]["cart"]
+
+    assert cities(me) == ["Berlin", "Kiel"] and me["defaultAddress"]["city"] == "Kiel"
+    assert home["isDefault"] is True and me["addresses"]["edges"][0]["node"]["isDefault"] is False
+    assert cart["shippingAddress"]["city"] == "Kiel"
