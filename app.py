@@ -44,6 +44,7 @@ from starlette.routing import Route
 from strawberry.asgi import GraphQL
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
+from dataloaders.addresses import CustomerAddressByIdLoader
 from dataloaders.catalog import CatalogLoaders
 from domain.address_book import AddressBook
 from domain.carts import MAX_LINES, MAX_QUANTITY, Carts, PricingRules
@@ -424,6 +425,7 @@ class GraphQLView(PersistedQueryHttp, GraphQLOverHttp, WellFormedRequests, Graph
             documents=container.documents,
             document_policy=container.public_documents if partner is None else partner.policy,
             address_book=container.address_book,
+            address_by_id=CustomerAddressByIdLoader(container.address_book),
             rate_limit=None if partner is None else self.settings.partner_tiers.get(partner.tier),
             search=container.search,
         )

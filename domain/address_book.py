@@ -9,6 +9,7 @@ exactly like an address that does not exist (ADDRESS_NOT_FOUND on `id`).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
@@ -49,7 +50,9 @@ class AddressBookStore(Protocol):
 
     async def make_default(self, customer_id: int, address_id: int) -> CustomerAddress | None: ...
 
-    async def get(self, customer_id: int, address_id: int) -> CustomerAddress | None: ...
+    async def by_ids(self, customer_id: int, ids: Sequence[int]) -> dict[int, CustomerAddress]:
+        """Those of `ids` that are `customer_id`'s addresses."""
+        ...
 
     async def default_of(self, customer_id: int) -> CustomerAddress | None: ...
 
@@ -120,8 +123,8 @@ class AddressBook:
             raise address_not_found()
         return chosen
 
-    async def get(self, customer_id: int, address_id: int) -> CustomerAddress | None:
-        return await self._store.get(customer_id, address_id)
+    async def by_ids(self, customer_id: int, ids: Sequence[int]) -> dict[int, CustomerAddress]:
+        return await self._store.by_ids(customer_id, ids)
 
     async def default(self, customer_id: int) -> CustomerAddress | None:
         return await self._store.default_of(customer_id)

@@ -56,9 +56,9 @@ async def _load_node(
         return None if category is None else Category.of(category)
     if type_name == ADDRESS_TYPE:
         viewer = await info.context.viewer()  # only its owner sees an address
-        saved = (
-            None if viewer is None else await info.context.address_book.get(viewer.id, record_id)
-        )
+        if viewer is None:
+            return None
+        saved = await info.context.address_by_id.load((viewer.id, record_id))
         return None if saved is None else CustomerAddress.of_saved(saved)
     if type_name == "Review":
         review = await loaders.review_by_id.load(record_id)

@@ -7,8 +7,10 @@ SQLite has no row locks; its single writer serialises the embedded mode.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import orjson
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import ARRAY, any_, delete, func, insert, literal, select, update
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -22,6 +24,8 @@ from persistence.tables import customer_addresses, customers
 
 _table = customer_addresses
 _columns = (_table.c.id, _table.c.customer_id, _table.c.address_encrypted, _table.c.is_default)
+# Made once: building an ARRAY type per statement registers schema events each time.
+_ids = ARRAY(_table.c.id.type)
 
 
 class SqlAddressBook:
@@ -127,9 +131,19 @@ class SqlAddressBook:
     # -- reads -------------------------------------------------------------------------
     # The primary, not a replica: a customer reads their book right after saving to it.
 
-    async def get(self, customer_id: int, address_id: int) -> CustomerAddress | None:
+    async def by_ids(self, customer_id: int, ids: Sequence[int]) -> dict[int, CustomerAddress]:
+        wanted = list(ids)
+        matches = (
+            _table.c.id == any_(literal(wanted, _ids))
+            if self._db.is_postgres
+            else _table.c.id.in_(wanted)
+        )
+        statement = select(*_columns, _table.c.created_at).where(
+            _table.c.customer_id == customer_id, matches
+        )
         async with self._db.writer.connect() as connection:
-            return await self._one(connection, customer_id, address_id)
+            rows = (await connection.execute(statement)).mappings().all()
+        return {row["id"]: self._record(row) for row in rows}
 
     async def default_of(self, customer_id: int) -> CustomerAddress | None:
         statement = select(*_columns, _table.c.created_at).where(

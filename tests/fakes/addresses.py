@@ -4,6 +4,7 @@ whole, and a customer sees only their own addresses."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
@@ -73,6 +74,10 @@ class FakeAddressBookStore:
     async def get(self, customer_id: int, address_id: int) -> CustomerAddress | None:
         found = self.rows.get(address_id)
         return found if found is not None and found.customer_id == customer_id else None
+
+    async def by_ids(self, customer_id: int, ids: Sequence[int]) -> dict[int, CustomerAddress]:
+        found = {i: await self.get(customer_id, i) for i in ids}
+        return {i: address for i, address in found.items() if address is not None}
 
     async def default_of(self, customer_id: int) -> CustomerAddress | None:
         return next((a for a in self._of(customer_id) if a.is_default), None)

@@ -556,6 +556,22 @@ async def test_the_address_book_costs_the_same_statements_for_2_and_50_addresses
 ADDRESS_BOOK_STATEMENTS = 3
 
 
+async def test_nodes_of_many_addresses_is_one_statement_and_only_the_owners(
+    client: AppClient,
+) -> None:
+    ann = await customer_token(client, "ann@example.com")
+    bob = await customer_token(client, "bob@example.com")
+    ids = [(await save(client, ann, street(n)))["customerAddress"]["id"] for n in range(12)]
+    document = "query($ids: [ID!]!) { nodes(ids: $ids) { id } }"
+
+    anns = await client.query(document, {"ids": ids}, token=ann)
+    bobs = await client.query(document, {"ids": ids}, token=bob)
+
+    assert [n["id"] for n in anns.data["nodes"]] == ids
+    assert anns.statements == 2  # the viewer, then every address in one batch
+    assert bobs.data["nodes"] == [None] * 12
+
+
 def _plain(address: dict[str, str]) -> dict[str, str]:
     """Input field names as the domain spells them, every field present."""
     names = {"firstName": "first_name", "lastName": "last_name", "countryCode": "country_code"}

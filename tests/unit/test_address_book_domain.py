@@ -51,7 +51,7 @@ async def test_ids_that_are_not_yours_all_answer_address_not_found() -> None:
                 await call
             assert codes(refused) == not_found
 
-    assert await book.get(ANN, anns.id) == anns
+    assert await book.by_ids(ANN, [anns.id]) == {anns.id: anns}
 
 
 async def test_the_limit_refuses_past_it() -> None:
@@ -73,9 +73,9 @@ async def test_the_default_is_the_first_then_the_chosen_then_the_newest_left() -
     assert (await book.default_address(ANN)) == home.address
 
     await book.set_default(ANN, work.id)
-    assert (await book.default(ANN)) == await book.get(ANN, work.id)
+    assert (await book.default(ANN)) == (await book.by_ids(ANN, [work.id]))[work.id]
     await book.delete(ANN, work.id)
-    assert (await book.default(ANN)) == await book.get(ANN, home.id)
+    assert (await book.default(ANN)) == (await book.by_ids(ANN, [home.id]))[home.id]
     await book.delete(ANN, home.id)
     assert await book.default_address(ANN) is None
 
