@@ -44,7 +44,9 @@ from starlette.routing import Route
 from strawberry.asgi import GraphQL
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
+from dataloaders.addresses import CustomerAddressByIdLoader
 from dataloaders.catalog import CatalogLoaders
+from domain.address_book import AddressBook
 from domain.carts import MAX_LINES, MAX_QUANTITY, Carts, PricingRules
 from domain.catalog_admin import CatalogAdmin
 from domain.checkout import Checkout, CheckoutPolicy
@@ -58,6 +60,7 @@ from domain.reviews import Reviews
 from domain.search import SearchIndex
 from integrations.passwords import Argon2Passwords
 from integrations.sandbox_gateway import SandboxGateway
+from persistence.accounts.addresses import SqlAddressBook
 from persistence.accounts.customers import SqlCustomerRepository
 from persistence.accounts.partners import PartnerDirectory, SqlPartnerRepository
 from persistence.accounts.sessions import RedisLoginThrottle, RedisSessionStore
@@ -123,6 +126,7 @@ class Container:
     catalog: CatalogRepository
     customers: SqlCustomerRepository
     accounts: Accounts
+    address_book: AddressBook
     carts: Carts
     reviews: Reviews
     pricing: PricingRules
@@ -202,6 +206,7 @@ class Container:
         gateway = gateway or _gateway(settings)
         pii = PiiCipher(pii_keys(revealed(settings.pii_encryption_keys), settings.data_dir))
         order_store = SqlOrderStore(db, pii)
+        address_book = AddressBook(SqlAddressBook(db, pii))
         checkout = Checkout(
             cart_store,
             DatabaseCatalogLookups(catalog),
@@ -226,7 +231,8 @@ class Container:
             catalog=catalog,
             customers=customers,
             accounts=accounts,
-            carts=Carts(cart_store, lookups),
+            address_book=address_book,
+            carts=Carts(cart_store, lookups, address_book),
             reviews=Reviews(SqlReviewRepository(db), lookups, cache),
             pricing=pricing,
             gateway=gateway,
@@ -418,6 +424,8 @@ class GraphQLView(PersistedQueryHttp, GraphQLOverHttp, WellFormedRequests, Graph
             rate_limiter=container.rate_limiter,
             documents=container.documents,
             document_policy=container.public_documents if partner is None else partner.policy,
+            address_book=container.address_book,
+            address_by_id=CustomerAddressByIdLoader(container.address_book),
             rate_limit=None if partner is None else self.settings.partner_tiers.get(partner.tier),
             search=container.search,
         )

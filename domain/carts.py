@@ -6,33 +6,19 @@ prices, titles and stock are always read live from the catalog.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 from typing import Protocol
 
+from domain.addresses import MailingAddress, check_address, check_country
 from domain.catalog import InventoryLevel, Product, Variant
 from domain.customers import normalize_email
 from domain.errors import Rejected, UserError, UserErrorCode
 
 MAX_QUANTITY = 999
 MAX_LINES = 100
-_COUNTRY = re.compile(r"^[A-Z]{2}$")
-
-
-@dataclass(frozen=True, slots=True)
-class MailingAddress:
-    first_name: str
-    last_name: str
-    address1: str
-    address2: str
-    city: str
-    province: str
-    zip: str
-    country_code: str
-    phone: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,6 +84,12 @@ class CartStore(Protocol):
         ...
 
 
+class DefaultAddresses(Protocol):
+    async def default_address(self, customer_id: int) -> MailingAddress | None:
+        """The customer's default address book entry, if they have one."""
+        ...
+
+
 class Merchandise(Protocol):
     async def variants(self, ids: Sequence[int]) -> Mapping[int, Variant]: ...
 
@@ -137,51 +129,6 @@ def _quantity_error(field: str, index: int) -> UserError:
         f"quantity must be between 1 and {MAX_QUANTITY}",
         (field, str(index), "quantity"),
     )
-
-
-def check_country(code: str, field: tuple[str, ...]) -> str:
-    code = code.strip().upper()
-    if not _COUNTRY.match(code):
-        raise Rejected(
-            [UserError(UserErrorCode.INVALID_COUNTRY_CODE, "use an ISO 3166-1 alpha-2 code", field)]
-        )
-    return code
-
-
-_ADDRESS_LIMITS = {
-    "first_name": (True, 100),
-    "last_name": (True, 100),
-    "address1": (True, 200),
-    "address2": (False, 200),
-    "city": (True, 100),
-    "province": (False, 100),
-    "zip": (True, 20),
-    "phone": (False, 30),
-}
-_GRAPHQL_NAMES = {"first_name": "firstName", "last_name": "lastName"}
-
-
-def check_address(address: MailingAddress) -> MailingAddress:
-    errors: list[UserError] = []
-    cleaned: dict[str, str] = {}
-    for name, (required, limit) in _ADDRESS_LIMITS.items():
-        value = getattr(address, name).strip()
-        path = ("address", _GRAPHQL_NAMES.get(name, name))
-        if required and not value:
-            errors.append(UserError(UserErrorCode.BLANK, f"{path[1]} is required", path))
-        elif len(value) > limit:
-            errors.append(
-                UserError(UserErrorCode.TOO_LONG, f"{path[1]} has at most {limit} characters", path)
-            )
-        cleaned[name] = value
-    try:
-        country = check_country(address.country_code, ("address", "countryCode"))
-    except Rejected as rejected:
-        errors += rejected.errors
-        country = address.country_code
-    if errors:
-        raise Rejected(errors)
-    return MailingAddress(country_code=country, **cleaned)
 
 
 async def check_merchandise(
@@ -324,9 +271,15 @@ def _percent_of(amount: int, basis_points: int) -> int:
 
 
 class Carts:
-    def __init__(self, store: CartStore, merchandise: Merchandise) -> None:
+    def __init__(
+        self,
+        store: CartStore,
+        merchandise: Merchandise,
+        default_addresses: DefaultAddresses | None = None,
+    ) -> None:
         self._store = store
         self._merchandise = merchandise
+        self._default_addresses = default_addresses
 
     async def get(self, cart_id: str, viewer_id: int | None) -> Cart | None:
         cart = await self._store.get(cart_id)
@@ -345,7 +298,10 @@ class Carts:
         if country_code is not None:
             country_code = check_country(country_code, ("buyerIdentity", "countryCode"))
         await check_merchandise(self._merchandise, merged)
-        return await self._store.create(viewer_id, email, country_code, merged)
+        cart_id = await self._store.create(viewer_id, email, country_code, merged)
+        if viewer_id is not None:
+            await self._prefill(cart_id, viewer_id)
+        return cart_id
 
     async def add_lines(
         self, cart_id: str, lines: Sequence[CartLine], viewer_id: int | None
@@ -403,6 +359,21 @@ class Carts:
     ) -> None:
         await self._require(cart_id, viewer_id)
         _raise_for(await self._store.set_address(cart_id, check_address(address)))
+
+    async def prefill_address(self, cart_id: str, customer_id: int) -> None:
+        """A customer's own cart without a shipping address gets their default address; a
+        cart that has one keeps it, and a guest cart is never given a customer's address
+        (its id may be in other hands)."""
+        cart = await self._store.get(cart_id)
+        if cart is not None and cart.owner_id == customer_id and cart.shipping_address is None:
+            await self._prefill(cart_id, customer_id)
+
+    async def _prefill(self, cart_id: str, customer_id: int) -> None:
+        if self._default_addresses is None:
+            return
+        address = await self._default_addresses.default_address(customer_id)
+        if address is not None:
+            _raise_for(await self._store.set_address(cart_id, address))
 
     async def _require(self, cart_id: str, viewer_id: int | None) -> Cart:
         cart = await self.get(cart_id, viewer_id)

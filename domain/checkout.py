@@ -36,15 +36,8 @@ from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any, Protocol
 
-from domain.carts import (
-    Cart,
-    CartStore,
-    MailingAddress,
-    Merchandise,
-    PricingRules,
-    check_address,
-    price_cart,
-)
+from domain.addresses import MailingAddress, check_address
+from domain.carts import Cart, CartStore, Merchandise, PricingRules, price_cart
 from domain.catalog import InventoryLevel
 from domain.customers import normalize_email
 from domain.errors import Rejected, UserError, UserErrorCode

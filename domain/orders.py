@@ -8,7 +8,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Protocol
 
-from domain.carts import MailingAddress
+from domain.addresses import MailingAddress
 from domain.pagination import Page, PageRequest
 from domain.payments import PaymentEvent
 

@@ -163,6 +163,28 @@ customers = Table(
 # Case-insensitive uniqueness: "Ann@x.com" and "ann@x.com" are one customer.
 Index("uq_customers_email_lower", func.lower(customers.c.email), unique=True)
 
+# A customer's address book. One Fernet ciphertext of the whole address (JSON) per row,
+# like orders' addresses: `pii-rotate` re-encrypts `address_encrypted`. The partial unique
+# index keeps at most one default per customer; writes lock the customer row first, so
+# the 50-address limit holds under concurrency.
+customer_addresses = Table(
+    "customer_addresses",
+    metadata,
+    _id(),
+    Column("customer_id", Id, ForeignKey("customers.id", ondelete="CASCADE"), nullable=False),
+    Column("address_encrypted", Text, nullable=False),
+    Column("is_default", Boolean, nullable=False, server_default="0"),
+    *_timestamps(),
+    Index("ix_customer_addresses_customer_id", "customer_id", "id"),
+    Index(
+        "uq_customer_addresses_default",
+        "customer_id",
+        unique=True,
+        postgresql_where=text("is_default"),
+        sqlite_where=text("is_default"),
+    ),
+)
+
 reviews = Table(
     "reviews",
     metadata,

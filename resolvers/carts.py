@@ -7,7 +7,8 @@ from collections.abc import Awaitable, Callable
 
 import strawberry
 
-from domain.carts import CartLine, MailingAddress
+from domain.addresses import MailingAddress
+from domain.carts import CartLine
 from domain.errors import Rejected, UserErrorCode
 from domain.errors import UserError as DomainUserError
 from schema.carts import (
@@ -45,7 +46,8 @@ class CartQuery:
 @strawberry.type
 class CartMutation:
     @strawberry.mutation(
-        description="A new cart; with an access token it belongs to that customer."
+        description="A new cart; with an access token it belongs to that customer and starts "
+        "with their default address as its shipping address."
     )
     @refusals_as(CartPayload)
     async def cart_create(self, info: Info, input: CartCreateInput) -> CartPayload:
@@ -93,7 +95,8 @@ class CartMutation:
 
     @strawberry.mutation(
         description="Set the buyer's email and country; with customerAccessToken, give the cart "
-        "to that customer and merge their open cart into it."
+        "to that customer and merge their open cart into it. A customer's cart without a "
+        "shipping address gets their default address."
     )
     async def cart_buyer_identity_update(
         self, info: Info, input: CartBuyerIdentityUpdateInput
@@ -119,6 +122,8 @@ class CartMutation:
                 )
             if customer is not None:
                 await context.carts.attach(cart_id, customer.id, customer.email, viewer)
+            if viewer is not None:
+                await context.carts.prefill_address(cart_id, viewer)
 
         return await _mutate(
             info, input.cart_id, update, as_customer=customer.id if customer else None

@@ -8,6 +8,7 @@ import strawberry
 
 from domain.errors import ErrorCode, InvalidInput
 from domain.listing import categories_page_request
+from schema.addresses import ADDRESS_TYPE, CustomerAddress
 from schema.catalog import (
     Category,
     CategoryConnection,
@@ -53,6 +54,12 @@ async def _load_node(
     if type_name == "Category":
         category = await loaders.category_by_id.load(record_id)
         return None if category is None else Category.of(category)
+    if type_name == ADDRESS_TYPE:
+        viewer = await info.context.viewer()  # only its owner sees an address
+        if viewer is None:
+            return None
+        saved = await info.context.address_by_id.load((viewer.id, record_id))
+        return None if saved is None else CustomerAddress.of_saved(saved)
     if type_name == "Review":
         review = await loaders.review_by_id.load(record_id)
         return None if review is None else Review.of(review)

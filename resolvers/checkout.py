@@ -6,7 +6,7 @@ import dataclasses
 
 import strawberry
 
-from domain.carts import MailingAddress
+from domain.addresses import MailingAddress
 from domain.checkout import CheckoutInput
 from domain.errors import Rejected, UserErrorCode
 from schema.context import Info

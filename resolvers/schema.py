@@ -16,6 +16,7 @@ from strawberry.schema.validation_rules.one_of import OneOfInputValidationRule
 from strawberry.types import ExecutionContext
 
 from domain.text_input import DEFAULT_MAX_STRING_LENGTH
+from resolvers.addresses import AddressBookMutation
 from resolvers.carts import CartMutation, CartQuery
 from resolvers.catalog import CatalogQuery
 from resolvers.catalog_admin import CatalogAdminMutation
@@ -31,6 +32,7 @@ from resolvers.extensions.lifecycle import ReleaseRequestState
 from resolvers.extensions.search_report import SearchReport
 from resolvers.reviews import ReviewMutation
 from resolvers.search import SearchQuery
+from schema.addresses import CustomerAddress
 from schema.catalog import Category, Product, ProductVariant, Review
 from schema.customers import Customer
 
@@ -44,7 +46,12 @@ class Query(CatalogQuery, CustomerQuery, CartQuery, OrderQuery, SearchQuery):
 
 @strawberry.type
 class Mutation(
-    CustomerMutation, CartMutation, CheckoutMutation, ReviewMutation, CatalogAdminMutation
+    CustomerMutation,
+    AddressBookMutation,
+    CartMutation,
+    CheckoutMutation,
+    ReviewMutation,
+    CatalogAdminMutation,
 ):
     pass
 
@@ -114,7 +121,7 @@ def build_schema(
         DegradedReport,
     ]
     config = StrawberryConfig(batching_config={"max_operations": batch_max} if batch_max else None)
-    types: list[Any] = [Product, ProductVariant, Category, Review, Customer]
+    types: list[Any] = [Product, ProductVariant, Category, Review, Customer, CustomerAddress]
     schema = CommerceSchema(
         query=Query, mutation=Mutation, extensions=extensions, types=types, config=config
     )

@@ -8,7 +8,7 @@ from enum import Enum
 
 import strawberry
 
-from domain import carts
+from domain import addresses, carts
 from domain.money import Money as DomainMoney
 from schema.catalog import ProductVariant
 from schema.common import Money
@@ -30,7 +30,7 @@ class MailingAddress:
     phone: str
 
     @classmethod
-    def of(cls, address: carts.MailingAddress) -> MailingAddress:
+    def of(cls, address: addresses.MailingAddress) -> MailingAddress:
         return cls(**dataclasses.asdict(address))
 
 

@@ -11,7 +11,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 from strawberry.types import ExecutionContext
 
+from dataloaders.addresses import CustomerAddressByIdLoader
 from dataloaders.catalog import CatalogLoaders
+from domain.address_book import AddressBook
 from domain.carts import Carts, PricingRules
 from domain.catalog import Product
 from domain.catalog_admin import CatalogAdmin
@@ -47,6 +49,8 @@ class Context:
     catalog_admin: CatalogAdmin
     documents: PersistedDocuments
     document_policy: DocumentPolicy  # the public one, or the calling partner's
+    address_book: AddressBook
+    address_by_id: CustomerAddressByIdLoader
     rate_limiter: RateLimiter | None = None
     rate_limit: BucketSize | None = None  # the partner tier's bucket size
     _viewer: asyncio.Future[Customer | None] | None = field(default=None)

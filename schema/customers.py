@@ -7,7 +7,9 @@ from datetime import datetime
 import strawberry
 
 from domain import customers
+from domain.address_book import addresses_page_request
 from domain.listing import orders_page_request, reviews_page_request
+from schema.addresses import CustomerAddress, CustomerAddressConnection
 from schema.catalog import ReviewConnection
 from schema.common import Node
 from schema.context import Info
@@ -44,6 +46,19 @@ class Customer(Node):
     ) -> ReviewConnection:
         request = reviews_page_request(first, after, info.context.settings.max_page_size)
         return ReviewConnection.of(await info.context.reviews.of_customer(self.record.id, request))
+
+    @strawberry.field(description="Saved addresses, in the order they were saved (at most 50).")
+    async def addresses(
+        self, info: Info, first: int | None = 10, after: str | None = None
+    ) -> CustomerAddressConnection:
+        request = addresses_page_request(first, after, info.context.settings.max_page_size)
+        page = await info.context.address_book.page(self.record.id, request)
+        return CustomerAddressConnection.of(page)
+
+    @strawberry.field(description="The default address; null when the address book is empty.")
+    async def default_address(self, info: Info) -> CustomerAddress | None:
+        found = await info.context.address_book.default(self.record.id)
+        return None if found is None else CustomerAddress.of_saved(found)
 
 
 @strawberry.type(description="Send as `Authorization: Bearer <accessToken>`.")

@@ -21,6 +21,10 @@ _DESCRIPTIONS = {
     "with the same idempotency key (it never charges twice) or query the order.",
     errors.UserErrorCode.CHECKOUT_IN_PROGRESS: "checkoutComplete: a request with this "
     "idempotency key is still running; retry with the same key.",
+    errors.UserErrorCode.ADDRESS_NOT_FOUND: "Address book: no address with this id in the "
+    "signed-in customer's address book (the same answer for another customer's address).",
+    errors.UserErrorCode.ADDRESS_LIMIT_REACHED: "customerAddressCreate: the address book "
+    "already holds 50 addresses; delete one first. Nothing was saved.",
 }
 # strawberry.enum sets __strawberry_definition__ at run time; the class's type lacks it.
 for _value in UserErrorCode.__strawberry_definition__.values:  # type: ignore[attr-defined]

@@ -18,7 +18,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from domain.carts import MailingAddress
+from domain.addresses import MailingAddress
 from domain.events import OrderCancelled, OrderPaid, OrderPlaced, PaymentFailed
 from domain.listing import ORDERS_ORDERING
 from domain.orders import (

@@ -30,7 +30,8 @@ from redis.asyncio import Redis
 from redis.commands.core import AsyncScript
 from redis.typing import EncodableT, FieldT
 
-from domain.carts import Cart, CartLine, CartStoreError, MailingAddress
+from domain.addresses import MailingAddress
+from domain.carts import Cart, CartLine, CartStoreError
 from persistence.redis.errors import redis_required
 
 _LINES = """

@@ -15,3 +15,4 @@ class ReleaseRequestState(SchemaExtension):
         context = self.execution_context.context
         if isinstance(context, Context):
             context.loaders.clear()
+            context.address_by_id.clear_all()

@@ -11,7 +11,8 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
-from domain.carts import MAX_LINES, MAX_QUANTITY, Cart, CartLine, CartStoreError, MailingAddress
+from domain.addresses import MailingAddress
+from domain.carts import MAX_LINES, MAX_QUANTITY, Cart, CartLine, CartStoreError
 from domain.catalog import Product, Variant
 from tests.fakes.catalog import a_product, a_variant
 

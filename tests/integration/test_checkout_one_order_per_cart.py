@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from domain.carts import MailingAddress
+from domain.addresses import MailingAddress
 from domain.orders import CartTaken, NewOrder, Order, OrderLine
 from domain.payments import ChargeRequest, ChargeResult
 from integrations.sandbox_gateway import SandboxGateway

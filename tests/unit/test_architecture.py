@@ -96,6 +96,7 @@ def test_the_folders_hold_what_the_layout_says() -> None:
     assert resolvers == {
         "__init__",
         "schema",
+        "addresses",
         "catalog",
         "catalog_admin",
         "carts",

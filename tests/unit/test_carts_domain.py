@@ -6,16 +6,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from domain.carts import (
-    Cart,
-    CartLine,
-    MailingAddress,
-    PricingRules,
-    WarningCode,
-    check_address,
-    merge_line_inputs,
-    price_cart,
-)
+from domain.addresses import MailingAddress, check_address
+from domain.carts import Cart, CartLine, PricingRules, WarningCode, merge_line_inputs, price_cart
 from domain.catalog import InventoryLevel, Product, ProductStatus, RatingSummary, Variant
 from domain.errors import Rejected, UserErrorCode
 

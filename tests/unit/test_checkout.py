@@ -14,7 +14,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from domain.carts import CartLine, MailingAddress, PricingRules
+from domain.addresses import MailingAddress
+from domain.carts import CartLine, PricingRules
 from domain.checkout import Checkout, CheckoutInput, CheckoutOutcome, CheckoutPolicy
 from domain.errors import UserErrorCode
 from domain.orders import OrderStatus

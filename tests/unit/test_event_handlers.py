@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from domain.carts import MailingAddress
+from domain.addresses import MailingAddress
 from domain.events import CacheInvalidation, Event, MalformedEvent, SearchIndexing
 from domain.notifications import (
     LowStockAlerts,
