@@ -4,6 +4,7 @@ key of every type), while the API still answers with all three."""
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 from collections.abc import AsyncIterator
 
@@ -164,3 +165,42 @@ async def test_no_email_name_or_street_rests_in_clear(
     assert f"cart:{decode_gid(cart_ids[1])[1]}" in cached and stream_of("OrderPaid") in cached
     assert found_in(stored, needles) == []
     assert found_in(cached, needles) == []
+
+
+async def test_one_account_per_email_under_concurrent_sign_ups_in_any_spelling(
+    shop: AppClient,
+) -> None:
+    # Given five sign-ups at once, each with a spelling of one address
+    spellings = [
+        "dora@example.com",
+        "DORA@example.com",
+        "Dora@Example.Com",
+        " dora@EXAMPLE.com ",
+        "\uff44\uff4f\uff52\uff41@example.com",  # fullwidth "dora"
+    ]
+
+    # When they race
+    results = await asyncio.gather(
+        *(
+            shop.query(SIGN_UP, {"email": e, "password": "correct horse", "name": f"D{i}"})
+            for i, e in enumerate(spellings)
+        )
+    )
+
+    # Then one account was made, the others are EMAIL_TAKEN, and the one logs in with
+    # any spelling at one statement; `me` is one statement too (one row, two decrypts)
+    codes = sorted([e["code"] for e in r.data["customerCreate"]["userErrors"]] for r in results)
+    assert codes == [[]] + [["EMAIL_TAKEN"]] * 4
+    [winner] = [
+        r.data["customerCreate"]["customer"]
+        for r in results
+        if r.data["customerCreate"]["customer"]
+    ]
+    for spelling in spellings:
+        login = await shop.query(LOG_IN, {"email": spelling, "password": "correct horse"})
+        assert login.data["customerAccessTokenCreate"]["userErrors"] == []
+        assert login.statements == 1
+    token = login.data["customerAccessTokenCreate"]["customerAccessToken"]["accessToken"]
+    me = await shop.query(ME, token=token)
+    assert me.data["me"] == {"email": "dora@example.com", "name": winner["name"]}
+    assert me.statements == 1
