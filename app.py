@@ -61,7 +61,7 @@ from domain.search import SearchIndex
 from integrations.passwords import Argon2Passwords
 from integrations.sandbox_gateway import SandboxGateway
 from persistence.accounts.addresses import SqlAddressBook
-from persistence.accounts.customers import SqlCustomerRepository
+from persistence.accounts.customers import CustomerColumns, SqlCustomerRepository
 from persistence.accounts.partners import PartnerDirectory, SqlPartnerRepository
 from persistence.accounts.sessions import RedisLoginThrottle, RedisSessionStore
 from persistence.catalog.admin_repository import SqlCatalogEditor
@@ -73,10 +73,11 @@ from persistence.db import Database, create_database
 from persistence.events.consumer import ConsumerPolicy, StreamConsumer
 from persistence.events.relay import OutboxRelay
 from persistence.events.worker import EventWorker
+from persistence.migrate import PiiKeys
 from persistence.orders.idempotency import SqlIdempotencyStore
 from persistence.orders.notifications import SqlNotificationStore
 from persistence.orders.order_store import SqlOrderStore
-from persistence.pii import PiiCipher, pii_keys
+from persistence.pii import BlindIndex, PiiCipher, pii_index_key, pii_keys
 from persistence.redis.cart_store import RedisCartStore
 from persistence.redis.persisted_documents import RedisDocumentStore
 from persistence.redis.rate_limiter import RedisRateLimiter
@@ -105,7 +106,7 @@ class Components:
     """Replacements for parts the container would build from the settings (tests pass
     ones that fail on purpose). Each is applied where the real one is made."""
 
-    catalog: Callable[[Database], CatalogRepository] | None = None  # e.g. a subclass
+    catalog: Callable[[Database, PiiCipher], CatalogRepository] | None = None  # a subclass
     search: Callable[[SearchIndex], SearchIndex] | None = None  # wraps the configured index
 
     def wrap_search(self, index: SearchIndex) -> SearchIndex:
@@ -128,6 +129,7 @@ class Container:
     accounts: Accounts
     address_book: AddressBook
     carts: Carts
+    cart_store: RedisCartStore  # for pii-rotate; requests go through `carts`
     reviews: Reviews
     pricing: PricingRules
     gateway: PaymentGateway
@@ -173,9 +175,11 @@ class Container:
             retry_after_seconds=settings.redis_retry_after_seconds,
             timeout_seconds=settings.redis_timeout_seconds,
         )
-        catalog = (components.catalog or CatalogRepository)(db)
+        keys = pii_keys_of(settings)  # read (or, in development, made) once
+        pii = PiiCipher(keys.encryption_keys)
+        catalog = (components.catalog or CatalogRepository)(db, pii)
         lookups = CachedCatalogLookups(catalog, cache)
-        customers = SqlCustomerRepository(db)
+        customers = SqlCustomerRepository(db, CustomerColumns(pii, BlindIndex(keys.index_key)))
         accounts = Accounts(
             customers,
             Argon2Passwords(
@@ -196,6 +200,7 @@ class Container:
             ttl_seconds=settings.cart_ttl_seconds,
             max_quantity=MAX_QUANTITY,
             max_lines=MAX_LINES,
+            cipher=pii,
         )
         pricing = PricingRules(
             currency_code=settings.currency_code,
@@ -204,7 +209,6 @@ class Container:
             tax_rates=settings.tax_rates,
         )
         gateway = gateway or _gateway(settings)
-        pii = PiiCipher(pii_keys(revealed(settings.pii_encryption_keys), settings.data_dir))
         order_store = SqlOrderStore(db, pii)
         address_book = AddressBook(SqlAddressBook(db, pii))
         checkout = Checkout(
@@ -233,7 +237,8 @@ class Container:
             accounts=accounts,
             address_book=address_book,
             carts=Carts(cart_store, lookups, address_book),
-            reviews=Reviews(SqlReviewRepository(db), lookups, cache),
+            cart_store=cart_store,
+            reviews=Reviews(SqlReviewRepository(db, pii), lookups, cache),
             pricing=pricing,
             gateway=gateway,
             checkout=checkout,
@@ -277,6 +282,15 @@ class Container:
             await self.events_redis.aclose()
         await self.redis.aclose()
         await self.db.dispose()
+
+
+def pii_keys_of(settings: Settings) -> PiiKeys:
+    """PII_ENCRYPTION_KEYS and PII_INDEX_KEY, else (development) the ones kept in DATA_DIR:
+    what the container, `migrate` and `pii-rotate` use."""
+    return PiiKeys(
+        encryption_keys=pii_keys(revealed(settings.pii_encryption_keys), settings.data_dir),
+        index_key=pii_index_key(revealed(settings.pii_index_key), settings.data_dir),
+    )
 
 
 def load_manifests(paths: list[str]) -> dict[str, Operation]:

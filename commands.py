@@ -1,5 +1,6 @@
 """The command line: `python app.py COMMAND` or the `commerce` console script (serve,
-migrate, seed, worker, partners, manifests, search, housekeeping, export-schema), run
+migrate, seed, worker, partners, manifests, search, housekeeping, pii-rotate,
+export-schema), run
 against the composition root.
 
 This is the one module that imports `app` (the composition root never imports it back:
@@ -16,7 +17,7 @@ import time
 from datetime import timedelta
 from pathlib import Path
 
-from app import Container, build_event_worker, configure_logging, search_index
+from app import Container, build_event_worker, configure_logging, pii_keys_of, search_index
 from domain.persisted_queries import parse_manifest
 from integrations.passwords import Argon2Passwords
 from persistence.accounts.partners import SqlPartnerRepository
@@ -31,11 +32,14 @@ log = logging.getLogger("commerce")
 async def _migrate(settings: Settings) -> None:
     from persistence.migrate import upgrade
 
-    await upgrade(settings.effective_database_url)
+    # The keys too: a revision may encrypt existing rows (0012 does).
+    await upgrade(settings.effective_database_url, pii=pii_keys_of(settings))
     print("migrated to head")
 
 
 async def _seed(settings: Settings, products: int, seed: int, if_empty: bool) -> None:
+    from persistence.accounts.customers import CustomerColumns
+    from persistence.pii import BlindIndex, PiiCipher
     from persistence.search.documents import search_documents_exist
     from persistence.seed import catalog_is_empty, seed_catalog
 
@@ -49,8 +53,15 @@ async def _seed(settings: Settings, products: int, seed: int, if_empty: bool) ->
                 print("catalog already seeded; nothing to do")
                 return
             raise SystemExit("the catalog is not empty; seed only runs on an empty catalog")
+        keys = pii_keys_of(settings)
         report = await seed_catalog(
-            db, products=products, seed=seed, currency_code=settings.currency_code
+            db,
+            products=products,
+            customer_columns=CustomerColumns(
+                PiiCipher(keys.encryption_keys), BlindIndex(keys.index_key)
+            ),
+            seed=seed,
+            currency_code=settings.currency_code,
         )
         print(
             f"seeded {report.products} products, {report.variants} variants, "
@@ -112,6 +123,41 @@ async def _housekeeping(settings: Settings, command: str) -> None:
             print(f"deleted {await container.checkout.delete_expired_keys()} idempotency keys")
     finally:
         await container.close()
+
+
+async def _pii_rotate(settings: Settings) -> None:
+    """Every encrypted column and cart re-encrypted under the first PII_ENCRYPTION_KEYS
+    key, with counts as it goes; safe while servers run, and to run again."""
+    from persistence.pii_rotation import ENCRYPTED_COLUMNS, RotationCount, rotate_table
+
+    def report(count: RotationCount) -> None:
+        print(count.line(), flush=True)
+
+    container = Container.create(settings)
+    left = 0
+    try:
+        for target in ENCRYPTED_COLUMNS:
+            done = await rotate_table(container.db, container.pii, target, report=report)
+            print(f"done {done.line()}", flush=True)
+            left += len(done.left)
+        carts = (0, 0, 0, 0)
+        async for carts in container.cart_store.reencrypt_buyer_fields():
+            print(
+                "carts: {} read, {} re-encrypted, {} already current, {} changed meanwhile".format(
+                    *carts
+                ),
+                flush=True,
+            )
+        print(
+            "done carts: {} read, {} re-encrypted, {} already current, {} changed meanwhile".format(
+                *carts
+            ),
+            flush=True,
+        )
+    finally:
+        await container.close()
+    if left:
+        raise SystemExit(f"{left} rows kept changing during the rotation: run pii-rotate again")
 
 
 async def _partner_create(
@@ -288,6 +334,9 @@ def main(argv: list[str] | None = None, *, prog: str | None = None) -> None:
     manifest.add_argument("files", nargs="+", type=Path)
     manifest.add_argument("--output", type=Path, help="default: standard output")
     commands.add_parser("worker", help="relay outbox events and run the event consumers")
+    commands.add_parser(
+        "pii-rotate", help="re-encrypt every PII value under the first PII_ENCRYPTION_KEYS key"
+    )
     commands.add_parser("search-reindex", help="rebuild the search index from the catalog")
     export = commands.add_parser("export-schema", help="print the SDL (or write it to a file)")
     export.add_argument("--output", type=Path, help="e.g. schema.graphql; default: stdout")
@@ -319,6 +368,8 @@ def main(argv: list[str] | None = None, *, prog: str | None = None) -> None:
         asyncio.run(_seed(settings, args.products, args.seed, args.if_empty))
     elif args.command == "worker":
         asyncio.run(_worker(settings))
+    elif args.command == "pii-rotate":
+        asyncio.run(_pii_rotate(settings))
     elif args.command == "search-reindex":
         asyncio.run(_search_reindex(settings))
     elif args.command == "serve":

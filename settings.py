@@ -12,6 +12,7 @@ EMBEDDED_DATABASE_URL = "sqlite+aiosqlite:///var/shop.db"
 # What a checkout needs besides the charge (claim, placing, settling: a few statements),
 # kept free inside the request's deadline.
 GATEWAY_TIMEOUT_MARGIN_SECONDS = 2.0
+PII_INDEX_KEY_MIN = 32  # characters: a 256-bit key in base64 has 43
 
 
 class Settings(BaseSettings):
@@ -80,7 +81,10 @@ class Settings(BaseSettings):
     gateway_timeout_seconds: float = Field(default=6.0, gt=0)
     # Comma-separated Fernet keys: the first encrypts, all decrypt (rotate by prepending).
     pii_encryption_keys: SecretStr | None = None
-    data_dir: str = "var"  # development keeps its generated PII key here
+    # Keys the blind index of customer emails (HMAC-SHA256 of the canonical address): at
+    # least 32 characters; it cannot be rotated without re-indexing every email.
+    pii_index_key: SecretStr | None = None
+    data_dir: str = "var"  # development keeps its generated PII keys here
     order_reservation_minutes: int = Field(default=30, ge=1)
     idempotency_ttl_seconds: int = Field(default=24 * 3600, ge=60)
     checkout_lock_seconds: float = Field(default=30.0, gt=0)
@@ -170,6 +174,13 @@ class Settings(BaseSettings):
                     raise ValueError(f"{entry!r} is not an IP address or network") from None
         return value
 
+    @field_validator("pii_index_key")
+    @classmethod
+    def _index_key_is_long_enough(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value().strip()) < PII_INDEX_KEY_MIN:
+            raise ValueError(f"PII_INDEX_KEY must have at least {PII_INDEX_KEY_MIN} characters")
+        return value
+
     @property
     def trusted_proxies(self) -> list[str]:
         return _comma_list(self.forwarded_allow_ips)
@@ -200,6 +211,7 @@ class Settings(BaseSettings):
             for name, value in (
                 ("PAYMENT_GATEWAY", self.payment_gateway),
                 ("PII_ENCRYPTION_KEYS", self.pii_encryption_keys),
+                ("PII_INDEX_KEY", self.pii_index_key),
             ):
                 if not value:
                     missing.append(name)

@@ -25,6 +25,7 @@ from sqlalchemy import Table, func, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from persistence import tables as t
+from persistence.accounts.customers import CustomerColumns
 from persistence.db import Database
 
 BASE_TIME = datetime(2026, 1, 1, tzinfo=UTC)
@@ -268,7 +269,9 @@ VARIANT_COUNTS, VARIANT_CUM = (1, 2, 3, 4, 5, 6), tuple(accumulate((5, 5, 15, 25
 JSON_COLUMNS = {"attributes", "options"}
 COLUMNS: dict[Table, list[str]] = {  # also the insert order: parents first
     t.categories: _cols("id parent_id slug name description path position"),
-    t.customers: _cols("id email display_name is_staff created_at updated_at"),
+    t.customers: _cols(
+        "id email_encrypted email_index display_name_encrypted is_staff created_at updated_at"
+    ),
     t.products: _cols(
         "id slug title description brand category_id status attributes price_min price_max"
         " currency_code created_at updated_at"
@@ -301,7 +304,12 @@ async def catalog_is_empty(db: Database) -> bool:
 
 
 async def seed_catalog(
-    db: Database, *, products: int, seed: int = 42, currency_code: str = "USD"
+    db: Database,
+    *,
+    products: int,
+    customer_columns: CustomerColumns,
+    seed: int = 42,
+    currency_code: str = "USD",
 ) -> SeedReport:
     """Insert a generated catalog of `products` products in one transaction.
 
@@ -319,6 +327,7 @@ async def seed_catalog(
         data = await asyncio.to_thread(
             _generate, products, Random(seed), currency_code, int(customer_base)
         )
+        data[t.customers] = [_stored_customer(customer_columns, row) for row in data[t.customers]]
         if db.is_postgres:
             await _copy_postgres(conn, data)
         else:
@@ -330,6 +339,18 @@ async def seed_catalog(
         reviews=len(data[t.reviews]),
         customers=len(data[t.customers]),
         seconds=round(time.perf_counter() - started, 3),
+    )
+
+
+def _stored_customer(columns: CustomerColumns, row: Row) -> Row:
+    customer_id, email, name, *rest = row
+    stored = columns.stored(email=email, display_name=name)
+    return (
+        customer_id,
+        stored["email_encrypted"],
+        stored["email_index"],
+        stored["display_name_encrypted"],
+        *rest,
     )
 
 

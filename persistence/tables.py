@@ -19,7 +19,6 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
-    func,
     text,
 )
 from sqlalchemy.dialects.postgresql import JSONB, TSVECTOR
@@ -153,15 +152,18 @@ customers = Table(
     "customers",
     metadata,
     _id(),
-    Column("email", String(320), nullable=False),
-    Column("display_name", String(120), nullable=False),
+    # Fernet (persistence/pii.py), like orders' emails; found by `email_index`.
+    Column("email_encrypted", Text, nullable=False),
+    # HMAC-SHA256 (PII_INDEX_KEY) of the canonical email, hex: "Ann@x.com", "ann@x.com"
+    # and the fullwidth spelling are one customer.
+    Column("email_index", String(64), nullable=False),
+    Column("display_name_encrypted", Text, nullable=False),
     # argon2id; null for customers who never set a password (seeded reviewers).
     Column("password_hash", String(255), nullable=True),
     Column("is_staff", Boolean, nullable=False, server_default="0"),
     *_timestamps(),
 )
-# Case-insensitive uniqueness: "Ann@x.com" and "ann@x.com" are one customer.
-Index("uq_customers_email_lower", func.lower(customers.c.email), unique=True)
+Index("uq_customers_email_index", customers.c.email_index, unique=True)
 
 # A customer's address book. One Fernet ciphertext of the whole address (JSON) per row,
 # like orders' addresses: `pii-rotate` re-encrypts `address_encrypted`. The partial unique

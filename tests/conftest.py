@@ -21,8 +21,10 @@ from sqlalchemy.engine import make_url
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from persistence.accounts.customers import CustomerColumns  # noqa: E402
 from persistence.db import Database, create_database  # noqa: E402
 from persistence.migrate import upgrade  # noqa: E402
+from persistence.pii import BlindIndex, PiiCipher  # noqa: E402
 from persistence.tables import metadata  # noqa: E402
 from settings import Settings  # noqa: E402
 from tests.client import AppClient, running_app  # noqa: E402
@@ -36,7 +38,14 @@ FAST_PASSWORDS = {"argon2_time_cost": 1, "argon2_memory_cost_kib": 64, "argon2_p
 # What production insists on besides its services; the key only ever encrypts test data.
 TEST_PII_KEY = "sQ1N5rIxSnfVU0Lv7YRcHuy9klFd3gexrvUUV1GHOmE="
 # model_copy(update=...) skips validation: secrets go in as the SecretStr a field holds.
-PRODUCTION_EXTRAS = {"payment_gateway": "test", "pii_encryption_keys": SecretStr(TEST_PII_KEY)}
+TEST_PII_INDEX_KEY = "test-only-blind-index-key-never-in-production"
+PRODUCTION_EXTRAS = {
+    "payment_gateway": "test",
+    "pii_encryption_keys": SecretStr(TEST_PII_KEY),
+    "pii_index_key": SecretStr(TEST_PII_INDEX_KEY),
+}
+# How the test settings store customers: what seed_catalog writes for its reviewers.
+SEED_COLUMNS = CustomerColumns(PiiCipher([TEST_PII_KEY]), BlindIndex(TEST_PII_INDEX_KEY))
 
 
 async def _recreate_database(url: str) -> None:
@@ -89,6 +98,7 @@ def settings(database_url: str) -> Settings:
         redis_url=TEST_REDIS_URL,
         expose_statement_count=True,
         pii_encryption_keys=TEST_PII_KEY,
+        pii_index_key=TEST_PII_INDEX_KEY,
         # Tests send many requests from one address; test_rate_limits.py sets real limits.
         rate_limit_capacity=1e9,
         rate_limit_restore_rate=1e9,

@@ -20,6 +20,7 @@ from persistence.tables import (
     products,
     reviews,
 )
+from tests.conftest import SEED_COLUMNS
 
 T0 = datetime(2026, 3, 1, tzinfo=UTC)
 
@@ -141,9 +142,8 @@ class CatalogFactory:
 
     async def customer(self, email: str | None = None, name: str = "Ann Reader") -> int:
         n = next(self._sequence)
-        return await self._insert(
-            customers, {"email": email or f"c{n}@example.com", "display_name": name}
-        )
+        stored = SEED_COLUMNS.stored(email=email or f"c{n}@example.com", display_name=name)
+        return await self._insert(customers, dict(stored))
 
     async def review(
         self,

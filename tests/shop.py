@@ -8,6 +8,7 @@ from persistence.db import Database
 from persistence.tables import customers, inventory_levels
 from schema.global_id import encode_gid
 from tests.client import AppClient, customer_token
+from tests.conftest import SEED_COLUMNS
 from tests.factories import MadeProduct
 
 ADDRESS = {
@@ -57,6 +58,8 @@ async def staff_token(client: AppClient, db: Database, email: str = "boss@exampl
     token = await customer_token(client, email)
     async with db.writer.begin() as connection:
         await connection.execute(
-            update(customers).where(customers.c.email == email).values(is_staff=True)
+            update(customers)
+            .where(customers.c.email_index == SEED_COLUMNS.index_of(email))
+            .values(is_staff=True)
         )
     return token

@@ -55,6 +55,7 @@ from persistence.catalog.statements import (
 )
 from persistence.cursor_keys import cursor_id, cursor_time, time_id_cursor, time_key
 from persistence.db import Database
+from persistence.pii import PiiCipher
 from persistence.tables import (
     categories,
     inventory_levels,
@@ -74,8 +75,9 @@ _sort_columns: dict[ProductSortKey, ColumnElement[Any]] = {
 class CatalogRepository:
     """Reads catalog records for loaders and listings (reader engine, no transaction)."""
 
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, pii: PiiCipher) -> None:
         self._db = db
+        self._pii = pii
         self._pg = db.is_postgres
         self._sql = statements_for(self._pg)
 
@@ -277,7 +279,7 @@ class CatalogRepository:
 
     async def reviews_by_ids(self, ids: Sequence[int]) -> dict[int, Review]:
         rows = await self._fetch_keys(self._sql.reviews_by_ids, ids)
-        return {row["id"]: review_from_row(row) for row in rows}
+        return {row["id"]: review_from_row(row, self._pii) for row in rows}
 
     async def newest_reviews(
         self, product_ids: Sequence[int], page: PageRequest
@@ -298,7 +300,7 @@ class CatalogRepository:
             )
         grouped: dict[int, list[Review]] = defaultdict(list)
         for row in rows:
-            grouped[row["product_id"]].append(review_from_row(row))
+            grouped[row["product_id"]].append(review_from_row(row, self._pii))
         return {
             product_id: Page.from_rows(
                 grouped.get(product_id, []),

@@ -18,14 +18,16 @@ from persistence.catalog.statements import review_select
 from persistence.cursor_keys import cursor_id, cursor_time, time_id_cursor
 from persistence.db import Database
 from persistence.events.outbox import emit
+from persistence.pii import PiiCipher
 from persistence.tables import product_rating_summaries, reviews
 
 summary = product_rating_summaries
 
 
 class SqlReviewRepository:
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, pii: PiiCipher) -> None:
         self._db = db
+        self._pii = pii
         self._insert: Any = postgresql.insert if db.is_postgres else sqlite.insert
 
     async def add(self, review: NewReview) -> Review | None:
@@ -73,7 +75,7 @@ class SqlReviewRepository:
                 )
         except IntegrityError:  # one review per customer per product
             return None
-        return review_from_row(row)
+        return review_from_row(row, self._pii)
 
     async def by_customer(self, customer_id: int, page: PageRequest) -> Page[Review]:
         statement = review_select().where(reviews.c.customer_id == customer_id)
@@ -96,5 +98,5 @@ class SqlReviewRepository:
             first=page.first,
             after=page.after,
             cursor_of=lambda row: time_id_cursor(REVIEWS_ORDERING, row["created_at"], row["id"]),
-            node_of=review_from_row,
+            node_of=lambda row: review_from_row(row, self._pii),
         )

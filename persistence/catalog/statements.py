@@ -187,7 +187,7 @@ def review_select() -> Select[Any]:
         reviews.c.title,
         reviews.c.body,
         reviews.c.created_at,
-        customers.c.display_name.label("author_name"),
+        customers.c.display_name_encrypted.label("author_name_encrypted"),
     ).select_from(reviews.join(customers, customers.c.id == reviews.c.customer_id))
 
 

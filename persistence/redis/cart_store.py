@@ -1,8 +1,13 @@
 """Carts in Redis: one hash per cart, every write one atomic Lua script.
 
-    cart:<id>              owner, email, country, address (JSON), created, updated,
+    cart:<id>              owner, email, country, address, created, updated,
                            seq (line counter), l:<variant id> -> "<quantity>:<seq>"
     customer-cart:<id>     the customer's open cart
+
+The buyer's email and the shipping address (JSON) rest as Fernet tokens (PII_ENCRYPTION_KEYS,
+like orders'); the scripts only ever test them for presence. A cart written before
+encryption (a plain email has an `@`, a plain address starts with `{`, neither ever
+appears in a token) still reads, and `pii-rotate` encrypts it.
 
 A script checks everything before it changes anything, so a refused write leaves the
 cart exactly as it was, and concurrent writes to one cart serialise in Redis: none is
@@ -21,7 +26,7 @@ from __future__ import annotations
 
 import secrets
 import time
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime
 from typing import cast
 
@@ -32,6 +37,7 @@ from redis.typing import EncodableT, FieldT
 
 from domain.addresses import MailingAddress
 from domain.carts import Cart, CartLine, CartStoreError
+from persistence.pii import PiiCipher
 from persistence.redis.errors import redis_required
 
 _LINES = """
@@ -197,6 +203,18 @@ return applied()
 )
 
 
+# pii-rotate's compare-and-set: KEYS[1] the cart; ARGV field, token read, new token, ...
+# Nothing changes unless every field still holds what was read (the expiry stays).
+_REPLACE_BUYER_FIELDS = """
+for i = 1, #ARGV, 3 do
+  if redis.call('HGET', KEYS[1], ARGV[i]) ~= ARGV[i + 1] then return 0 end
+end
+for i = 1, #ARGV, 3 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 2]) end
+return 1
+"""
+
+_BUYER_FIELDS = ((b"email", b"@"), (b"address", b"{"))
+
 _DELETE = """
 local owner = redis.call('HGET', KEYS[1], 'owner')
 if owner then
@@ -210,9 +228,16 @@ return 'OK'
 
 class RedisCartStore:
     def __init__(
-        self, redis: Redis, *, ttl_seconds: int, max_quantity: int, max_lines: int
+        self,
+        redis: Redis,
+        *,
+        ttl_seconds: int,
+        max_quantity: int,
+        max_lines: int,
+        cipher: PiiCipher,
     ) -> None:
         self._redis = redis
+        self._cipher = cipher
         self._ttl = ttl_seconds
         self._max_quantity = max_quantity
         self._max_lines = max_lines
@@ -222,6 +247,7 @@ class RedisCartStore:
         self._set_fields = redis.register_script(_SET_FIELDS)
         self._attach = redis.register_script(_ATTACH)
         self._delete = redis.register_script(_DELETE)
+        self._replace_buyer_fields = redis.register_script(_REPLACE_BUYER_FIELDS)
 
     async def create(
         self,
@@ -236,7 +262,7 @@ class RedisCartStore:
         if owner_id is not None:
             fields["owner"] = owner_id
         if email:
-            fields["email"] = email
+            fields["email"] = self._cipher.encrypt(email)
         if country_code:
             fields["country"] = country_code
         for seq, line in enumerate(lines, start=1):
@@ -253,7 +279,7 @@ class RedisCartStore:
         async with redis_required():
             # bytes: our clients never decode replies (see record_cache._send).
             raw = cast("dict[bytes, bytes]", await self._redis.hgetall(_cart_key(cart_id)))
-        return _cart_from_hash(cart_id, raw) if raw else None
+        return _cart_from_hash(cart_id, raw, self._cipher) if raw else None
 
     async def add(self, cart_id: str, lines: Sequence[CartLine]) -> CartStoreError | None:
         args = [self._ttl, _now_ms(), self._max_quantity, self._max_lines, *_pairs(lines)]
@@ -274,7 +300,7 @@ class RedisCartStore:
     ) -> CartStoreError | None:
         fields: list[str] = []
         if email is not None:
-            fields += ["email", email]
+            fields += ["email", self._cipher.encrypt(email) if email else ""]
         if country_code is not None:
             fields += ["country", country_code]
         return await self._run(
@@ -282,7 +308,7 @@ class RedisCartStore:
         )
 
     async def set_address(self, cart_id: str, address: MailingAddress) -> CartStoreError | None:
-        encoded = orjson.dumps(address).decode()
+        encoded = self._cipher.encrypt(orjson.dumps(address).decode())
         return await self._run(
             self._set_fields, [_cart_key(cart_id)], [self._ttl, _now_ms(), "address", encoded]
         )
@@ -305,7 +331,7 @@ class RedisCartStore:
                 self._max_quantity,
                 self._max_lines,
                 customer_id,
-                email,
+                self._cipher.encrypt(email) if email else "",
                 cart_id,
                 seen,
             ]
@@ -319,12 +345,66 @@ class RedisCartStore:
                 return None if result == "OK" else CartStoreError(result)
         return CartStoreError.NOT_FOUND
 
+    async def reencrypt_buyer_fields(
+        self, *, batch_size: int = 500, attempts: int = 3
+    ) -> AsyncIterator[tuple[int, int, int, int]]:
+        """pii-rotate for carts: every cart's email and address under the newest key (a
+        plain one from before encryption encrypted), each with a compare-and-set, so a
+        buyer's concurrent change is never overwritten. Yields (carts read, rewritten,
+        current, raced) so far after each SCAN batch; SCAN may return a cart twice,
+        which the second time is current."""
+        read = rewritten = current = raced = 0
+        cursor = 0
+        while True:
+            async with redis_required():
+                cursor, keys = await self._redis.scan(
+                    cursor, match="cart:*", count=batch_size, _type="hash"
+                )
+            for key in keys:
+                read += 1
+                for _ in range(attempts):
+                    async with redis_required():
+                        stored = await self._redis.hmget(key, [f for f, _ in _BUYER_FIELDS])
+                    args = self._rotated_buyer_fields(cast("list[bytes | None]", stored))
+                    if not args:
+                        current += 1
+                        break
+                    async with redis_required():
+                        if await self._replace_buyer_fields(keys=[key], args=args):
+                            rewritten += 1
+                            break
+                    raced += 1
+            yield read, rewritten, current, raced
+            if cursor == 0:
+                return
+
+    def _rotated_buyer_fields(self, stored: list[bytes | None]) -> list[bytes | str]:
+        args: list[bytes | str] = []
+        for (name, plain_mark), value in zip(_BUYER_FIELDS, stored, strict=True):
+            if value is None:
+                continue
+            if plain_mark in value:
+                new: str | None = self._cipher.encrypt(value.decode())
+            else:
+                new = self._cipher.rotated(value.decode())
+            if new is not None:
+                args += [name, value, new]
+        return args
+
     async def _run(
         self, script: AsyncScript, keys: list[str], args: Sequence[EncodableT]
     ) -> CartStoreError | None:
         async with redis_required():
             result = (await script(keys=keys, args=args)).decode()
         return None if result == "OK" else CartStoreError(result)
+
+
+def buyer_text(cipher: PiiCipher, stored: bytes, plain_mark: bytes) -> str:
+    """A buyer field as stored: a token, or (a cart from before encryption) plain text,
+    told apart by a byte no token contains (tokens are URL-safe base64)."""
+    if plain_mark in stored:
+        return stored.decode()
+    return cipher.decrypt(stored.decode())
 
 
 def _pairs(lines: Sequence[CartLine]) -> list[int]:
@@ -351,21 +431,23 @@ def _from_ms(value: bytes) -> datetime:
     return datetime.fromtimestamp(int(value) / 1000, UTC)
 
 
-def _cart_from_hash(cart_id: str, raw: dict[bytes, bytes]) -> Cart:
+def _cart_from_hash(cart_id: str, raw: dict[bytes, bytes], cipher: PiiCipher) -> Cart:
     lines: list[tuple[int, CartLine]] = []
     for field, value in raw.items():
         if field.startswith(b"l:"):
             quantity, seq = value.split(b":")
             lines.append((int(seq), CartLine(int(field[2:]), int(quantity))))
     lines.sort(key=lambda item: item[0])
-    address = raw.get(b"address")
+    email, address = raw.get(b"email"), raw.get(b"address")
     owner = raw.get(b"owner")
     return Cart(
         id=cart_id,
         owner_id=int(owner) if owner else None,
-        email=raw[b"email"].decode() if b"email" in raw else None,
+        email=buyer_text(cipher, email, b"@") if email else None,
         country_code=raw[b"country"].decode() if b"country" in raw else None,
-        shipping_address=MailingAddress(**orjson.loads(address)) if address else None,
+        shipping_address=(
+            MailingAddress(**orjson.loads(buyer_text(cipher, address, b"{"))) if address else None
+        ),
         lines=tuple(line for _, line in lines),
         created_at=_from_ms(raw[b"created"]),
         updated_at=_from_ms(raw[b"updated"]),

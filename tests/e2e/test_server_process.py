@@ -11,6 +11,7 @@ import pytest
 from persistence.db import Database
 from persistence.seed import seed_catalog
 from tests.client import LOG_IN, SIGN_UP, screen_query
+from tests.conftest import SEED_COLUMNS
 from tests.e2e.server import production_env, run_cli, server_env, serving
 
 pytestmark = pytest.mark.e2e
@@ -34,7 +35,7 @@ def _gql(
 async def test_production_server_serves_both_screens_over_http(
     db: Database, clean: None, database_url: str, tmp_path: Path
 ) -> None:
-    await seed_catalog(db, products=60, seed=5)
+    await seed_catalog(db, customer_columns=SEED_COLUMNS, products=60, seed=5)
     env = production_env(database_url, EXPOSE_STATEMENT_COUNT="true")
 
     with serving(tmp_path, env) as (client, log):

@@ -169,7 +169,11 @@ async def test_a_failure_after_placing_lets_the_same_key_resume_at_the_charge_at
         container = shop.container
         service = Checkout(
             RedisCartStore(
-                container.redis, ttl_seconds=3600, max_quantity=MAX_QUANTITY, max_lines=MAX_LINES
+                container.redis,
+                ttl_seconds=3600,
+                max_quantity=MAX_QUANTITY,
+                max_lines=MAX_LINES,
+                cipher=container.pii,
             ),
             DatabaseCatalogLookups(container.catalog),
             ConnectionLostAfterCommit(container.db, container.pii),

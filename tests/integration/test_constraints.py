@@ -8,6 +8,7 @@ from sqlalchemy.exc import IntegrityError
 
 from persistence.db import Database
 from persistence.tables import customers, inventory_levels, product_variants, products, reviews
+from tests.conftest import SEED_COLUMNS
 from tests.factories import CatalogFactory
 
 
@@ -41,7 +42,8 @@ async def test_emails_are_unique_ignoring_case(
 ) -> None:
     factory, _, _ = made
     await factory.customer("Ann@Example.com")
-    await _refused(db, insert(customers).values(email="ann@example.COM", display_name="Other Ann"))
+    other = SEED_COLUMNS.stored(email="ann@example.COM", display_name="Other Ann")
+    await _refused(db, insert(customers).values(other))
 
 
 async def test_one_review_per_customer_per_product_and_ratings_1_to_5(

@@ -16,7 +16,13 @@ from persistence.db import Database
 from persistence.tables import customers
 from settings import Settings
 from tests.client import LOG_IN, SIGN_UP, AppClient, running_app
-from tests.conftest import FAST_PASSWORDS, TEST_REDIS_URL
+from tests.conftest import (
+    FAST_PASSWORDS,
+    SEED_COLUMNS,
+    TEST_PII_INDEX_KEY,
+    TEST_PII_KEY,
+    TEST_REDIS_URL,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 LOG_OUT = """mutation($t: String!) { customerAccessTokenDelete(input: {accessToken: $t}) {
@@ -178,6 +184,8 @@ async def test_create_staff_creates_or_promotes(
         **os.environ,
         "DATABASE_URL": database_url,
         "REDIS_URL": TEST_REDIS_URL,
+        "PII_ENCRYPTION_KEYS": TEST_PII_KEY,
+        "PII_INDEX_KEY": TEST_PII_INDEX_KEY,
         "LOG_LEVEL": "WARNING",
     }
     env.update({k.upper(): str(v) for k, v in FAST_PASSWORDS.items()})
@@ -204,5 +212,7 @@ async def test_create_staff_creates_or_promotes(
     assert promoted.returncode == 0 and "promoted" in promoted.stdout
     assert refused.returncode != 0 and "at least 8" in refused.stderr
     async with db.reader.connect() as connection:
-        rows = (await connection.execute(select(customers.c.email, customers.c.is_staff))).all()
-    assert [tuple(row) for row in rows] == [("boss@example.com", True)]
+        rows = (await connection.execute(select(*customers.c))).mappings().all()
+    assert [(c.email, c.display_name, c.is_staff) for c in map(SEED_COLUMNS.customer, rows)] == [
+        ("boss@example.com", "boss", True)
+    ]

@@ -5,22 +5,36 @@ from __future__ import annotations
 import os
 
 import asyncpg
+import sqlalchemy as sa
 from sqlalchemy import insert, select
 from sqlalchemy.engine import make_url
 
 from persistence.db import create_database
-from persistence.migrate import upgrade
+from persistence.migrate import PiiKeys, upgrade
+from persistence.pii import PiiCipher
 from persistence.tables import customers
 from settings import Settings
 from tests.client import SIGN_UP, running_app
 from tests.conftest import (
     FAST_PASSWORDS,
     TEST_DATABASE_URL,
+    TEST_PII_INDEX_KEY,
     TEST_PII_KEY,
     TEST_REDIS_URL,
     _recreate_database,
 )
 from tests.integration.test_email_identity import fullwidth
+
+KEYS = PiiKeys([TEST_PII_KEY], TEST_PII_INDEX_KEY)
+# The customers table as it was before 0012 encrypted its email and name.
+plain_customers = sa.table(
+    "customers",
+    sa.column("id", sa.BigInteger),
+    sa.column("email", sa.String),
+    sa.column("display_name", sa.String),
+    sa.column("password_hash", sa.String),
+    sa.column("is_staff", sa.Boolean),
+)
 
 # A database of its own: this test migrates from an older revision.
 URL = os.environ.get(
@@ -43,19 +57,24 @@ async def test_old_spellings_become_canonical_and_keep_their_address() -> None:
         async with db.writer.begin() as connection:
             for email in old:
                 await connection.execute(
-                    insert(customers).values(
+                    insert(plain_customers).values(
                         email=email, display_name="x", password_hash=None, is_staff=False
                     )
                 )
 
-        await upgrade(URL)
+        await upgrade(URL, pii=KEYS)
 
         async with db.reader.connect() as connection:
-            stored = (
-                (await connection.execute(select(customers.c.email).order_by(customers.c.id)))
+            tokens = (
+                (
+                    await connection.execute(
+                        select(customers.c.email_encrypted).order_by(customers.c.id)
+                    )
+                )
                 .scalars()
                 .all()
             )
+        stored = [PiiCipher([TEST_PII_KEY]).decrypt(token) for token in tokens]
     finally:
         await db.dispose()
 
@@ -73,6 +92,7 @@ async def test_old_spellings_become_canonical_and_keep_their_address() -> None:
         database_url=URL,
         redis_url=TEST_REDIS_URL,
         pii_encryption_keys=TEST_PII_KEY,
+        pii_index_key=TEST_PII_INDEX_KEY,
         **FAST_PASSWORDS,
     )
     async with running_app(settings) as client:

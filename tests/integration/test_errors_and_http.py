@@ -104,7 +104,7 @@ async def test_unexpected_errors_are_masked_with_an_id_and_logged_with_the_trace
         **PRODUCTION_EXTRAS,
     )
     async with running_app(settings) as client:
-        client.container.catalog = ExplodingCatalog(client.container.db)
+        client.container.catalog = ExplodingCatalog(client.container.db, client.container.pii)
         with caplog.at_level(logging.ERROR, logger="commerce.errors"):
             response = await client.http.post(
                 "/graphql", json={"query": "{ products { edges { cursor } } }"}

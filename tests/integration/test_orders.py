@@ -12,6 +12,7 @@ from persistence.db import Database
 from persistence.tables import customers
 from settings import Settings
 from tests.client import AppClient, customer_token, running_app
+from tests.conftest import SEED_COLUMNS
 from tests.factories import CatalogFactory, MadeProduct
 from tests.shop import ready_cart, stock
 
@@ -58,7 +59,9 @@ async def staff_token(client: AppClient, db: Database) -> str:
     token = await customer_token(client, "boss@example.com")
     async with db.writer.begin() as connection:
         await connection.execute(
-            update(customers).where(customers.c.email == "boss@example.com").values(is_staff=True)
+            update(customers)
+            .where(customers.c.email_index == SEED_COLUMNS.index_of("boss@example.com"))
+            .values(is_staff=True)
         )
     return token
 

@@ -13,6 +13,7 @@ from collections import Counter
 from persistence.db import Database
 from persistence.seed import seed_catalog
 from tests.client import AppClient, screen_query
+from tests.conftest import SEED_COLUMNS
 
 SERVER_PACKAGES = (
     "domain.",
@@ -26,7 +27,7 @@ SERVER_PACKAGES = (
 
 
 async def test_screens_leave_no_cyclic_garbage(client: AppClient, db: Database) -> None:
-    await seed_catalog(db, products=40, seed=9)
+    await seed_catalog(db, customer_columns=SEED_COLUMNS, products=40, seed=9)
     listing = await client.query(screen_query("listing_screen"), {"first": 20})
     slug = listing.data["products"]["edges"][0]["node"]["slug"]
     leftovers: Counter[str] = Counter()

@@ -19,6 +19,7 @@ from persistence.db import Database
 from persistence.seed import seed_catalog
 from settings import Settings
 from tests.client import AppClient, running_app, screen_query
+from tests.conftest import SEED_COLUMNS
 
 SEARCH_COLD, SEARCH_WARM = 6, 2
 
@@ -26,7 +27,7 @@ SEARCH_COLD, SEARCH_WARM = 6, 2
 @pytest.fixture
 async def seeded(settings: Settings, db: Database, clean: None) -> AsyncIterator[AppClient]:
     """The search statements themselves: the search answer cache is off here."""
-    await seed_catalog(db, products=300, seed=3)
+    await seed_catalog(db, customer_columns=SEED_COLUMNS, products=300, seed=3)
     async with running_app(settings.model_copy(update={"search_cache_ttl_seconds": 0})) as client:
         await client.container.search.rebuild()
         yield client

@@ -32,6 +32,7 @@ from persistence.search.postgres import PostgresSearchIndex
 from persistence.search.sqlite import SqliteSearchIndex
 from persistence.seed import seed_catalog
 from persistence.tables import metadata
+from tests.conftest import SEED_COLUMNS
 
 PRODUCTS = 300
 
@@ -50,7 +51,7 @@ async def seeded(
         await upgrade(url)
         database = create_database(url)
         index = SqliteSearchIndex(database)
-    await seed_catalog(database, products=PRODUCTS, seed=5)
+    await seed_catalog(database, customer_columns=SEED_COLUMNS, products=PRODUCTS, seed=5)
     assert await index.rebuild() > 0
     documents = [d async for batch in iter_search_documents(database) for d in batch]
     yield index, documents

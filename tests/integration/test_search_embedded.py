@@ -9,6 +9,7 @@ from persistence.migrate import upgrade
 from persistence.seed import seed_catalog
 from settings import Settings
 from tests.client import running_app, screen_query
+from tests.conftest import SEED_COLUMNS, TEST_PII_INDEX_KEY, TEST_PII_KEY
 
 
 async def test_search_on_sqlite_with_facets_paging_and_typos(tmp_path: Path) -> None:
@@ -16,10 +17,16 @@ async def test_search_on_sqlite_with_facets_paging_and_typos(tmp_path: Path) -> 
     await upgrade(url)
     db = create_database(url)
     try:
-        await seed_catalog(db, products=120, seed=9)
+        await seed_catalog(db, customer_columns=SEED_COLUMNS, products=120, seed=9)
     finally:
         await db.dispose()
-    settings = Settings(environment="development", database_url=url, data_dir=str(tmp_path))
+    settings = Settings(
+        environment="development",
+        database_url=url,
+        data_dir=str(tmp_path),
+        pii_encryption_keys=TEST_PII_KEY,
+        pii_index_key=TEST_PII_INDEX_KEY,
+    )
 
     async with running_app(settings) as client:
         assert client.container.search.engine == "sqlite"

@@ -23,7 +23,7 @@ from persistence.db import Database
 from persistence.seed import seed_catalog
 from settings import Settings
 from tests.client import AppClient, CountingRedis, running_app, screen_query
-from tests.conftest import TEST_REDIS_URL
+from tests.conftest import SEED_COLUMNS, TEST_REDIS_URL
 
 LISTING_COLD, LISTING_WARM = 5, 2
 PRODUCT_COLD, PRODUCT_WARM = 10, 3
@@ -32,7 +32,7 @@ PRODUCT_COLD, PRODUCT_WARM = 10, 3
 @pytest.fixture
 async def seeded(settings: Settings, db: Database, clean: None) -> AsyncIterator[AppClient]:
     """The app on a Redis client that counts its commands: round trips are budgeted too."""
-    await seed_catalog(db, products=150, seed=7)
+    await seed_catalog(db, customer_columns=SEED_COLUMNS, products=150, seed=7)
     async with running_app(settings, redis=CountingRedis.from_url(TEST_REDIS_URL)) as client:
         yield client
 

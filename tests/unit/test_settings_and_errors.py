@@ -19,7 +19,8 @@ def test_development_defaults_to_the_embedded_stack() -> None:
 
 def test_production_refuses_to_start_without_its_services() -> None:
     with pytest.raises(
-        ValidationError, match="DATABASE_URL, REDIS_URL, PAYMENT_GATEWAY, PII_ENCRYPTION_KEYS"
+        ValidationError,
+        match="DATABASE_URL, REDIS_URL, PAYMENT_GATEWAY, PII_ENCRYPTION_KEYS, PII_INDEX_KEY",
     ):
         Settings(_env_file=None, environment="production")
     with pytest.raises(ValidationError, match="STRIPE_API_KEY, STRIPE_WEBHOOK_SECRET"):
@@ -30,6 +31,7 @@ def test_production_refuses_to_start_without_its_services() -> None:
             redis_url="redis://r",
             payment_gateway="stripe",
             pii_encryption_keys="k",
+            pii_index_key="i" * 32,
         )
     settings = Settings(
         _env_file=None,
@@ -38,6 +40,7 @@ def test_production_refuses_to_start_without_its_services() -> None:
         redis_url="redis://r",
         payment_gateway="test",
         pii_encryption_keys="k",
+        pii_index_key="i" * 32,
     )
     assert settings.graphiql_enabled is False
     assert settings.statement_count_exposed is False
