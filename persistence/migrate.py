@@ -16,7 +16,7 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 
 @dataclass(frozen=True, slots=True)
 class PiiKeys:
-    """What the revisions that encrypt or decrypt rows use (0012): PII_ENCRYPTION_KEYS
+    """What the revisions that encrypt or decrypt rows use (0010): PII_ENCRYPTION_KEYS
     and PII_INDEX_KEY as the app reads them. Without it they read the settings."""
 
     encryption_keys: list[str]

@@ -26,7 +26,7 @@ from tests.conftest import (
 from tests.integration.test_email_identity import fullwidth
 
 KEYS = PiiKeys([TEST_PII_KEY], TEST_PII_INDEX_KEY)
-# The customers table as it was before 0012 encrypted its email and name.
+# The customers table as it was before 0010 encrypted its email and name.
 plain_customers = sa.table(
     "customers",
     sa.column("id", sa.BigInteger),

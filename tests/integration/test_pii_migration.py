@@ -1,4 +1,4 @@
-"""Migration 0012 encrypts existing customers' emails and names, indexes them blindly,
+"""Migration 0010 encrypts existing customers' emails and names, indexes them blindly,
 and its downgrade gives the plain columns back, on PostgreSQL and on SQLite."""
 
 from __future__ import annotations

@@ -11,7 +11,6 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0009"
-# Lands next to sibling branches (0010-0012); the merge re-chains them.
 down_revision = "0008"
 branch_labels = None
 depends_on = None

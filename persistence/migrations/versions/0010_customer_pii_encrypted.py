@@ -1,7 +1,7 @@
 """customers: email and name encrypted (Fernet), found by a keyed blind index
 
-Revision ID: 0012
-Revises: 0008
+Revision ID: 0010
+Revises: 0009
 Create Date: 2026-12-03
 
 `email` and `display_name` become `email_encrypted` and `display_name_encrypted`
@@ -31,9 +31,8 @@ from typing import Any
 import sqlalchemy as sa
 from alembic import context, op
 
-revision = "0012"
-# Lands beside 0009-0011 (sibling branches); the merge re-chains this revision.
-down_revision = "0008"
+revision = "0010"
+down_revision = "0009"
 branch_labels = None
 depends_on = None
 
