@@ -45,10 +45,13 @@ from strawberry.asgi import GraphQL
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from dataloaders.catalog import CatalogLoaders
+from domain.account_changes import AccountChanges, TokenLifetimes
+from domain.account_mail import AccountMails
 from domain.carts import MAX_LINES, MAX_QUANTITY, Carts, PricingRules
 from domain.catalog_admin import CatalogAdmin
 from domain.checkout import Checkout, CheckoutPolicy
 from domain.customers import Accounts
+from domain.erasure import Erasure, NoAddressBook
 from domain.events import CacheInvalidation, EventHandler, SearchIndexing
 from domain.notifications import LowStockAlerts, Mailer, OrderConfirmations
 from domain.order_desk import OrderDesk
@@ -123,6 +126,8 @@ class Container:
     catalog: CatalogRepository
     customers: SqlCustomerRepository
     accounts: Accounts
+    account_changes: AccountChanges
+    erasure: Erasure
     carts: Carts
     reviews: Reviews
     pricing: PricingRules
@@ -171,20 +176,38 @@ class Container:
         )
         catalog = (components.catalog or CatalogRepository)(db)
         lookups = CachedCatalogLookups(catalog, cache)
-        customers = SqlCustomerRepository(db)
-        accounts = Accounts(
+        pii = PiiCipher(pii_keys(revealed(settings.pii_encryption_keys), settings.data_dir))
+        customers = SqlCustomerRepository(db, pii)
+        passwords = Argon2Passwords(
+            time_cost=settings.argon2_time_cost,
+            memory_cost_kib=settings.argon2_memory_cost_kib,
+            parallelism=settings.argon2_parallelism,
+        )
+        sessions = RedisSessionStore(redis, ttl_seconds=settings.access_token_ttl_seconds)
+        login_throttle = RedisLoginThrottle(
+            redis,
+            per_email=settings.login_failures_per_email,
+            per_client=settings.login_failures_per_client,
+            window_seconds=settings.login_failure_window_seconds,
+        )
+        accounts = Accounts(customers, passwords, sessions, login_throttle)
+        account_changes = AccountChanges(
+            accounts,
             customers,
-            Argon2Passwords(
-                time_cost=settings.argon2_time_cost,
-                memory_cost_kib=settings.argon2_memory_cost_kib,
-                parallelism=settings.argon2_parallelism,
-            ),
-            RedisSessionStore(redis, ttl_seconds=settings.access_token_ttl_seconds),
+            passwords,
+            sessions,
+            login_throttle,
             RedisLoginThrottle(
                 redis,
                 per_email=settings.login_failures_per_email,
                 per_client=settings.login_failures_per_client,
                 window_seconds=settings.login_failure_window_seconds,
+                prefix="recovery-requests",
+            ),
+            pii,
+            TokenLifetimes(
+                password_reset_seconds=settings.password_reset_ttl_seconds,
+                email_verification_seconds=settings.email_verification_ttl_seconds,
             ),
         )
         cart_store = RedisCartStore(
@@ -193,6 +216,8 @@ class Container:
             max_quantity=MAX_QUANTITY,
             max_lines=MAX_LINES,
         )
+        # LEAD: the address book's repository (its `delete_all_of`) replaces NoAddressBook.
+        erasure = Erasure(customers, sessions, cart_store, NoAddressBook())
         pricing = PricingRules(
             currency_code=settings.currency_code,
             shipping_flat_rate=settings.shipping_flat_rate,
@@ -200,7 +225,6 @@ class Container:
             tax_rates=settings.tax_rates,
         )
         gateway = gateway or _gateway(settings)
-        pii = PiiCipher(pii_keys(revealed(settings.pii_encryption_keys), settings.data_dir))
         order_store = SqlOrderStore(db, pii)
         checkout = Checkout(
             cart_store,
@@ -226,6 +250,8 @@ class Container:
             catalog=catalog,
             customers=customers,
             accounts=accounts,
+            account_changes=account_changes,
+            erasure=erasure,
             carts=Carts(cart_store, lookups),
             reviews=Reviews(SqlReviewRepository(db), lookups, cache),
             pricing=pricing,
@@ -409,6 +435,8 @@ class GraphQLView(PersistedQueryHttp, GraphQLOverHttp, WellFormedRequests, Graph
             catalog=container.catalog,
             loaders=CatalogLoaders.create(container.catalog, container.cache),
             accounts=container.accounts,
+            account_changes=container.account_changes,
+            erasure=container.erasure,
             carts=container.carts,
             reviews=container.reviews,
             pricing=container.pricing,
@@ -553,6 +581,7 @@ def build_event_worker(container: Container) -> EventWorker:
         CacheInvalidation(container.cache),
         OrderConfirmations(SqlOrderStore(container.db, cipher), notifications, mailer),
         LowStockAlerts(notifications, settings.low_stock_threshold),
+        AccountMails(container.customers, notifications, mailer, cipher),
     ]
     policy = ConsumerPolicy(
         block_ms=settings.event_consumer_block_ms,

@@ -16,6 +16,7 @@ from strawberry.schema.validation_rules.one_of import OneOfInputValidationRule
 from strawberry.types import ExecutionContext
 
 from domain.text_input import DEFAULT_MAX_STRING_LENGTH
+from resolvers.account_changes import AccountChangeMutation
 from resolvers.carts import CartMutation, CartQuery
 from resolvers.catalog import CatalogQuery
 from resolvers.catalog_admin import CatalogAdminMutation
@@ -44,7 +45,12 @@ class Query(CatalogQuery, CustomerQuery, CartQuery, OrderQuery, SearchQuery):
 
 @strawberry.type
 class Mutation(
-    CustomerMutation, CartMutation, CheckoutMutation, ReviewMutation, CatalogAdminMutation
+    CustomerMutation,
+    AccountChangeMutation,
+    CartMutation,
+    CheckoutMutation,
+    ReviewMutation,
+    CatalogAdminMutation,
 ):
     pass
 

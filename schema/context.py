@@ -12,11 +12,13 @@ from starlette.responses import Response
 from strawberry.types import ExecutionContext
 
 from dataloaders.catalog import CatalogLoaders
+from domain.account_changes import AccountChanges
 from domain.carts import Carts, PricingRules
 from domain.catalog import Product
 from domain.catalog_admin import CatalogAdmin
 from domain.checkout import Checkout
 from domain.customers import Accounts, Customer
+from domain.erasure import Erasure
 from domain.errors import ServiceUnavailable, UnauthenticatedError
 from domain.order_desk import OrderDesk
 from domain.partners import Partner
@@ -39,6 +41,8 @@ class Context:
     catalog: CatalogReader
     loaders: CatalogLoaders
     accounts: Accounts
+    account_changes: AccountChanges
+    erasure: Erasure
     carts: Carts
     reviews: Reviews
     pricing: PricingRules

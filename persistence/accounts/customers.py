@@ -1,16 +1,38 @@
-"""Customers in SQL: creation with case-insensitive unique emails, credential lookup."""
+"""Customers in SQL: creation with case-insensitive unique emails, credential lookup,
+profile changes, token redemptions and erasure.
+
+Every statement on the customers table lives in this module, in the small `_set_*`
+functions at the end, so a change of how emails and names are stored is made here
+alone. Account-token and order statements come from account_tokens.py and erasure.py,
+composed into one transaction per change.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection
 
+from domain.account_changes import VerificationFailure
+from domain.account_tokens import IssuedToken, TokenPurpose
 from domain.customers import Customer
+from domain.erasure import ERASED_NAME
+from domain.events import EmailVerificationRequested, PasswordResetRequested
+from persistence.accounts.account_tokens import (
+    delete_tokens_of,
+    insert_token,
+    redeem_token,
+    void_open_tokens,
+)
+from persistence.accounts.erasure import drop_account_mails_of, erase_orders_of
 from persistence.db import Database, aware
+from persistence.events.outbox import emit
+from persistence.pii import PiiCipher
 from persistence.tables import customers
 
 _columns = (
@@ -19,12 +41,14 @@ _columns = (
     customers.c.display_name,
     customers.c.is_staff,
     customers.c.created_at,
+    customers.c.email_verified_at,
 )
 
 
 class SqlCustomerRepository:
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, cipher: PiiCipher) -> None:
         self._db = db
+        self._cipher = cipher  # pending addresses in account tokens, erased orders
 
     async def create(
         self, email: str, display_name: str, password_hash: str, *, is_staff: bool = False
@@ -84,6 +108,133 @@ class SqlCustomerRepository:
             )
         return customer_from_row(row), False
 
+    async def update_profile(
+        self,
+        customer_id: int,
+        *,
+        display_name: str | None,
+        password_hash: str | None,
+        verification: tuple[str, IssuedToken, str] | None,
+    ) -> Customer | None:
+        async with self._db.writer.begin() as connection:
+            if display_name is not None:
+                await _set_display_name(connection, customer_id, display_name)
+            if password_hash is not None:
+                await _set_password_hash(connection, customer_id, password_hash)
+            if verification is not None:
+                email, token, sealed = verification
+                purpose = TokenPurpose.EMAIL_VERIFICATION
+                await void_open_tokens(connection, customer_id, purpose)
+                encrypted = self._cipher.encrypt(email)
+                await insert_token(connection, customer_id, purpose, token, encrypted)
+                await emit(connection, EmailVerificationRequested(customer_id, sealed))
+            return await _customer(connection, customer_id)
+
+    async def queue_password_reset(self, sealed: str) -> None:
+        async with self._db.writer.begin() as connection:
+            await emit(connection, PasswordResetRequested(sealed))
+
+    async def grant_password_reset(self, email: str, token: IssuedToken) -> Customer | None:
+        async with self._db.writer.begin() as connection:
+            customer = await _customer_by_email(connection, email)
+            if customer is not None:
+                await insert_token(connection, customer.id, TokenPurpose.PASSWORD_RESET, token)
+        return customer
+
+    async def reset_password(self, token_digest: str, password_hash: str) -> Customer | None:
+        async with self._db.writer.begin() as connection:
+            redeemed = await redeem_token(connection, TokenPurpose.PASSWORD_RESET, token_digest)
+            if redeemed is None:
+                return None
+            customer_id = int(redeemed["customer_id"])
+            await _set_password_hash(connection, customer_id, password_hash)
+            await void_open_tokens(connection, customer_id, TokenPurpose.PASSWORD_RESET)
+            return await _customer(connection, customer_id)
+
+    async def verify_email(self, token_digest: str) -> Customer | VerificationFailure:
+        purpose = TokenPurpose.EMAIL_VERIFICATION
+        try:
+            async with self._db.writer.begin() as connection:
+                redeemed = await redeem_token(connection, purpose, token_digest)
+                if redeemed is None or redeemed["email_encrypted"] is None:
+                    return VerificationFailure.INVALID_TOKEN
+                customer_id = int(redeemed["customer_id"])
+                email = self._cipher.decrypt(redeemed["email_encrypted"])
+                await _set_verified_email(connection, customer_id, email)
+                await void_open_tokens(connection, customer_id, purpose)
+                customer = await _customer(connection, customer_id)
+        except IntegrityError:  # the unique index on lower(email): someone took it since
+            return VerificationFailure.EMAIL_TAKEN
+        return VerificationFailure.INVALID_TOKEN if customer is None else customer
+
+    async def erase(self, customer_id: int) -> bool:
+        async with self._db.writer.begin() as connection:
+            if not await _erase_customer(connection, customer_id):
+                return False
+            await delete_tokens_of(connection, customer_id)
+            await drop_account_mails_of(connection, customer_id)
+            await erase_orders_of(connection, self._cipher, customer_id)
+        return True
+
+
+async def _customer(connection: AsyncConnection, customer_id: int) -> Customer | None:
+    row = (
+        (await connection.execute(select(*_columns).where(customers.c.id == customer_id)))
+        .mappings()
+        .first()
+    )
+    return None if row is None else customer_from_row(row)
+
+
+async def _customer_by_email(connection: AsyncConnection, email: str) -> Customer | None:
+    statement = select(*_columns).where(func.lower(customers.c.email) == email.lower())
+    row = (await connection.execute(statement)).mappings().first()
+    return None if row is None else customer_from_row(row)
+
+
+async def _set_display_name(connection: AsyncConnection, customer_id: int, name: str) -> None:
+    await connection.execute(
+        update(customers)
+        .where(customers.c.id == customer_id)
+        .values(display_name=name, updated_at=func.now())
+    )
+
+
+async def _set_password_hash(
+    connection: AsyncConnection, customer_id: int, password_hash: str
+) -> None:
+    await connection.execute(
+        update(customers)
+        .where(customers.c.id == customer_id)
+        .values(password_hash=password_hash, updated_at=func.now())
+    )
+
+
+async def _set_verified_email(connection: AsyncConnection, customer_id: int, email: str) -> None:
+    """The address becomes the customer's, verified now (the same one: just verified)."""
+    await connection.execute(
+        update(customers)
+        .where(customers.c.id == customer_id)
+        .values(email=email, email_verified_at=datetime.now(UTC), updated_at=func.now())
+    )
+
+
+async def _erase_customer(connection: AsyncConnection, customer_id: int) -> bool:
+    """Email, name and password replaced: the id stays (orders and reviews point at it),
+    the address is free for a new sign-up, and nobody can log in."""
+    erased = await connection.execute(
+        update(customers)
+        .where(customers.c.id == customer_id)
+        .values(
+            email=f"erased-{customer_id}@erased.invalid",
+            display_name=ERASED_NAME,
+            password_hash=None,
+            email_verified_at=None,
+            updated_at=func.now(),
+        )
+    )
+    return bool(erased.rowcount)
+
 
 def customer_from_row(row: RowMapping | dict[str, Any]) -> Customer:
     return Customer(
@@ -92,4 +243,5 @@ def customer_from_row(row: RowMapping | dict[str, Any]) -> Customer:
         display_name=row["display_name"],
         is_staff=bool(row["is_staff"]),
         created_at=aware(row["created_at"]),
+        email_verified=row.get("email_verified_at") is not None,
     )
