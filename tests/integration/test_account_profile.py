@@ -204,3 +204,12 @@ async def test_the_token_index_forgets_expired_sessions(redis: Redis, clean: Non
 
     assert await redis.zcard("customer-sessions:1") == 1  # expired members were trimmed
     assert 0 < await redis.ttl("customer-sessions:1") <= 1  # and the index itself expires
+
+
+async def test_me_with_its_verification_state_is_one_statement(shop: AppClient) -> None:
+    token = await customer_token(shop, "ann@example.com")
+
+    me = await shop.query(ME, token=token)
+
+    assert me.data["me"]["emailVerified"] is False
+    assert me.statements == 1  # the customer row; the session is read from Redis
