@@ -19,10 +19,14 @@ from domain.events import EmailVerificationRequested, Event, PasswordResetReques
 from domain.notifications import Mailer, Message, NotificationKind, NotificationStore, deliver
 
 
-class ResetGrants(Protocol):
+class AccountMailRecords(Protocol):
     async def grant_password_reset(self, email: str, token: IssuedToken) -> Customer | None:
         """Store the token's digest for the account with this email (idempotent): the
         customer, or None when no account has the address."""
+        ...
+
+    async def token_is_open(self, token_digest: str) -> bool:
+        """Whether the token is stored, unused and unexpired."""
         ...
 
 
@@ -61,7 +65,7 @@ def email_verification_mail(to: str, token: str, valid_until: str) -> Message:
 
 @dataclass
 class AccountMails:
-    grants: ResetGrants
+    records: AccountMailRecords
     store: NotificationStore
     mailer: Mailer | None
     sealer: Sealer
@@ -82,7 +86,7 @@ class AccountMails:
     async def _reset(self, event: PasswordResetRequested) -> None:
         mail = SealedMail.open(self.sealer, event.sealed)
         token = IssuedToken(mail.token, token_digest(mail.token), mail.expires_at)
-        customer = await self.grants.grant_password_reset(mail.to, token)
+        customer = await self.records.grant_password_reset(mail.to, token)
         if customer is None:
             return  # no account: nothing is sent, and the caller was told the same
         message = password_reset_mail(customer.email, mail.token, _minute(mail))
@@ -91,8 +95,11 @@ class AccountMails:
 
     async def _verification(self, event: EmailVerificationRequested) -> None:
         mail = SealedMail.open(self.sealer, event.sealed)
+        digest = token_digest(mail.token)
+        if not await self.records.token_is_open(digest):
+            return  # replaced by a newer one, or the customer was erased meanwhile
         message = email_verification_mail(mail.to, mail.token, _minute(mail))
-        key = account_mail_key(event.customer, token_digest(mail.token))
+        key = account_mail_key(event.customer, digest)
         await deliver(self.store, self.mailer, NotificationKind.EMAIL_VERIFICATION, key, message)
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import delete, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -80,6 +80,17 @@ async def redeem_token(
         .mappings()
         .first()
     )
+
+
+async def token_is_open(connection: AsyncConnection, digest: str) -> bool:
+    found = await connection.execute(
+        select(account_tokens.c.id).where(
+            account_tokens.c.token_hash == digest,
+            account_tokens.c.used_at.is_(None),
+            account_tokens.c.expires_at > datetime.now(UTC),
+        )
+    )
+    return found.first() is not None
 
 
 async def delete_tokens_of(connection: AsyncConnection, customer_id: int) -> None:

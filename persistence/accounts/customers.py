@@ -27,6 +27,7 @@ from persistence.accounts.account_tokens import (
     delete_tokens_of,
     insert_token,
     redeem_token,
+    token_is_open,
     void_open_tokens,
 )
 from persistence.accounts.erasure import drop_account_mails_of, erase_orders_of
@@ -140,6 +141,10 @@ class SqlCustomerRepository:
             if customer is not None:
                 await insert_token(connection, customer.id, TokenPurpose.PASSWORD_RESET, token)
         return customer
+
+    async def token_is_open(self, token_digest: str) -> bool:
+        async with self._db.writer.connect() as connection:
+            return await token_is_open(connection, token_digest)
 
     async def reset_password(self, token_digest: str, password_hash: str) -> Customer | None:
         async with self._db.writer.begin() as connection:

@@ -11,7 +11,16 @@ from sqlalchemy import select
 from persistence.db import Database
 from persistence.tables import customers
 from settings import Settings
-from tests.account_mail import ME, UPDATE, VERIFY, mailed_code, quick_mail, recorded_mails
+from tests.account_mail import (
+    DELETE,
+    ME,
+    UPDATE,
+    VERIFY,
+    deliver_account_mail,
+    mailed_code,
+    quick_mail,
+    recorded_mails,
+)
 from tests.client import AppClient, customer_token, running_app
 
 PASSWORD = "correct horse"
@@ -103,3 +112,16 @@ async def test_a_code_verifies_only_the_customer_it_was_mailed_for(shop: AppClie
 
     assert (await shop.query(ME, token=ann)).data["me"]["emailVerified"] is True
     assert (await shop.query(ME, token=bob)).data["me"]["emailVerified"] is False
+
+
+async def test_a_code_replaced_or_erased_before_its_mail_left_is_never_mailed(
+    shop: AppClient,
+) -> None:
+    ann = await customer_token(shop, "ann@example.com")  # queues the sign-up's code
+    await shop.query(UPDATE, {"input": {"email": "ann@example.com"}}, token=ann)  # replaces it
+    bob = await customer_token(shop, "bob@example.com")
+    await shop.query(DELETE, {"password": PASSWORD}, token=bob)  # erased before his mail left
+
+    await deliver_account_mail(shop)
+
+    assert [to for to, _ in await recorded_mails(shop, "email_verification")] == ["ann@example.com"]
