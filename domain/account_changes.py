@@ -59,8 +59,9 @@ class AccountRecords(Protocol):
         password_hash: str | None,
         verification: tuple[str, IssuedToken, str] | None,
     ) -> Customer | None:
-        """One transaction: the new name and password hash, and a verification of
-        (address, token, sealed mail) replacing any open one. None: no such customer."""
+        """One transaction: the new name and password hash (which ends open reset
+        tokens), and a verification of (address, token, sealed mail) replacing any open
+        one. None: no such customer."""
         ...
 
     async def queue_password_reset(self, sealed: str) -> None:

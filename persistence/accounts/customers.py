@@ -122,6 +122,8 @@ class SqlCustomerRepository:
                 await _set_display_name(connection, customer_id, display_name)
             if password_hash is not None:
                 await _set_password_hash(connection, customer_id, password_hash)
+                # A reset code mailed before the change must not undo it.
+                await void_open_tokens(connection, customer_id, TokenPurpose.PASSWORD_RESET)
             if verification is not None:
                 email, token, sealed = verification
                 purpose = TokenPurpose.EMAIL_VERIFICATION

@@ -19,6 +19,7 @@ from tests.account_mail import (
     ME,
     RECOVER,
     RESET,
+    UPDATE,
     VERIFY,
     code_in,
     deliver_account_mail,
@@ -250,3 +251,19 @@ async def test_reset_and_verification_mails_over_smtp(settings: Settings, clean:
             assert verified.data["customerEmailVerify"]["customer"]["emailVerified"] is True
             assert reset["userErrors"] == []
             assert await _logs_in(client, "ann@example.com", "a new password")
+
+
+async def test_a_password_change_ends_reset_codes_mailed_before_it(shop: AppClient) -> None:
+    token = await customer_token(shop, "ann@example.com")
+    code = await _reset_code(shop, "ann@example.com")
+    changed = await shop.query(
+        UPDATE,
+        {"input": {"password": "changed on purpose", "currentPassword": PASSWORD}},
+        token=token,
+    )
+    assert changed.data["customerUpdate"]["userErrors"] == []
+
+    late = await _reset(shop, code)
+
+    assert [e["code"] for e in late["userErrors"]] == ["INVALID_TOKEN"]
+    assert await _logs_in(shop, "ann@example.com", "changed on purpose")
