@@ -51,7 +51,6 @@ class RedisSessionStore:
     def __init__(self, redis: Redis, *, ttl_seconds: int) -> None:
         self._redis = redis
         self._ttl = ttl_seconds
-
         self._revoke_all = redis.register_script(_REVOKE_ALL)
 
     async def create(self, customer_id: int) -> AccessToken:
