@@ -46,11 +46,14 @@ from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from dataloaders.addresses import CustomerAddressByIdLoader
 from dataloaders.catalog import CatalogLoaders
+from domain.account_changes import AccountChanges, TokenLifetimes
+from domain.account_mail import AccountMails
 from domain.address_book import AddressBook
 from domain.carts import MAX_LINES, MAX_QUANTITY, Carts, PricingRules
 from domain.catalog_admin import CatalogAdmin
 from domain.checkout import Checkout, CheckoutPolicy
 from domain.customers import Accounts
+from domain.erasure import Erasure
 from domain.events import CacheInvalidation, EventHandler, SearchIndexing
 from domain.notifications import LowStockAlerts, Mailer, OrderConfirmations
 from domain.order_desk import OrderDesk
@@ -128,6 +131,8 @@ class Container:
     customers: SqlCustomerRepository
     accounts: Accounts
     address_book: AddressBook
+    account_changes: AccountChanges
+    erasure: Erasure
     carts: Carts
     cart_store: RedisCartStore  # for pii-rotate; requests go through `carts`
     reviews: Reviews
@@ -180,19 +185,36 @@ class Container:
         catalog = (components.catalog or CatalogRepository)(db, pii)
         lookups = CachedCatalogLookups(catalog, cache)
         customers = SqlCustomerRepository(db, CustomerColumns(pii, BlindIndex(keys.index_key)))
-        accounts = Accounts(
+        passwords = Argon2Passwords(
+            time_cost=settings.argon2_time_cost,
+            memory_cost_kib=settings.argon2_memory_cost_kib,
+            parallelism=settings.argon2_parallelism,
+        )
+        sessions = RedisSessionStore(redis, ttl_seconds=settings.access_token_ttl_seconds)
+        login_throttle = RedisLoginThrottle(
+            redis,
+            per_email=settings.login_failures_per_email,
+            per_client=settings.login_failures_per_client,
+            window_seconds=settings.login_failure_window_seconds,
+        )
+        accounts = Accounts(customers, passwords, sessions, login_throttle)
+        account_changes = AccountChanges(
+            accounts,
             customers,
-            Argon2Passwords(
-                time_cost=settings.argon2_time_cost,
-                memory_cost_kib=settings.argon2_memory_cost_kib,
-                parallelism=settings.argon2_parallelism,
-            ),
-            RedisSessionStore(redis, ttl_seconds=settings.access_token_ttl_seconds),
+            passwords,
+            sessions,
+            login_throttle,
             RedisLoginThrottle(
                 redis,
                 per_email=settings.login_failures_per_email,
                 per_client=settings.login_failures_per_client,
                 window_seconds=settings.login_failure_window_seconds,
+                prefix="recovery-requests",
+            ),
+            pii,
+            TokenLifetimes(
+                password_reset_seconds=settings.password_reset_ttl_seconds,
+                email_verification_seconds=settings.email_verification_ttl_seconds,
             ),
         )
         cart_store = RedisCartStore(
@@ -202,6 +224,8 @@ class Container:
             max_lines=MAX_LINES,
             cipher=pii,
         )
+        address_book = AddressBook(SqlAddressBook(db, pii))
+        erasure = Erasure(customers, sessions, cart_store, address_book)
         pricing = PricingRules(
             currency_code=settings.currency_code,
             shipping_flat_rate=settings.shipping_flat_rate,
@@ -210,7 +234,6 @@ class Container:
         )
         gateway = gateway or _gateway(settings)
         order_store = SqlOrderStore(db, pii)
-        address_book = AddressBook(SqlAddressBook(db, pii))
         checkout = Checkout(
             cart_store,
             DatabaseCatalogLookups(catalog),
@@ -236,6 +259,8 @@ class Container:
             customers=customers,
             accounts=accounts,
             address_book=address_book,
+            account_changes=account_changes,
+            erasure=erasure,
             carts=Carts(cart_store, lookups, address_book),
             cart_store=cart_store,
             reviews=Reviews(SqlReviewRepository(db, pii), lookups, cache),
@@ -429,6 +454,8 @@ class GraphQLView(PersistedQueryHttp, GraphQLOverHttp, WellFormedRequests, Graph
             catalog=container.catalog,
             loaders=CatalogLoaders.create(container.catalog, container.cache),
             accounts=container.accounts,
+            account_changes=container.account_changes,
+            erasure=container.erasure,
             carts=container.carts,
             reviews=container.reviews,
             pricing=container.pricing,
@@ -575,6 +602,7 @@ def build_event_worker(container: Container) -> EventWorker:
         CacheInvalidation(container.cache),
         OrderConfirmations(SqlOrderStore(container.db, cipher), notifications, mailer),
         LowStockAlerts(notifications, settings.low_stock_threshold),
+        AccountMails(container.customers, notifications, mailer, cipher),
     ]
     policy = ConsumerPolicy(
         block_ms=settings.event_consumer_block_ms,

@@ -1,7 +1,6 @@
 """The command line: `python app.py COMMAND` or the `commerce` console script (serve,
-migrate, seed, worker, partners, manifests, search, housekeeping, pii-rotate,
-export-schema), run
-against the composition root.
+migrate, seed, worker, staff, customer erasure, partners, manifests, search,
+housekeeping, pii-rotate, export-schema), run against the composition root.
 
 This is the one module that imports `app` (the composition root never imports it back:
 `python app.py` hands over here before app.py defines anything)."""
@@ -107,6 +106,22 @@ async def _create_staff(settings: Settings, email: str, password: str, name: str
         await container.close()
     action = "created" if created else "promoted (password unchanged)"
     print(f"staff {staff.email} {action}")
+
+
+async def _customer_erase(settings: Settings, email: str) -> None:
+    """Erase a customer (see domain/erasure.py); running it again finishes a failed run."""
+    from domain.customers import canonical_email
+
+    container = Container.create(settings)
+    try:
+        found = await container.customers.credentials(canonical_email(email))
+        if found is None:
+            raise SystemExit("no customer has this email")
+        customer_id = found[0].id
+        await container.erasure.erase(customer_id)
+    finally:
+        await container.close()
+    print(f"erased customer {customer_id}: personal data gone, orders kept")  # no email in logs
 
 
 async def _housekeeping(settings: Settings, command: str) -> None:
@@ -311,6 +326,10 @@ def main(argv: list[str] | None = None, *, prog: str | None = None) -> None:
     staff.add_argument("--email", required=True)
     staff.add_argument("--password", required=True)
     staff.add_argument("--name", default="")
+    erase = commands.add_parser(
+        "customer-erase", help="erase a customer's personal data and access tokens"
+    )
+    erase.add_argument("--email", required=True)
     commands.add_parser(
         "orders-expire", help="cancel unpaid orders past their reservation, releasing stock"
     )
@@ -356,6 +375,8 @@ def main(argv: list[str] | None = None, *, prog: str | None = None) -> None:
         asyncio.run(_housekeeping(settings, args.command))
     elif args.command == "create-staff":
         asyncio.run(_create_staff(settings, args.email, args.password, args.name))
+    elif args.command == "customer-erase":
+        asyncio.run(_customer_erase(settings, args.email))
     elif args.command == "partner-create":
         asyncio.run(
             _partner_create(settings, args.name, args.persisted_only, args.manifest, args.tier)

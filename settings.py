@@ -57,6 +57,10 @@ class Settings(BaseSettings):
     login_failures_per_email: int = Field(default=5, ge=1)
     login_failures_per_client: int = Field(default=20, ge=1)
     login_failure_window_seconds: int = Field(default=15 * 60, ge=1)
+    # Mailed single-use tokens. customerRecover requests count against the login limits
+    # above (per email and per client address, in their own counters).
+    password_reset_ttl_seconds: int = Field(default=3600, ge=60)
+    email_verification_ttl_seconds: int = Field(default=3 * 24 * 3600, ge=60)
     # argon2id costs: argon2-cffi's defaults; tests lower them to stay fast.
     argon2_time_cost: int = Field(default=3, ge=1)
     argon2_memory_cost_kib: int = Field(default=65_536, ge=8)

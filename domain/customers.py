@@ -31,6 +31,7 @@ class Customer:
     display_name: str
     is_staff: bool
     created_at: datetime
+    email_verified: bool = False  # a mailed token for the current email came back
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +64,10 @@ class SessionStore(Protocol):
     async def customer_id(self, token: str) -> int | None: ...
 
     async def revoke(self, token: str) -> bool: ...
+
+    async def revoke_all(self, customer_id: int, *, keep: str | None = None) -> int:
+        """End every access token of the customer except `keep`: how many ended."""
+        ...
 
 
 class LoginThrottle(Protocol):

@@ -34,6 +34,8 @@ class Topic(StrEnum):
     VARIANT_CREATED = "VariantCreated"
     VARIANT_UPDATED = "VariantUpdated"
     REVIEW_CREATED = "ReviewCreated"
+    PASSWORD_RESET_REQUESTED = "PasswordResetRequested"
+    EMAIL_VERIFICATION_REQUESTED = "EmailVerificationRequested"
 
 
 PRODUCT_TOPICS = (Topic.PRODUCT_CREATED, Topic.PRODUCT_UPDATED, Topic.PRODUCT_ARCHIVED)
@@ -172,6 +174,27 @@ class ReviewCreated(EventPayload):
     review: int
 
 
+@dataclass(frozen=True, slots=True)
+class PasswordResetRequested(EventPayload):
+    """Someone asked to reset the password of an address, which may have no account.
+
+    `sealed` is ciphertext (PII_ENCRYPTION_KEYS) of the address, the raw token and its
+    expiry: outbox rows, streams and dead letters never hold either in clear."""
+
+    topic: ClassVar[Topic] = Topic.PASSWORD_RESET_REQUESTED
+    sealed: str
+
+
+@dataclass(frozen=True, slots=True)
+class EmailVerificationRequested(EventPayload):
+    """A verification token was issued for `customer`; `sealed` holds the address it
+    goes to and the raw token, encrypted like PasswordResetRequested's."""
+
+    topic: ClassVar[Topic] = Topic.EMAIL_VERIFICATION_REQUESTED
+    customer: int
+    sealed: str
+
+
 ProductChange = ProductCreated | ProductUpdated | ProductArchived
 VariantChange = VariantCreated | VariantUpdated
 
@@ -189,6 +212,8 @@ PAYLOADS: dict[Topic, type[EventPayload]] = {
         VariantCreated,
         VariantUpdated,
         ReviewCreated,
+        PasswordResetRequested,
+        EmailVerificationRequested,
     )
 }
 

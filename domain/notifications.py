@@ -23,6 +23,8 @@ CONFIRMABLE = frozenset({OrderStatus.PAID, OrderStatus.FULFILLED})
 class NotificationKind(StrEnum):
     ORDER_CONFIRMATION = "order_confirmation"
     LOW_STOCK = "low_stock"
+    PASSWORD_RESET = "password_reset"
+    EMAIL_VERIFICATION = "email_verification"
 
 
 class NotificationStatus(StrEnum):
@@ -116,19 +118,32 @@ class OrderConfirmations:
         if order is None or order.status not in CONFIRMABLE:
             return  # no such order, or cancelled/refunded before this event was read
         message = order_confirmation(order)
-        kind = NotificationKind.ORDER_CONFIRMATION
-        if self.mailer is None:
-            await self.store.claim(kind, order.public_id, message, NotificationStatus.RECORDED)
-            return
-        claimed = await self.store.claim(kind, order.public_id, message, NotificationStatus.PENDING)
-        if claimed is None:
-            return  # another delivery of this event (or of a twin) has it
-        try:
-            await self.mailer.send(message)
-        except Exception:
-            await self.store.release(claimed)
-            raise
-        await self.store.settle(claimed, NotificationStatus.SENT)
+        await deliver(
+            self.store, self.mailer, NotificationKind.ORDER_CONFIRMATION, order.public_id, message
+        )
+
+
+async def deliver(
+    store: NotificationStore,
+    mailer: Mailer | None,
+    kind: NotificationKind,
+    key: str,
+    message: Message,
+) -> None:
+    """At most one mail per (kind, key): claim, send, mark sent; recorded without a mailer.
+    A failed send releases the claim and raises, so the event is retried."""
+    if mailer is None:
+        await store.claim(kind, key, message, NotificationStatus.RECORDED)
+        return
+    claimed = await store.claim(kind, key, message, NotificationStatus.PENDING)
+    if claimed is None:
+        return  # another delivery of this event (or of a twin) has it
+    try:
+        await mailer.send(message)
+    except Exception:
+        await store.release(claimed)
+        raise
+    await store.settle(claimed, NotificationStatus.SENT)
 
 
 def low_stock_key(variant_id: int) -> str:

@@ -22,7 +22,13 @@ from sqlalchemy.engine import RowMapping
 
 from persistence.db import Database
 from persistence.pii import PiiCipher
-from persistence.tables import customer_addresses, customers, notifications, orders
+from persistence.tables import (
+    account_tokens,
+    customer_addresses,
+    customers,
+    notifications,
+    orders,
+)
 
 BATCH_SIZE = 500
 # Compare-and-set attempts per row before it is left for the next run (a row rewritten
@@ -39,9 +45,10 @@ class EncryptedColumns:
 
 ENCRYPTED_COLUMNS: tuple[EncryptedColumns, ...] = (
     EncryptedColumns(orders, ("email_encrypted", "shipping_address_encrypted")),
-    EncryptedColumns(notifications, ("recipient_encrypted",)),
+    EncryptedColumns(notifications, ("recipient_encrypted", "body_encrypted")),
     EncryptedColumns(customers, ("email_encrypted", "display_name_encrypted")),
     EncryptedColumns(customer_addresses, ("address_encrypted",)),
+    EncryptedColumns(account_tokens, ("email_encrypted",)),
 )
 
 

@@ -162,6 +162,8 @@ customers = Table(
     Column("password_hash", String(255), nullable=True),
     Column("is_staff", Boolean, nullable=False, server_default="0"),
     *_timestamps(),
+    # When the current email was proven (a mailed token came back); null: not yet.
+    Column("email_verified_at", DateTime(timezone=True), nullable=True),
 )
 Index("uq_customers_email_index", customers.c.email_index, unique=True)
 
@@ -185,6 +187,28 @@ customer_addresses = Table(
         postgresql_where=text("is_default"),
         sqlite_where=text("is_default"),
     ),
+)
+
+# Single-use tokens mailed to a customer (password resets, email verifications): only
+# the token's SHA-256 is kept. A verification holds the address it proves (Fernet).
+account_tokens = Table(
+    "account_tokens",
+    metadata,
+    _id(),
+    Column("customer_id", Id, ForeignKey("customers.id", ondelete="CASCADE"), nullable=False),
+    Column("purpose", String(32), nullable=False),
+    Column("token_hash", String(64), nullable=False, unique=True),
+    Column("email_encrypted", Text, nullable=True),
+    Column("expires_at", DateTime(timezone=True), nullable=False),
+    Column("used_at", DateTime(timezone=True), nullable=True),
+    Column(
+        "created_at",
+        DateTime(timezone=True),
+        nullable=False,
+        server_default=text("CURRENT_TIMESTAMP"),
+    ),
+    CheckConstraint("purpose IN ('password_reset', 'email_verification')", name="purpose"),
+    Index("ix_account_tokens_customer_purpose", "customer_id", "purpose"),
 )
 
 reviews = Table(
@@ -381,7 +405,10 @@ notifications = Table(
     Column("key", String(100), nullable=False),
     Column("recipient_encrypted", Text, nullable=True),  # Fernet, like orders' emails
     Column("subject", String(300), nullable=False),
-    Column("body", Text, nullable=False),
+    # Rows before migration 0011 kept their body in clear; every body since is Fernet
+    # (a reset mail carries a token), like the recipient.
+    Column("body", Text, nullable=True),
+    Column("body_encrypted", Text, nullable=True),
     Column("status", String(16), nullable=False),
     Column(
         "created_at",

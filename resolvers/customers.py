@@ -28,12 +28,17 @@ class CustomerQuery:
 
 @strawberry.type
 class CustomerMutation:
-    @strawberry.mutation(description="Sign up. An email that has an account gives EMAIL_TAKEN.")
+    @strawberry.mutation(
+        description="Sign up. An email that has an account gives EMAIL_TAKEN. A "
+        "verification code is mailed to the address (customerEmailVerify)."
+    )
     @refusals_as(CustomerCreatePayload)
     async def customer_create(
         self, info: Info, input: CustomerCreateInput
     ) -> CustomerCreatePayload:
-        customer = await info.context.accounts.register(input.email, input.password, input.name)
+        customer = await info.context.account_changes.register(
+            input.email, input.password, input.name
+        )
         return CustomerCreatePayload(customer=Customer.of(customer), user_errors=[])
 
     @strawberry.mutation(description="Log in: an access token valid for 30 days.")

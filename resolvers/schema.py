@@ -16,6 +16,7 @@ from strawberry.schema.validation_rules.one_of import OneOfInputValidationRule
 from strawberry.types import ExecutionContext
 
 from domain.text_input import DEFAULT_MAX_STRING_LENGTH
+from resolvers.account_changes import AccountChangeMutation
 from resolvers.addresses import AddressBookMutation
 from resolvers.carts import CartMutation, CartQuery
 from resolvers.catalog import CatalogQuery
@@ -48,6 +49,7 @@ class Query(CatalogQuery, CustomerQuery, CartQuery, OrderQuery, SearchQuery):
 class Mutation(
     CustomerMutation,
     AddressBookMutation,
+    AccountChangeMutation,
     CartMutation,
     CheckoutMutation,
     ReviewMutation,

@@ -13,12 +13,14 @@ from strawberry.types import ExecutionContext
 
 from dataloaders.addresses import CustomerAddressByIdLoader
 from dataloaders.catalog import CatalogLoaders
+from domain.account_changes import AccountChanges
 from domain.address_book import AddressBook
 from domain.carts import Carts, PricingRules
 from domain.catalog import Product
 from domain.catalog_admin import CatalogAdmin
 from domain.checkout import Checkout
 from domain.customers import Accounts, Customer
+from domain.erasure import Erasure
 from domain.errors import ServiceUnavailable, UnauthenticatedError
 from domain.order_desk import OrderDesk
 from domain.partners import Partner
@@ -41,6 +43,8 @@ class Context:
     catalog: CatalogReader
     loaders: CatalogLoaders
     accounts: Accounts
+    account_changes: AccountChanges
+    erasure: Erasure
     carts: Carts
     reviews: Reviews
     pricing: PricingRules

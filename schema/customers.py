@@ -20,8 +20,14 @@ from schema.orders import OrderConnection
 
 @strawberry.type(description="A customer account; only its owner can see it.")
 class Customer(Node):
-    email: str
+    email: str = strawberry.field(
+        description="The login email; a new one replaces it only once verified."
+    )
     name: str
+    email_verified: bool = strawberry.field(
+        description="Whether the email was proven with a mailed token. Unverified "
+        "accounts may log in and buy; they receive no marketing mail."
+    )
     record: strawberry.Private[customers.Customer]
 
     @classmethod
@@ -30,6 +36,7 @@ class Customer(Node):
             id=strawberry.ID(encode_gid("Customer", record.id)),
             email=record.email,
             name=record.display_name,
+            email_verified=record.email_verified,
             record=record,
         )
 

@@ -63,3 +63,20 @@ async def staff_token(client: AppClient, db: Database, email: str = "boss@exampl
             .values(is_staff=True)
         )
     return token
+
+
+async def stored_customers(db: Database) -> list[tuple[str, str]]:
+    """Every customer's (email, name) as stored, decrypted, in id order."""
+    async with db.reader.connect() as connection:
+        rows = (
+            (await connection.execute(select(customers).order_by(customers.c.id))).mappings().all()
+        )
+    return [(c.email, c.display_name) for c in map(SEED_COLUMNS.customer, rows)]
+
+
+async def customer_id_of(db: Database, email: str) -> int:
+    statement = select(customers.c.id).where(
+        customers.c.email_index == SEED_COLUMNS.index_of(email)
+    )
+    async with db.reader.connect() as connection:
+        return int((await connection.execute(statement)).scalar_one())

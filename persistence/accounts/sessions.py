@@ -3,12 +3,18 @@
 A token is 256 random bits handed to the client once; Redis keeps only its SHA-256,
 so a dump of Redis holds nothing anyone can log in with. Expiry is Redis's TTL, and
 logging out deletes the key.
+
+Each customer also has an index, `customer-sessions:<id>`: a sorted set of their
+sessions' digests scored by expiry, so `revoke_all` can end every token at once. Every
+write trims the members already expired, and the set expires with its newest session,
+so it holds at most the sessions that are alive.
 """
 
 from __future__ import annotations
 
 import hashlib
 import secrets
+import time
 from datetime import UTC, datetime, timedelta
 
 from redis.asyncio import Redis
@@ -21,16 +27,50 @@ def digest(value: str) -> str:
     return hashlib.sha256(value.encode()).hexdigest()
 
 
+def _index_key(customer_id: int) -> str:
+    return f"customer-sessions:{customer_id}"
+
+
+# KEYS: the customer's index. ARGV: now (epoch seconds), the digest to keep ('' for
+# none). One script, so a session created meanwhile is either ended or not yet indexed
+# (then it was made after the call began).
+_REVOKE_ALL = """
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
+local ended = 0
+for _, member in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
+  if member ~= ARGV[2] then
+    ended = ended + redis.call('DEL', 'session:' .. member)
+    redis.call('ZREM', KEYS[1], member)
+  end
+end
+return ended
+"""
+
+
 class RedisSessionStore:
     def __init__(self, redis: Redis, *, ttl_seconds: int) -> None:
         self._redis = redis
         self._ttl = ttl_seconds
+        self._revoke_all = redis.register_script(_REVOKE_ALL)
 
     async def create(self, customer_id: int) -> AccessToken:
         token = secrets.token_urlsafe(32)
-        async with redis_required():
-            await self._redis.set(f"session:{digest(token)}", customer_id, ex=self._ttl)
+        hashed, index, now = digest(token), _index_key(customer_id), time.time()
+        async with redis_required(), self._redis.pipeline(transaction=True) as pipe:
+            pipe.set(f"session:{hashed}", customer_id, ex=self._ttl)
+            pipe.zremrangebyscore(index, "-inf", now)
+            pipe.zadd(index, {hashed: now + self._ttl})
+            pipe.expire(index, self._ttl)  # every session lives as long: this one is newest
+            await pipe.execute()
         return AccessToken(token=token, expires_at=datetime.now(UTC) + timedelta(seconds=self._ttl))
+
+    async def revoke_all(self, customer_id: int, *, keep: str | None = None) -> int:
+        """End every access token of the customer but `keep` (the caller's, say): how
+        many ended."""
+        kept = digest(keep) if keep is not None and len(keep) <= 200 else ""
+        async with redis_required():
+            ended = await self._revoke_all(keys=[_index_key(customer_id)], args=[time.time(), kept])
+        return int(ended)
 
     async def customer_id(self, token: str) -> int | None:
         if len(token) > 200:
@@ -51,15 +91,22 @@ class RedisLoginThrottle:
     email (or from that address) are refused until the window ends."""
 
     def __init__(
-        self, redis: Redis, *, per_email: int, per_client: int, window_seconds: int
+        self,
+        redis: Redis,
+        *,
+        per_email: int,
+        per_client: int,
+        window_seconds: int,
+        prefix: str = "login-failures",
     ) -> None:
         self._redis = redis
         self._per_email = per_email
         self._per_client = per_client
         self._window = window_seconds
+        self._prefix = prefix  # one family of counters: failed logins, recovery requests
 
     def _keys(self, email: str, client: str) -> tuple[str, str]:
-        return f"login-failures:email:{digest(email)}", f"login-failures:client:{digest(client)}"
+        return f"{self._prefix}:email:{digest(email)}", f"{self._prefix}:client:{digest(client)}"
 
     async def blocked(self, email: str, client: str) -> bool:
         async with redis_required():

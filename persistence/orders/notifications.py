@@ -1,4 +1,7 @@
-"""Notifications in SQL: a claim is an insert that loses quietly to an existing (kind, key)."""
+"""Notifications in SQL: a claim is an insert that loses quietly to an existing (kind, key).
+
+Recipient and body are stored encrypted (PII_ENCRYPTION_KEYS): a body can carry an
+address, a reset code or an order's status token, none of which rests in clear."""
 
 from __future__ import annotations
 
@@ -32,7 +35,7 @@ class SqlNotificationStore:
                         key=key,
                         recipient_encrypted=recipient,
                         subject=message.subject,
-                        body=message.body,
+                        body_encrypted=self._cipher.encrypt(message.body),
                         status=status.value,
                     )
                     .on_conflict_do_nothing(index_elements=["kind", "key"])

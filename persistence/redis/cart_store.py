@@ -318,6 +318,16 @@ class RedisCartStore:
         async with redis_required():
             await self._delete(keys=[_cart_key(cart_id)], args=[cart_id])
 
+    async def discard_customer_cart(self, customer_id: int) -> None:
+        """Erasure: the customer's open cart (its email and address) and the pointer go."""
+        pointer = _pointer_key(customer_id)
+        async with redis_required():
+            cart_id = cast("bytes | None", await self._redis.get(pointer))
+        if cart_id:
+            await self.delete(cart_id.decode())
+        async with redis_required():
+            await self._redis.delete(pointer)
+
     async def attach(self, cart_id: str, customer_id: int, email: str) -> CartStoreError | None:
         pointer = _pointer_key(customer_id)
         write_id = _write_id()  # a RETRY answer applied nothing, so one id serves all tries

@@ -67,6 +67,12 @@ class FakeSessionStore:
     async def revoke(self, token: str) -> bool:
         return self.sessions.pop(token, None) is not None
 
+    async def revoke_all(self, customer_id: int, *, keep: str | None = None) -> int:
+        ended = [t for t, owner in self.sessions.items() if owner == customer_id and t != keep]
+        for token in ended:
+            del self.sessions[token]
+        return len(ended)
+
 
 class FakeLoginThrottle:
     def __init__(self, limit: int = 5) -> None:

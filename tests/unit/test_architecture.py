@@ -102,6 +102,7 @@ def test_the_folders_hold_what_the_layout_says() -> None:
         "carts",
         "checkout",
         "customers",
+        "account_changes",
         "reviews",
         "search",
     }

@@ -16,12 +16,14 @@ import pytest
 
 from domain.events import (
     PAYLOADS,
+    EmailVerificationRequested,
     Event,
     EventPayload,
     MalformedEvent,
     OrderCancelled,
     OrderPaid,
     OrderPlaced,
+    PasswordResetRequested,
     PaymentFailed,
     ProductArchived,
     ProductCreated,
@@ -59,6 +61,12 @@ WIRE: list[tuple[EventPayload, dict[str, Any]]] = [
     (VariantCreated(variant=3, product=1), {"variant": 3, "product": 1}),
     (VariantUpdated(variant=3, product=1), {"variant": 3, "product": 1}),
     (ReviewCreated(product=1, review=9), {"product": 1, "review": 9}),
+    # Ciphertext only: the address and the raw token never travel in clear.
+    (PasswordResetRequested(sealed="gAAAA..."), {"sealed": "gAAAA..."}),
+    (
+        EmailVerificationRequested(customer=7, sealed="gAAAA..."),
+        {"customer": 7, "sealed": "gAAAA..."},
+    ),
 ]
 
 
