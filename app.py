@@ -45,6 +45,7 @@ from strawberry.asgi import GraphQL
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from dataloaders.catalog import CatalogLoaders
+from dataloaders.orders import OrderLoaders
 from domain.carts import MAX_LINES, MAX_QUANTITY, Carts, PricingRules
 from domain.catalog_admin import CatalogAdmin
 from domain.checkout import Checkout, CheckoutPolicy
@@ -52,6 +53,7 @@ from domain.customers import Accounts
 from domain.events import CacheInvalidation, EventHandler, SearchIndexing
 from domain.notifications import LowStockAlerts, Mailer, OrderConfirmations
 from domain.order_desk import OrderDesk
+from domain.order_status import OrderStatusLookup, StatusTokens
 from domain.payments import PaymentGateway
 from domain.persisted_queries import DocumentPolicy, Operation, PersistedDocuments, parse_manifest
 from domain.reviews import Reviews
@@ -72,9 +74,12 @@ from persistence.events.relay import OutboxRelay
 from persistence.events.worker import EventWorker
 from persistence.orders.idempotency import SqlIdempotencyStore
 from persistence.orders.notifications import SqlNotificationStore
+from persistence.orders.order_details import SqlOrderDetails
 from persistence.orders.order_store import SqlOrderStore
+from persistence.orders.status_token_key import status_token_key
 from persistence.pii import PiiCipher, pii_keys
 from persistence.redis.cart_store import RedisCartStore
+from persistence.redis.failure_throttle import RedisFailureThrottle
 from persistence.redis.persisted_documents import RedisDocumentStore
 from persistence.redis.rate_limiter import RedisRateLimiter
 from persistence.redis.record_cache import RecordCache
@@ -129,6 +134,9 @@ class Container:
     gateway: PaymentGateway
     checkout: Checkout
     orders: OrderDesk
+    order_details: SqlOrderDetails
+    status_tokens: StatusTokens
+    order_status: OrderStatusLookup
     rate_limiter: RedisRateLimiter
     pii: PiiCipher
     documents: PersistedDocuments
@@ -202,6 +210,9 @@ class Container:
         gateway = gateway or _gateway(settings)
         pii = PiiCipher(pii_keys(revealed(settings.pii_encryption_keys), settings.data_dir))
         order_store = SqlOrderStore(db, pii)
+        status_tokens = StatusTokens(
+            status_token_key(revealed(settings.order_status_token_key), settings.data_dir)
+        )
         checkout = Checkout(
             cart_store,
             DatabaseCatalogLookups(catalog),
@@ -216,6 +227,7 @@ class Container:
                 reservation_minutes=settings.order_reservation_minutes,
                 gateway_timeout_seconds=settings.gateway_timeout_seconds,
             ),
+            status_tokens,
         )
         return cls(
             settings=settings,
@@ -232,6 +244,17 @@ class Container:
             gateway=gateway,
             checkout=checkout,
             orders=OrderDesk(order_store, gateway, cart_store),
+            order_details=SqlOrderDetails(db),
+            status_tokens=status_tokens,
+            order_status=OrderStatusLookup(
+                order_store,
+                RedisFailureThrottle(
+                    redis,
+                    name="order-status",
+                    limit=settings.order_status_failures_per_client,
+                    window_seconds=settings.order_status_failure_window_seconds,
+                ),
+            ),
             pii=pii,
             rate_limiter=RedisRateLimiter(
                 redis,
@@ -414,6 +437,8 @@ class GraphQLView(PersistedQueryHttp, GraphQLOverHttp, WellFormedRequests, Graph
             pricing=container.pricing,
             checkout=container.checkout,
             orders=container.orders,
+            order_status=container.order_status,
+            order_loaders=OrderLoaders.create(container.order_details),
             catalog_admin=container.catalog_admin,
             rate_limiter=container.rate_limiter,
             documents=container.documents,
@@ -551,7 +576,13 @@ def build_event_worker(container: Container) -> EventWorker:
     handlers: list[EventHandler] = [
         SearchIndexing(container.search, SqlVariantOwners(container.db)),
         CacheInvalidation(container.cache),
-        OrderConfirmations(SqlOrderStore(container.db, cipher), notifications, mailer),
+        OrderConfirmations(
+            SqlOrderStore(container.db, cipher),
+            notifications,
+            mailer,
+            container.status_tokens,
+            settings.storefront_url,
+        ),
         LowStockAlerts(notifications, settings.low_stock_threshold),
     ]
     policy = ConsumerPolicy(

@@ -27,6 +27,7 @@ class Topic(StrEnum):
     ORDER_PAID = "OrderPaid"
     ORDER_CANCELLED = "OrderCancelled"
     PAYMENT_FAILED = "PaymentFailed"
+    FULFILLMENT_CREATED = "FulfillmentCreated"
     STOCK_CHANGED = "StockChanged"
     PRODUCT_CREATED = "ProductCreated"
     PRODUCT_UPDATED = "ProductUpdated"
@@ -43,6 +44,7 @@ ORDER_TOPICS = (
     Topic.ORDER_PAID,
     Topic.ORDER_CANCELLED,
     Topic.PAYMENT_FAILED,
+    Topic.FULFILLMENT_CREATED,
 )
 ALL_TOPICS = tuple(Topic)
 
@@ -122,6 +124,14 @@ class PaymentFailed(EventPayload):
 
 
 @dataclass(frozen=True, slots=True)
+class FulfillmentCreated(EventPayload):
+    topic: ClassVar[Topic] = Topic.FULFILLMENT_CREATED
+    order: str
+    fulfillment: int
+    status: str  # the order's status after it: PAID while units remain, else FULFILLED
+
+
+@dataclass(frozen=True, slots=True)
 class StockChanged(EventPayload):
     topic: ClassVar[Topic] = Topic.STOCK_CHANGED
     variant: int
@@ -182,6 +192,7 @@ PAYLOADS: dict[Topic, type[EventPayload]] = {
         OrderPaid,
         OrderCancelled,
         PaymentFailed,
+        FulfillmentCreated,
         StockChanged,
         ProductCreated,
         ProductUpdated,

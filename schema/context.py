@@ -12,6 +12,7 @@ from starlette.responses import Response
 from strawberry.types import ExecutionContext
 
 from dataloaders.catalog import CatalogLoaders
+from dataloaders.orders import OrderLoaders
 from domain.carts import Carts, PricingRules
 from domain.catalog import Product
 from domain.catalog_admin import CatalogAdmin
@@ -19,6 +20,7 @@ from domain.checkout import Checkout
 from domain.customers import Accounts, Customer
 from domain.errors import ServiceUnavailable, UnauthenticatedError
 from domain.order_desk import OrderDesk
+from domain.order_status import OrderStatusLookup
 from domain.partners import Partner
 from domain.persisted_queries import DocumentPolicy, PersistedDocuments
 from domain.ports import CatalogReader
@@ -44,6 +46,8 @@ class Context:
     pricing: PricingRules
     checkout: Checkout
     orders: OrderDesk
+    order_status: OrderStatusLookup
+    order_loaders: OrderLoaders
     catalog_admin: CatalogAdmin
     documents: PersistedDocuments
     document_policy: DocumentPolicy  # the public one, or the calling partner's

@@ -36,7 +36,12 @@ FAST_PASSWORDS = {"argon2_time_cost": 1, "argon2_memory_cost_kib": 64, "argon2_p
 # What production insists on besides its services; the key only ever encrypts test data.
 TEST_PII_KEY = "sQ1N5rIxSnfVU0Lv7YRcHuy9klFd3gexrvUUV1GHOmE="
 # model_copy(update=...) skips validation: secrets go in as the SecretStr a field holds.
-PRODUCTION_EXTRAS = {"payment_gateway": "test", "pii_encryption_keys": SecretStr(TEST_PII_KEY)}
+TEST_STATUS_TOKEN_KEY = "test-order-status-token-key-0123456789abcdef"
+PRODUCTION_EXTRAS = {
+    "payment_gateway": "test",
+    "pii_encryption_keys": SecretStr(TEST_PII_KEY),
+    "order_status_token_key": SecretStr(TEST_STATUS_TOKEN_KEY),
+}
 
 
 async def _recreate_database(url: str) -> None:
@@ -89,6 +94,7 @@ def settings(database_url: str) -> Settings:
         redis_url=TEST_REDIS_URL,
         expose_statement_count=True,
         pii_encryption_keys=TEST_PII_KEY,
+        order_status_token_key=TEST_STATUS_TOKEN_KEY,
         # Tests send many requests from one address; test_rate_limits.py sets real limits.
         rate_limit_capacity=1e9,
         rate_limit_restore_rate=1e9,

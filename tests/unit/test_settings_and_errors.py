@@ -19,7 +19,9 @@ def test_development_defaults_to_the_embedded_stack() -> None:
 
 def test_production_refuses_to_start_without_its_services() -> None:
     with pytest.raises(
-        ValidationError, match="DATABASE_URL, REDIS_URL, PAYMENT_GATEWAY, PII_ENCRYPTION_KEYS"
+        ValidationError,
+        match="DATABASE_URL, REDIS_URL, PAYMENT_GATEWAY, PII_ENCRYPTION_KEYS, "
+        "ORDER_STATUS_TOKEN_KEY",
     ):
         Settings(_env_file=None, environment="production")
     with pytest.raises(ValidationError, match="STRIPE_API_KEY, STRIPE_WEBHOOK_SECRET"):
@@ -30,6 +32,7 @@ def test_production_refuses_to_start_without_its_services() -> None:
             redis_url="redis://r",
             payment_gateway="stripe",
             pii_encryption_keys="k",
+            order_status_token_key="s" * 32,
         )
     settings = Settings(
         _env_file=None,
@@ -38,6 +41,7 @@ def test_production_refuses_to_start_without_its_services() -> None:
         redis_url="redis://r",
         payment_gateway="test",
         pii_encryption_keys="k",
+        order_status_token_key="s" * 32,
     )
     assert settings.graphiql_enabled is False
     assert settings.statement_count_exposed is False

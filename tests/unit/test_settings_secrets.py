@@ -20,6 +20,7 @@ SECRETS = {
     "stripe_api_key": f"sk_live_{PASSWORD}",
     "stripe_webhook_secret": f"whsec_{PASSWORD}",
     "pii_encryption_keys": f"{PASSWORD}-fernet-key",
+    "order_status_token_key": f"{PASSWORD}-status-token-key-0123456789",
 }
 
 
