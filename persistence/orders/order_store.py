@@ -236,12 +236,14 @@ class SqlOrderStore:
         self, order_id: int, wanted: dict[int, int] | None, tracking: Tracking
     ) -> Order | Overfulfilled | None:
         async with self._db.writer.begin() as connection:
-            # The order row, locked: concurrent fulfilments of one order count in turn.
+            # A write first: it locks the order row (PostgreSQL) or the database (SQLite)
+            # before anything is counted, so concurrent fulfilments count in turn.
             public_id = (
                 await connection.execute(
-                    select(orders.c.public_id)
+                    update(orders)
                     .where(orders.c.id == order_id, orders.c.status == OrderStatus.PAID.value)
-                    .with_for_update()
+                    .values(updated_at=func.now())
+                    .returning(orders.c.public_id)
                 )
             ).scalar()
             if public_id is None:

@@ -18,7 +18,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import TEST_PII_KEY, TEST_REDIS_URL
+from tests.conftest import TEST_PII_KEY, TEST_REDIS_URL, TEST_STATUS_TOKEN_KEY
 
 ROOT = Path(__file__).resolve().parents[2]
 CONFIG_VARS = (
@@ -105,6 +105,7 @@ def production_env(database_url: str, **extra: str) -> dict[str, str]:
         ENVIRONMENT="production",
         PAYMENT_GATEWAY="test",
         PII_ENCRYPTION_KEYS=TEST_PII_KEY,
+        ORDER_STATUS_TOKEN_KEY=TEST_STATUS_TOKEN_KEY,
         **extra,
     )
 

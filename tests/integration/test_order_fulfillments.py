@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -13,10 +14,12 @@ from sqlalchemy import func, select, update
 
 from integrations.sandbox_gateway import SandboxGateway
 from persistence.db import Database
+from persistence.migrate import upgrade
 from persistence.tables import fulfillment_lines, fulfillments, orders, outbox
 from schema.global_id import decode_gid, encode_gid
 from settings import Settings
 from tests.client import AppClient, customer_token, running_app
+from tests.conftest import FAST_PASSWORDS
 from tests.factories import CatalogFactory, MadeProduct
 from tests.shop import ready_cart, staff_token, stock
 
@@ -423,3 +426,51 @@ async def test_my_orders_with_lines_fulfilments_and_history_cost_the_same_for_1_
     assert counts == {1: 5, 10: 5, 50: 5}
     # staff's order(id): the viewer, the order, its lines, fulfilments, history
     assert staff_read.statements == 5
+
+
+@pytest.mark.filterwarnings("ignore:.*expression-based index:UserWarning")
+async def test_the_embedded_sqlite_stack_also_never_overfulfils(tmp_path: Path) -> None:
+    # given: the embedded mode (SQLite file, in-process Redis), migrated, one paid order
+    url = f"sqlite+aiosqlite:///{tmp_path / 'shop.db'}"
+    await upgrade(url)
+    embedded = Settings(
+        _env_file=None,  # type: ignore[call-arg]
+        environment="test",
+        database_url=url,
+        data_dir=str(tmp_path),
+        expose_statement_count=True,
+        rate_limit_capacity=1e9,
+        rate_limit_restore_rate=1e9,
+        **FAST_PASSWORDS,
+    )
+    async with running_app(embedded, gateway=SandboxGateway()) as shop:
+        db = shop.container.db
+        mug = await CatalogFactory(db).product("Mug", prices=[1200], stock=[10])
+        boss = await staff_token(shop, db)
+        order = await place(shop, [(mug, 5)], "sqlite-fulfil-1")
+        line = order["lines"][0]["id"]
+
+        # when: four fulfilments of 2 units each at once, then two of everything left
+        results = await asyncio.gather(
+            *(
+                fulfil(shop, boss, orderId=order["id"], lines=[{"lineId": line, "quantity": 2}])
+                for _ in range(4)
+            )
+        )
+        rest = await asyncio.gather(*(fulfil(shop, boss, orderId=order["id"]) for _ in range(2)))
+        detail = (await shop.query(DETAIL, {"id": order["id"]}, token=boss)).data["order"]
+
+    # then
+    codes = sorted(r["userErrors"][0]["code"] if r["userErrors"] else "OK" for r in results)
+    assert codes == ["FULFILLMENT_QUANTITY_EXCEEDED"] * 2 + ["OK"] * 2
+    assert sorted(r["userErrors"][0]["code"] if r["userErrors"] else "OK" for r in rest) == [
+        "INVALID_TRANSITION",
+        "OK",
+    ]
+    shipped = [i["quantity"] for f in detail["fulfillments"] for i in f["fulfillmentLineItems"]]
+    assert sorted(shipped) == [1, 2, 2] and detail["status"] == "FULFILLED"
+    assert [c["status"] for c in detail["statusHistory"]] == [
+        "PENDING_PAYMENT",
+        "PAID",
+        "FULFILLED",
+    ]
