@@ -46,6 +46,7 @@ from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from dataloaders.addresses import CustomerAddressByIdLoader
 from dataloaders.catalog import CatalogLoaders
+from dataloaders.orders import OrderLoaders
 from domain.account_changes import AccountChanges, TokenLifetimes
 from domain.account_mail import AccountMails
 from domain.address_book import AddressBook
@@ -57,6 +58,7 @@ from domain.erasure import Erasure
 from domain.events import CacheInvalidation, EventHandler, SearchIndexing
 from domain.notifications import LowStockAlerts, Mailer, OrderConfirmations
 from domain.order_desk import OrderDesk
+from domain.order_status import OrderStatusLookup, StatusTokens
 from domain.payments import PaymentGateway
 from domain.persisted_queries import DocumentPolicy, Operation, PersistedDocuments, parse_manifest
 from domain.reviews import Reviews
@@ -79,9 +81,12 @@ from persistence.events.worker import EventWorker
 from persistence.migrate import PiiKeys
 from persistence.orders.idempotency import SqlIdempotencyStore
 from persistence.orders.notifications import SqlNotificationStore
+from persistence.orders.order_details import SqlOrderDetails
 from persistence.orders.order_store import SqlOrderStore
+from persistence.orders.status_token_key import status_token_key
 from persistence.pii import BlindIndex, PiiCipher, pii_index_key, pii_keys
 from persistence.redis.cart_store import RedisCartStore
+from persistence.redis.failure_throttle import RedisFailureThrottle
 from persistence.redis.persisted_documents import RedisDocumentStore
 from persistence.redis.rate_limiter import RedisRateLimiter
 from persistence.redis.record_cache import RecordCache
@@ -140,6 +145,9 @@ class Container:
     gateway: PaymentGateway
     checkout: Checkout
     orders: OrderDesk
+    order_details: SqlOrderDetails
+    status_tokens: StatusTokens
+    order_status: OrderStatusLookup
     rate_limiter: RedisRateLimiter
     pii: PiiCipher
     documents: PersistedDocuments
@@ -234,6 +242,9 @@ class Container:
         )
         gateway = gateway or _gateway(settings)
         order_store = SqlOrderStore(db, pii)
+        status_tokens = StatusTokens(
+            status_token_key(revealed(settings.order_status_token_key), settings.data_dir)
+        )
         checkout = Checkout(
             cart_store,
             DatabaseCatalogLookups(catalog),
@@ -248,6 +259,7 @@ class Container:
                 reservation_minutes=settings.order_reservation_minutes,
                 gateway_timeout_seconds=settings.gateway_timeout_seconds,
             ),
+            status_tokens,
         )
         return cls(
             settings=settings,
@@ -268,6 +280,17 @@ class Container:
             gateway=gateway,
             checkout=checkout,
             orders=OrderDesk(order_store, gateway, cart_store),
+            order_details=SqlOrderDetails(db),
+            status_tokens=status_tokens,
+            order_status=OrderStatusLookup(
+                order_store,
+                RedisFailureThrottle(
+                    redis,
+                    name="order-status",
+                    limit=settings.order_status_failures_per_client,
+                    window_seconds=settings.order_status_failure_window_seconds,
+                ),
+            ),
             pii=pii,
             rate_limiter=RedisRateLimiter(
                 redis,
@@ -461,6 +484,8 @@ class GraphQLView(PersistedQueryHttp, GraphQLOverHttp, WellFormedRequests, Graph
             pricing=container.pricing,
             checkout=container.checkout,
             orders=container.orders,
+            order_status=container.order_status,
+            order_loaders=OrderLoaders.create(container.order_details),
             catalog_admin=container.catalog_admin,
             rate_limiter=container.rate_limiter,
             documents=container.documents,
@@ -600,7 +625,13 @@ def build_event_worker(container: Container) -> EventWorker:
     handlers: list[EventHandler] = [
         SearchIndexing(container.search, SqlVariantOwners(container.db)),
         CacheInvalidation(container.cache),
-        OrderConfirmations(SqlOrderStore(container.db, cipher), notifications, mailer),
+        OrderConfirmations(
+            SqlOrderStore(container.db, cipher),
+            notifications,
+            mailer,
+            container.status_tokens,
+            settings.storefront_url,
+        ),
         LowStockAlerts(notifications, settings.low_stock_threshold),
         AccountMails(container.customers, notifications, mailer, cipher),
     ]

@@ -89,6 +89,15 @@ class Settings(BaseSettings):
     # least 32 characters; it cannot be rotated without re-indexing every email.
     pii_index_key: SecretStr | None = None
     data_dir: str = "var"  # development keeps its generated PII keys here
+    # Order status tokens are HMAC-SHA256(this key, order id): at least 32 characters,
+    # the same for every process (API and worker). Development generates one in DATA_DIR.
+    order_status_token_key: SecretStr | None = None
+    # orderByStatusToken: failed look-ups per client address per window.
+    order_status_failures_per_client: int = Field(default=20, ge=1)
+    order_status_failure_window_seconds: int = Field(default=15 * 60, ge=1)
+    # The storefront's base URL: the confirmation mail links to
+    # <STOREFRONT_URL>/orders/status?token=...; unset, it carries the token itself.
+    storefront_url: str | None = None
     order_reservation_minutes: int = Field(default=30, ge=1)
     idempotency_ttl_seconds: int = Field(default=24 * 3600, ge=60)
     checkout_lock_seconds: float = Field(default=30.0, gt=0)
@@ -216,6 +225,7 @@ class Settings(BaseSettings):
                 ("PAYMENT_GATEWAY", self.payment_gateway),
                 ("PII_ENCRYPTION_KEYS", self.pii_encryption_keys),
                 ("PII_INDEX_KEY", self.pii_index_key),
+                ("ORDER_STATUS_TOKEN_KEY", self.order_status_token_key),
             ):
                 if not value:
                     missing.append(name)

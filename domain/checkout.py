@@ -41,6 +41,7 @@ from domain.carts import Cart, CartStore, Merchandise, PricingRules, price_cart
 from domain.catalog import InventoryLevel
 from domain.customers import normalize_email
 from domain.errors import Rejected, UserError, UserErrorCode
+from domain.order_status import StatusTokens
 from domain.orders import (
     CartTaken,
     NewOrder,
@@ -143,8 +144,10 @@ class Checkout:
         gateway: PaymentGateway,
         pricing: PricingRules,
         policy: CheckoutPolicy,
+        status_tokens: StatusTokens,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
+        self._status_tokens = status_tokens
         self._carts = carts
         self._catalog = catalog
         self._orders = orders
@@ -155,6 +158,15 @@ class Checkout:
         self._clock = clock
 
     async def complete(self, data: CheckoutInput, viewer_id: int | None) -> CheckoutOutcome:
+        """The outcome; its order carries the status token, derived again on a replay
+        (the shopper may never have seen the first answer)."""
+        outcome = await self._complete(data, viewer_id)
+        if outcome.order is None:
+            return outcome
+        token = self._status_tokens.token_for(outcome.order.public_id)
+        return replace(outcome, order=replace(outcome.order, status_token=token))
+
+    async def _complete(self, data: CheckoutInput, viewer_id: int | None) -> CheckoutOutcome:
         if not KEY_MIN <= len(data.idempotency_key) <= KEY_MAX:
             return _refused(
                 UserErrorCode.INVALID,
@@ -310,8 +322,9 @@ class Checkout:
                 )
             )
         cost = priced.cost
+        public_id = secrets.token_urlsafe(16)
         return NewOrder(
-            public_id=secrets.token_urlsafe(16),
+            public_id=public_id,
             customer_id=viewer_id,
             cart_id=cart.id,
             currency_code=cost.currency_code,
@@ -323,6 +336,7 @@ class Checkout:
             shipping_address=address,
             payment_method=method,
             lines=tuple(lines),
+            status_token_hash=self._status_tokens.hash_for(public_id),
         )
 
     async def _charge(self, order: Order, payment_method: str) -> CheckoutOutcome:

@@ -21,6 +21,7 @@ class ErrorCode(StrEnum):
     UNAUTHENTICATED = "UNAUTHENTICATED"
     SERVICE_UNAVAILABLE = "SERVICE_UNAVAILABLE"
     FORBIDDEN = "FORBIDDEN"
+    THROTTLED = "THROTTLED"
 
 
 class DomainError(Exception):
@@ -52,6 +53,12 @@ class ForbiddenError(DomainError):
 
     def __init__(self, message: str = "staff only") -> None:
         super().__init__(message)
+
+
+class ThrottledError(DomainError):
+    """Too many failed attempts from this client: refused until the window ends."""
+
+    code = ErrorCode.THROTTLED
 
 
 class ServiceUnavailable(DomainError):
@@ -95,6 +102,9 @@ class UserErrorCode(StrEnum):
     ORDER_NOT_FOUND = "ORDER_NOT_FOUND"
     INVALID_TRANSITION = "INVALID_TRANSITION"
     REFUND_FAILED = "REFUND_FAILED"
+    # Fulfilments (staff).
+    FULFILLMENT_QUANTITY_EXCEEDED = "FULFILLMENT_QUANTITY_EXCEEDED"
+    INVALID_TRACKING_URL = "INVALID_TRACKING_URL"
     # Catalog management (staff).
     SLUG_TAKEN = "SLUG_TAKEN"
     SKU_TAKEN = "SKU_TAKEN"

@@ -27,6 +27,7 @@ class Topic(StrEnum):
     ORDER_PAID = "OrderPaid"
     ORDER_CANCELLED = "OrderCancelled"
     PAYMENT_FAILED = "PaymentFailed"
+    FULFILLMENT_CREATED = "FulfillmentCreated"
     STOCK_CHANGED = "StockChanged"
     PRODUCT_CREATED = "ProductCreated"
     PRODUCT_UPDATED = "ProductUpdated"
@@ -45,6 +46,7 @@ ORDER_TOPICS = (
     Topic.ORDER_PAID,
     Topic.ORDER_CANCELLED,
     Topic.PAYMENT_FAILED,
+    Topic.FULFILLMENT_CREATED,
 )
 ALL_TOPICS = tuple(Topic)
 
@@ -121,6 +123,14 @@ class PaymentFailed(EventPayload):
     topic: ClassVar[Topic] = Topic.PAYMENT_FAILED
     order: str
     decline_code: str
+
+
+@dataclass(frozen=True, slots=True)
+class FulfillmentCreated(EventPayload):
+    topic: ClassVar[Topic] = Topic.FULFILLMENT_CREATED
+    order: str
+    fulfillment: int
+    status: str  # the order's status after it: PAID while units remain, else FULFILLED
 
 
 @dataclass(frozen=True, slots=True)
@@ -205,6 +215,7 @@ PAYLOADS: dict[Topic, type[EventPayload]] = {
         OrderPaid,
         OrderCancelled,
         PaymentFailed,
+        FulfillmentCreated,
         StockChanged,
         ProductCreated,
         ProductUpdated,

@@ -14,6 +14,7 @@ from typing import Protocol
 
 from domain.events import Event, OrderPaid, StockChanged, Topic
 from domain.money import Money
+from domain.order_status import StatusTokens
 from domain.orders import Order, OrderStatus
 
 # A late OrderPaid still confirms an order already fulfilled, not one cancelled since.
@@ -68,7 +69,15 @@ class OrdersByPublicId(Protocol):
     async def by_public_id(self, public_id: str) -> Order | None: ...
 
 
-def order_confirmation(order: Order) -> Message:
+def status_link(token: str, storefront_url: str | None) -> str:
+    """Where the shopper follows the order: the storefront's status page when one is
+    configured (STOREFRONT_URL), else the token itself for `orderByStatusToken`."""
+    if storefront_url:
+        return f"{storefront_url.rstrip('/')}/orders/status?token={token}"
+    return f"status token {token}"
+
+
+def order_confirmation(order: Order, status_token: str, storefront_url: str | None) -> Message:
     def money(minor: int) -> str:
         return f"{Money(minor, order.currency_code).to_decimal_string()} {order.currency_code}"
 
@@ -88,6 +97,7 @@ def order_confirmation(order: Order) -> Message:
             f"  Total     {money(order.total)}",
             "",
             f"Order reference: {order.public_id}",
+            f"Follow your order: {status_link(status_token, storefront_url)}",
         ]
     )
     return Message(to=order.email, subject=f"Order {order.number} confirmed", body=body)
@@ -106,6 +116,8 @@ class OrderConfirmations:
     orders: OrdersByPublicId
     store: NotificationStore
     mailer: Mailer | None
+    status_tokens: StatusTokens
+    storefront_url: str | None = None
     name: str = "notifications"
     topics: tuple[str, ...] = (Topic.ORDER_PAID,)
 
@@ -117,7 +129,8 @@ class OrderConfirmations:
         order = await self.orders.by_public_id(public_id)
         if order is None or order.status not in CONFIRMABLE:
             return  # no such order, or cancelled/refunded before this event was read
-        message = order_confirmation(order)
+        token = self.status_tokens.token_for(order.public_id)
+        message = order_confirmation(order, token, self.storefront_url)
         await deliver(
             self.store, self.mailer, NotificationKind.ORDER_CONFIRMATION, order.public_id, message
         )

@@ -8,8 +8,15 @@ from datetime import UTC, datetime
 
 from domain.carts import CartStore
 from domain.customers import Customer
-from domain.errors import ForbiddenError, Rejected, UserErrorCode
-from domain.orders import Order, OrderStatus, OrderStore
+from domain.errors import ForbiddenError, Rejected, UserError, UserErrorCode
+from domain.fulfillments import (
+    EXPIRED_REASON,
+    FulfillmentRequest,
+    checked_reason,
+    checked_tracking,
+    wanted_units,
+)
+from domain.orders import Order, OrderStatus, OrderStore, Overfulfilled
 from domain.pagination import Page, PageRequest
 from domain.payments import PaymentEvent, PaymentGateway, payment_event_mismatch
 
@@ -45,18 +52,39 @@ class OrderDesk:
     async def of_customer(self, customer_id: int, page: PageRequest) -> Page[Order]:
         return await self._orders.of_customer(customer_id, page)
 
-    async def fulfil(self, public_id: str, staff: Customer) -> Order:
+    async def fulfil(
+        self, public_id: str, staff: Customer, request: FulfillmentRequest | None = None
+    ) -> Order:
+        """Record a shipment of some lines (all remaining units when none are named) of
+        a paid order. The order stays PAID while units remain and becomes FULFILLED with
+        the last of them: its status is the money's state, the fulfilments say what left."""
+        request = request or FulfillmentRequest()
         order = await self._staff_order(public_id, staff)
-        fulfilled = await self._orders.fulfil(order.id)
-        if fulfilled is None:
+        tracking = checked_tracking(request.tracking)
+        wanted = wanted_units(order, request.lines)
+        if order.status is not OrderStatus.PAID:
             raise _illegal(order, OrderStatus.FULFILLED)
+        fulfilled = await self._orders.fulfil(order.id, wanted, tracking)
+        if isinstance(fulfilled, Overfulfilled):
+            raise Rejected(_overfulfilled(order, request, fulfilled))
+        if fulfilled is None:
+            current = await self._orders.by_id(order.id)
+            raise _illegal(current or order, OrderStatus.FULFILLED)
         return fulfilled
 
-    async def cancel(self, public_id: str, staff: Customer) -> Order:
-        """Cancel, releasing stock; a paid order is refunded through the gateway first."""
+    async def cancel(self, public_id: str, staff: Customer, reason: str | None = None) -> Order:
+        """Cancel, releasing stock; a paid order is refunded through the gateway first.
+        An order with a fulfilment cannot be cancelled: some of it has left."""
         order = await self._staff_order(public_id, staff)
+        reason = checked_reason(reason)
         if order.status not in (OrderStatus.PENDING_PAYMENT, OrderStatus.PAID):
             raise _illegal(order, OrderStatus.CANCELLED)
+        if order.status is OrderStatus.PAID and await self._orders.has_fulfillments(order.id):
+            raise Rejected.one(
+                UserErrorCode.INVALID_TRANSITION,
+                "an order with fulfilments cannot be cancelled",
+                "orderId",
+            )
         refund_id = None
         if order.status is OrderStatus.PAID and order.payment_id:
             refund = await self._gateway.refund(
@@ -72,7 +100,7 @@ class OrderDesk:
                     "orderId",
                 )
             refund_id = refund.refund_id
-        cancelled = await self._orders.cancel(order.id, refund_id)
+        cancelled = await self._orders.cancel(order.id, refund_id, reason)
         if cancelled is None:
             raise _illegal(order, OrderStatus.CANCELLED)
         return cancelled
@@ -108,7 +136,7 @@ class OrderDesk:
         """Cancel orders whose payment never settled in time, giving their stock back."""
         expired = 0
         for order_id in await self._orders.expired_unpaid(self._clock(), limit):
-            if await self._orders.cancel(order_id, None) is not None:
+            if await self._orders.cancel(order_id, None, EXPIRED_REASON) is not None:
                 expired += 1
         return expired
 
@@ -119,6 +147,32 @@ class OrderDesk:
         if order is None:
             raise Rejected.one(UserErrorCode.ORDER_NOT_FOUND, "no such order", "orderId")
         return order
+
+
+def _overfulfilled(
+    order: Order, request: FulfillmentRequest, refused: Overfulfilled
+) -> list[UserError]:
+    """One error per requested line (or per order line, when none were named) that
+    asked for more units than remain."""
+    positions = {line.id: number for number, line in enumerate(order.lines, start=1)}
+    if request.lines is None:
+        return [
+            UserError(
+                UserErrorCode.FULFILLMENT_QUANTITY_EXCEEDED,
+                f"line {positions[line_id]} has {left} units left to fulfil",
+                ("lines",),
+            )
+            for line_id, left in sorted(refused.remaining.items())
+        ]
+    return [
+        UserError(
+            UserErrorCode.FULFILLMENT_QUANTITY_EXCEEDED,
+            f"line {line.position} has {refused.remaining[line_id]} units left to fulfil",
+            ("lines", str(index), "quantity"),
+        )
+        for index, line in enumerate(request.lines)
+        if (line_id := order.lines[line.position - 1].id) in refused.remaining
+    ]
 
 
 def _illegal(order: Order, target: OrderStatus) -> Rejected:

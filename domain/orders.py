@@ -55,6 +55,7 @@ class OrderLine:
     title: str
     unit_price: int
     quantity: int
+    id: int = 0  # the stored line's id; 0 until the order is placed
 
     @property
     def total(self) -> int:
@@ -83,6 +84,10 @@ class Order:
     lines: tuple[OrderLine, ...]
     created_at: datetime
     updated_at: datetime
+    cancel_reason: str | None = None
+    # The raw status token, only on the order checkout just answered with (see
+    # domain.order_status): it is stored hashed, so no read from the store carries it.
+    status_token: str | None = None
 
     @property
     def number(self) -> str:
@@ -103,6 +108,46 @@ class NewOrder:
     shipping_address: MailingAddress
     payment_method: str
     lines: tuple[OrderLine, ...]
+    status_token_hash: str  # SHA-256 of the order's status token
+
+
+@dataclass(frozen=True, slots=True)
+class StatusChange:
+    """The order entered `status` at `at` (one per transition, oldest first)."""
+
+    status: OrderStatus
+    at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Tracking:
+    company: str | None = None
+    number: str | None = None
+    url: str | None = None  # http(s) only
+
+
+@dataclass(frozen=True, slots=True)
+class FulfillmentLine:
+    order_line_id: int
+    quantity: int
+
+
+@dataclass(frozen=True, slots=True)
+class Fulfillment:
+    """A shipment of some units of some lines of one order."""
+
+    id: int
+    order_id: int
+    tracking: Tracking
+    lines: tuple[FulfillmentLine, ...]
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Overfulfilled:
+    """A fulfilment asked for more units than remain: order line id -> units left."""
+
+    remaining: dict[int, int]
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,11 +192,26 @@ class OrderStore(Protocol):
         """PENDING_PAYMENT -> PAYMENT_FAILED, releasing the reserved stock."""
         ...
 
-    async def cancel(self, order_id: int, refund_id: str | None) -> Order | None:
-        """-> CANCELLED (from PENDING_PAYMENT or PAID), releasing stock."""
+    async def cancel(
+        self, order_id: int, refund_id: str | None, reason: str | None = None
+    ) -> Order | None:
+        """-> CANCELLED (from PENDING_PAYMENT, or PAID with no fulfilment), releasing stock
+        and recording `reason`."""
         ...
 
-    async def fulfil(self, order_id: int) -> Order | None: ...
+    async def fulfil(
+        self, order_id: int, wanted: dict[int, int] | None, tracking: Tracking
+    ) -> Order | Overfulfilled | None:
+        """Record a fulfilment of a PAID order: `wanted` units per order line id, or every
+        unit not yet fulfilled when None; FULFILLED once no unit remains. Holds the order
+        row while it counts, so concurrent fulfilments never exceed a line's quantity.
+        Having written nothing, returns `Overfulfilled` when a line has fewer units left
+        than asked, None when the order is not PAID."""
+        ...
+
+    async def has_fulfillments(self, order_id: int) -> bool: ...
+
+    async def by_status_token_hash(self, token_hash: str) -> Order | None: ...
 
     async def set_payment_id(self, order_id: int, payment_id: str) -> None: ...
 

@@ -274,6 +274,10 @@ orders = Table(
     Column("decline_code", String(64), nullable=True),
     Column("refund_id", String(255), nullable=True),
     Column("reservation_expires_at", DateTime(timezone=True), nullable=False),
+    # SHA-256 of the order's status token (domain.order_status): the token itself is
+    # never stored. Null for orders placed before tokens existed.
+    Column("status_token_hash", String(64), nullable=True),
+    Column("cancel_reason", String(500), nullable=True),  # set when cancelled
     *_timestamps(),
     CheckConstraint(
         "status IN ('PENDING_PAYMENT', 'PAID', 'FULFILLED', 'PAYMENT_FAILED', 'CANCELLED', "
@@ -284,6 +288,7 @@ orders = Table(
     Index("ix_orders_customer_newest", "customer_id", "created_at", "id"),
     Index("ix_orders_status_expiry", "status", "reservation_expires_at"),
     Index("ix_orders_payment_id", "payment_id"),
+    Index("uq_orders_status_token_hash", "status_token_hash", unique=True),
     # A cart becomes at most one live order: checkout inserts with ON CONFLICT against
     # this index, so concurrent checkouts of one cart serialise on it. A failed payment or
     # a cancelled order leaves the index, freeing the cart for another attempt.
@@ -310,6 +315,47 @@ order_lines = Table(
     Column("quantity", Integer, nullable=False),
     CheckConstraint("quantity > 0 AND unit_price >= 0", name="positive"),
     Index("ix_order_lines_order_id", "order_id"),
+)
+
+# One row per status an order entered, written in the transaction that moved it.
+order_status_changes = Table(
+    "order_status_changes",
+    metadata,
+    _id(),
+    Column("order_id", Id, ForeignKey("orders.id", ondelete="CASCADE"), nullable=False),
+    Column("status", String(20), nullable=False),
+    Column("at", DateTime(timezone=True), nullable=False, server_default=text("CURRENT_TIMESTAMP")),
+    Index("ix_order_status_changes_order_id", "order_id", "id"),
+)
+
+# A shipment: some units of some lines of one order, with optional tracking.
+fulfillments = Table(
+    "fulfillments",
+    metadata,
+    _id(),
+    Column("order_id", Id, ForeignKey("orders.id", ondelete="CASCADE"), nullable=False),
+    Column("tracking_company", String(255), nullable=True),
+    Column("tracking_number", String(255), nullable=True),
+    Column("tracking_url", String(2048), nullable=True),
+    Column(
+        "created_at",
+        DateTime(timezone=True),
+        nullable=False,
+        server_default=text("CURRENT_TIMESTAMP"),
+    ),
+    Index("ix_fulfillments_order_id", "order_id", "id"),
+)
+
+fulfillment_lines = Table(
+    "fulfillment_lines",
+    metadata,
+    _id(),
+    Column("fulfillment_id", Id, ForeignKey("fulfillments.id", ondelete="CASCADE"), nullable=False),
+    Column("order_line_id", Id, ForeignKey("order_lines.id", ondelete="CASCADE"), nullable=False),
+    Column("quantity", Integer, nullable=False),
+    CheckConstraint("quantity > 0", name="positive"),
+    Index("ix_fulfillment_lines_fulfillment_id", "fulfillment_id"),
+    Index("ix_fulfillment_lines_order_line_id", "order_line_id"),
 )
 
 idempotency_keys = Table(

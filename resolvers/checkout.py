@@ -9,10 +9,19 @@ import strawberry
 from domain.addresses import MailingAddress
 from domain.checkout import CheckoutInput
 from domain.errors import Rejected, UserErrorCode
+from domain.fulfillments import FulfillmentRequest, LineRequest
+from domain.orders import Tracking
 from schema.context import Info
 from schema.errors import UserError
-from schema.global_id import str_gid_or_none
-from schema.orders import CheckoutCompleteInput, Order, OrderIdInput, OrderPayload
+from schema.global_id import int_key, str_gid_or_none
+from schema.orders import (
+    CheckoutCompleteInput,
+    FulfillmentLineInput,
+    Order,
+    OrderCancelInput,
+    OrderFulfillInput,
+    OrderPayload,
+)
 from schema.refusals import refusals_as
 
 
@@ -24,6 +33,17 @@ class OrderQuery:
         if public_id is None:
             return None
         order = await info.context.orders.get(public_id, await info.context.viewer())
+        return None if order is None else Order.of(order)
+
+    @strawberry.field(
+        description="The one order this status token opens, for anyone holding it (no "
+        "account needed); null for any other string. Failed look-ups are throttled per "
+        "client (THROTTLED)."
+    )
+    async def order_by_status_token(self, info: Info, token: str) -> Order | None:
+        context = info.context
+        context.mark_private()
+        order = await context.order_status.find(token, context.client_address)
         return None if order is None else Order.of(order)
 
 
@@ -54,20 +74,30 @@ class CheckoutMutation:
             user_errors=[UserError.of(e) for e in outcome.errors],
         )
 
-    @strawberry.mutation(description="Staff: mark a paid order fulfilled.")
+    @strawberry.mutation(
+        description="Staff: record a shipment of a paid order: the lines given, or every unit "
+        "not yet fulfilled. The order becomes FULFILLED with its last unit."
+    )
     @refusals_as(OrderPayload)
-    async def order_fulfill(self, info: Info, input: OrderIdInput) -> OrderPayload:
+    async def order_fulfill(self, info: Info, input: OrderFulfillInput) -> OrderPayload:
         staff = await info.context.require_viewer()
-        order = await info.context.orders.fulfil(_order_id(input.order_id), staff)
+        tracking = input.tracking
+        request = FulfillmentRequest(
+            lines=None if input.lines is None else tuple(_line_request(x) for x in input.lines),
+            tracking=Tracking()
+            if tracking is None
+            else Tracking(tracking.company, tracking.number, tracking.url),
+        )
+        order = await info.context.orders.fulfil(_order_id(input.order_id), staff, request)
         return OrderPayload(order=Order.of(order), user_errors=[])
 
     @strawberry.mutation(
         description="Staff: cancel an order, releasing its stock; refunds a paid one."
     )
     @refusals_as(OrderPayload)
-    async def order_cancel(self, info: Info, input: OrderIdInput) -> OrderPayload:
+    async def order_cancel(self, info: Info, input: OrderCancelInput) -> OrderPayload:
         staff = await info.context.require_viewer()
-        order = await info.context.orders.cancel(_order_id(input.order_id), staff)
+        order = await info.context.orders.cancel(_order_id(input.order_id), staff, input.reason)
         return OrderPayload(order=Order.of(order), user_errors=[])
 
 
@@ -76,3 +106,13 @@ def _order_id(value: strawberry.ID) -> str:
     if public_id is None:
         raise Rejected.one(UserErrorCode.ORDER_NOT_FOUND, "no such order", "orderId")
     return public_id
+
+
+def _line_request(line: FulfillmentLineInput) -> LineRequest:
+    """An OrderLine id is `<order public id>.<position>`; anything else names no line."""
+    key = str_gid_or_none(line.line_id, "OrderLine")
+    public_id, _, position = (key or "").rpartition(".")
+    number = int_key(position)
+    if not public_id or number is None:
+        return LineRequest(None, 0, line.quantity)
+    return LineRequest(public_id, number, line.quantity)

@@ -13,6 +13,7 @@ from strawberry.types import ExecutionContext
 
 from dataloaders.addresses import CustomerAddressByIdLoader
 from dataloaders.catalog import CatalogLoaders
+from dataloaders.orders import OrderLoaders
 from domain.account_changes import AccountChanges
 from domain.address_book import AddressBook
 from domain.carts import Carts, PricingRules
@@ -23,6 +24,7 @@ from domain.customers import Accounts, Customer
 from domain.erasure import Erasure
 from domain.errors import ServiceUnavailable, UnauthenticatedError
 from domain.order_desk import OrderDesk
+from domain.order_status import OrderStatusLookup
 from domain.partners import Partner
 from domain.persisted_queries import DocumentPolicy, PersistedDocuments
 from domain.ports import CatalogReader
@@ -50,6 +52,8 @@ class Context:
     pricing: PricingRules
     checkout: Checkout
     orders: OrderDesk
+    order_status: OrderStatusLookup
+    order_loaders: OrderLoaders
     catalog_admin: CatalogAdmin
     documents: PersistedDocuments
     document_policy: DocumentPolicy  # the public one, or the calling partner's

@@ -12,6 +12,7 @@ from domain.money import Money as DomainMoney
 from domain.pagination import Page
 from schema.carts import MailingAddress, MailingAddressInput
 from schema.common import Money, Node, PageInfo
+from schema.context import Info
 from schema.errors import UserError
 from schema.global_id import encode_gid
 
@@ -26,14 +27,80 @@ class OrderStatus(Enum):
     REFUNDED = "REFUNDED"
 
 
+@strawberry.enum(description="How much of the order has been fulfilled.")
+class OrderFulfillmentStatus(Enum):
+    UNFULFILLED = "UNFULFILLED"
+    PARTIALLY_FULFILLED = "PARTIALLY_FULFILLED"
+    FULFILLED = "FULFILLED"
+
+
 @strawberry.type(description="What was bought, at the price paid: a snapshot.")
 class OrderLine:
+    id: strawberry.ID = strawberry.field(
+        description="Names the line within its order (for orderFulfill); opaque."
+    )
     sku: str
     title: str
     quantity: int
     unit_price: Money
     total: Money
     variant_id: strawberry.ID
+
+    @classmethod
+    def of(cls, order: orders.Order, position: int) -> OrderLine:
+        line = order.lines[position - 1]
+        return cls(
+            id=strawberry.ID(order_line_gid(order.public_id, position)),
+            sku=line.sku,
+            title=line.title,
+            quantity=line.quantity,
+            unit_price=Money.of(DomainMoney(line.unit_price, order.currency_code)),
+            total=Money.of(DomainMoney(line.total, order.currency_code)),
+            variant_id=strawberry.ID(encode_gid("ProductVariant", line.variant_id)),
+        )
+
+
+def order_line_gid(order_public_id: str, position: int) -> str:
+    """The order's public id and the line's 1-based position: no counter shows through."""
+    return encode_gid("OrderLine", f"{order_public_id}.{position}")
+
+
+@strawberry.type(description="Some units of one order line, in a fulfilment.")
+class FulfillmentLineItem:
+    line_item: OrderLine
+    quantity: int
+
+
+@strawberry.type(description="A shipment of some units of some lines of the order.")
+class Fulfillment:
+    tracking_company: str | None
+    tracking_number: str | None
+    tracking_url: str | None = strawberry.field(description="An http(s) URL, when given.")
+    created_at: datetime
+    fulfillment_line_items: list[FulfillmentLineItem]
+
+    @classmethod
+    def of(cls, fulfillment: orders.Fulfillment, order: orders.Order) -> Fulfillment:
+        positions = {line.id: number for number, line in enumerate(order.lines, start=1)}
+        return cls(
+            tracking_company=fulfillment.tracking.company,
+            tracking_number=fulfillment.tracking.number,
+            tracking_url=fulfillment.tracking.url,
+            created_at=fulfillment.created_at,
+            fulfillment_line_items=[
+                FulfillmentLineItem(
+                    line_item=OrderLine.of(order, positions[line.order_line_id]),
+                    quantity=line.quantity,
+                )
+                for line in fulfillment.lines
+            ],
+        )
+
+
+@strawberry.type(description="The order entered this status at this time.")
+class OrderStatusChange:
+    status: OrderStatus
+    at: datetime
 
 
 @strawberry.type(description="Card brand and last four digits, as the gateway reported them.")
@@ -64,6 +131,38 @@ class Order(Node):
     payment: OrderPayment
     created_at: datetime
     updated_at: datetime
+    cancel_reason: str | None = strawberry.field(
+        description="Why it was cancelled (staff's reason, or an expired payment); null "
+        "unless CANCELLED."
+    )
+    status_token: str | None = strawberry.field(
+        description="Opens this order in orderByStatusToken, without an account. Only in "
+        "checkoutComplete's answer (and its replay); null everywhere else."
+    )
+    record: strawberry.Private[orders.Order]
+
+    @strawberry.field(description="Shipments so far, oldest first.")
+    async def fulfillments(self, info: Info) -> list[Fulfillment]:
+        found = await info.context.order_loaders.fulfillments_by_order_id.load(self.record.id)
+        return [Fulfillment.of(f, self.record) for f in found]
+
+    @strawberry.field(description="UNFULFILLED, PARTIALLY_FULFILLED or FULFILLED.")
+    async def fulfillment_status(self, info: Info) -> OrderFulfillmentStatus:
+        if self.record.status is orders.OrderStatus.FULFILLED:
+            return OrderFulfillmentStatus.FULFILLED  # also orders fulfilled before 0011
+        found = await info.context.order_loaders.fulfillments_by_order_id.load(self.record.id)
+        shipped = sum(line.quantity for f in found for line in f.lines)
+        if shipped == 0:
+            return OrderFulfillmentStatus.UNFULFILLED
+        ordered = sum(line.quantity for line in self.record.lines)
+        if shipped < ordered:
+            return OrderFulfillmentStatus.PARTIALLY_FULFILLED
+        return OrderFulfillmentStatus.FULFILLED
+
+    @strawberry.field(description="Every status the order entered, oldest first.")
+    async def status_history(self, info: Info) -> list[OrderStatusChange]:
+        found = await info.context.order_loaders.status_history_by_order_id.load(self.record.id)
+        return [OrderStatusChange(status=OrderStatus(c.status.value), at=c.at) for c in found]
 
     @classmethod
     def of(cls, order: orders.Order) -> Order:
@@ -76,17 +175,7 @@ class Order(Node):
             status=OrderStatus(order.status.value),
             email=order.email,
             shipping_address=MailingAddress.of(order.shipping_address),
-            lines=[
-                OrderLine(
-                    sku=line.sku,
-                    title=line.title,
-                    quantity=line.quantity,
-                    unit_price=money(line.unit_price),
-                    total=money(line.total),
-                    variant_id=strawberry.ID(encode_gid("ProductVariant", line.variant_id)),
-                )
-                for line in order.lines
-            ],
+            lines=[OrderLine.of(order, position) for position in range(1, len(order.lines) + 1)],
             cost=OrderCost(
                 subtotal_amount=money(order.subtotal),
                 shipping_amount=money(order.shipping),
@@ -100,6 +189,9 @@ class Order(Node):
             ),
             created_at=order.created_at,
             updated_at=order.updated_at,
+            cancel_reason=order.cancel_reason,
+            status_token=order.status_token,
+            record=order,
         )
 
 
@@ -145,5 +237,30 @@ class CheckoutCompleteInput:
 
 
 @strawberry.input
-class OrderIdInput:
+class FulfillmentLineInput:
+    line_id: strawberry.ID = strawberry.field(description="An OrderLine id of this order.")
+    quantity: int = strawberry.field(description="At least 1, at most the units left.")
+
+
+@strawberry.input
+class FulfillmentTrackingInput:
+    company: str | None = strawberry.field(default=None, description="At most 255 characters.")
+    number: str | None = strawberry.field(default=None, description="At most 255 characters.")
+    url: str | None = strawberry.field(
+        default=None, description="An http(s) URL, at most 2048 characters."
+    )
+
+
+@strawberry.input
+class OrderFulfillInput:
     order_id: strawberry.ID
+    lines: list[FulfillmentLineInput] | None = strawberry.field(
+        default=None, description="What ships now; every unit not yet fulfilled when omitted."
+    )
+    tracking: FulfillmentTrackingInput | None = None
+
+
+@strawberry.input
+class OrderCancelInput:
+    order_id: strawberry.ID
+    reason: str | None = strawberry.field(default=None, description="At most 500 characters.")

@@ -39,10 +39,12 @@ FAST_PASSWORDS = {"argon2_time_cost": 1, "argon2_memory_cost_kib": 64, "argon2_p
 TEST_PII_KEY = "sQ1N5rIxSnfVU0Lv7YRcHuy9klFd3gexrvUUV1GHOmE="
 # model_copy(update=...) skips validation: secrets go in as the SecretStr a field holds.
 TEST_PII_INDEX_KEY = "test-only-blind-index-key-never-in-production"
+TEST_STATUS_TOKEN_KEY = "test-order-status-token-key-0123456789abcdef"
 PRODUCTION_EXTRAS = {
     "payment_gateway": "test",
     "pii_encryption_keys": SecretStr(TEST_PII_KEY),
     "pii_index_key": SecretStr(TEST_PII_INDEX_KEY),
+    "order_status_token_key": SecretStr(TEST_STATUS_TOKEN_KEY),
 }
 # How the test settings store customers: what seed_catalog writes for its reviewers.
 SEED_COLUMNS = CustomerColumns(PiiCipher([TEST_PII_KEY]), BlindIndex(TEST_PII_INDEX_KEY))
@@ -99,6 +101,7 @@ def settings(database_url: str) -> Settings:
         expose_statement_count=True,
         pii_encryption_keys=TEST_PII_KEY,
         pii_index_key=TEST_PII_INDEX_KEY,
+        order_status_token_key=TEST_STATUS_TOKEN_KEY,
         # Tests send many requests from one address; test_rate_limits.py sets real limits.
         rate_limit_capacity=1e9,
         rate_limit_restore_rate=1e9,

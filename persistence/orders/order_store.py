@@ -13,13 +13,19 @@ from datetime import datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import func, insert, literal, or_, select, tuple_, update
+from sqlalchemy import exists, func, insert, literal, or_, select, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from domain.addresses import MailingAddress
-from domain.events import OrderCancelled, OrderPaid, OrderPlaced, PaymentFailed
+from domain.events import (
+    FulfillmentCreated,
+    OrderCancelled,
+    OrderPaid,
+    OrderPlaced,
+    PaymentFailed,
+)
 from domain.listing import ORDERS_ORDERING
 from domain.orders import (
     CART_HOLDING_STATUSES,
@@ -28,7 +34,9 @@ from domain.orders import (
     Order,
     OrderLine,
     OrderStatus,
+    Overfulfilled,
     Payment,
+    Tracking,
 )
 from domain.pagination import Page, PageRequest
 from domain.payments import PaymentEvent
@@ -38,16 +46,20 @@ from persistence.events.outbox import emit, emit_stock
 from persistence.pii import PiiCipher
 from persistence.tables import (
     ORDER_HOLDS_CART,
+    fulfillment_lines,
+    fulfillments,
     idempotency_keys,
     inventory_levels,
     order_lines,
+    order_status_changes,
     orders,
     webhook_events,
 )
 
 PENDING = OrderStatus.PENDING_PAYMENT.value
 _PLACE_ATTEMPTS = 3
-_NEW_ORDER_FIELDS = [f.name for f in dataclasses.fields(NewOrder)]
+_NEW_ORDER_FIELDS = [f.name for f in dataclasses.fields(NewOrder) if f.name != "status_token_hash"]
+_LINE_FIELDS = [f.name for f in dataclasses.fields(OrderLine) if f.name != "id"]
 
 
 class _CartHeld(Exception):
@@ -111,6 +123,7 @@ class SqlOrderStore:
                         ),
                         payment_method=order.payment_method,
                         reservation_expires_at=expires_at,
+                        status_token_hash=order.status_token_hash,
                     )
                     .on_conflict_do_nothing(
                         index_elements=[orders.c.cart_id], index_where=ORDER_HOLDS_CART
@@ -122,9 +135,25 @@ class SqlOrderStore:
                 raise _CartHeld()  # nothing written; the transaction rolls back
             order_id = created.id
             stock = await self._reserve(connection, wanted)
+            line_ids = (
+                (
+                    await connection.execute(
+                        insert(order_lines).returning(
+                            order_lines.c.id, sort_by_parameter_order=True
+                        ),
+                        [
+                            {"order_id": order_id, **{f: getattr(line, f) for f in _LINE_FIELDS}}
+                            for line in order.lines
+                        ],
+                    )
+                )
+                .scalars()
+                .all()
+            )
             await connection.execute(
-                insert(order_lines),
-                [{"order_id": order_id, **dataclasses.asdict(line)} for line in order.lines],
+                insert(order_status_changes).values(
+                    order_id=order_id, status=PENDING, at=created.created_at
+                )
             )
             await connection.execute(
                 update(idempotency_keys)
@@ -146,7 +175,11 @@ class SqlOrderStore:
             decline_code=None,
             created_at=aware(created.created_at),
             updated_at=aware(created.updated_at),
-            **{f: getattr(order, f) for f in _NEW_ORDER_FIELDS},
+            **{f: getattr(order, f) for f in _NEW_ORDER_FIELDS if f != "lines"},
+            lines=tuple(
+                dataclasses.replace(line, id=line_id)
+                for line, line_id in zip(order.lines, line_ids, strict=True)
+            ),
         )
 
     async def mark_paid(self, order: Order, payment: Payment) -> Order | None:
@@ -178,14 +211,20 @@ class SqlOrderStore:
             updated_at=updated_at,
         )
 
-    async def cancel(self, order_id: int, refund_id: str | None) -> Order | None:
+    async def cancel(
+        self, order_id: int, refund_id: str | None, reason: str | None = None
+    ) -> Order | None:
+        # Nothing shipped: a fulfilment's units have left, so their stock is not ours.
+        unshipped = ~exists().where(fulfillments.c.order_id == orders.c.id)
         async with self._db.writer.begin() as connection:
             moved = await _move(
                 connection,
                 order_id,
                 (OrderStatus.PENDING_PAYMENT, OrderStatus.PAID),
                 OrderStatus.CANCELLED,
+                unshipped,
                 refund_id=refund_id,
+                cancel_reason=reason,
             )
             if moved is None:
                 return None
@@ -193,10 +232,69 @@ class SqlOrderStore:
             await _release(connection, order_id)
         return await self.by_id(order_id)
 
-    async def fulfil(self, order_id: int) -> Order | None:
+    async def fulfil(
+        self, order_id: int, wanted: dict[int, int] | None, tracking: Tracking
+    ) -> Order | Overfulfilled | None:
         async with self._db.writer.begin() as connection:
-            moved = await _move(connection, order_id, (OrderStatus.PAID,), OrderStatus.FULFILLED)
-        return None if moved is None else await self.by_id(order_id)
+            # A write first: it locks the order row (PostgreSQL) or the database (SQLite)
+            # before anything is counted, so concurrent fulfilments count in turn.
+            public_id = (
+                await connection.execute(
+                    update(orders)
+                    .where(orders.c.id == order_id, orders.c.status == OrderStatus.PAID.value)
+                    .values(updated_at=func.now())
+                    .returning(orders.c.public_id)
+                )
+            ).scalar()
+            if public_id is None:
+                return None
+            left = await _units_left(connection, order_id)
+            if wanted is None:
+                wanted = {line_id: units for line_id, units in left.items() if units > 0}
+            short = {
+                line_id: left.get(line_id, 0)
+                for line_id, units in wanted.items()
+                if units > left.get(line_id, 0)
+            }
+            if short or not wanted:
+                return Overfulfilled(short)  # nothing written
+            fulfillment_id = (
+                await connection.execute(
+                    insert(fulfillments)
+                    .values(
+                        order_id=order_id,
+                        tracking_company=tracking.company,
+                        tracking_number=tracking.number,
+                        tracking_url=tracking.url,
+                    )
+                    .returning(fulfillments.c.id)
+                )
+            ).scalar_one()
+            await connection.execute(
+                insert(fulfillment_lines),
+                [
+                    {"fulfillment_id": fulfillment_id, "order_line_id": line_id, "quantity": units}
+                    for line_id, units in sorted(wanted.items())
+                ],
+            )
+            status = OrderStatus.PAID
+            if all(units == wanted.get(line_id, 0) for line_id, units in left.items()):
+                await _move(connection, order_id, (OrderStatus.PAID,), OrderStatus.FULFILLED)
+                status = OrderStatus.FULFILLED
+            await emit(
+                connection,
+                FulfillmentCreated(
+                    order=str(public_id), fulfillment=int(fulfillment_id), status=status.value
+                ),
+            )
+        return await self.by_id(order_id)
+
+    async def has_fulfillments(self, order_id: int) -> bool:
+        async with self._db.writer.connect() as connection:
+            found = await connection.execute(
+                select(fulfillments.c.id).where(fulfillments.c.order_id == order_id).limit(1)
+            )
+            return found.first() is not None
 
     async def set_payment_id(self, order_id: int, payment_id: str) -> None:
         async with self._db.writer.begin() as connection:
@@ -261,6 +359,10 @@ class SqlOrderStore:
 
     async def by_public_id(self, public_id: str) -> Order | None:
         found = await self._load(orders.c.public_id == public_id)
+        return found[0] if found else None
+
+    async def by_status_token_hash(self, token_hash: str) -> Order | None:
+        found = await self._load(orders.c.status_token_hash == token_hash)
         return found[0] if found else None
 
     async def holding_cart(self, cart_id: str) -> Order | None:
@@ -332,6 +434,7 @@ class SqlOrderStore:
                     line["title"],
                     line["unit_price"],
                     line["quantity"],
+                    line["id"],
                 )
             )
         return [self._order(row, lines[row["id"]]) for row in rows]
@@ -359,6 +462,7 @@ class SqlOrderStore:
             lines=tuple(lines),
             created_at=aware(row["created_at"]),
             updated_at=aware(row["updated_at"]),
+            cancel_reason=row["cancel_reason"],
         )
 
     async def _reserve(self, connection: AsyncConnection, wanted: dict[int, int]) -> dict[int, int]:
@@ -395,7 +499,8 @@ async def _move(
     condition: Any = None,
     **values: Any,
 ) -> tuple[str, datetime] | None:
-    """The conditional transition: (public id, new updated_at) if it moved, else None."""
+    """The conditional transition: (public id, new updated_at) if it moved, else None.
+    A move is recorded in the order's status history in the same transaction."""
     where = [orders.c.id == order_id, orders.c.status.in_([s.value for s in sources])]
     if condition is not None:
         where.append(condition)
@@ -407,7 +512,14 @@ async def _move(
             .returning(orders.c.public_id, orders.c.updated_at)
         )
     ).first()
-    return None if moved is None else (str(moved.public_id), aware(moved.updated_at))
+    if moved is None:
+        return None
+    await connection.execute(
+        insert(order_status_changes).values(
+            order_id=order_id, status=target.value, at=moved.updated_at
+        )
+    )
+    return str(moved.public_id), aware(moved.updated_at)
 
 
 async def _pay(
@@ -454,6 +566,22 @@ async def _fail(
     await emit(connection, PaymentFailed(order=moved[0], decline_code=decline_code))
     await _release(connection, order_id)
     return moved[1]
+
+
+async def _units_left(connection: AsyncConnection, order_id: int) -> dict[int, int]:
+    """Units of each line of the order not yet fulfilled, by order line id."""
+    fulfilled = func.coalesce(func.sum(fulfillment_lines.c.quantity), 0)
+    rows = await connection.execute(
+        select(order_lines.c.id, order_lines.c.quantity - fulfilled)
+        .select_from(
+            order_lines.outerjoin(
+                fulfillment_lines, fulfillment_lines.c.order_line_id == order_lines.c.id
+            )
+        )
+        .where(order_lines.c.order_id == order_id)
+        .group_by(order_lines.c.id, order_lines.c.quantity)
+    )
+    return {int(line_id): int(units) for line_id, units in rows.all()}
 
 
 async def _release(connection: AsyncConnection, order_id: int) -> None:

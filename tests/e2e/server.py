@@ -18,7 +18,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import TEST_PII_INDEX_KEY, TEST_PII_KEY, TEST_REDIS_URL
+from tests.conftest import TEST_PII_INDEX_KEY, TEST_PII_KEY, TEST_REDIS_URL, TEST_STATUS_TOKEN_KEY
 
 ROOT = Path(__file__).resolve().parents[2]
 CONFIG_VARS = (
@@ -106,6 +106,7 @@ def production_env(database_url: str, **extra: str) -> dict[str, str]:
         PAYMENT_GATEWAY="test",
         PII_ENCRYPTION_KEYS=TEST_PII_KEY,
         PII_INDEX_KEY=TEST_PII_INDEX_KEY,
+        ORDER_STATUS_TOKEN_KEY=TEST_STATUS_TOKEN_KEY,
         **extra,
     )
 

@@ -20,7 +20,9 @@ from domain.orders import (
     NewOrder,
     Order,
     OrderStatus,
+    Overfulfilled,
     Payment,
+    Tracking,
     can_move,
 )
 from domain.pagination import Edge, Page, PageRequest, encode_cursor
@@ -41,6 +43,8 @@ class FakeOrderStore:
         self.orders: dict[int, Order] = {}
         self.expires: dict[int, datetime] = {}
         self.webhook_outcomes: dict[str, str] = {}
+        self.token_hashes: dict[int, str] = {}
+        self.fulfilled: dict[int, dict[int, int]] = {}  # order id -> line id -> units
         self.fail_next_place_after_commit = False
         self._keys = keys
 
@@ -77,12 +81,15 @@ class FakeOrderStore:
             card_brand=None,
             card_last4=None,
             decline_code=None,
-            lines=order.lines,
+            lines=tuple(
+                replace(line, id=order_id * 1000 + n) for n, line in enumerate(order.lines)
+            ),
             created_at=T0,
             updated_at=T0,
         )
         self.orders[order_id] = placed
         self.expires[order_id] = expires_at
+        self.token_hashes[order_id] = order.status_token_hash
         if self._keys is not None:
             self._keys.link(claim_id, order_id)
         if self.fail_next_place_after_commit:
@@ -120,11 +127,37 @@ class FakeOrderStore:
             payment_id=payment_id or (current.payment_id if current else None),
         )
 
-    async def cancel(self, order_id: int, refund_id: str | None) -> Order | None:
-        return self._move(order_id, OrderStatus.CANCELLED)
+    async def cancel(
+        self, order_id: int, refund_id: str | None, reason: str | None = None
+    ) -> Order | None:
+        if self.fulfilled.get(order_id):
+            return None
+        return self._move(order_id, OrderStatus.CANCELLED, cancel_reason=reason)
 
-    async def fulfil(self, order_id: int) -> Order | None:
-        return self._move(order_id, OrderStatus.FULFILLED)
+    async def fulfil(
+        self, order_id: int, wanted: dict[int, int] | None, tracking: Tracking
+    ) -> Order | Overfulfilled | None:
+        current = self.orders.get(order_id)
+        if current is None or current.status is not OrderStatus.PAID:
+            return None
+        done = self.fulfilled.setdefault(order_id, {})
+        left = {line.id: line.quantity - done.get(line.id, 0) for line in current.lines}
+        wanted = wanted or {k: v for k, v in left.items() if v > 0}
+        short = {k: left.get(k, 0) for k, v in wanted.items() if v > left.get(k, 0)}
+        if short:
+            return Overfulfilled(short)
+        for line_id, units in wanted.items():
+            done[line_id] = done.get(line_id, 0) + units
+        if all(done.get(line.id, 0) == line.quantity for line in current.lines):
+            return self._move(order_id, OrderStatus.FULFILLED)
+        return current
+
+    async def has_fulfillments(self, order_id: int) -> bool:
+        return bool(self.fulfilled.get(order_id))
+
+    async def by_status_token_hash(self, token_hash: str) -> Order | None:
+        found = [i for i, h in self.token_hashes.items() if h == token_hash]
+        return self.orders[found[0]] if found else None
 
     async def set_payment_id(self, order_id: int, payment_id: str) -> None:
         self.orders[order_id] = replace(self.orders[order_id], payment_id=payment_id)

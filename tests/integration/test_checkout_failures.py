@@ -181,6 +181,7 @@ async def test_a_failure_after_placing_lets_the_same_key_resume_at_the_charge_at
             gateway,
             container.pricing,
             CheckoutPolicy(lock_seconds=30.0, wait_seconds=0.2),
+            container.status_tokens,
         )
         data = CheckoutInput(
             cart_id=cart_id, idempotency_key="lost-answer-1", payment_method="pm_card_visa"

@@ -221,6 +221,7 @@ async def test_the_embedded_sqlite_database_also_keeps_one_live_order_per_cart(
                 ),
                 payment_method="pm_card_visa",
                 lines=(line,),
+                status_token_hash=f"hash-of-{public_id}",
             )
 
         expires = datetime.now(UTC) + timedelta(minutes=30)

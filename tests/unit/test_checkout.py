@@ -18,6 +18,7 @@ from domain.addresses import MailingAddress
 from domain.carts import CartLine, PricingRules
 from domain.checkout import Checkout, CheckoutInput, CheckoutOutcome, CheckoutPolicy
 from domain.errors import UserErrorCode
+from domain.order_status import StatusTokens
 from domain.orders import OrderStatus
 from domain.payments import ChargeUnknown
 from tests.fakes.carts import FakeCartStore, FakeMerchandise
@@ -67,6 +68,7 @@ class Shop:
             self.gateway,
             PricingRules("USD", shipping_flat_rate=599, free_shipping_threshold=10_000),
             self.policy,
+            StatusTokens(b"unit-test-status-token-key-0123456789"),
             clock=self.clock,
         )
 

@@ -17,12 +17,14 @@ from domain.notifications import (
     OrderConfirmations,
     order_confirmation,
 )
+from domain.order_status import StatusTokens
 from domain.orders import Order, OrderLine, OrderStatus
 from tests.fakes.catalog import FakeCacheInvalidator, FakeProductsOfVariants
 from tests.fakes.notifications import FakeMailer, FakeNotificationStore, FakeOrdersByPublicId
 from tests.fakes.search_index import FakeSearchIndex
 
 T0 = datetime(2026, 3, 1, tzinfo=UTC)
+TOKENS = StatusTokens(b"unit-test-status-token-key-0123456789")
 
 
 def an_order(currency: str = "USD") -> Order:
@@ -57,15 +59,32 @@ def paid(event_id: int, order: str = "pub_7") -> Event:
 
 
 def test_a_confirmation_lists_the_lines_and_totals_in_the_order_currency() -> None:
-    message = order_confirmation(an_order("JPY"))
+    message = order_confirmation(an_order("JPY"), "tok", None)
 
     assert message.to == "ann@example.com" and message.subject == "Order #1007 confirmed"
     assert "2 x Mug (MUG-0)  2400 JPY" in message.body and "Total     2999 JPY" in message.body
+    assert "Follow your order: status token tok" in message.body
+
+
+def test_a_confirmation_links_to_the_storefront_status_page_when_there_is_one() -> None:
+    message = order_confirmation(an_order(), "tok", "https://shop.example/")
+
+    assert "Follow your order: https://shop.example/orders/status?token=tok" in message.body
+
+
+async def test_the_mailed_token_is_the_one_derived_for_the_order() -> None:
+    store, mailer = FakeNotificationStore(), FakeMailer()
+
+    await OrderConfirmations(FakeOrdersByPublicId([an_order()]), store, mailer, TOKENS).handle(
+        [paid(1)]
+    )
+
+    assert TOKENS.token_for("pub_7") in mailer.sent[0].body
 
 
 async def test_a_paid_order_is_mailed_once_however_often_its_event_comes() -> None:
     store, mailer = FakeNotificationStore(), FakeMailer()
-    confirmations = OrderConfirmations(FakeOrdersByPublicId([an_order()]), store, mailer)
+    confirmations = OrderConfirmations(FakeOrdersByPublicId([an_order()]), store, mailer, TOKENS)
 
     await confirmations.handle([paid(1), paid(1), paid(2)])
 
@@ -75,7 +94,7 @@ async def test_a_paid_order_is_mailed_once_however_often_its_event_comes() -> No
 
 async def test_a_failed_send_releases_the_claim_so_a_retry_can_send() -> None:
     store, mailer = FakeNotificationStore(), FakeMailer(fail=True)
-    confirmations = OrderConfirmations(FakeOrdersByPublicId([an_order()]), store, mailer)
+    confirmations = OrderConfirmations(FakeOrdersByPublicId([an_order()]), store, mailer, TOKENS)
 
     with pytest.raises(ConnectionError):
         await confirmations.handle([paid(1)])
@@ -89,7 +108,7 @@ async def test_a_failed_send_releases_the_claim_so_a_retry_can_send() -> None:
 async def test_without_a_mailer_the_confirmation_is_recorded_and_unknown_orders_skipped() -> None:
     store = FakeNotificationStore()
 
-    await OrderConfirmations(FakeOrdersByPublicId([an_order()]), store, None).handle(
+    await OrderConfirmations(FakeOrdersByPublicId([an_order()]), store, None, TOKENS).handle(
         [paid(1), paid(2, "no-such-order")]
     )
 
@@ -105,7 +124,10 @@ async def test_an_order_cancelled_before_its_event_was_read_is_not_confirmed() -
     store, mailer = FakeNotificationStore(), FakeMailer()
 
     await OrderConfirmations(
-        FakeOrdersByPublicId([replace(an_order(), status=OrderStatus.CANCELLED)]), store, mailer
+        FakeOrdersByPublicId([replace(an_order(), status=OrderStatus.CANCELLED)]),
+        store,
+        mailer,
+        TOKENS,
     ).handle([paid(1)])
 
     assert store.rows == {} and mailer.sent == []

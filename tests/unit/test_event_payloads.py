@@ -19,6 +19,7 @@ from domain.events import (
     EmailVerificationRequested,
     Event,
     EventPayload,
+    FulfillmentCreated,
     MalformedEvent,
     OrderCancelled,
     OrderPaid,
@@ -49,6 +50,10 @@ WIRE: list[tuple[EventPayload, dict[str, Any]]] = [
     (
         PaymentFailed(order="ord_1", decline_code="card_declined"),
         {"order": "ord_1", "decline_code": "card_declined"},
+    ),
+    (
+        FulfillmentCreated(order="ord_1", fulfillment=4, status="PAID"),
+        {"order": "ord_1", "fulfillment": 4, "status": "PAID"},
     ),
     (StockChanged(variant=3, available=0), {"variant": 3, "available": 0}),
     (ProductCreated(product=1, slug="mug"), {"product": 1, "slug": "mug"}),

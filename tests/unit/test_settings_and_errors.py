@@ -20,7 +20,8 @@ def test_development_defaults_to_the_embedded_stack() -> None:
 def test_production_refuses_to_start_without_its_services() -> None:
     with pytest.raises(
         ValidationError,
-        match="DATABASE_URL, REDIS_URL, PAYMENT_GATEWAY, PII_ENCRYPTION_KEYS, PII_INDEX_KEY",
+        match="DATABASE_URL, REDIS_URL, PAYMENT_GATEWAY, PII_ENCRYPTION_KEYS, PII_INDEX_KEY, "
+        "ORDER_STATUS_TOKEN_KEY",
     ):
         Settings(_env_file=None, environment="production")
     with pytest.raises(ValidationError, match="STRIPE_API_KEY, STRIPE_WEBHOOK_SECRET"):
@@ -32,6 +33,7 @@ def test_production_refuses_to_start_without_its_services() -> None:
             payment_gateway="stripe",
             pii_encryption_keys="k",
             pii_index_key="i" * 32,
+            order_status_token_key="s" * 32,
         )
     settings = Settings(
         _env_file=None,
@@ -41,6 +43,7 @@ def test_production_refuses_to_start_without_its_services() -> None:
         payment_gateway="test",
         pii_encryption_keys="k",
         pii_index_key="i" * 32,
+        order_status_token_key="s" * 32,
     )
     assert settings.graphiql_enabled is False
     assert settings.statement_count_exposed is False

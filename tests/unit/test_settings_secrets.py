@@ -21,6 +21,7 @@ SECRETS = {
     "stripe_webhook_secret": f"whsec_{PASSWORD}",
     "pii_encryption_keys": f"{PASSWORD}-fernet-key",
     "pii_index_key": f"{PASSWORD}-blind-index-key-of-32-or-more",
+    "order_status_token_key": f"{PASSWORD}-status-token-key-0123456789",
 }
 
 

@@ -1,0 +1,36 @@
+"""Failed attempts per client in Redis: a fixed window opened by the first failure.
+
+Like the login throttle (persistence/accounts/sessions.py): at the limit, the client is
+refused until its window ends. Only failures are counted; the key holds a SHA-256 of
+the client address, not the address.
+"""
+
+from __future__ import annotations
+
+from redis.asyncio import Redis
+
+from persistence.accounts.sessions import digest
+from persistence.redis.errors import redis_required
+
+
+class RedisFailureThrottle:
+    def __init__(self, redis: Redis, *, name: str, limit: int, window_seconds: int) -> None:
+        self._redis = redis
+        self._name = name
+        self._limit = limit
+        self._window = window_seconds
+
+    def _key(self, client: str) -> str:
+        return f"{self._name}-failures:client:{digest(client)}"
+
+    async def blocked(self, client: str) -> bool:
+        async with redis_required():
+            failures = await self._redis.get(self._key(client))
+        return int(failures or 0) >= self._limit
+
+    async def failed(self, client: str) -> None:
+        key = self._key(client)
+        async with redis_required(), self._redis.pipeline(transaction=True) as pipe:
+            pipe.set(key, 0, ex=self._window, nx=True)
+            pipe.incr(key)
+            await pipe.execute()
