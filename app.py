@@ -192,7 +192,8 @@ class Container:
         pii = PiiCipher(keys.encryption_keys)
         catalog = (components.catalog or CatalogRepository)(db, pii)
         lookups = CachedCatalogLookups(catalog, cache)
-        customers = SqlCustomerRepository(db, CustomerColumns(pii, BlindIndex(keys.index_key)))
+        blind_index = BlindIndex(keys.index_key)
+        customers = SqlCustomerRepository(db, CustomerColumns(pii, blind_index))
         passwords = Argon2Passwords(
             time_cost=settings.argon2_time_cost,
             memory_cost_kib=settings.argon2_memory_cost_kib,
@@ -204,6 +205,7 @@ class Container:
             per_email=settings.login_failures_per_email,
             per_client=settings.login_failures_per_client,
             window_seconds=settings.login_failure_window_seconds,
+            pseudonym=blind_index.of,
         )
         accounts = Accounts(customers, passwords, sessions, login_throttle)
         account_changes = AccountChanges(
@@ -218,6 +220,7 @@ class Container:
                 per_client=settings.login_failures_per_client,
                 window_seconds=settings.login_failure_window_seconds,
                 prefix="recovery-requests",
+                pseudonym=blind_index.of,
             ),
             pii,
             TokenLifetimes(
@@ -289,6 +292,7 @@ class Container:
                     name="order-status",
                     limit=settings.order_status_failures_per_client,
                     window_seconds=settings.order_status_failure_window_seconds,
+                    pseudonym=blind_index.of,
                 ),
             ),
             pii=pii,

@@ -30,6 +30,8 @@ def server_python(app_dir: Path) -> str:
 
 # Encrypts benchmark orders' emails and addresses only.
 BENCH_PII_KEY = base64.urlsafe_b64encode(b"bench-pii-key-not-for-real-data!").decode()
+BENCH_INDEX_KEY = "bench-blind-index-key-not-for-real-data"
+BENCH_STATUS_TOKEN_KEY = "bench-order-status-token-key-not-for-real-data"
 
 
 def server_env(args: argparse.Namespace) -> dict[str, str]:
@@ -43,6 +45,8 @@ def server_env(args: argparse.Namespace) -> dict[str, str]:
         EXPOSE_STATEMENT_COUNT="true",
         PAYMENT_GATEWAY="test",  # the in-memory sandbox: no network, Stripe's test cards
         PII_ENCRYPTION_KEYS=BENCH_PII_KEY,
+        PII_INDEX_KEY=BENCH_INDEX_KEY,
+        ORDER_STATUS_TOKEN_KEY=BENCH_STATUS_TOKEN_KEY,
         # One load generator on one address: limits that never bite, but are still
         # charged on every request, so their cost is in the figures.
         RATE_LIMIT_CAPACITY="1000000000",

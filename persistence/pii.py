@@ -72,8 +72,12 @@ class BlindIndex:
         self._key = key.encode()
 
     def of_email(self, email: str) -> str:
-        digest = hmac.new(self._key, canonical_email(email).encode(), hashlib.sha256)
-        return digest.hexdigest()
+        return self.of(canonical_email(email))
+
+    def of(self, value: str) -> str:
+        """A keyed pseudonym of any personal value (an address in a throttle's key): unlike
+        a plain hash, nobody without the key can test a guess against it."""
+        return hmac.new(self._key, value.encode(), hashlib.sha256).hexdigest()
 
 
 def pii_keys(configured: str | None, data_dir: str) -> list[str]:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 from redis.asyncio import Redis
@@ -98,15 +99,20 @@ class RedisLoginThrottle:
         per_client: int,
         window_seconds: int,
         prefix: str = "login-failures",
+        pseudonym: Callable[[str], str] = digest,
     ) -> None:
         self._redis = redis
         self._per_email = per_email
         self._per_client = per_client
         self._window = window_seconds
         self._prefix = prefix  # one family of counters: failed logins, recovery requests
+        # What stands for the email and the client address in a key: production passes the
+        # keyed blind index, so a Redis dump cannot confirm a guessed email or address.
+        self._pseudonym = pseudonym
 
     def _keys(self, email: str, client: str) -> tuple[str, str]:
-        return f"{self._prefix}:email:{digest(email)}", f"{self._prefix}:client:{digest(client)}"
+        of = self._pseudonym
+        return f"{self._prefix}:email:{of(email)}", f"{self._prefix}:client:{of(client)}"
 
     async def blocked(self, email: str, client: str) -> bool:
         async with redis_required():

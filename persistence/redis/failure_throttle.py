@@ -1,11 +1,13 @@
 """Failed attempts per client in Redis: a fixed window opened by the first failure.
 
 Like the login throttle (persistence/accounts/sessions.py): at the limit, the client is
-refused until its window ends. Only failures are counted; the key holds a SHA-256 of
-the client address, not the address.
+refused until its window ends. Only failures are counted; the key holds a pseudonym of
+the client address (the keyed blind index in the app), not the address.
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 from redis.asyncio import Redis
 
@@ -14,14 +16,23 @@ from persistence.redis.errors import redis_required
 
 
 class RedisFailureThrottle:
-    def __init__(self, redis: Redis, *, name: str, limit: int, window_seconds: int) -> None:
+    def __init__(
+        self,
+        redis: Redis,
+        *,
+        name: str,
+        limit: int,
+        window_seconds: int,
+        pseudonym: Callable[[str], str] = digest,
+    ) -> None:
         self._redis = redis
+        self._pseudonym = pseudonym
         self._name = name
         self._limit = limit
         self._window = window_seconds
 
     def _key(self, client: str) -> str:
-        return f"{self._name}-failures:client:{digest(client)}"
+        return f"{self._name}-failures:client:{self._pseudonym(client)}"
 
     async def blocked(self, client: str) -> bool:
         async with redis_required():

@@ -5,6 +5,7 @@ key of every type), while the API still answers with all three."""
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import secrets
 from collections.abc import AsyncIterator
 
@@ -18,6 +19,7 @@ from persistence.db import Database
 from persistence.events.relay import OutboxRelay, stream_of
 from schema.global_id import decode_gid, encode_gid
 from settings import Settings
+from tests.account_mail import RECOVER, UPDATE
 from tests.client import LOG_IN, SIGN_UP, AppClient, running_app
 from tests.factories import CatalogFactory
 
@@ -33,6 +35,8 @@ REVIEW = """mutation($p: ID!) { reviewCreate(input: {productId: $p, rating: 5, t
   body: "Holds tea."}) { review { authorName } userErrors { code } } }"""
 REVIEWS = """{ product(slug: "mug") { reviews(first: 5) { edges { node { authorName } } } } }"""
 ME = "{ me { email name } }"
+ADD_ADDRESS = """mutation($a: MailingAddressInput!) { customerAddressCreate(input: {address: $a}) {
+  customerAddress { address1 } userErrors { code } } }"""
 
 
 @pytest.fixture
@@ -97,6 +101,7 @@ async def test_no_email_name_or_street_rests_in_clear(
     # Given a shopper with values found nowhere else
     tag = secrets.token_hex(4)
     email = f"Quill.{tag}@Probe.Example"
+    new_email = f"Moved.{tag}@Elsewhere.Example"
     name = f"Quintessa Marlowe{tag}"
     street = f"{tag} Lindenallee"
     first_name, last_name = f"Orla{tag}", f"Vantongeren{tag}"
@@ -106,6 +111,9 @@ async def test_no_email_name_or_street_rests_in_clear(
         "street": street,
         "first name": first_name,
         "last name": last_name,
+        "pending new email": new_email,
+        # a plain hash of an email can be tested against guesses: keys hold keyed ones
+        "unkeyed email hash": hashlib.sha256(email.lower().encode()).hexdigest(),
     }
     mug = await CatalogFactory(db).product("Mug", prices=[1200], stock=[10])
     lines = [{"variantId": encode_gid("ProductVariant", mug.variant_ids[0]), "quantity": 1}]
@@ -121,9 +129,17 @@ async def test_no_email_name_or_street_rests_in_clear(
     # When they sign up, log in, review, fill two carts and check one out, paid
     created = await shop.query(SIGN_UP, {"email": email, "password": "correct horse", "name": name})
     assert created.data["customerCreate"]["userErrors"] == []
+    failed = await shop.query(LOG_IN, {"email": email, "password": "wrong password"})
+    assert failed.data["customerAccessTokenCreate"]["userErrors"][0]["code"] == (
+        "INVALID_CREDENTIALS"
+    )
     logged_in = await shop.query(LOG_IN, {"email": email.upper(), "password": "correct horse"})
     token = logged_in.data["customerAccessTokenCreate"]["customerAccessToken"]["accessToken"]
     review = await shop.query(REVIEW, {"p": encode_gid("Product", mug.id)}, token=token)
+    saved = await shop.query(ADD_ADDRESS, {"a": address}, token=token)
+    change = {"email": new_email, "currentPassword": "correct horse"}
+    asked = await shop.query(UPDATE, {"input": change}, token=token)
+    recovered = await shop.query(RECOVER, {"email": email})
     cart_ids = []
     for _ in range(2):
         cart = await shop.query(CREATE_CART, {"lines": lines, "email": email}, token=token)
@@ -146,6 +162,12 @@ async def test_no_email_name_or_street_rests_in_clear(
 
     # Then the API answers with every value
     canonical = email.lower()
+    assert saved.data["customerAddressCreate"] == {
+        "customerAddress": {"address1": street},
+        "userErrors": [],
+    }
+    assert asked.data["customerUpdate"]["userErrors"] == []
+    assert recovered.data["customerRecover"] == {"userErrors": []}
     assert me.data == {"me": {"email": canonical, "name": name}}
     assert review.data["reviewCreate"]["review"] == {"authorName": name}
     assert reviews.data["product"]["reviews"]["edges"] == [{"node": {"authorName": name}}]
@@ -162,6 +184,9 @@ async def test_no_email_name_or_street_rests_in_clear(
     # ... and the dumps hold what happened (so an empty dump cannot pass) but none of it
     stored, cached = await database_text(db), await redis_text(redis)
     assert "notifications: " in stored and "customers: " in stored and "Holds tea." in stored
+    for table in ("customer_addresses: ", "account_tokens: "):
+        assert table in stored
+    assert "login-failures:client:" in cached and "recovery-requests:email:" in cached
     assert f"cart:{decode_gid(cart_ids[1])[1]}" in cached and stream_of("OrderPaid") in cached
     assert found_in(stored, needles) == []
     assert found_in(cached, needles) == []
