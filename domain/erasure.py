@@ -37,13 +37,6 @@ class AddressBook(Protocol):
         ...
 
 
-class NoAddressBook:
-    """Until the address book lands: nothing saved, nothing to delete."""
-
-    async def delete_all_of(self, customer_id: int) -> int:
-        return 0
-
-
 class Erasure:
     def __init__(
         self,

@@ -19,14 +19,21 @@ from app import build_event_worker
 from persistence.db import Database
 from persistence.events.relay import OutboxRelay
 from persistence.pii import PiiCipher
-from persistence.tables import account_tokens, customers, notifications, orders, reviews
+from persistence.tables import (
+    account_tokens,
+    customer_addresses,
+    customers,
+    notifications,
+    orders,
+    reviews,
+)
 from schema.global_id import encode_gid
 from settings import Settings
 from tests.account_mail import DELETE, ME, UPDATE, deliver_account_mail, quick_mail
 from tests.client import LOG_IN, SIGN_UP, AppClient, running_app
 from tests.conftest import FAST_PASSWORDS, TEST_PII_INDEX_KEY, TEST_PII_KEY, TEST_REDIS_URL
 from tests.factories import CatalogFactory
-from tests.shop import customer_id_of, ready_cart, stored_customers
+from tests.shop import ADDRESS, customer_id_of, ready_cart, stored_customers
 
 ROOT = Path(__file__).resolve().parents[2]
 EMAIL, NAME, PASSWORD = "annabel@example.com", "Annabel Quist", "correct horse"
@@ -35,6 +42,8 @@ CHECKOUT = """mutation($input: CheckoutCompleteInput!) { checkoutComplete(input:
 CART = "query($id: ID!) { cart(id: $id) { id } }"
 REVIEWS = """query($slug: String!) { product(slug: $slug) {
   reviews { edges { node { authorName title } } } } }"""
+SAVE_ADDRESS = """mutation($a: MailingAddressInput!) {
+  customerAddressCreate(input: {address: $a}) { userErrors { code } } }"""
 
 
 @pytest.fixture
@@ -64,7 +73,7 @@ async def _customer_id(db: Database, email: str) -> int:
 
 async def _a_customer_with_history(client: AppClient, db: Database) -> tuple[str, str, str]:
     """Annabel: a paid order (with its confirmation), a review, a pending email change,
-    an open cart and two tokens. (her token, the product's slug, the open cart's id)"""
+    two saved addresses, an open cart and two tokens. (her token, the product's slug, the open cart's id)"""
     token = await _sign_up(client)
     await _sign_up(client, "bob@example.com", name="Bob Bystander")
     mug = await CatalogFactory(db).product("Mug", prices=[1200], stock=[10])
@@ -89,6 +98,9 @@ async def _a_customer_with_history(client: AppClient, db: Database) -> tuple[str
         token=token,
     )
     assert changed.data["customerUpdate"]["userErrors"] == []
+    for city in ("Berlin", "Hamburg"):
+        saved = await client.query(SAVE_ADDRESS, {"a": {**ADDRESS, "city": city}}, token=token)
+        assert saved.data["customerAddressCreate"]["userErrors"] == []
     open_cart = await ready_cart(client, [(mug, 1)], token=token)
     container = client.container
     await OutboxRelay(container.db, container.events_redis).drain()
@@ -167,6 +179,9 @@ async def test_customer_delete_erases_the_person_and_keeps_the_books(
     address = orjson.loads(cipher.decrypt(order["shipping_address_encrypted"]))
     assert address["country_code"] == "DE" and "Ann" not in str(address)
     assert tokens_left == []
+    async with db.reader.connect() as connection:
+        saved_left = (await connection.execute(select(customer_addresses))).all()
+    assert saved_left == []  # Bob saved none; Annabel's two are gone
     async with db.reader.connect() as connection:
         mails = (await connection.execute(select(notifications))).mappings().all()
     assert [m["kind"] for m in mails if m["key"].startswith(f"customer:{customer_id}:")] == []
