@@ -314,11 +314,15 @@ def apply_discounts(
     when its code was entered); `entered_codes` are canonical (`normalize_codes`)."""
     if len({line.key for line in lines}) != len(lines):
         raise ValueError("each line key appears once")
-    by_code = {d.code: d for d in candidates if d.code is not None}
-    automatic = {d.id: d for d in candidates if d.automatic}
+    by_id = sorted(candidates, key=lambda d: d.id)
+    by_code: dict[str, Discount] = {}
+    for discount in by_id:
+        if discount.code is not None:
+            by_code.setdefault(discount.code, discount)  # codes are unique; if not, smallest id
+    automatic = [d for d in by_id if d.automatic]
     codes: list[CodeApplicability] = []
     in_force: dict[int, Discount] = {
-        d.id: d for d in automatic.values() if code_refusal(d, lines, now, used_by_buyer) is None
+        d.id: d for d in automatic if code_refusal(d, lines, now, used_by_buyer) is None
     }
     for code in dict.fromkeys(entered_codes):
         discount = by_code.get(code)
