@@ -36,11 +36,13 @@ reached, or once per customer and this buyer already used it), `DISCOUNT_NOT_APP
 from __future__ import annotations
 
 import re
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
+from domain.carts import PricedLine
+from domain.catalog import Category, Product
 from domain.errors import Rejected, UserError, UserErrorCode
 
 CODE_MAX_LENGTH = 64
@@ -218,9 +220,9 @@ def normalize_code(raw: str, field: str = "code") -> str:
 
 
 def normalize_codes(raws: Sequence[str], field: str = "discountCodes") -> tuple[str, ...]:
-    """What a shopper entered, canonical and without repeats, at most 5 codes. A code that
-    cannot exist is kept as typed (trimmed, bounded): it answers DISCOUNT_NOT_FOUND like any
-    unknown code instead of refusing the whole list."""
+    """What a shopper entered, canonical and without repeats, at most 5 codes. A string that
+    cannot be a code (blank, too long, other characters) refuses the list, with an error at
+    its index: it is never stored or looked up."""
     if len(raws) > MAX_DISCOUNT_CODES:
         message = f"a cart takes at most {MAX_DISCOUNT_CODES} discount codes"
         raise Rejected.one(UserErrorCode.INVALID, message, field)
@@ -245,6 +247,25 @@ def category_lineage(path: str) -> frozenset[int]:
     """The category ids in a materialised path ("/1/7/" -> {1, 7}): a category and its
     ancestors, which is what `DiscountableLine.category_ids` holds."""
     return frozenset(int(part) for part in path.split("/") if part.isdigit())
+
+
+def discountable_lines(
+    priced: Sequence[PricedLine],
+    products: Mapping[int, Product],
+    categories: Mapping[int, Category],
+) -> list[DiscountableLine]:
+    """A priced cart's lines as the rules see them. `categories` holds the categories of
+    the lines' products (their paths name the ancestors; one look-up, no walk up the tree).
+    A line no longer for sale costs nothing, so no discount reaches it."""
+    lines = []
+    for item in priced:
+        variant = item.variant
+        product = products.get(variant.product_id) if variant is not None else None
+        category = categories.get(product.category_id or 0) if product is not None else None
+        lineage = category_lineage(category.path) if category is not None else frozenset()
+        product_id = product.id if product is not None else 0
+        lines.append(DiscountableLine(item.line.variant_id, product_id, lineage, item.subtotal))
+    return lines
 
 
 # -- applicability ------------------------------------------------------------------------
@@ -316,9 +337,9 @@ def apply_discounts(
         raise ValueError("each line key appears once")
     by_id = sorted(candidates, key=lambda d: d.id)
     by_code: dict[str, Discount] = {}
-    for discount in by_id:
-        if discount.code is not None:
-            by_code.setdefault(discount.code, discount)  # codes are unique; if not, smallest id
+    for candidate in by_id:
+        if candidate.code is not None:
+            by_code.setdefault(candidate.code, candidate)  # codes are unique; else smallest id
     automatic = [d for d in by_id if d.automatic]
     codes: list[CodeApplicability] = []
     in_force: dict[int, Discount] = {

@@ -13,6 +13,8 @@ import hypothesis.strategies as st
 import pytest
 from hypothesis import HealthCheck, given, settings
 
+from domain.carts import Cart, CartLine, PricingRules, price_cart
+from domain.catalog import Category, Product, ProductStatus, RatingSummary, Variant
 from domain.discounts import (
     Discount,
     DiscountableLine,
@@ -26,6 +28,7 @@ from domain.discounts import (
     category_lineage,
     code_errors,
     code_refusal,
+    discountable_lines,
     normalize_code,
     normalize_codes,
 )
@@ -128,6 +131,43 @@ def test_each_junk_code_is_refused_at_its_index() -> None:
 def test_a_category_path_is_the_category_and_its_ancestors() -> None:
     assert category_lineage("/1/7/12/") == {1, 7, 12}
     assert category_lineage("") == frozenset()
+
+
+def test_a_priced_cart_s_lines_carry_their_product_and_category_lineage() -> None:
+    # Given a cart of a shoe in Sale > Shoes, a hat with no category, and a variant gone.
+    shoe = Variant(11, 1, "SHOE", "Default", (), 4000, None, "USD", 0)
+    hat = Variant(12, 2, "HAT", "Default", (), 1500, None, "USD", 0)
+    products = {1: _product(1, category_id=7), 2: _product(2, category_id=None)}
+    categories = {7: Category(7, 3, "shoes", "Shoes", "", "/3/7/", 0)}
+    cart = Cart(
+        "c", None, None, None, None, (CartLine(11, 2), CartLine(12, 1), CartLine(13, 1)), NOW, NOW
+    )
+    priced = price_cart(cart, {11: shoe, 12: hat}, products, {}, PricingRules("USD", 599, 5000))
+    # When the rules read it, then each line has its product, its categories and what it costs.
+    assert discountable_lines(priced.lines, products, categories) == [
+        DiscountableLine(11, 1, frozenset({3, 7}), 8000),
+        DiscountableLine(12, 2, frozenset(), 1500),
+        DiscountableLine(13, 0, frozenset(), 0),
+    ]
+
+
+def _product(product_id: int, category_id: int | None) -> Product:
+    return Product(
+        product_id,
+        f"p{product_id}",
+        "P",
+        "",
+        "B",
+        category_id,
+        ProductStatus.ACTIVE,
+        (),
+        0,
+        0,
+        "USD",
+        NOW,
+        NOW,
+        RatingSummary(product_id, 0.0, 0),
+    )
 
 
 @pytest.mark.parametrize(
