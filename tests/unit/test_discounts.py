@@ -660,3 +660,15 @@ def test_every_entered_code_gets_an_answer_that_matches_code_refusal(
         expected = code_refusal(by_code.get(answer.code), cart, NOW, used)
         assert answer.refusal is expected
         assert answer.applicable is (expected is None)
+
+
+@PROPERTIES
+@given(st.text(max_size=80))
+def test_a_canonical_code_is_its_own_canonical_form(raw: str) -> None:
+    code = canonical_code(raw)
+    if code is None:
+        with pytest.raises(Rejected):
+            normalize_code(raw)
+        return
+    assert normalize_code(raw) == code == canonical_code(code) == canonical_code(code.lower())
+    assert 1 <= len(code) <= 64 and code.isascii() and code == code.upper()

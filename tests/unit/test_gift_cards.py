@@ -3,6 +3,7 @@ cards pay for an order."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -241,3 +242,15 @@ def test_cards_never_pay_more_than_is_due_nor_than_they_hold(
             assert all(p.balance_after == 0 for p in earlier)
     ids = [p.card.id for p in result.payments if p.card is not None]
     assert len(ids) == len(set(ids))
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(max_size=80), st.sampled_from((str.lower, str.upper, format_code)))
+def test_a_new_code_survives_however_it_is_typed_and_junk_never_becomes_one(
+    noise: str, typed: Callable[[str], str]
+) -> None:
+    code = generate_code()
+    assert canonical_code(typed(code)) == code
+    assert canonical_code(format_code(code).lower().replace("-", " ")) == code
+    found = canonical_code(noise)
+    assert found is None or (len(found) == CODE_LENGTH and set(found) <= set(ALPHABET))
