@@ -25,6 +25,21 @@ _DESCRIPTIONS = {
     "signed-in customer's address book (the same answer for another customer's address).",
     errors.UserErrorCode.ADDRESS_LIMIT_REACHED: "customerAddressCreate: the address book "
     "already holds 50 addresses; delete one first. Nothing was saved.",
+    errors.UserErrorCode.DISCOUNT_NOT_FOUND: "Discount codes: no discount has this code "
+    "(codes are case-insensitive).",
+    errors.UserErrorCode.DISCOUNT_NOT_APPLICABLE: "Discount codes: the discount is not active "
+    "(deactivated, or not started yet) or nothing in the cart is in its scope.",
+    errors.UserErrorCode.DISCOUNT_EXPIRED: "Discount codes: the discount's end date has passed.",
+    errors.UserErrorCode.DISCOUNT_EXHAUSTED: "Discount codes: the usage limit is reached, or the "
+    "discount is once per customer and this customer (or guest email) already used it.",
+    errors.UserErrorCode.DISCOUNT_MINIMUM_NOT_MET: "Discount codes: the cart's subtotal, before "
+    "discounts, is below the discount's minimum.",
+    errors.UserErrorCode.GIFT_CARD_NOT_FOUND: "Gift cards: no gift card has this code.",
+    errors.UserErrorCode.GIFT_CARD_EXPIRED: "Gift cards: the card's expiry date has passed.",
+    errors.UserErrorCode.GIFT_CARD_DISABLED: "Gift cards: the store disabled this card.",
+    errors.UserErrorCode.GIFT_CARD_CURRENCY_MISMATCH: "Gift cards: the card's currency is not "
+    "the cart's.",
+    errors.UserErrorCode.GIFT_CARD_DEPLETED: "Gift cards: the card has no balance left.",
 }
 # strawberry.enum sets __strawberry_definition__ at run time; the class's type lacks it.
 for _value in UserErrorCode.__strawberry_definition__.values:  # type: ignore[attr-defined]
