@@ -3,7 +3,7 @@ checkout charges and records, and what staff may set up (everyone else may not).
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import asyncio
 from typing import Any
 
 import pytest
@@ -264,9 +264,7 @@ async def test_the_chosen_option_is_charged_until_it_no_longer_applies(
     assert shipping(after) == "4.00"
 
 
-@pytest.mark.parametrize(
-    "handle", ["unknown", "x" * 65, method_handle("default:free"), ""]
-)
+@pytest.mark.parametrize("handle", ["unknown", "x" * 65, method_handle("default:free"), ""])
 async def test_an_option_the_cart_does_not_have_is_refused_and_changes_nothing(
     client: AppClient, goods: dict[str, MadeProduct], shop: Shop, handle: str
 ) -> None:
@@ -651,12 +649,6 @@ async def test_the_seed_sets_up_two_zones_with_two_methods_each(
 # -- what it costs ------------------------------------------------------------------------
 
 
-@pytest.fixture
-async def budget_client(settings: Settings, clean: None) -> AsyncIterator[AppClient]:
-    async with running_app(settings) as client:
-        yield client
-
-
 async def test_a_cart_read_with_its_options_costs_one_statement_more_whatever_its_size(
     client: AppClient, db: Database, shop: Shop
 ) -> None:
@@ -674,3 +666,23 @@ async def test_a_cart_read_with_its_options_costs_one_statement_more_whatever_it
 
     # Warm, a cart reads its stock (1); its destination's methods add exactly one.
     assert counts == {(2, False): 1, (2, True): 2, (20, False): 1, (20, True): 2}
+
+
+async def test_staff_racing_for_one_country_get_one_zone_and_coded_refusals(
+    client: AppClient, shop: Shop, db: Database
+) -> None:
+    answers = await asyncio.gather(
+        *(
+            client.query(
+                ZONE_CREATE, {"input": {"name": f"Z{n}", "countryCodes": ["FR"]}}, token=shop.token
+            )
+            for n in range(6)
+        )
+    )
+
+    payloads = [a.data["shippingZoneCreate"] for a in answers]
+    created = [p for p in payloads if p["shippingZone"] is not None]
+    refused = [e["code"] for p in payloads for e in p["userErrors"]]
+    assert len(created) == 1
+    assert refused == ["COUNTRY_IN_ANOTHER_ZONE"] * 5
+    assert (await count(db, shipping_zones), await count(db, shipping_zone_countries)) == (1, 1)
