@@ -238,6 +238,7 @@ class PricedCart:
             and not self.warnings
             and self.cart.email
             and self.cart.shipping_address is not None
+            and self.delivery is not None
         )
 
 

@@ -87,7 +87,8 @@ class Cart:
     buyer_identity: CartBuyerIdentity
     shipping_address: MailingAddress | None
     checkout_ready: bool = strawberry.field(
-        description="Lines, an email and an address, and nothing out of stock or unavailable."
+        description="Lines, an email, an address with a delivery option, and nothing out of "
+        "stock or unavailable."
     )
     warnings: list[CartWarning]
     delivery_options: list[CartDeliveryOption] = strawberry.field(

@@ -30,7 +30,7 @@ from tests.factories import CatalogFactory, MadeProduct
 from tests.shop import ADDRESS, staff_token, stock, vid
 
 OPTION = "handle title estimatedCost { amount } deliveryRange { minDays maxDays }"
-CART_FIELDS = f"""id cost {{ subtotalAmount {{ amount }} shippingAmount {{ amount }}
+CART_FIELDS = f"""id checkoutReady cost {{ subtotalAmount {{ amount }} shippingAmount {{ amount }}
   taxAmount {{ amount }} totalAmount {{ amount }} }}
   deliveryOptions {{ {OPTION} }} selectedDeliveryOption {{ {OPTION} }}"""
 CART = f"query($id: ID!) {{ cart(id: $id) {{ {CART_FIELDS} }} }}"
@@ -187,6 +187,7 @@ async def test_a_new_store_ships_everywhere_at_the_flat_rate_and_free_from_the_t
     assert titles(below_cart) == [("Standard", "5.99")]
     assert below_cart["deliveryOptions"][0]["deliveryRange"] == {"minDays": 3, "maxDays": 7}
     assert below_cart["selectedDeliveryOption"]["title"] == "Standard"
+    assert below_cart["checkoutReady"] is True
     assert (shipping(below_cart), below_cart["cost"]["totalAmount"]["amount"]) == ("5.99", "55.98")
     assert titles(at_cart) == [("Standard", "0.00")]
     assert shipping(at_cart) == "0.00"
@@ -362,6 +363,7 @@ async def test_a_country_the_store_does_not_ship_to_gets_no_order_and_keeps_its_
     refused = await checkout(client, cart_id, "not-shipped-key-1")
 
     assert cart["deliveryOptions"] == [] and cart["selectedDeliveryOption"] is None
+    assert cart["checkoutReady"] is False
     assert refused["order"] is None
     assert [(e["code"], e["field"]) for e in refused["userErrors"]] == [
         ("SHIPPING_NOT_AVAILABLE", ["shippingAddress", "countryCode"])
