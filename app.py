@@ -63,6 +63,8 @@ from domain.payments import PaymentGateway
 from domain.persisted_queries import DocumentPolicy, Operation, PersistedDocuments, parse_manifest
 from domain.reviews import Reviews
 from domain.search import SearchIndex
+from domain.shipping import Shipping, default_zone_methods
+from domain.shipping_admin import ShippingAdmin
 from integrations.passwords import Argon2Passwords
 from integrations.sandbox_gateway import SandboxGateway
 from persistence.accounts.addresses import SqlAddressBook
@@ -94,6 +96,8 @@ from persistence.search.cache import CachedSearchIndex
 from persistence.search.documents import iter_search_documents
 from persistence.search.postgres import PostgresSearchIndex
 from persistence.search.sqlite import SqliteSearchIndex
+from persistence.shipping.editor import SqlShippingEditor
+from persistence.shipping.rates import SqlShippingRates
 from resolvers.http.graphql_over_http import GraphQLOverHttp
 from resolvers.http.middleware import RequestMetaMiddleware, RequestTimeoutMiddleware
 from resolvers.http.persisted_queries import PartnerKeys, PersistedQueryHttp
@@ -154,6 +158,8 @@ class Container:
     partners: PartnerDirectory
     public_documents: DocumentPolicy
     catalog_admin: CatalogAdmin
+    shipping: Shipping
+    shipping_admin: ShippingAdmin
     search: SearchIndex
 
     @classmethod
@@ -243,6 +249,12 @@ class Container:
             free_shipping_threshold=settings.free_shipping_threshold,
             tax_rates=settings.tax_rates,
         )
+        shipping = Shipping(
+            SqlShippingRates(db),
+            default_zone_methods(settings.shipping_flat_rate, settings.free_shipping_threshold)
+            if settings.shipping_default_zone
+            else (),
+        )
         gateway = gateway or _gateway(settings)
         order_store = SqlOrderStore(db, pii)
         status_tokens = StatusTokens(
@@ -263,6 +275,7 @@ class Container:
                 gateway_timeout_seconds=settings.gateway_timeout_seconds,
             ),
             status_tokens,
+            shipping=shipping,
         )
         return cls(
             settings=settings,
@@ -276,7 +289,7 @@ class Container:
             address_book=address_book,
             account_changes=account_changes,
             erasure=erasure,
-            carts=Carts(cart_store, lookups, address_book),
+            carts=Carts(cart_store, lookups, address_book, pricing=pricing, shipping=shipping),
             cart_store=cart_store,
             reviews=Reviews(SqlReviewRepository(db, pii), lookups, cache),
             pricing=pricing,
@@ -322,6 +335,8 @@ class Container:
             catalog_admin=CatalogAdmin(
                 SqlCatalogEditor(db, settings.currency_code), cache, settings.currency_code
             ),
+            shipping=shipping,
+            shipping_admin=ShippingAdmin(SqlShippingEditor(db), settings.currency_code),
             search=components.wrap_search(search_index(db, settings, redis)),
         )
 
@@ -491,6 +506,8 @@ class GraphQLView(PersistedQueryHttp, GraphQLOverHttp, WellFormedRequests, Graph
             order_status=container.order_status,
             order_loaders=OrderLoaders.create(container.order_details),
             catalog_admin=container.catalog_admin,
+            shipping=container.shipping,
+            shipping_admin=container.shipping_admin,
             rate_limiter=container.rate_limiter,
             documents=container.documents,
             document_policy=container.public_documents if partner is None else partner.policy,

@@ -65,7 +65,8 @@ async def _seed(settings: Settings, products: int, seed: int, if_empty: bool) ->
         print(
             f"seeded {report.products} products, {report.variants} variants, "
             f"{report.reviews} reviews, {report.categories} categories, "
-            f"{report.customers} customers in {report.seconds:.1f}s"
+            f"{report.customers} customers, {report.shipping_zones} shipping zones "
+            f"in {report.seconds:.1f}s"
         )
         await _rebuild_search(db, settings)
     finally:

@@ -71,6 +71,9 @@ class Settings(BaseSettings):
     cart_ttl_seconds: int = Field(default=30 * 24 * 3600, ge=60)
     shipping_flat_rate: int = Field(default=599, ge=0)
     free_shipping_threshold: int = Field(default=5_000, ge=0)
+    # The built-in "rest of world" shipping zone: every country in no staff zone ships by
+    # the two settings above ("Standard"). Off: such countries get SHIPPING_NOT_AVAILABLE.
+    shipping_default_zone: bool = True
     tax_rates: dict[str, int] = Field(
         default_factory=lambda: {"US": 0, "CA": 500, "GB": 2000, "DE": 1900, "FR": 2000}
     )

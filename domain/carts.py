@@ -16,6 +16,15 @@ from domain.addresses import MailingAddress, check_address, check_country
 from domain.catalog import InventoryLevel, Product, Variant
 from domain.customers import normalize_email
 from domain.errors import Rejected, UserError, UserErrorCode
+from domain.shipping import (
+    HANDLE_MAX,
+    Shipping,
+    ShippingMethod,
+    choose,
+    default_zone_methods,
+)
+from domain.shipping import delivery_options as applicable_methods
+from domain.text_input import is_clean
 
 MAX_QUANTITY = 999
 MAX_LINES = 100
@@ -37,6 +46,15 @@ class Cart:
     lines: tuple[CartLine, ...]
     created_at: datetime
     updated_at: datetime
+    # The handle of the delivery option the shopper picked (see domain.shipping).
+    delivery_handle: str | None = None
+
+    @property
+    def destination_country(self) -> str | None:
+        """Where it ships: the address's country, else the buyer's."""
+        if self.shipping_address is not None:
+            return self.shipping_address.country_code
+        return self.country_code
 
     def visible_to(self, customer_id: int | None) -> bool:
         """A guest cart's id is its capability; a customer's cart needs that customer."""
@@ -76,6 +94,8 @@ class CartStore(Protocol):
     ) -> CartStoreError | None: ...
 
     async def set_address(self, cart_id: str, address: MailingAddress) -> CartStoreError | None: ...
+
+    async def set_delivery_handle(self, cart_id: str, handle: str) -> CartStoreError | None: ...
 
     async def delete(self, cart_id: str) -> None: ...
 
@@ -206,6 +226,10 @@ class PricedCart:
     cost: CartCost
     warnings: tuple[CartWarning, ...]
     total_quantity: int
+    # What it may ship by (empty without lines or a destination country), cheapest first,
+    # and the option charged: the selected one while available, else the cheapest.
+    delivery_options: tuple[ShippingMethod, ...] = ()
+    delivery: ShippingMethod | None = None
 
     @property
     def checkout_ready(self) -> bool:
@@ -214,6 +238,7 @@ class PricedCart:
             and not self.warnings
             and self.cart.email
             and self.cart.shipping_address is not None
+            and self.delivery is not None
         )
 
 
@@ -223,9 +248,11 @@ def price_cart(
     products: Mapping[int, Product],
     stock: Mapping[int, InventoryLevel | None],
     rules: PricingRules,
+    shipping_methods: Sequence[ShippingMethod] | None = None,
 ) -> PricedCart:
     """Live prices, shipping and tax in integer minor units; unsaleable lines cost nothing
-    and carry a warning."""
+    and carry a warning. `shipping_methods` are the destination's (domain.shipping's
+    `Shipping.methods_for`); None means the default zone made from the flat rate."""
     priced: list[PricedLine] = []
     warnings: list[CartWarning] = []
     for line in cart.lines:
@@ -250,16 +277,22 @@ def price_cart(
                 CartWarning(WarningCode.INSUFFICIENT_STOCK, variant.id, available, message)
             )
     subtotal = sum(p.subtotal for p in priced)
-    shipping = (
-        0
-        if subtotal == 0 or subtotal >= rules.free_shipping_threshold
-        else rules.shipping_flat_rate
-    )
-    country = cart.shipping_address.country_code if cart.shipping_address else cart.country_code
+    if shipping_methods is None:
+        shipping_methods = default_zone_methods(
+            rules.shipping_flat_rate, rules.free_shipping_threshold
+        )
+    country = cart.destination_country
+    applicable = applicable_methods(shipping_methods, subtotal) if cart.lines else ()
+    # Without a destination nothing can be chosen, but the cheapest gives an estimate.
+    options = applicable if country is not None else ()
+    delivery = choose(applicable, cart.delivery_handle if options else None)
+    shipping = 0 if subtotal == 0 or delivery is None else delivery.price
     tax = _percent_of(subtotal + shipping, rules.tax_rate(country))
     cost = CartCost(subtotal, shipping, tax, subtotal + shipping + tax, rules.currency_code)
     quantity = sum(line.quantity for line in cart.lines)
-    return PricedCart(cart, tuple(priced), cost, tuple(warnings), quantity)
+    return PricedCart(
+        cart, tuple(priced), cost, tuple(warnings), quantity, options, delivery if options else None
+    )
 
 
 def _percent_of(amount: int, basis_points: int) -> int:
@@ -276,10 +309,15 @@ class Carts:
         store: CartStore,
         merchandise: Merchandise,
         default_addresses: DefaultAddresses | None = None,
+        *,
+        pricing: PricingRules | None = None,
+        shipping: Shipping | None = None,
     ) -> None:
         self._store = store
         self._merchandise = merchandise
         self._default_addresses = default_addresses
+        self._pricing = pricing
+        self._shipping = shipping
 
     async def get(self, cart_id: str, viewer_id: int | None) -> Cart | None:
         cart = await self._store.get(cart_id)
@@ -360,6 +398,24 @@ class Carts:
         await self._require(cart_id, viewer_id)
         _raise_for(await self._store.set_address(cart_id, check_address(address)))
 
+    async def select_delivery_option(
+        self, cart_id: str, handle: str, viewer_id: int | None
+    ) -> None:
+        """Pick one of the cart's delivery options now (the cart's lines, subtotal and
+        destination decide which exist). The choice is re-checked on every read and at
+        checkout: once it no longer applies, the cheapest does."""
+        cart = await self._require(cart_id, viewer_id)
+        if not is_clean(handle, HANDLE_MAX):
+            raise _option_not_available()
+        assert self._pricing is not None and self._shipping is not None, "wire pricing"
+        variants = await self._merchandise.variants([line.variant_id for line in cart.lines])
+        products = await self._merchandise.products(list({v.product_id for v in variants.values()}))
+        methods = await self._shipping.methods_for(cart.destination_country)
+        priced = price_cart(cart, variants, products, {}, self._pricing, methods)
+        if all(option.handle != handle for option in priced.delivery_options):
+            raise _option_not_available()
+        _raise_for(await self._store.set_delivery_handle(cart_id, handle))
+
     async def prefill_address(self, cart_id: str, customer_id: int) -> None:
         """A customer's own cart without a shipping address gets their default address; a
         cart that has one keeps it, and a guest cart is never given a customer's address
@@ -384,6 +440,14 @@ class Carts:
 
 def _not_found() -> Rejected:
     return Rejected.one(UserErrorCode.CART_NOT_FOUND, "no such cart", "cartId")
+
+
+def _option_not_available() -> Rejected:
+    return Rejected.one(
+        UserErrorCode.DELIVERY_OPTION_NOT_AVAILABLE,
+        "this delivery option is not one of the cart's deliveryOptions",
+        "handle",
+    )
 
 
 def _raise_for(error: CartStoreError | None) -> None:

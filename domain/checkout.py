@@ -60,6 +60,7 @@ from domain.payments import (
     ChargeUnknown,
     PaymentGateway,
 )
+from domain.shipping import Shipping
 
 log = logging.getLogger(__name__)
 
@@ -146,8 +147,10 @@ class Checkout:
         policy: CheckoutPolicy,
         status_tokens: StatusTokens,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        shipping: Shipping | None = None,
     ) -> None:
         self._status_tokens = status_tokens
+        self._shipping = shipping
         self._carts = carts
         self._catalog = catalog
         self._orders = orders
@@ -295,12 +298,33 @@ class Checkout:
         products = await self._catalog.products(list({v.product_id for v in variants.values()}))
         # Stock is checked by the reservation itself; here every line counts as in stock.
         plenty = {v: InventoryLevel(v, 10**9) for v in variant_ids}
+        # The cart's own rule: its chosen method while it still applies, else the
+        # cheapest, read now (a method changed since the cart was shown is recorded on
+        # the order as charged); no method at all for the country refuses.
+        methods = (
+            None
+            if self._shipping is None
+            else await self._shipping.methods_for(address.country_code)
+        )
         priced = price_cart(
-            replace(cart, shipping_address=address), variants, products, plenty, self._pricing
+            replace(cart, shipping_address=address),
+            variants,
+            products,
+            plenty,
+            self._pricing,
+            methods,
         )
         unavailable = {w.variant_id for w in priced.warnings}
         if unavailable:
             raise Rejected(_out_of_stock(cart, unavailable))
+        delivery = priced.delivery
+        if delivery is None:
+            raise Rejected.one(
+                UserErrorCode.SHIPPING_NOT_AVAILABLE,
+                f"we do not ship to {address.country_code} (for this cart)",
+                "shippingAddress",
+                "countryCode",
+            )
         lines = []
         for priced_line in priced.lines:
             variant = priced_line.variant
@@ -337,6 +361,8 @@ class Checkout:
             payment_method=method,
             lines=tuple(lines),
             status_token_hash=self._status_tokens.hash_for(public_id),
+            shipping_method_title=delivery.title,
+            shipping_method_handle=delivery.handle,
         )
 
     async def _charge(self, order: Order, payment_method: str) -> CheckoutOutcome:

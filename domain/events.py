@@ -37,6 +37,8 @@ class Topic(StrEnum):
     REVIEW_CREATED = "ReviewCreated"
     PASSWORD_RESET_REQUESTED = "PasswordResetRequested"
     EMAIL_VERIFICATION_REQUESTED = "EmailVerificationRequested"
+    SHIPPING_ZONE_CHANGED = "ShippingZoneChanged"
+    SHIPPING_METHOD_CHANGED = "ShippingMethodChanged"
 
 
 PRODUCT_TOPICS = (Topic.PRODUCT_CREATED, Topic.PRODUCT_UPDATED, Topic.PRODUCT_ARCHIVED)
@@ -205,6 +207,24 @@ class EmailVerificationRequested(EventPayload):
     sealed: str
 
 
+@dataclass(frozen=True, slots=True)
+class ShippingZoneChanged(EventPayload):
+    """A zone was created, renamed or given other countries."""
+
+    topic: ClassVar[Topic] = Topic.SHIPPING_ZONE_CHANGED
+    zone: int
+
+
+@dataclass(frozen=True, slots=True)
+class ShippingMethodChanged(EventPayload):
+    """A method of `zone` was created, changed or (`change` "deleted") deleted."""
+
+    topic: ClassVar[Topic] = Topic.SHIPPING_METHOD_CHANGED
+    method: int
+    zone: int
+    change: str  # "created", "updated" or "deleted"
+
+
 ProductChange = ProductCreated | ProductUpdated | ProductArchived
 VariantChange = VariantCreated | VariantUpdated
 
@@ -225,6 +245,8 @@ PAYLOADS: dict[Topic, type[EventPayload]] = {
         ReviewCreated,
         PasswordResetRequested,
         EmailVerificationRequested,
+        ShippingZoneChanged,
+        ShippingMethodChanged,
     )
 }
 

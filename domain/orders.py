@@ -85,6 +85,8 @@ class Order:
     created_at: datetime
     updated_at: datetime
     cancel_reason: str | None = None
+    shipping_method_title: str | None = None  # null on orders placed before shipping zones
+    shipping_method_handle: str | None = None
     # The raw status token, only on the order checkout just answered with (see
     # domain.order_status): it is stored hashed, so no read from the store carries it.
     status_token: str | None = None
@@ -109,6 +111,8 @@ class NewOrder:
     payment_method: str
     lines: tuple[OrderLine, ...]
     status_token_hash: str  # SHA-256 of the order's status token
+    shipping_method_title: str | None = None
+    shipping_method_handle: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

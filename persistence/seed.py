@@ -294,6 +294,7 @@ class SeedReport:
     variants: int
     reviews: int
     customers: int
+    shipping_zones: int
     seconds: float
 
 
@@ -332,14 +333,63 @@ async def seed_catalog(
             await _copy_postgres(conn, data)
         else:
             await _insert_sqlite(conn, data)
+        zones = await _seed_shipping(conn)
     return SeedReport(
         categories=len(data[t.categories]),
         products=len(data[t.products]),
         variants=len(data[t.product_variants]),
         reviews=len(data[t.reviews]),
         customers=len(data[t.customers]),
+        shipping_zones=zones,
         seconds=round(time.perf_counter() - started, 3),
     )
+
+
+# The demo's shipping: two zones with two methods each (prices in minor units, days).
+# Every other country ships by the built-in default zone (SHIPPING_FLAT_RATE, free from
+# FREE_SHIPPING_THRESHOLD).
+SEED_ZONES: tuple[tuple[str, tuple[str, ...], tuple[tuple[str, int, int, int], ...]], ...] = (
+    ("Domestic", ("US",), (("Standard", 499, 3, 5), ("Express", 1499, 1, 2))),
+    (
+        "Europe",
+        ("AT", "BE", "DE", "ES", "FR", "IE", "IT", "NL"),
+        (("Standard", 999, 5, 8), ("Express", 2499, 2, 3)),
+    ),
+)
+
+
+async def _seed_shipping(conn: AsyncConnection) -> int:
+    """The demo zones, unless staff already set shipping up (their countries would
+    collide with ours)."""
+    if await _first_id(conn, t.shipping_zones) is not None:
+        return 0
+    for name, countries, methods in SEED_ZONES:
+        zone_id = await conn.scalar(
+            t.shipping_zones.insert()
+            .values(name=name, created_at=BASE_TIME, updated_at=BASE_TIME)
+            .returning(t.shipping_zones.c.id)
+        )
+        await conn.execute(
+            t.shipping_zone_countries.insert(),
+            [{"zone_id": zone_id, "country_code": code} for code in countries],
+        )
+        await conn.execute(
+            t.shipping_methods.insert(),
+            [
+                {
+                    "zone_id": zone_id,
+                    "title": title,
+                    "price": price,
+                    "min_delivery_days": low,
+                    "max_delivery_days": high,
+                    "active": True,
+                    "created_at": BASE_TIME,
+                    "updated_at": BASE_TIME,
+                }
+                for title, price, low, high in methods
+            ],
+        )
+    return len(SEED_ZONES)
 
 
 def _stored_customer(columns: CustomerColumns, row: Row) -> Row:

@@ -278,6 +278,9 @@ orders = Table(
     # never stored. Null for orders placed before tokens existed.
     Column("status_token_hash", String(64), nullable=True),
     Column("cancel_reason", String(500), nullable=True),  # set when cancelled
+    # The shipping method charged, as it was then (null for orders before 0013).
+    Column("shipping_method_title", String(100), nullable=True),
+    Column("shipping_method_handle", String(64), nullable=True),
     *_timestamps(),
     CheckConstraint(
         "status IN ('PENDING_PAYMENT', 'PAID', 'FULFILLED', 'PAYMENT_FAILED', 'CANCELLED', "
@@ -500,4 +503,47 @@ search_documents = Table(
         postgresql_using="gin",
         postgresql_ops={"search_text": "gin_trgm_ops"},
     ),
+)
+
+
+# Shipping (domain/shipping.py): a zone is a set of countries holding methods. The
+# primary key on the country is what keeps a country in at most one zone.
+shipping_zones = Table(
+    "shipping_zones",
+    metadata,
+    _id(),
+    Column("name", String(100), nullable=False),
+    *_timestamps(),
+)
+
+shipping_zone_countries = Table(
+    "shipping_zone_countries",
+    metadata,
+    Column("country_code", String(2), primary_key=True),
+    Column("zone_id", Id, ForeignKey("shipping_zones.id", ondelete="CASCADE"), nullable=False),
+    Index("ix_shipping_zone_countries_zone_id", "zone_id"),
+)
+
+shipping_methods = Table(
+    "shipping_methods",
+    metadata,
+    _id(),
+    Column("zone_id", Id, ForeignKey("shipping_zones.id", ondelete="CASCADE"), nullable=False),
+    Column("title", String(100), nullable=False),
+    Column("price", BigInteger, nullable=False),
+    Column("min_subtotal", BigInteger, nullable=True),
+    Column("max_subtotal", BigInteger, nullable=True),
+    Column("min_delivery_days", SmallInteger, nullable=False),
+    Column("max_delivery_days", SmallInteger, nullable=False),
+    Column("active", Boolean, nullable=False, server_default=text("true")),
+    *_timestamps(),
+    CheckConstraint("price >= 0", name="price"),
+    CheckConstraint(
+        "min_subtotal IS NULL OR max_subtotal IS NULL OR min_subtotal <= max_subtotal",
+        name="subtotal_range",
+    ),
+    CheckConstraint(
+        "min_delivery_days >= 0 AND min_delivery_days <= max_delivery_days", name="delivery_days"
+    ),
+    Index("ix_shipping_methods_zone_id", "zone_id", "id"),
 )

@@ -27,6 +27,7 @@ from schema.context import Info
 from schema.errors import UserError
 from schema.global_id import int_gid_or_none, str_gid_or_none
 from schema.refusals import refusals_as
+from schema.shipping import CartSelectedDeliveryOptionUpdateInput
 
 Action = Callable[[str, int | None], Awaitable[None]]
 
@@ -139,6 +140,20 @@ class CartMutation:
             info,
             input.cart_id,
             lambda cart_id, viewer: carts.update_address(cart_id, address, viewer),
+        )
+
+    @strawberry.mutation(
+        description="Choose one of the cart's deliveryOptions by its handle; the cheapest "
+        "applies until one is chosen, and again once the chosen one no longer does."
+    )
+    async def cart_selected_delivery_option_update(
+        self, info: Info, input: CartSelectedDeliveryOptionUpdateInput
+    ) -> CartPayload:
+        carts = info.context.carts
+        return await _mutate(
+            info,
+            input.cart_id,
+            lambda cart_id, viewer: carts.select_delivery_option(cart_id, input.handle, viewer),
         )
 
 

@@ -33,6 +33,7 @@ from resolvers.extensions.lifecycle import ReleaseRequestState
 from resolvers.extensions.search_report import SearchReport
 from resolvers.reviews import ReviewMutation
 from resolvers.search import SearchQuery
+from resolvers.shipping_admin import ShippingAdminMutation
 from schema.addresses import CustomerAddress
 from schema.catalog import Category, Product, ProductVariant, Review
 from schema.customers import Customer
@@ -54,6 +55,7 @@ class Mutation(
     CheckoutMutation,
     ReviewMutation,
     CatalogAdminMutation,
+    ShippingAdminMutation,
 ):
     pass
 

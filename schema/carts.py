@@ -15,6 +15,7 @@ from schema.common import Money
 from schema.context import Info
 from schema.errors import UserError
 from schema.global_id import encode_gid
+from schema.shipping import CartDeliveryOption
 
 
 @strawberry.type(description="A postal address.")
@@ -86,9 +87,18 @@ class Cart:
     buyer_identity: CartBuyerIdentity
     shipping_address: MailingAddress | None
     checkout_ready: bool = strawberry.field(
-        description="Lines, an email and an address, and nothing out of stock or unavailable."
+        description="Lines, an email, an address with a delivery option, and nothing out of "
+        "stock or unavailable."
     )
     warnings: list[CartWarning]
+    delivery_options: list[CartDeliveryOption] = strawberry.field(
+        description="How it may be delivered to the shipping address's country (else the "
+        "buyer's), cheapest first; empty without lines or a country."
+    )
+    selected_delivery_option: CartDeliveryOption | None = strawberry.field(
+        description="What cost.shippingAmount charges: the chosen option while it is "
+        "available, else the cheapest; null when there is none."
+    )
     created_at: datetime
     updated_at: datetime
 
@@ -115,7 +125,8 @@ async def build_cart(info: Info, cart: carts.Cart) -> Cart:
     }
     levels = await loaders.inventory_by_variant_id.load_many(list(variants))
     stock = dict(zip(variants, levels, strict=True))
-    priced = carts.price_cart(cart, variants, products, stock, info.context.pricing)
+    methods = await info.context.shipping.methods_for(cart.destination_country)
+    priced = carts.price_cart(cart, variants, products, stock, info.context.pricing, methods)
     currency = priced.cost.currency_code
 
     def money(amount: int) -> Money:
@@ -160,6 +171,10 @@ async def build_cart(info: Info, cart: carts.Cart) -> Cart:
             )
             for w in priced.warnings
         ],
+        delivery_options=[CartDeliveryOption.of(m, currency) for m in priced.delivery_options],
+        selected_delivery_option=None
+        if priced.delivery is None
+        else CartDeliveryOption.of(priced.delivery, currency),
         created_at=cart.created_at,
         updated_at=cart.updated_at,
     )

@@ -31,6 +31,8 @@ from domain.ports import CatalogReader
 from domain.rate_limits import BucketSize, RateLimiter
 from domain.reviews import Reviews
 from domain.search import SearchIndex
+from domain.shipping import Shipping
+from domain.shipping_admin import ShippingAdmin
 from schema.request_state import RequestState
 from settings import Settings
 
@@ -55,6 +57,8 @@ class Context:
     order_status: OrderStatusLookup
     order_loaders: OrderLoaders
     catalog_admin: CatalogAdmin
+    shipping: Shipping
+    shipping_admin: ShippingAdmin
     documents: PersistedDocuments
     document_policy: DocumentPolicy  # the public one, or the calling partner's
     address_book: AddressBook

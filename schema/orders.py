@@ -110,6 +110,12 @@ class OrderPayment:
     decline_code: str | None
 
 
+@strawberry.type(description="The shipping method charged, as it was when the order was placed.")
+class OrderShippingMethod:
+    title: str
+    handle: str
+
+
 @strawberry.type
 class OrderCost:
     subtotal_amount: Money
@@ -138,6 +144,9 @@ class Order(Node):
     status_token: str | None = strawberry.field(
         description="Opens this order in orderByStatusToken, without an account. Only in "
         "checkoutComplete's answer (and its replay); null everywhere else."
+    )
+    shipping_method: OrderShippingMethod | None = strawberry.field(
+        description="Null on orders placed before shipping methods existed."
     )
     record: strawberry.Private[orders.Order]
 
@@ -191,6 +200,11 @@ class Order(Node):
             updated_at=order.updated_at,
             cancel_reason=order.cancel_reason,
             status_token=order.status_token,
+            shipping_method=None
+            if order.shipping_method_title is None or order.shipping_method_handle is None
+            else OrderShippingMethod(
+                title=order.shipping_method_title, handle=order.shipping_method_handle
+            ),
             record=order,
         )
 

@@ -124,6 +124,8 @@ class SqlOrderStore:
                         payment_method=order.payment_method,
                         reservation_expires_at=expires_at,
                         status_token_hash=order.status_token_hash,
+                        shipping_method_title=order.shipping_method_title,
+                        shipping_method_handle=order.shipping_method_handle,
                     )
                     .on_conflict_do_nothing(
                         index_elements=[orders.c.cart_id], index_where=ORDER_HOLDS_CART
@@ -463,6 +465,8 @@ class SqlOrderStore:
             created_at=aware(row["created_at"]),
             updated_at=aware(row["updated_at"]),
             cancel_reason=row["cancel_reason"],
+            shipping_method_title=row["shipping_method_title"],
+            shipping_method_handle=row["shipping_method_handle"],
         )
 
     async def _reserve(self, connection: AsyncConnection, wanted: dict[int, int]) -> dict[int, int]:

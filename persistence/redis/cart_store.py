@@ -1,6 +1,7 @@
 """Carts in Redis: one hash per cart, every write one atomic Lua script.
 
     cart:<id>              owner, email, country, address, created, updated,
+                           delivery (the chosen delivery option's handle),
                            seq (line counter), l:<variant id> -> "<quantity>:<seq>"
     customer-cart:<id>     the customer's open cart
 
@@ -313,6 +314,11 @@ class RedisCartStore:
             self._set_fields, [_cart_key(cart_id)], [self._ttl, _now_ms(), "address", encoded]
         )
 
+    async def set_delivery_handle(self, cart_id: str, handle: str) -> CartStoreError | None:
+        return await self._run(
+            self._set_fields, [_cart_key(cart_id)], [self._ttl, _now_ms(), "delivery", handle]
+        )
+
     async def delete(self, cart_id: str) -> None:
         """Checked out: the cart, and the owner's pointer to it, go."""
         async with redis_required():
@@ -461,4 +467,5 @@ def _cart_from_hash(cart_id: str, raw: dict[bytes, bytes], cipher: PiiCipher) ->
         lines=tuple(line for _, line in lines),
         created_at=_from_ms(raw[b"created"]),
         updated_at=_from_ms(raw[b"updated"]),
+        delivery_handle=raw[b"delivery"].decode() if b"delivery" in raw else None,
     )

@@ -101,6 +101,14 @@ class FakeCartStore:
         self.carts[cart_id] = replace(cart, shipping_address=address)
         return None
 
+    async def set_delivery_handle(self, cart_id: str, handle: str) -> CartStoreError | None:
+        self._check_up()
+        cart = self.carts.get(cart_id)
+        if cart is None:
+            return CartStoreError.NOT_FOUND
+        self.carts[cart_id] = replace(cart, delivery_handle=handle)
+        return None
+
     async def delete(self, cart_id: str) -> None:
         self._check_up()
         self.carts.pop(cart_id, None)

@@ -86,6 +86,8 @@ class FakeOrderStore:
             ),
             created_at=T0,
             updated_at=T0,
+            shipping_method_title=order.shipping_method_title,
+            shipping_method_handle=order.shipping_method_handle,
         )
         self.orders[order_id] = placed
         self.expires[order_id] = expires_at

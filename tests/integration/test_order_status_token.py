@@ -163,6 +163,7 @@ async def test_the_order_type_has_no_path_to_the_account_or_other_orders(shop: A
         "fulfillments",
         "fulfillmentStatus",
         "statusHistory",
+        "shippingMethod",  # title and handle: plain strings, no path onward
     }
 
 

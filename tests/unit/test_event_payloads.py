@@ -30,6 +30,8 @@ from domain.events import (
     ProductCreated,
     ProductUpdated,
     ReviewCreated,
+    ShippingMethodChanged,
+    ShippingZoneChanged,
     StockChanged,
     Topic,
     VariantCreated,
@@ -71,6 +73,11 @@ WIRE: list[tuple[EventPayload, dict[str, Any]]] = [
     (
         EmailVerificationRequested(customer=7, sealed="gAAAA..."),
         {"customer": 7, "sealed": "gAAAA..."},
+    ),
+    (ShippingZoneChanged(zone=2), {"zone": 2}),
+    (
+        ShippingMethodChanged(method=5, zone=2, change="deleted"),
+        {"method": 5, "zone": 2, "change": "deleted"},
     ),
 ]
 

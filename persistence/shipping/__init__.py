@@ -1,0 +1,1 @@
+"""Shipping zones and methods in SQL."""
