@@ -110,6 +110,72 @@ CASES: list[tuple[str, str, Any, str]] = [
         lambda s: {"i": {"email": f"ann{s}@example.com", "password": "correct horse"}},
         "i.email",
     ),
+    (
+        "address book street",
+        """mutation($i: CustomerAddressCreateInput!) { customerAddressCreate(input: $i) {
+           customerAddress { id } userErrors { code } } }""",
+        lambda s: {
+            "i": {
+                "address": {
+                    "firstName": "A",
+                    "lastName": "B",
+                    "address1": f"1 Main{s}",
+                    "city": "Berlin",
+                    "zip": "10115",
+                    "countryCode": "DE",
+                }
+            }
+        },
+        "i.address.address1",
+    ),
+    (
+        "profile name",
+        """mutation($i: CustomerUpdateInput!) { customerUpdate(input: $i) {
+           customer { id } userErrors { code } } }""",
+        lambda s: {"i": {"name": f"Ann{s}"}},
+        "i.name",
+    ),
+    (
+        "recovery email",
+        """mutation($i: CustomerRecoverInput!) { customerRecover(input: $i) {
+           userErrors { code } } }""",
+        lambda s: {"i": {"email": f"ann{s}@example.com"}},
+        "i.email",
+    ),
+    (
+        "reset token",
+        """mutation($i: CustomerResetInput!) { customerReset(input: $i) {
+           customer { id } userErrors { code } } }""",
+        lambda s: {"i": {"token": f"tok{s}", "password": "long enough"}},
+        "i.token",
+    ),
+    (
+        "verification token",
+        """mutation($i: CustomerEmailVerifyInput!) { customerEmailVerify(input: $i) {
+           customer { id } userErrors { code } } }""",
+        lambda s: {"i": {"token": f"tok{s}"}},
+        "i.token",
+    ),
+    (
+        "order status token",
+        "query($t: String!) { orderByStatusToken(token: $t) { id } }",
+        lambda s: {"t": f"tok{s}"},
+        "t",
+    ),
+    (
+        "delivery option handle",
+        """mutation($i: CartSelectedDeliveryOptionUpdateInput!) {
+           cartSelectedDeliveryOptionUpdate(input: $i) { userErrors { code } } }""",
+        lambda s: {"i": {"cartId": "Z2lkOi8vc2hvcC9DYXJ0L3g", "handle": f"h{s}"}},
+        "i.handle",
+    ),
+    (
+        "shipping zone country",
+        """mutation($i: ShippingZoneCreateInput!) { shippingZoneCreate(input: $i) {
+           userErrors { code } } }""",
+        lambda s: {"i": {"name": "Zone", "countryCodes": ["DE", f"F{s}"]}},
+        "i.countryCodes.1",
+    ),
 ]
 
 
@@ -217,6 +283,17 @@ async def test_control_characters_in_document_literals_are_refused(
     await CatalogFactory(db).product("Mug")
 
     result = await production.query(document)
+
+    assert_refused(result, field)
+
+
+@pytest.mark.parametrize(
+    ("what", "document", "variables", "field"), CASES, ids=[c[0] for c in CASES]
+)
+async def test_100k_characters_in_any_variable_are_refused_before_anything_runs(
+    production: AppClient, db: Database, what: str, document: str, variables: Any, field: str
+) -> None:
+    result = await production.query(document, variables("x" * 100_000))
 
     assert_refused(result, field)
 

@@ -539,6 +539,14 @@ async def test_every_refused_staff_input_names_its_field_and_writes_nothing(
             ["maxSubtotal"],
         ),
         (METHOD_UPDATE, {"id": method_id, "price": "1e9"}, "INVALID_PRICE", ["price"]),
+        # Arabic-Indic and fullwidth digits are not prices
+        (METHOD_UPDATE, {"id": method_id, "price": "\u0661\u0660"}, "INVALID_PRICE", ["price"]),
+        (
+            METHOD_UPDATE,
+            {"id": method_id, "minSubtotal": "\uff15"},
+            "INVALID_PRICE",
+            ["minSubtotal"],
+        ),
         (
             METHOD_UPDATE,
             {"id": encode_gid("ShippingMethod", 999), "title": "Z"},
