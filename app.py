@@ -56,6 +56,7 @@ from domain.checkout import Checkout, CheckoutPolicy
 from domain.customers import Accounts
 from domain.erasure import Erasure
 from domain.events import CacheInvalidation, EventHandler, SearchIndexing
+from domain.gift_card_desk import GiftCardDesk
 from domain.notifications import LowStockAlerts, Mailer, OrderConfirmations
 from domain.order_desk import OrderDesk
 from domain.order_status import OrderStatusLookup, StatusTokens
@@ -80,6 +81,8 @@ from persistence.db import Database, create_database
 from persistence.events.consumer import ConsumerPolicy, StreamConsumer
 from persistence.events.relay import OutboxRelay
 from persistence.events.worker import EventWorker
+from persistence.gift_cards.code_key import gift_card_code_key
+from persistence.gift_cards.store import SqlGiftCardStore
 from persistence.migrate import PiiKeys
 from persistence.orders.idempotency import SqlIdempotencyStore
 from persistence.orders.notifications import SqlNotificationStore
@@ -160,6 +163,7 @@ class Container:
     catalog_admin: CatalogAdmin
     shipping: Shipping
     shipping_admin: ShippingAdmin
+    gift_cards: GiftCardDesk
     search: SearchIndex
 
     @classmethod
@@ -255,6 +259,18 @@ class Container:
             if settings.shipping_default_zone
             else (),
         )
+        gift_cards = GiftCardDesk(
+            SqlGiftCardStore(db),
+            RedisFailureThrottle(
+                redis,
+                name="gift-card",
+                limit=settings.gift_card_failures_per_client,
+                window_seconds=settings.gift_card_failure_window_seconds,
+                pseudonym=blind_index.of,
+            ),
+            gift_card_code_key(revealed(settings.gift_card_code_key), settings.data_dir),
+            settings.currency_code,
+        )
         gateway = gateway or _gateway(settings)
         order_store = SqlOrderStore(db, pii)
         status_tokens = StatusTokens(
@@ -289,7 +305,14 @@ class Container:
             address_book=address_book,
             account_changes=account_changes,
             erasure=erasure,
-            carts=Carts(cart_store, lookups, address_book, pricing=pricing, shipping=shipping),
+            carts=Carts(
+                cart_store,
+                lookups,
+                address_book,
+                pricing=pricing,
+                shipping=shipping,
+                gift_cards=gift_cards,
+            ),
             cart_store=cart_store,
             reviews=Reviews(SqlReviewRepository(db, pii), lookups, cache),
             pricing=pricing,
@@ -337,6 +360,7 @@ class Container:
             ),
             shipping=shipping,
             shipping_admin=ShippingAdmin(SqlShippingEditor(db), settings.currency_code),
+            gift_cards=gift_cards,
             search=components.wrap_search(search_index(db, settings, redis)),
         )
 
@@ -508,6 +532,7 @@ class GraphQLView(PersistedQueryHttp, GraphQLOverHttp, WellFormedRequests, Graph
             catalog_admin=container.catalog_admin,
             shipping=container.shipping,
             shipping_admin=container.shipping_admin,
+            gift_cards=container.gift_cards,
             rate_limiter=container.rate_limiter,
             documents=container.documents,
             document_policy=container.public_documents if partner is None else partner.policy,

@@ -95,6 +95,13 @@ class Settings(BaseSettings):
     # Order status tokens are HMAC-SHA256(this key, order id): at least 32 characters,
     # the same for every process (API and worker). Development generates one in DATA_DIR.
     order_status_token_key: SecretStr | None = None
+    # Gift card codes are stored as HMAC-SHA256(this key, code): at least 32 characters,
+    # the same for every process; changing it makes every issued card unknown.
+    # Development generates one in DATA_DIR.
+    gift_card_code_key: SecretStr | None = None
+    # cartGiftCardCodesUpdate: failed code look-ups per client address per window.
+    gift_card_failures_per_client: int = Field(default=10, ge=1)
+    gift_card_failure_window_seconds: int = Field(default=15 * 60, ge=1)
     # orderByStatusToken: failed look-ups per client address per window.
     order_status_failures_per_client: int = Field(default=20, ge=1)
     order_status_failure_window_seconds: int = Field(default=15 * 60, ge=1)
@@ -229,6 +236,7 @@ class Settings(BaseSettings):
                 ("PII_ENCRYPTION_KEYS", self.pii_encryption_keys),
                 ("PII_INDEX_KEY", self.pii_index_key),
                 ("ORDER_STATUS_TOKEN_KEY", self.order_status_token_key),
+                ("GIFT_CARD_CODE_KEY", self.gift_card_code_key),
             ):
                 if not value:
                     missing.append(name)

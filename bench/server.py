@@ -32,6 +32,7 @@ def server_python(app_dir: Path) -> str:
 BENCH_PII_KEY = base64.urlsafe_b64encode(b"bench-pii-key-not-for-real-data!").decode()
 BENCH_INDEX_KEY = "bench-blind-index-key-not-for-real-data"
 BENCH_STATUS_TOKEN_KEY = "bench-order-status-token-key-not-for-real-data"
+BENCH_GIFT_CARD_CODE_KEY = "bench-gift-card-code-key-not-for-real-data"
 
 
 def server_env(args: argparse.Namespace) -> dict[str, str]:
@@ -47,6 +48,7 @@ def server_env(args: argparse.Namespace) -> dict[str, str]:
         PII_ENCRYPTION_KEYS=BENCH_PII_KEY,
         PII_INDEX_KEY=BENCH_INDEX_KEY,
         ORDER_STATUS_TOKEN_KEY=BENCH_STATUS_TOKEN_KEY,
+        GIFT_CARD_CODE_KEY=BENCH_GIFT_CARD_CODE_KEY,
         # One load generator on one address: limits that never bite, but are still
         # charged on every request, so their cost is in the figures.
         RATE_LIMIT_CAPACITY="1000000000",

@@ -16,6 +16,7 @@ from domain.addresses import MailingAddress, check_address, check_country
 from domain.catalog import InventoryLevel, Product, Variant
 from domain.customers import normalize_email
 from domain.errors import Rejected, UserError, UserErrorCode
+from domain.gift_card_desk import GiftCardDesk
 from domain.shipping import (
     HANDLE_MAX,
     Shipping,
@@ -48,6 +49,8 @@ class Cart:
     updated_at: datetime
     # The handle of the delivery option the shopper picked (see domain.shipping).
     delivery_handle: str | None = None
+    # The gift cards applied (ids, in the order applied; never their codes).
+    gift_card_ids: tuple[int, ...] = ()
 
     @property
     def destination_country(self) -> str | None:
@@ -96,6 +99,10 @@ class CartStore(Protocol):
     async def set_address(self, cart_id: str, address: MailingAddress) -> CartStoreError | None: ...
 
     async def set_delivery_handle(self, cart_id: str, handle: str) -> CartStoreError | None: ...
+
+    async def set_gift_card_ids(self, cart_id: str, ids: Sequence[int]) -> CartStoreError | None:
+        """Replaces the applied gift cards; none clears them."""
+        ...
 
     async def delete(self, cart_id: str) -> None: ...
 
@@ -312,7 +319,9 @@ class Carts:
         *,
         pricing: PricingRules | None = None,
         shipping: Shipping | None = None,
+        gift_cards: GiftCardDesk | None = None,
     ) -> None:
+        self._gift_cards = gift_cards
         self._store = store
         self._merchandise = merchandise
         self._default_addresses = default_addresses
@@ -415,6 +424,22 @@ class Carts:
         if all(option.handle != handle for option in priced.delivery_options):
             raise _option_not_available()
         _raise_for(await self._store.set_delivery_handle(cart_id, handle))
+
+    async def update_gift_card_codes(
+        self,
+        cart_id: str,
+        codes: Sequence[str],
+        viewer_id: int | None,
+        client: str,
+        now: datetime,
+    ) -> None:
+        """Replace the cart's gift cards with the ones these codes open; a refused code
+        refuses them all (the cart keeps what it had). Nothing is debited here: checkout
+        does not use gift cards yet."""
+        await self._require(cart_id, viewer_id)
+        assert self._gift_cards is not None, "wire gift cards"
+        ids = await self._gift_cards.cards_for_codes(codes, client, now)
+        _raise_for(await self._store.set_gift_card_ids(cart_id, ids))
 
     async def prefill_address(self, cart_id: str, customer_id: int) -> None:
         """A customer's own cart without a shipping address gets their default address; a

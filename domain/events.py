@@ -39,6 +39,8 @@ class Topic(StrEnum):
     EMAIL_VERIFICATION_REQUESTED = "EmailVerificationRequested"
     SHIPPING_ZONE_CHANGED = "ShippingZoneChanged"
     SHIPPING_METHOD_CHANGED = "ShippingMethodChanged"
+    GIFT_CARD_CREATED = "GiftCardCreated"
+    GIFT_CARD_DISABLED = "GiftCardDisabled"
 
 
 PRODUCT_TOPICS = (Topic.PRODUCT_CREATED, Topic.PRODUCT_UPDATED, Topic.PRODUCT_ARCHIVED)
@@ -225,6 +227,25 @@ class ShippingMethodChanged(EventPayload):
     change: str  # "created", "updated" or "deleted"
 
 
+@dataclass(frozen=True, slots=True)
+class GiftCardCreated(EventPayload):
+    """Staff issued `gift_card` worth `initial_balance` minor units (never the code)."""
+
+    topic: ClassVar[Topic] = Topic.GIFT_CARD_CREATED
+    gift_card: int
+    initial_balance: int
+    currency_code: str
+
+
+@dataclass(frozen=True, slots=True)
+class GiftCardDisabled(EventPayload):
+    """Staff disabled `gift_card`; `balance` is what was left on it."""
+
+    topic: ClassVar[Topic] = Topic.GIFT_CARD_DISABLED
+    gift_card: int
+    balance: int
+
+
 ProductChange = ProductCreated | ProductUpdated | ProductArchived
 VariantChange = VariantCreated | VariantUpdated
 
@@ -247,6 +268,8 @@ PAYLOADS: dict[Topic, type[EventPayload]] = {
         EmailVerificationRequested,
         ShippingZoneChanged,
         ShippingMethodChanged,
+        GiftCardCreated,
+        GiftCardDisabled,
     )
 }
 

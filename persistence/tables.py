@@ -547,3 +547,26 @@ shipping_methods = Table(
     ),
     Index("ix_shipping_methods_zone_id", "zone_id", "id"),
 )
+
+
+gift_cards = Table(
+    "gift_cards",
+    metadata,
+    _id(),
+    # HMAC-SHA256 (GIFT_CARD_CODE_KEY) of the canonical code, hex; the code is never stored.
+    Column("code_digest", String(64), nullable=False, unique=True),
+    Column("last_characters", String(4), nullable=False),
+    Column("initial_balance", BigInteger, nullable=False),
+    Column("balance", BigInteger, nullable=False),
+    Column("currency_code", String(3), nullable=False),
+    Column("expires_at", DateTime(timezone=True), nullable=True),
+    Column("enabled", Boolean, nullable=False, server_default=text("true")),
+    Column(
+        "created_at",
+        DateTime(timezone=True),
+        server_default=text("CURRENT_TIMESTAMP"),
+        nullable=False,
+    ),
+    CheckConstraint("initial_balance > 0", name="initial_balance_positive"),
+    CheckConstraint("balance >= 0 AND balance <= initial_balance", name="balance_in_range"),
+)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 
 import strawberry
 
@@ -25,6 +26,7 @@ from schema.carts import (
 )
 from schema.context import Info
 from schema.errors import UserError
+from schema.gift_cards import CartGiftCardCodesUpdateInput
 from schema.global_id import int_gid_or_none, str_gid_or_none
 from schema.refusals import refusals_as
 from schema.shipping import CartSelectedDeliveryOptionUpdateInput
@@ -154,6 +156,24 @@ class CartMutation:
             info,
             input.cart_id,
             lambda cart_id, viewer: carts.select_delivery_option(cart_id, input.handle, viewer),
+        )
+
+    @strawberry.mutation(
+        description="Replace the cart's gift cards with the ones these codes open (at most "
+        "5); any refused code refuses them all and the cart keeps what it had. Failed "
+        "look-ups are throttled per client (THROTTLED). Checkout does not debit gift cards "
+        "yet: cost.checkoutChargeAmount is what they would leave to pay."
+    )
+    async def cart_gift_card_codes_update(
+        self, info: Info, input: CartGiftCardCodesUpdateInput
+    ) -> CartPayload:
+        carts, client = info.context.carts, info.context.client_address
+        return await _mutate(
+            info,
+            input.cart_id,
+            lambda cart_id, viewer: carts.update_gift_card_codes(
+                cart_id, input.gift_card_codes, viewer, client, datetime.now(UTC)
+            ),
         )
 
 

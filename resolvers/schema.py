@@ -31,6 +31,7 @@ from resolvers.extensions.execution import plain_data_context
 from resolvers.extensions.input_guard import InputGuard
 from resolvers.extensions.lifecycle import ReleaseRequestState
 from resolvers.extensions.search_report import SearchReport
+from resolvers.gift_cards import GiftCardMutation
 from resolvers.reviews import ReviewMutation
 from resolvers.search import SearchQuery
 from resolvers.shipping_admin import ShippingAdminMutation
@@ -56,6 +57,7 @@ class Mutation(
     ReviewMutation,
     CatalogAdminMutation,
     ShippingAdminMutation,
+    GiftCardMutation,
 ):
     pass
 

@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 import dataclasses
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import Enum
 
 import strawberry
 
 from domain import addresses, carts
+from domain.gift_cards import apply_gift_cards
 from domain.money import Money as DomainMoney
 from schema.catalog import ProductVariant
 from schema.common import Money
 from schema.context import Info
 from schema.errors import UserError
+from schema.gift_cards import AppliedGiftCard
 from schema.global_id import encode_gid
 from schema.shipping import CartDeliveryOption
 
@@ -55,6 +57,13 @@ class CartCost:
     shipping_amount: Money
     tax_amount: Money
     total_amount: Money
+    gift_cards_amount: Money = strawberry.field(
+        description="What the applied gift cards would pay of totalAmount."
+    )
+    checkout_charge_amount: Money = strawberry.field(
+        description="totalAmount less giftCardsAmount: what the card gateway would charge. "
+        "Checkout does not debit gift cards yet and still charges totalAmount."
+    )
 
 
 @strawberry.type
@@ -84,6 +93,10 @@ class Cart:
     lines: list[CartLine]
     total_quantity: int
     cost: CartCost
+    applied_gift_cards: list[AppliedGiftCard] = strawberry.field(
+        description="The gift cards applied, in order, with what each would pay; a card "
+        "disabled or gone since pays 0 (or, gone, is left out)."
+    )
     buyer_identity: CartBuyerIdentity
     shipping_address: MailingAddress | None
     checkout_ready: bool = strawberry.field(
@@ -128,6 +141,8 @@ async def build_cart(info: Info, cart: carts.Cart) -> Cart:
     methods = await info.context.shipping.methods_for(cart.destination_country)
     priced = carts.price_cart(cart, variants, products, stock, info.context.pricing, methods)
     currency = priced.cost.currency_code
+    applied = await info.context.gift_cards.cards(cart.gift_card_ids)
+    paid = apply_gift_cards(priced.cost.total, applied, currency, datetime.now(UTC))
 
     def money(amount: int) -> Money:
         return Money.of(DomainMoney(amount, currency))
@@ -156,7 +171,18 @@ async def build_cart(info: Info, cart: carts.Cart) -> Cart:
             shipping_amount=money(priced.cost.shipping),
             tax_amount=money(priced.cost.tax),
             total_amount=money(priced.cost.total),
+            gift_cards_amount=money(paid.total_used),
+            checkout_charge_amount=money(paid.remaining_due),
         ),
+        applied_gift_cards=[
+            AppliedGiftCard(
+                last_characters=p.card.last_characters,
+                amount_used=money(p.amount_used),
+                balance=Money.of(DomainMoney(p.card.balance, p.card.currency_code)),
+            )
+            for p in paid.payments
+            if p.card is not None
+        ],
         buyer_identity=CartBuyerIdentity(email=cart.email, country_code=cart.country_code),
         shipping_address=None
         if cart.shipping_address is None

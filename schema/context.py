@@ -23,6 +23,7 @@ from domain.checkout import Checkout
 from domain.customers import Accounts, Customer
 from domain.erasure import Erasure
 from domain.errors import ServiceUnavailable, UnauthenticatedError
+from domain.gift_card_desk import GiftCardDesk
 from domain.order_desk import OrderDesk
 from domain.order_status import OrderStatusLookup
 from domain.partners import Partner
@@ -59,6 +60,7 @@ class Context:
     catalog_admin: CatalogAdmin
     shipping: Shipping
     shipping_admin: ShippingAdmin
+    gift_cards: GiftCardDesk
     documents: PersistedDocuments
     document_policy: DocumentPolicy  # the public one, or the calling partner's
     address_book: AddressBook

@@ -40,11 +40,13 @@ TEST_PII_KEY = "sQ1N5rIxSnfVU0Lv7YRcHuy9klFd3gexrvUUV1GHOmE="
 # model_copy(update=...) skips validation: secrets go in as the SecretStr a field holds.
 TEST_PII_INDEX_KEY = "test-only-blind-index-key-never-in-production"
 TEST_STATUS_TOKEN_KEY = "test-order-status-token-key-0123456789abcdef"
+TEST_GIFT_CARD_CODE_KEY = "test-gift-card-code-key-0123456789abcdef"
 PRODUCTION_EXTRAS = {
     "payment_gateway": "test",
     "pii_encryption_keys": SecretStr(TEST_PII_KEY),
     "pii_index_key": SecretStr(TEST_PII_INDEX_KEY),
     "order_status_token_key": SecretStr(TEST_STATUS_TOKEN_KEY),
+    "gift_card_code_key": SecretStr(TEST_GIFT_CARD_CODE_KEY),
 }
 # How the test settings store customers: what seed_catalog writes for its reviewers.
 SEED_COLUMNS = CustomerColumns(PiiCipher([TEST_PII_KEY]), BlindIndex(TEST_PII_INDEX_KEY))
@@ -102,6 +104,7 @@ def settings(database_url: str) -> Settings:
         pii_encryption_keys=TEST_PII_KEY,
         pii_index_key=TEST_PII_INDEX_KEY,
         order_status_token_key=TEST_STATUS_TOKEN_KEY,
+        gift_card_code_key=TEST_GIFT_CARD_CODE_KEY,
         # Tests send many requests from one address; test_rate_limits.py sets real limits.
         rate_limit_capacity=1e9,
         rate_limit_restore_rate=1e9,

@@ -16,7 +16,8 @@ serve() { # dir port redis-db
   env DATABASE_URL=postgresql+asyncpg://postgres@127.0.0.1:5432/commerce_bench \
     REDIS_URL=redis://127.0.0.1:6379/$3 ENVIRONMENT=production PAYMENT_GATEWAY=test \
     PII_ENCRYPTION_KEYS=$KEY PII_INDEX_KEY=bench-blind-index-key-not-for-real-data \
-    ORDER_STATUS_TOKEN_KEY=bench-order-status-token-key-not-for-real-data RATE_LIMIT_CAPACITY=1000000000 RATE_LIMIT_RESTORE_RATE=1000000000 \
+    ORDER_STATUS_TOKEN_KEY=bench-order-status-token-key-not-for-real-data \
+    GIFT_CARD_CODE_KEY=bench-gift-card-code-key-not-for-real-data RATE_LIMIT_CAPACITY=1000000000 RATE_LIMIT_RESTORE_RATE=1000000000 \
     LOG_LEVEL=WARNING setsid "$PY/uvicorn" app:app --app-dir "$1" --port "$2" --workers 2 \
     --loop uvloop --http httptools --no-access-log >"$OLD.$2.log" 2>&1 &
   echo $!

@@ -2,6 +2,7 @@
 
     cart:<id>              owner, email, country, address, created, updated,
                            delivery (the chosen delivery option's handle),
+                           giftcards (applied gift card ids, comma-separated),
                            seq (line counter), l:<variant id> -> "<quantity>:<seq>"
     customer-cart:<id>     the customer's open cart
 
@@ -319,6 +320,12 @@ class RedisCartStore:
             self._set_fields, [_cart_key(cart_id)], [self._ttl, _now_ms(), "delivery", handle]
         )
 
+    async def set_gift_card_ids(self, cart_id: str, ids: Sequence[int]) -> CartStoreError | None:
+        value = ",".join(str(card_id) for card_id in ids)
+        return await self._run(
+            self._set_fields, [_cart_key(cart_id)], [self._ttl, _now_ms(), "giftcards", value]
+        )
+
     async def delete(self, cart_id: str) -> None:
         """Checked out: the cart, and the owner's pointer to it, go."""
         async with redis_required():
@@ -468,4 +475,7 @@ def _cart_from_hash(cart_id: str, raw: dict[bytes, bytes], cipher: PiiCipher) ->
         created_at=_from_ms(raw[b"created"]),
         updated_at=_from_ms(raw[b"updated"]),
         delivery_handle=raw[b"delivery"].decode() if b"delivery" in raw else None,
+        gift_card_ids=tuple(int(i) for i in raw[b"giftcards"].split(b","))
+        if b"giftcards" in raw
+        else (),
     )

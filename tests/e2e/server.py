@@ -18,7 +18,13 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import TEST_PII_INDEX_KEY, TEST_PII_KEY, TEST_REDIS_URL, TEST_STATUS_TOKEN_KEY
+from tests.conftest import (
+    TEST_GIFT_CARD_CODE_KEY,
+    TEST_PII_INDEX_KEY,
+    TEST_PII_KEY,
+    TEST_REDIS_URL,
+    TEST_STATUS_TOKEN_KEY,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 CONFIG_VARS = (
@@ -107,6 +113,7 @@ def production_env(database_url: str, **extra: str) -> dict[str, str]:
         PII_ENCRYPTION_KEYS=TEST_PII_KEY,
         PII_INDEX_KEY=TEST_PII_INDEX_KEY,
         ORDER_STATUS_TOKEN_KEY=TEST_STATUS_TOKEN_KEY,
+        GIFT_CARD_CODE_KEY=TEST_GIFT_CARD_CODE_KEY,
         **extra,
     )
 

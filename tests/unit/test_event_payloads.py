@@ -20,6 +20,8 @@ from domain.events import (
     Event,
     EventPayload,
     FulfillmentCreated,
+    GiftCardCreated,
+    GiftCardDisabled,
     MalformedEvent,
     OrderCancelled,
     OrderPaid,
@@ -79,6 +81,11 @@ WIRE: list[tuple[EventPayload, dict[str, Any]]] = [
         ShippingMethodChanged(method=5, zone=2, change="deleted"),
         {"method": 5, "zone": 2, "change": "deleted"},
     ),
+    (
+        GiftCardCreated(gift_card=3, initial_balance=5_000, currency_code="USD"),
+        {"gift_card": 3, "initial_balance": 5_000, "currency_code": "USD"},
+    ),
+    (GiftCardDisabled(gift_card=3, balance=1_250), {"gift_card": 3, "balance": 1_250}),
 ]
 
 

@@ -21,7 +21,7 @@ def test_production_refuses_to_start_without_its_services() -> None:
     with pytest.raises(
         ValidationError,
         match="DATABASE_URL, REDIS_URL, PAYMENT_GATEWAY, PII_ENCRYPTION_KEYS, PII_INDEX_KEY, "
-        "ORDER_STATUS_TOKEN_KEY",
+        "ORDER_STATUS_TOKEN_KEY, GIFT_CARD_CODE_KEY",
     ):
         Settings(_env_file=None, environment="production")
     with pytest.raises(ValidationError, match="STRIPE_API_KEY, STRIPE_WEBHOOK_SECRET"):
@@ -34,6 +34,7 @@ def test_production_refuses_to_start_without_its_services() -> None:
             pii_encryption_keys="k",
             pii_index_key="i" * 32,
             order_status_token_key="s" * 32,
+            gift_card_code_key="g" * 32,
         )
     settings = Settings(
         _env_file=None,
@@ -44,6 +45,7 @@ def test_production_refuses_to_start_without_its_services() -> None:
         pii_encryption_keys="k",
         pii_index_key="i" * 32,
         order_status_token_key="s" * 32,
+        gift_card_code_key="g" * 32,
     )
     assert settings.graphiql_enabled is False
     assert settings.statement_count_exposed is False

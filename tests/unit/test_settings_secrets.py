@@ -22,6 +22,7 @@ SECRETS = {
     "pii_encryption_keys": f"{PASSWORD}-fernet-key",
     "pii_index_key": f"{PASSWORD}-blind-index-key-of-32-or-more",
     "order_status_token_key": f"{PASSWORD}-status-token-key-0123456789",
+    "gift_card_code_key": f"{PASSWORD}-gift-card-code-key-0123456789",
 }
 
 

@@ -1,0 +1,24 @@
+"""The key gift card codes are digested with (domain.gift_cards.code_digest).
+
+GIFT_CARD_CODE_KEY in production (at least 32 characters; every API process needs the
+same one, and changing it makes every issued card unknown). Development generates one
+once and keeps it in its data folder, like the order status token key.
+"""
+
+from __future__ import annotations
+
+import secrets
+from pathlib import Path
+
+KEY_FILE = "gift-card-code.key"
+
+
+def gift_card_code_key(configured: str | None, data_dir: str) -> bytes:
+    if configured:
+        return configured.strip().encode()
+    path = Path(data_dir) / KEY_FILE
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(secrets.token_urlsafe(48))
+        path.chmod(0o600)
+    return path.read_text().strip().encode()
