@@ -84,17 +84,19 @@ def pii_keys(configured: str | None, data_dir: str) -> list[str]:
     """Configured keys, else (development) the one kept in `data_dir`, made on first use."""
     if configured:
         return [key.strip() for key in configured.split(",") if key.strip()]
-    return [_kept_key(Path(data_dir) / KEY_FILE, lambda: Fernet.generate_key().decode())]
+    return [kept_key(Path(data_dir) / KEY_FILE, lambda: Fernet.generate_key().decode())]
 
 
 def pii_index_key(configured: str | None, data_dir: str) -> str:
     """The configured index key, else (development) the one kept in `data_dir`."""
     if configured:
         return configured.strip()
-    return _kept_key(Path(data_dir) / INDEX_KEY_FILE, lambda: secrets.token_urlsafe(32))
+    return kept_key(Path(data_dir) / INDEX_KEY_FILE, lambda: secrets.token_urlsafe(32))
 
 
-def _kept_key(path: Path, make: Callable[[], str]) -> str:
+def kept_key(path: Path, make: Callable[[], str] = lambda: secrets.token_urlsafe(48)) -> str:
+    """A development key: read from `path`, made there once (mode 0600) when missing. Every
+    key the app falls back to outside production is kept this way."""
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(make())

@@ -7,8 +7,9 @@ once and keeps it in its data folder, like the order status token key.
 
 from __future__ import annotations
 
-import secrets
 from pathlib import Path
+
+from persistence.pii import kept_key
 
 KEY_FILE = "gift-card-code.key"
 
@@ -16,9 +17,4 @@ KEY_FILE = "gift-card-code.key"
 def gift_card_code_key(configured: str | None, data_dir: str) -> bytes:
     if configured:
         return configured.strip().encode()
-    path = Path(data_dir) / KEY_FILE
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(secrets.token_urlsafe(48))
-        path.chmod(0o600)
-    return path.read_text().strip().encode()
+    return kept_key(Path(data_dir) / KEY_FILE).encode()

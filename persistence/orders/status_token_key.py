@@ -7,8 +7,9 @@ keeps it in its data folder, like the PII key.
 
 from __future__ import annotations
 
-import secrets
 from pathlib import Path
+
+from persistence.pii import kept_key
 
 KEY_FILE = "status-token.key"
 
@@ -16,9 +17,4 @@ KEY_FILE = "status-token.key"
 def status_token_key(configured: str | None, data_dir: str) -> bytes:
     if configured:
         return configured.strip().encode()
-    path = Path(data_dir) / KEY_FILE
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(secrets.token_urlsafe(48))
-        path.chmod(0o600)
-    return path.read_text().strip().encode()
+    return kept_key(Path(data_dir) / KEY_FILE).encode()
