@@ -78,6 +78,7 @@ from persistence.catalog.repository import CatalogRepository
 from persistence.catalog.reviews import SqlReviewRepository
 from persistence.catalog.variant_owners import SqlVariantOwners
 from persistence.db import Database, create_database
+from persistence.discounts.store import SqlDiscountStore
 from persistence.events.consumer import ConsumerPolicy, StreamConsumer
 from persistence.events.relay import OutboxRelay
 from persistence.events.worker import EventWorker
@@ -164,6 +165,7 @@ class Container:
     shipping: Shipping
     shipping_admin: ShippingAdmin
     gift_cards: GiftCardDesk
+    discounts: SqlDiscountStore
     search: SearchIndex
 
     @classmethod
@@ -361,6 +363,7 @@ class Container:
             shipping=shipping,
             shipping_admin=ShippingAdmin(SqlShippingEditor(db), settings.currency_code),
             gift_cards=gift_cards,
+            discounts=SqlDiscountStore(db),
             search=components.wrap_search(search_index(db, settings, redis)),
         )
 
@@ -533,6 +536,7 @@ class GraphQLView(PersistedQueryHttp, GraphQLOverHttp, WellFormedRequests, Graph
             shipping=container.shipping,
             shipping_admin=container.shipping_admin,
             gift_cards=container.gift_cards,
+            discounts=container.discounts,
             rate_limiter=container.rate_limiter,
             documents=container.documents,
             document_policy=container.public_documents if partner is None else partner.policy,

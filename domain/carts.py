@@ -13,7 +13,7 @@ from enum import StrEnum
 from typing import Protocol
 
 from domain.addresses import MailingAddress, check_address, check_country
-from domain.catalog import InventoryLevel, Product, Variant
+from domain.catalog import Category, InventoryLevel, Product, Variant
 from domain.customers import normalize_email
 from domain.errors import Rejected, UserError, UserErrorCode
 from domain.gift_card_desk import GiftCardDesk
@@ -121,6 +121,10 @@ class Merchandise(Protocol):
     async def variants(self, ids: Sequence[int]) -> Mapping[int, Variant]: ...
 
     async def products(self, ids: Sequence[int]) -> Mapping[int, Product]: ...
+
+    async def categories(self, ids: Sequence[int]) -> Mapping[int, Category]:
+        """The categories with these ids (their paths name their ancestors)."""
+        ...
 
 
 # -- input checks ---------------------------------------------------------------------

@@ -137,6 +137,10 @@ class UserErrorCode(StrEnum):
     GIFT_CARD_DISABLED = "GIFT_CARD_DISABLED"
     GIFT_CARD_CURRENCY_MISMATCH = "GIFT_CARD_CURRENCY_MISMATCH"
     GIFT_CARD_DEPLETED = "GIFT_CARD_DEPLETED"
+    # The card paid less than the cart showed (another order used its balance meanwhile).
+    GIFT_CARD_BALANCE_CHANGED = "GIFT_CARD_BALANCE_CHANGED"
+    # Discounts (staff).
+    DISCOUNT_CODE_TAKEN = "DISCOUNT_CODE_TAKEN"
 
 
 @dataclass(frozen=True, slots=True)

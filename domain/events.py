@@ -41,6 +41,7 @@ class Topic(StrEnum):
     SHIPPING_METHOD_CHANGED = "ShippingMethodChanged"
     GIFT_CARD_CREATED = "GiftCardCreated"
     GIFT_CARD_DISABLED = "GiftCardDisabled"
+    DISCOUNT_CHANGED = "DiscountChanged"
 
 
 PRODUCT_TOPICS = (Topic.PRODUCT_CREATED, Topic.PRODUCT_UPDATED, Topic.PRODUCT_ARCHIVED)
@@ -246,6 +247,15 @@ class GiftCardDisabled(EventPayload):
     balance: int
 
 
+@dataclass(frozen=True, slots=True)
+class DiscountChanged(EventPayload):
+    """Staff created, updated or (`change` "deactivated") deactivated `discount`."""
+
+    topic: ClassVar[Topic] = Topic.DISCOUNT_CHANGED
+    discount: int
+    change: str  # "created", "updated" or "deactivated"
+
+
 ProductChange = ProductCreated | ProductUpdated | ProductArchived
 VariantChange = VariantCreated | VariantUpdated
 
@@ -270,6 +280,7 @@ PAYLOADS: dict[Topic, type[EventPayload]] = {
         ShippingMethodChanged,
         GiftCardCreated,
         GiftCardDisabled,
+        DiscountChanged,
     )
 }
 

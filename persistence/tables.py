@@ -281,6 +281,10 @@ orders = Table(
     # The shipping method charged, as it was then (null for orders before 0013).
     Column("shipping_method_title", String(100), nullable=True),
     Column("shipping_method_handle", String(64), nullable=True),
+    # subtotal - discount_total + shipping + tax = total; total - gift_card_total is what
+    # the card gateway charges (0013 and earlier: no discounts, no gift cards).
+    Column("discount_total", BigInteger, nullable=False, server_default=text("0")),
+    Column("gift_card_total", BigInteger, nullable=False, server_default=text("0")),
     *_timestamps(),
     CheckConstraint(
         "status IN ('PENDING_PAYMENT', 'PAID', 'FULFILLED', 'PAYMENT_FAILED', 'CANCELLED', "
@@ -288,6 +292,10 @@ orders = Table(
         name="status",
     ),
     CheckConstraint("subtotal >= 0 AND shipping >= 0 AND tax >= 0 AND total >= 0", name="amounts"),
+    CheckConstraint(
+        "discount_total >= 0 AND gift_card_total >= 0 AND gift_card_total <= total",
+        name="paid_parts",
+    ),
     Index("ix_orders_customer_newest", "customer_id", "created_at", "id"),
     Index("ix_orders_status_expiry", "status", "reservation_expires_at"),
     Index("ix_orders_payment_id", "payment_id"),
@@ -561,6 +569,7 @@ gift_cards = Table(
     Column("currency_code", String(3), nullable=False),
     Column("expires_at", DateTime(timezone=True), nullable=True),
     Column("enabled", Boolean, nullable=False, server_default=text("true")),
+    Column("note", String(500), nullable=True),  # staff's, never shown to shoppers
     Column(
         "created_at",
         DateTime(timezone=True),
@@ -569,4 +578,93 @@ gift_cards = Table(
     ),
     CheckConstraint("initial_balance > 0", name="initial_balance_positive"),
     CheckConstraint("balance >= 0 AND balance <= initial_balance", name="balance_in_range"),
+)
+
+
+discounts = Table(
+    "discounts",
+    metadata,
+    _id(),
+    Column("title", String(200), nullable=False),
+    # Canonical (domain.discounts.canonical_code); null for an automatic discount.
+    Column("code", String(64), nullable=True, unique=True),
+    Column("value_type", String(20), nullable=False),
+    # Basis points for a percentage, minor units for a fixed amount, 0 for free shipping.
+    Column("value", BigInteger, nullable=False),
+    Column("scope", String(20), nullable=False),
+    Column("product_ids", Json, nullable=False),  # JSON arrays of ids, for the scope
+    Column("category_ids", Json, nullable=False),
+    Column("minimum_subtotal", BigInteger, nullable=True),
+    Column("starts_at", DateTime(timezone=True), nullable=True),
+    Column("ends_at", DateTime(timezone=True), nullable=True),
+    Column("usage_limit", Integer, nullable=True),
+    # Taken in the order transaction (conditional update, like stock), given back when
+    # the order's payment fails or it is cancelled.
+    Column("times_used", Integer, nullable=False, server_default=text("0")),
+    Column("once_per_customer", Boolean, nullable=False, server_default=text("false")),
+    Column("active", Boolean, nullable=False, server_default=text("true")),
+    *_timestamps(),
+    CheckConstraint(
+        "value_type IN ('PERCENTAGE', 'FIXED_AMOUNT', 'FREE_SHIPPING')", name="value_type"
+    ),
+    CheckConstraint("scope IN ('ORDER', 'PRODUCTS', 'CATEGORIES')", name="scope"),
+    CheckConstraint(
+        "value >= 0 AND times_used >= 0 AND (usage_limit IS NULL OR usage_limit > 0) "
+        "AND (minimum_subtotal IS NULL OR minimum_subtotal >= 0)",
+        name="amounts",
+    ),
+    CheckConstraint("starts_at IS NULL OR ends_at IS NULL OR starts_at < ends_at", name="dates"),
+)
+
+# A once-per-customer discount used by a buyer ("customer:<id>", or the blind index of a
+# guest's normalised email) on an order: the unique index is what keeps one buyer's
+# concurrent checkouts to one use. Deleted when the use is given back.
+discount_redemptions = Table(
+    "discount_redemptions",
+    metadata,
+    _id(),
+    Column("discount_id", Id, ForeignKey("discounts.id"), nullable=False),
+    Column("order_id", Id, ForeignKey("orders.id", ondelete="CASCADE"), nullable=False),
+    Column("buyer_key", String(80), nullable=False),
+    Column(
+        "created_at",
+        DateTime(timezone=True),
+        nullable=False,
+        server_default=text("CURRENT_TIMESTAMP"),
+    ),
+    UniqueConstraint("discount_id", "buyer_key", name="uq_discount_redemptions_discount_buyer"),
+    Index("ix_discount_redemptions_order_id", "order_id"),
+    Index("ix_discount_redemptions_buyer_key", "buyer_key"),
+)
+
+# What each discount took off each order line, or off shipping (order_line_id null),
+# snapshotted when the order was placed.
+order_discount_allocations = Table(
+    "order_discount_allocations",
+    metadata,
+    _id(),
+    Column("order_id", Id, ForeignKey("orders.id", ondelete="CASCADE"), nullable=False),
+    Column("order_line_id", Id, ForeignKey("order_lines.id", ondelete="CASCADE"), nullable=True),
+    Column("discount_id", Id, ForeignKey("discounts.id", ondelete="SET NULL"), nullable=True),
+    Column("title", String(200), nullable=False),
+    Column("code", String(64), nullable=True),
+    Column("amount", BigInteger, nullable=False),
+    CheckConstraint("amount > 0", name="positive"),
+    Index("ix_order_discount_allocations_order_id", "order_id"),
+)
+
+# What each gift card paid of an order; credited_back_at is set once, in the transaction
+# that fails or cancels the order and puts the amount back on the card.
+order_gift_card_payments = Table(
+    "order_gift_card_payments",
+    metadata,
+    _id(),
+    Column("order_id", Id, ForeignKey("orders.id", ondelete="CASCADE"), nullable=False),
+    Column("gift_card_id", Id, ForeignKey("gift_cards.id"), nullable=False),
+    Column("last_characters", String(4), nullable=False),
+    Column("amount", BigInteger, nullable=False),
+    Column("credited_back_at", DateTime(timezone=True), nullable=True),
+    CheckConstraint("amount > 0", name="positive"),
+    UniqueConstraint("order_id", "gift_card_id", name="uq_order_gift_card_payments_card"),
+    Index("ix_order_gift_card_payments_gift_card_id", "gift_card_id"),
 )

@@ -40,6 +40,11 @@ _DESCRIPTIONS = {
     errors.UserErrorCode.GIFT_CARD_CURRENCY_MISMATCH: "Gift cards: the card's currency is not "
     "the cart's.",
     errors.UserErrorCode.GIFT_CARD_DEPLETED: "Gift cards: the card has no balance left.",
+    errors.UserErrorCode.GIFT_CARD_BALANCE_CHANGED: "checkoutComplete: a gift card's balance "
+    "changed since the cart was priced (another order used it); read the cart again and "
+    "retry with a new idempotency key. No order was placed.",
+    errors.UserErrorCode.DISCOUNT_CODE_TAKEN: "discountCreate / discountUpdate: another "
+    "discount has this code (codes are case-insensitive).",
 }
 # strawberry.enum sets __strawberry_definition__ at run time; the class's type lacks it.
 for _value in UserErrorCode.__strawberry_definition__.values:  # type: ignore[attr-defined]

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from domain.catalog import Product, Variant
+from domain.catalog import Category, Product, Variant
 from persistence.catalog.records import (
+    decode_category,
     decode_product,
     decode_variant,
     encode_product,
@@ -32,6 +33,15 @@ class CachedCatalogLookups:
             "product", list(ids), self._repository.products_by_ids, encode_product, decode_product
         )
 
+    async def categories(self, ids: Sequence[int]) -> Mapping[int, Category]:
+        return await self._cache.read_through(
+            "category",
+            list(ids),
+            self._repository.categories_by_ids,
+            encode_record,
+            decode_category,
+        )
+
     async def product(self, product_id: int) -> Product | None:
         return (await self.products([product_id])).get(product_id)
 
@@ -47,3 +57,6 @@ class DatabaseCatalogLookups:
 
     async def products(self, ids: Sequence[int]) -> Mapping[int, Product]:
         return await self._repository.products_by_ids(list(ids))
+
+    async def categories(self, ids: Sequence[int]) -> Mapping[int, Category]:
+        return await self._repository.categories_by_ids(list(ids))

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 from domain.addresses import MailingAddress
 from domain.carts import MAX_LINES, MAX_QUANTITY, Cart, CartLine, CartStoreError
-from domain.catalog import Product, Variant
+from domain.catalog import Category, Product, Variant
 from tests.fakes.catalog import a_product, a_variant
 
 if TYPE_CHECKING:
@@ -159,6 +159,7 @@ class FakeMerchandise:
     def __init__(self) -> None:
         self.product_records: dict[int, Product] = {}
         self.variant_records: dict[int, Variant] = {}
+        self.category_records: dict[int, Category] = {}
 
     def add_product(self, product_id: int, title: str, price: int, currency: str = "USD") -> int:
         """A visible product with one "Default" variant of the same id; returns that id."""
@@ -171,6 +172,9 @@ class FakeMerchandise:
 
     async def products(self, ids: Sequence[int]) -> Mapping[int, Product]:
         return {i: self.product_records[i] for i in ids if i in self.product_records}
+
+    async def categories(self, ids: Sequence[int]) -> Mapping[int, Category]:
+        return {i: self.category_records[i] for i in ids if i in self.category_records}
 
 
 if TYPE_CHECKING:

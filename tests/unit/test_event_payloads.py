@@ -16,6 +16,7 @@ import pytest
 
 from domain.events import (
     PAYLOADS,
+    DiscountChanged,
     EmailVerificationRequested,
     Event,
     EventPayload,
@@ -86,6 +87,10 @@ WIRE: list[tuple[EventPayload, dict[str, Any]]] = [
         {"gift_card": 3, "initial_balance": 5_000, "currency_code": "USD"},
     ),
     (GiftCardDisabled(gift_card=3, balance=1_250), {"gift_card": 3, "balance": 1_250}),
+    (
+        DiscountChanged(discount=4, change="deactivated"),
+        {"discount": 4, "change": "deactivated"},
+    ),
 ]
 
 
