@@ -20,6 +20,7 @@ import httpx
 from bench.config import (
     CHECKOUT_ADDRESS_MUTATION,
     CHECKOUT_CART_CREATE_MUTATION,
+    CHECKOUT_DISCOUNT_MUTATION,
     CHECKOUT_PAYMENT_METHOD,
     CHECKOUT_POOL_MARGIN,
     CHECKOUT_RATE_GUESS,
@@ -139,7 +140,9 @@ class VariantSource:
         return taken
 
 
-async def _set_up_carts(url: str, carts: Sequence[Sequence[str]]) -> list[str]:
+async def _set_up_carts(
+    url: str, carts: Sequence[Sequence[str]], discount_code: str | None = None
+) -> list[str]:
     semaphore = asyncio.Semaphore(CHECKOUT_SETUP_CONCURRENCY)
     limits = httpx.Limits(max_connections=CHECKOUT_SETUP_CONCURRENCY)
     async with httpx.AsyncClient(timeout=HTTP_TIMEOUT_S, trust_env=False, limits=limits) as client:
@@ -170,6 +173,15 @@ async def _set_up_carts(url: str, carts: Sequence[Sequence[str]]) -> list[str]:
                 )
                 if not (data["cartShippingAddressUpdate"].get("cart") or {}).get("checkoutReady"):
                     raise BenchError(f"cart not checkout-ready: {json.dumps(data)[:2000]}")
+                if discount_code is not None:
+                    data = await post(
+                        "setup (cartDiscountCodesUpdate)",
+                        json_body(
+                            CHECKOUT_DISCOUNT_MUTATION, {"id": cart_id, "codes": [discount_code]}
+                        ),
+                    )
+                    if data["cartDiscountCodesUpdate"]["userErrors"]:
+                        raise BenchError(f"discount code refused: {json.dumps(data)[:2000]}")
                 return cart_id
 
         try:
@@ -279,7 +291,8 @@ class CheckoutRun:
 
     def _create(self, count: int) -> list[str]:
         started = time.monotonic()
-        cart_ids = asyncio.run(_set_up_carts(self._url, self._line_sets(count)))
+        code = None if self.flash else self._args.discount_code
+        cart_ids = asyncio.run(_set_up_carts(self._url, self._line_sets(count), code))
         elapsed = time.monotonic() - started
         self.stats.carts += count
         self.stats.setup_s += elapsed

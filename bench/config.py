@@ -84,6 +84,11 @@ CHECKOUT_ADDRESS_MUTATION = (
     f" cartShippingAddressUpdate(input: {{cartId: $id, address: {CHECKOUT_ADDRESS}}})"
     " { cart { id checkoutReady } userErrors { field code message } } }"
 )
+CHECKOUT_DISCOUNT_MUTATION = (
+    "mutation BenchCheckoutDiscount($id: ID!, $codes: [String!]!) {"
+    " cartDiscountCodesUpdate(input: {cartId: $id, discountCodes: $codes})"
+    " { cart { id checkoutReady discountCodes { code applicable } } userErrors { field code } } }"
+)
 STOCK_POOL_QUERY = (
     "query BenchStock($first: Int!, $after: String) {"
     " products(first: $first, after: $after, filter: {inStock: true}) {"

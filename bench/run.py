@@ -267,6 +267,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         f" rate x {CHECKOUT_POOL_MARGIN:g} x --duration is larger",
     )
     parser.add_argument(
+        "--discount-code",
+        default=None,
+        help="checkout: enter this code on every cart (the seed's WELCOME10: 10%% off the"
+        " order), to measure what pricing costs a checkout",
+    )
+    parser.add_argument(
         "--flash-carts",
         type=positive_int,
         default=3000,
