@@ -102,6 +102,9 @@ class Settings(BaseSettings):
     # cartGiftCardCodesUpdate: failed code look-ups per client address per window.
     gift_card_failures_per_client: int = Field(default=10, ge=1)
     gift_card_failure_window_seconds: int = Field(default=15 * 60, ge=1)
+    # Carts keep the automatic discounts in process this long (staff changes reach a
+    # cart within it; checkout always reads them fresh). 0: read on every cart read.
+    discount_cache_seconds: float = Field(default=10.0, ge=0)
     # orderByStatusToken: failed look-ups per client address per window.
     order_status_failures_per_client: int = Field(default=20, ge=1)
     order_status_failure_window_seconds: int = Field(default=15 * 60, ge=1)

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from dataloaders.catalog import MappingLoader
-from domain.orders import Fulfillment, StatusChange
+from domain.orders import Fulfillment, GiftCardDebit, OrderDiscountAllocation, StatusChange
 from persistence.orders.order_details import SqlOrderDetails
 
 
@@ -20,11 +20,28 @@ class StatusHistoryByOrderIdLoader(MappingLoader[int, list[StatusChange]]):
         super().__init__(details.status_history, list)
 
 
+class DiscountAllocationsByOrderIdLoader(MappingLoader[int, list[OrderDiscountAllocation]]):
+    def __init__(self, details: SqlOrderDetails) -> None:
+        super().__init__(details.discount_allocations, list)
+
+
+class GiftCardPaymentsByOrderIdLoader(MappingLoader[int, list[GiftCardDebit]]):
+    def __init__(self, details: SqlOrderDetails) -> None:
+        super().__init__(details.gift_card_payments, list)
+
+
 @dataclass(frozen=True, slots=True)
 class OrderLoaders:
     fulfillments_by_order_id: FulfillmentsByOrderIdLoader
     status_history_by_order_id: StatusHistoryByOrderIdLoader
+    discount_allocations_by_order_id: DiscountAllocationsByOrderIdLoader
+    gift_card_payments_by_order_id: GiftCardPaymentsByOrderIdLoader
 
     @classmethod
     def create(cls, details: SqlOrderDetails) -> OrderLoaders:
-        return cls(FulfillmentsByOrderIdLoader(details), StatusHistoryByOrderIdLoader(details))
+        return cls(
+            FulfillmentsByOrderIdLoader(details),
+            StatusHistoryByOrderIdLoader(details),
+            DiscountAllocationsByOrderIdLoader(details),
+            GiftCardPaymentsByOrderIdLoader(details),
+        )

@@ -15,6 +15,14 @@ from typing import Protocol
 from domain.addresses import MailingAddress, check_address, check_country
 from domain.catalog import Category, InventoryLevel, Product, Variant
 from domain.customers import normalize_email
+from domain.discounts import (
+    NO_DISCOUNTS,
+    DiscountContext,
+    DiscountResult,
+    apply_discounts,
+    discountable_lines,
+    normalize_codes,
+)
 from domain.errors import Rejected, UserError, UserErrorCode
 from domain.gift_card_desk import GiftCardDesk
 from domain.shipping import (
@@ -51,6 +59,8 @@ class Cart:
     delivery_handle: str | None = None
     # The gift cards applied (ids, in the order applied; never their codes).
     gift_card_ids: tuple[int, ...] = ()
+    # The discount codes entered (canonical, in the order entered; see domain.discounts).
+    discount_codes: tuple[str, ...] = ()
 
     @property
     def destination_country(self) -> str | None:
@@ -102,6 +112,10 @@ class CartStore(Protocol):
 
     async def set_gift_card_ids(self, cart_id: str, ids: Sequence[int]) -> CartStoreError | None:
         """Replaces the applied gift cards; none clears them."""
+        ...
+
+    async def set_discount_codes(self, cart_id: str, codes: Sequence[str]) -> CartStoreError | None:
+        """Replaces the entered discount codes; none clears them."""
         ...
 
     async def delete(self, cart_id: str) -> None: ...
@@ -223,11 +237,16 @@ class PricedLine:
 
 @dataclass(frozen=True, slots=True)
 class CartCost:
+    """subtotal - discount + shipping + tax = total. `shipping` is the delivery option's
+    price; a free-shipping discount is part of `discount`. Tax is on what is paid for:
+    the discounted lines and the discounted shipping."""
+
     subtotal: int
     shipping: int
     tax: int
     total: int
     currency_code: str
+    discount: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -241,6 +260,7 @@ class PricedCart:
     # and the option charged: the selected one while available, else the cheapest.
     delivery_options: tuple[ShippingMethod, ...] = ()
     delivery: ShippingMethod | None = None
+    discounts: DiscountResult = NO_DISCOUNTS
 
     @property
     def checkout_ready(self) -> bool:
@@ -260,10 +280,13 @@ def price_cart(
     stock: Mapping[int, InventoryLevel | None],
     rules: PricingRules,
     shipping_methods: Sequence[ShippingMethod] | None = None,
+    discounts: DiscountContext | None = None,
 ) -> PricedCart:
-    """Live prices, shipping and tax in integer minor units; unsaleable lines cost nothing
-    and carry a warning. `shipping_methods` are the destination's (domain.shipping's
-    `Shipping.methods_for`); None means the default zone made from the flat rate."""
+    """Live prices, shipping, discounts and tax in integer minor units; unsaleable lines
+    cost nothing and carry a warning. `shipping_methods` are the destination's
+    (domain.shipping's `Shipping.methods_for`); None means the default zone made from the
+    flat rate. Without `discounts` nothing is taken off (and the entered codes are not
+    judged). Shipping methods are chosen by the subtotal before discounts."""
     priced: list[PricedLine] = []
     warnings: list[CartWarning] = []
     for line in cart.lines:
@@ -298,11 +321,31 @@ def price_cart(
     options = applicable if country is not None else ()
     delivery = choose(applicable, cart.delivery_handle if options else None)
     shipping = 0 if subtotal == 0 or delivery is None else delivery.price
-    tax = _percent_of(subtotal + shipping, rules.tax_rate(country))
-    cost = CartCost(subtotal, shipping, tax, subtotal + shipping + tax, rules.currency_code)
+    taken = NO_DISCOUNTS
+    if discounts is not None:
+        taken = apply_discounts(
+            discountable_lines(priced, products, discounts.categories),
+            shipping,
+            discounts.candidates,
+            cart.discount_codes,
+            discounts.now,
+            discounts.used_by_buyer,
+        )
+    taxable = subtotal + shipping - taken.total_discount
+    tax = _percent_of(taxable, rules.tax_rate(country))
+    cost = CartCost(
+        subtotal, shipping, tax, taxable + tax, rules.currency_code, taken.total_discount
+    )
     quantity = sum(line.quantity for line in cart.lines)
     return PricedCart(
-        cart, tuple(priced), cost, tuple(warnings), quantity, options, delivery if options else None
+        cart,
+        tuple(priced),
+        cost,
+        tuple(warnings),
+        quantity,
+        options,
+        delivery if options else None,
+        taken,
     )
 
 
@@ -444,6 +487,15 @@ class Carts:
         assert self._gift_cards is not None, "wire gift cards"
         ids = await self._gift_cards.cards_for_codes(codes, client, now)
         _raise_for(await self._store.set_gift_card_ids(cart_id, ids))
+
+    async def update_discount_codes(
+        self, cart_id: str, codes: Sequence[str], viewer_id: int | None
+    ) -> None:
+        """Replace the cart's discount codes (canonical, without repeats, at most 5). A
+        code that does not apply is kept, and the cart's discountCodes say why: it may
+        apply once the cart changes. A string that cannot be a code refuses them all."""
+        await self._require(cart_id, viewer_id)
+        _raise_for(await self._store.set_discount_codes(cart_id, normalize_codes(codes)))
 
     async def prefill_address(self, cart_id: str, customer_id: int) -> None:
         """A customer's own cart without a shipping address gets their default address; a

@@ -40,16 +40,23 @@ from domain.addresses import MailingAddress, check_address
 from domain.carts import Cart, CartStore, Merchandise, PricingRules, price_cart
 from domain.catalog import InventoryLevel
 from domain.customers import normalize_email
+from domain.discount_desk import DiscountFinder
+from domain.discounts import REFUSAL_MESSAGES, Discount, code_errors
 from domain.errors import Rejected, UserError, UserErrorCode
+from domain.gift_card_desk import GiftCardDesk
+from domain.gift_cards import apply_gift_cards, payment_errors
 from domain.order_status import StatusTokens
 from domain.orders import (
     CartTaken,
+    GiftCardDebit,
     NewOrder,
     Order,
+    OrderDiscountAllocation,
     OrderLine,
     OrderStatus,
     OrderStore,
     Payment,
+    Unredeemable,
 )
 from domain.payments import (
     ChargeDeclined,
@@ -114,7 +121,8 @@ class IdempotencyStore(Protocol):
 class CheckoutInput:
     cart_id: str
     idempotency_key: str
-    payment_method: str
+    # None only when gift cards pay it all (MISSING_PAYMENT_METHOD otherwise).
+    payment_method: str | None
     email: str | None = None
     shipping_address: MailingAddress | None = None
 
@@ -148,9 +156,13 @@ class Checkout:
         status_tokens: StatusTokens,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         shipping: Shipping | None = None,
+        discounts: DiscountFinder | None = None,
+        gift_cards: GiftCardDesk | None = None,
     ) -> None:
         self._status_tokens = status_tokens
         self._shipping = shipping
+        self._discounts = discounts
+        self._gift_cards = gift_cards
         self._carts = carts
         self._catalog = catalog
         self._orders = orders
@@ -270,7 +282,7 @@ class Checkout:
                     ("shippingAddress",),
                 )
             )
-        if not _PAYMENT_METHOD.match(data.payment_method):
+        if data.payment_method is not None and not _PAYMENT_METHOD.match(data.payment_method):
             errors.append(
                 UserError(
                     UserErrorCode.INVALID_PAYMENT_METHOD,
@@ -284,14 +296,66 @@ class Checkout:
         email = normalize_email(email)
         address = check_address(address)
         order = await self._build_order(cart, viewer_id, email, address, data.payment_method)
+        if data.payment_method is None and order.total > order.gift_card_total:
+            raise Rejected.one(
+                UserErrorCode.MISSING_PAYMENT_METHOD,
+                "a payment method is needed: the gift cards do not pay it all",
+                "paymentMethod",
+            )
         expires_at = self._clock() + timedelta(minutes=self._policy.reservation_minutes)
         placed = await self._orders.place(claim_id, order, expires_at)
         if isinstance(placed, list):
             raise Rejected(_out_of_stock(cart, set(placed)))
+        if isinstance(placed, Unredeemable):
+            raise Rejected(await self._unredeemable(cart, placed))
         return placed
 
+    async def _unredeemable(self, cart: Cart, refused: Unredeemable) -> list[UserError]:
+        """Why placing could not count a discount or debit a card (another order got
+        there first): the entered code's index, or the applied card's."""
+        errors: list[UserError] = []
+        if refused.discount_ids:
+            if self._discounts is not None:
+                self._discounts.forget()  # the retry prices with what is in force now
+            found = (
+                await self._discounts.by_codes(cart.discount_codes)
+                if self._discounts is not None
+                else {}
+            )
+            now = self._clock()
+            for index, code in enumerate(cart.discount_codes):
+                discount = found.get(code)
+                if discount is not None and discount.id in refused.discount_ids:
+                    field = ("discountCodes", str(index))
+                    errors.append(_discount_refused(discount, field, now))
+            if not errors:  # an automatic discount: the shopper sees the new price
+                errors.append(
+                    UserError(
+                        UserErrorCode.DISCOUNT_EXHAUSTED,
+                        "an automatic discount ran out meanwhile; read the cart again for "
+                        "its new price",
+                        ("discountCodes",),
+                    )
+                )
+        for index, card_id in enumerate(cart.gift_card_ids):
+            if card_id in refused.gift_card_ids:
+                errors.append(
+                    UserError(
+                        UserErrorCode.GIFT_CARD_BALANCE_CHANGED,
+                        "this gift card's balance changed since the cart was priced; read the "
+                        "cart again",
+                        ("giftCardCodes", str(index)),
+                    )
+                )
+        return errors
+
     async def _build_order(
-        self, cart: Cart, viewer_id: int | None, email: str, address: MailingAddress, method: str
+        self,
+        cart: Cart,
+        viewer_id: int | None,
+        email: str,
+        address: MailingAddress,
+        method: str | None,
     ) -> NewOrder:
         variant_ids = [line.variant_id for line in cart.lines]
         variants = await self._catalog.variants(variant_ids)
@@ -306,6 +370,16 @@ class Checkout:
             if self._shipping is None
             else await self._shipping.methods_for(address.country_code)
         )
+        now = self._clock()
+        buyer: tuple[str, ...] = ()
+        found = None
+        if self._discounts is not None:
+            buyer = self._discounts.buyer(viewer_id, email)
+            # The same view of the automatic discounts as the cart's (kept in process); the
+            # order transaction checks what a count depends on, and a refusal drops it.
+            found = await self._discounts.context(
+                cart.discount_codes, products, self._catalog.categories, buyer, now
+            )
         priced = price_cart(
             replace(cart, shipping_address=address),
             variants,
@@ -313,7 +387,11 @@ class Checkout:
             plenty,
             self._pricing,
             methods,
+            found,
         )
+        refusals = code_errors(priced.discounts.codes)
+        if refusals:
+            raise Rejected(refusals)
         unavailable = {w.variant_id for w in priced.warnings}
         if unavailable:
             raise Rejected(_out_of_stock(cart, unavailable))
@@ -346,6 +424,28 @@ class Checkout:
                 )
             )
         cost = priced.cost
+        paid = await self._gift_card_payments(cart, cost.total, cost.currency_code, now)
+        taken = priced.discounts
+        allocations = [
+            OrderDiscountAllocation(key, a.discount_id, a.title, a.code, a.amount)
+            for key, found_allocations in taken.line_allocations.items()
+            for a in found_allocations
+        ]
+        shipping_allocation = taken.shipping_allocation
+        if shipping_allocation is not None:
+            allocations.append(
+                OrderDiscountAllocation(
+                    None,
+                    shipping_allocation.discount_id,
+                    shipping_allocation.title,
+                    shipping_allocation.code,
+                    shipping_allocation.amount,
+                )
+            )
+        counted = frozenset(a.discount_id for a in allocations if a.discount_id is not None)
+        once = {
+            d.id for d in (found.candidates if found is not None else ()) if d.once_per_customer
+        }
         public_id = secrets.token_urlsafe(16)
         return NewOrder(
             public_id=public_id,
@@ -358,20 +458,53 @@ class Checkout:
             total=cost.total,
             email=email,
             shipping_address=address,
-            payment_method=method,
+            payment_method=method or "",
             lines=tuple(lines),
             status_token_hash=self._status_tokens.hash_for(public_id),
             shipping_method_title=delivery.title,
             shipping_method_handle=delivery.handle,
+            discount_total=cost.discount,
+            gift_card_total=sum(d.amount for d in paid),
+            discount_allocations=tuple(allocations),
+            discount_ids=counted,
+            redemptions=tuple((d, key) for d in sorted(counted & once) for key in buyer),
+            gift_card_debits=paid,
         )
 
-    async def _charge(self, order: Order, payment_method: str) -> CheckoutOutcome:
+    async def _gift_card_payments(
+        self, cart: Cart, total: int, currency_code: str, now: datetime
+    ) -> tuple[GiftCardDebit, ...]:
+        """What the cart's gift cards pay of `total`, as the cart showed it; a card that
+        can no longer pay (disabled, expired, emptied) refuses the checkout, so the
+        shopper sees the new amount due before paying it."""
+        if not cart.gift_card_ids or self._gift_cards is None:
+            return ()
+        cards = await self._gift_cards.cards(cart.gift_card_ids)
+        result = apply_gift_cards(total, cards, currency_code, now)
+        refusals = payment_errors(result.payments)
+        if refusals:
+            raise Rejected(refusals)
+        return tuple(
+            GiftCardDebit(p.card.id, p.card.last_characters, p.amount_used)
+            for p in result.payments
+            if p.card is not None and p.amount_used > 0
+        )
+
+    async def _charge(self, order: Order, payment_method: str | None) -> CheckoutOutcome:
         if order.status is not OrderStatus.PENDING_PAYMENT:
             return CheckoutOutcome(order, _errors_for(order))
+        if order.charge_amount == 0:  # the gift cards paid it all: nothing to charge
+            settled = await self._orders.mark_paid(order, Payment(None)) or await self._reload(
+                order
+            )
+            if settled.status is OrderStatus.PAID:
+                await self._forget_cart(settled)
+            return CheckoutOutcome(settled, _errors_for(settled))
+        assert payment_method is not None  # checked before the order was placed
         result = await self._send_charge(
             ChargeRequest(
                 order_id=order.public_id,
-                amount=order.total,
+                amount=order.charge_amount,
                 currency_code=order.currency_code,
                 payment_method=payment_method,
                 idempotency_key=f"order-{order.public_id}-charge",
@@ -506,6 +639,17 @@ def _fingerprint(data: CheckoutInput) -> str:
         "address": None if address is None else list(astuple(address)),
     }
     return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
+
+
+def _discount_refused(discount: Discount, field: tuple[str, ...], now: datetime) -> UserError:
+    """Why a code that applied when the cart was priced could not be counted: used up
+    (the usual race), unless it was deactivated or ended meanwhile."""
+    code = UserErrorCode.DISCOUNT_EXHAUSTED
+    if not discount.active or (discount.starts_at is not None and now < discount.starts_at):
+        code = UserErrorCode.DISCOUNT_NOT_APPLICABLE
+    elif discount.ends_at is not None and discount.ends_at <= now:
+        code = UserErrorCode.DISCOUNT_EXPIRED
+    return UserError(code, REFUSAL_MESSAGES[code], field)
 
 
 def _out_of_stock(cart: Cart, variant_ids: set[int]) -> list[UserError]:

@@ -7,11 +7,13 @@ count of uses and the once-per-customer guard are taken in the order transaction
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+import time
+from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from datetime import datetime
 from typing import Protocol
 
-from domain.discounts import Discount
+from domain.catalog import Category, Product
+from domain.discounts import Discount, DiscountContext, DiscountScope
 
 
 def buyer_keys(customer_id: int | None, email_index: str | None) -> tuple[str, ...]:
@@ -33,6 +35,14 @@ class DiscountStore(Protocol):
         statement."""
         ...
 
+    async def automatic(self, now: datetime) -> Sequence[Discount]:
+        """`in_force` without codes."""
+        ...
+
+    async def by_codes(self, codes: Sequence[str]) -> Sequence[Discount]:
+        """The discounts with these canonical codes, whatever their state."""
+        ...
+
     async def used_by(self, keys: Sequence[str], discount_ids: Collection[int]) -> frozenset[int]:
         """The ids among `discount_ids` that one of these buyers already used."""
         ...
@@ -45,3 +55,73 @@ class DiscountStore(Protocol):
 
 class DiscountCodeTaken(Exception):
     """Another discount has this code."""
+
+
+CategoryLookup = Callable[[Sequence[int]], Awaitable[Mapping[int, Category]]]
+
+
+class DiscountFinder:
+    """Loads what pricing needs to apply discounts (domain.discounts.DiscountContext).
+
+    The automatic discounts are kept in process for `automatic_ttl_seconds` (carts are
+    read far more often than staff change promotions, and a cart read would otherwise pay
+    a statement for them); `forget` drops them at once after a staff write in this
+    process. Checkout sees what the cart saw; the order transaction checks again what the
+    count depends on (active, dates, limit), and a refusal there drops the kept ones.
+    The categories are loaded only when a candidate is scoped to categories, the buyer's
+    past uses only when one is once per customer."""
+
+    def __init__(
+        self,
+        store: DiscountStore,
+        email_pseudonym: Callable[[str], str],
+        automatic_ttl_seconds: float = 10.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._store = store
+        self._pseudonym = email_pseudonym
+        self._ttl = automatic_ttl_seconds
+        self._clock = clock
+        self._automatic: tuple[float, Sequence[Discount]] | None = None
+
+    def forget(self) -> None:
+        self._automatic = None
+
+    async def by_codes(self, codes: Sequence[str]) -> Mapping[str, Discount]:
+        """The discounts with these codes, read now."""
+        found = await self._store.by_codes(codes) if codes else ()
+        return {d.code: d for d in found if d.code is not None}
+
+    def buyer(self, customer_id: int | None, email: str | None) -> tuple[str, ...]:
+        """The buyer keys of a signed-in customer and/or a (normalised) email."""
+        return buyer_keys(customer_id, None if email is None else self._pseudonym(email))
+
+    async def context(
+        self,
+        codes: Sequence[str],
+        products: Mapping[int, Product],
+        categories: CategoryLookup,
+        buyer: Sequence[str],
+        now: datetime,
+    ) -> DiscountContext:
+        candidates = list(await self._automatic_now(now))
+        if codes:
+            candidates.extend(await self._store.by_codes(codes))
+        found: Mapping[int, Category] = {}
+        if any(d.scope is DiscountScope.CATEGORIES for d in candidates):
+            ids = sorted({p.category_id for p in products.values() if p.category_id is not None})
+            found = await categories(ids) if ids else {}
+        once = [d.id for d in candidates if d.once_per_customer]
+        used = await self._store.used_by(buyer, once) if once and buyer else frozenset()
+        return DiscountContext(candidates, found, used, now)
+
+    async def _automatic_now(self, now: datetime) -> Sequence[Discount]:
+        cached = self._automatic
+        moment = self._clock()
+        if cached is not None and moment - cached[0] < self._ttl:
+            # Kept: one that ended since is refused by its dates when applied.
+            return cached[1]
+        found = await self._store.automatic(now)
+        if self._ttl > 0:
+            self._automatic = (moment, found)
+        return found

@@ -40,10 +40,13 @@ from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
+from typing import TYPE_CHECKING
 
-from domain.carts import PricedLine
 from domain.catalog import Category, Product
 from domain.errors import Rejected, UserError, UserErrorCode
+
+if TYPE_CHECKING:  # domain.carts prices with these rules: no import cycle at run time
+    from domain.carts import PricedLine
 
 CODE_MAX_LENGTH = 64
 MAX_DISCOUNT_CODES = 5
@@ -190,6 +193,30 @@ class DiscountResult:
 
     def line_discount(self, key: int) -> int:
         return sum(a.amount for a in self.line_allocations.get(key, ()))
+
+    @property
+    def all_allocations(self) -> tuple[DiscountAllocation, ...]:
+        """Every allocation: each line's (in line order), then shipping's. They add up to
+        `total_discount`."""
+        found = [a for line in self.line_allocations.values() for a in line]
+        if self.shipping_allocation is not None:
+            found.append(self.shipping_allocation)
+        return tuple(found)
+
+
+NO_DISCOUNTS = DiscountResult({}, (), None, 0, 0, (), frozenset())
+
+
+@dataclass(frozen=True, slots=True)
+class DiscountContext:
+    """What pricing needs to apply discounts to a cart: the candidates (automatic ones in
+    force and those of the entered codes), the categories of the cart's products (for
+    category scopes), and the discounts this buyer already used (once per customer)."""
+
+    candidates: Sequence[Discount]
+    categories: Mapping[int, Category]
+    used_by_buyer: Collection[int]
+    now: datetime
 
 
 # -- codes --------------------------------------------------------------------------------
@@ -380,7 +407,9 @@ def apply_discounts(
     if free is not None:
         applied.add(free.id)
     return DiscountResult(
-        line_allocations={key: tuple(found) for key, found in allocations.items()},
+        line_allocations={  # in line order
+            line.key: tuple(allocations[line.key]) for line in lines if line.key in allocations
+        },
         order_allocations=order_allocations,
         shipping_allocation=shipping_allocation,
         merchandise_discount=sum(a.amount for line in allocations.values() for a in line),

@@ -139,6 +139,8 @@ class UserErrorCode(StrEnum):
     GIFT_CARD_DEPLETED = "GIFT_CARD_DEPLETED"
     # The card paid less than the cart showed (another order used its balance meanwhile).
     GIFT_CARD_BALANCE_CHANGED = "GIFT_CARD_BALANCE_CHANGED"
+    # checkoutComplete without a paymentMethod when gift cards do not pay it all.
+    MISSING_PAYMENT_METHOD = "MISSING_PAYMENT_METHOD"
     # Discounts (staff).
     DISCOUNT_CODE_TAKEN = "DISCOUNT_CODE_TAKEN"
 

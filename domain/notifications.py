@@ -7,7 +7,7 @@ At most one of each per subject: a notification is first *claimed* as a row uniq
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Protocol
@@ -15,7 +15,7 @@ from typing import Protocol
 from domain.events import Event, OrderPaid, StockChanged, Topic
 from domain.money import Money
 from domain.order_status import StatusTokens
-from domain.orders import Order, OrderStatus
+from domain.orders import GiftCardDebit, Order, OrderDiscountAllocation, OrderStatus
 
 # A late OrderPaid still confirms an order already fulfilled, not one cancelled since.
 CONFIRMABLE = frozenset({OrderStatus.PAID, OrderStatus.FULFILLED})
@@ -69,6 +69,18 @@ class OrdersByPublicId(Protocol):
     async def by_public_id(self, public_id: str) -> Order | None: ...
 
 
+class PaidParts(Protocol):
+    """What discounts took off orders and what gift cards paid of them."""
+
+    async def discount_allocations(
+        self, order_ids: Sequence[int]
+    ) -> Mapping[int, Sequence[OrderDiscountAllocation]]: ...
+
+    async def gift_card_payments(
+        self, order_ids: Sequence[int]
+    ) -> Mapping[int, Sequence[GiftCardDebit]]: ...
+
+
 def status_link(token: str, storefront_url: str | None) -> str:
     """Where the shopper follows the order: the storefront's status page when one is
     configured (STOREFRONT_URL), else the token itself for `orderByStatusToken`."""
@@ -77,7 +89,16 @@ def status_link(token: str, storefront_url: str | None) -> str:
     return f"status token {token}"
 
 
-def order_confirmation(order: Order, status_token: str, storefront_url: str | None) -> Message:
+def order_confirmation(
+    order: Order,
+    status_token: str,
+    storefront_url: str | None,
+    allocations: Sequence[OrderDiscountAllocation] = (),
+    gift_cards: Sequence[GiftCardDebit] = (),
+) -> Message:
+    """The mail's totals add up as the order's: subtotal - each discount + shipping + tax =
+    total; total - each gift card = what the card was charged."""
+
     def money(minor: int) -> str:
         return f"{Money(minor, order.currency_code).to_decimal_string()} {order.currency_code}"
 
@@ -85,6 +106,17 @@ def order_confirmation(order: Order, status_token: str, storefront_url: str | No
         f"  {line.quantity} x {line.title} ({line.sku})  {money(line.total)}"
         for line in order.lines
     ]
+    per_discount: dict[tuple[str, str | None], int] = {}
+    for allocation in allocations:
+        key = (allocation.title, allocation.code)
+        per_discount[key] = per_discount.get(key, 0) + allocation.amount
+    discounts = [
+        f"  Discount  -{money(amount)}  {title}" + (f" ({code})" if code else "")
+        for (title, code), amount in per_discount.items()
+        if amount > 0
+    ]
+    cards = [f"  Gift card ...{c.last_characters}  -{money(c.amount)}" for c in gift_cards]
+    charged = [f"  Charged   {money(order.charge_amount)}"] if cards else []
     body = "\n".join(
         [
             f"Thank you for your order {order.number}.",
@@ -92,9 +124,13 @@ def order_confirmation(order: Order, status_token: str, storefront_url: str | No
             *lines,
             "",
             f"  Subtotal  {money(order.subtotal)}",
-            f"  Shipping  {money(order.shipping)}",
+            *discounts,
+            f"  Shipping  {money(order.shipping)}"
+            + (f" ({order.shipping_method_title})" if order.shipping_method_title else ""),
             f"  Tax       {money(order.tax)}",
             f"  Total     {money(order.total)}",
+            *cards,
+            *charged,
             "",
             f"Order reference: {order.public_id}",
             f"Follow your order: {status_link(status_token, storefront_url)}",
@@ -118,6 +154,7 @@ class OrderConfirmations:
     mailer: Mailer | None
     status_tokens: StatusTokens
     storefront_url: str | None = None
+    parts: PaidParts | None = None
     name: str = "notifications"
     topics: tuple[str, ...] = (Topic.ORDER_PAID,)
 
@@ -130,7 +167,14 @@ class OrderConfirmations:
         if order is None or order.status not in CONFIRMABLE:
             return  # no such order, or cancelled/refunded before this event was read
         token = self.status_tokens.token_for(order.public_id)
-        message = order_confirmation(order, token, self.storefront_url)
+        allocations: Sequence[OrderDiscountAllocation] = ()
+        cards: Sequence[GiftCardDebit] = ()
+        if self.parts is not None:
+            if order.discount_total:
+                allocations = (await self.parts.discount_allocations([order.id])).get(order.id, ())
+            if order.gift_card_total:
+                cards = (await self.parts.gift_card_payments([order.id])).get(order.id, ())
+        message = order_confirmation(order, token, self.storefront_url, allocations, cards)
         await deliver(
             self.store, self.mailer, NotificationKind.ORDER_CONFIRMATION, order.public_id, message
         )

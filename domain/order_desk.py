@@ -89,7 +89,7 @@ class OrderDesk:
         if order.status is OrderStatus.PAID and order.payment_id:
             refund = await self._gateway.refund(
                 order.payment_id,
-                order.total,
+                order.charge_amount,
                 order.currency_code,
                 f"order-{order.public_id}-refund",
             )
@@ -118,7 +118,9 @@ class OrderDesk:
         if order is None:
             log.warning("webhook %s names no known order", event.event_id)
             return await self._orders.settle_event(event, None, "ignored: unknown order")
-        reason = payment_event_mismatch(event, order.payment_id, order.total, order.currency_code)
+        reason = payment_event_mismatch(
+            event, order.payment_id, order.charge_amount, order.currency_code
+        )
         if reason is not None:
             log.warning(
                 "webhook %s for order %s ignored: %s", event.event_id, order.public_id, reason

@@ -9,6 +9,7 @@ from enum import StrEnum
 from typing import Protocol
 
 from domain.addresses import MailingAddress
+from domain.discounts import DiscountAllocation
 from domain.pagination import Page, PageRequest
 from domain.payments import PaymentEvent
 
@@ -90,10 +91,54 @@ class Order:
     # The raw status token, only on the order checkout just answered with (see
     # domain.order_status): it is stored hashed, so no read from the store carries it.
     status_token: str | None = None
+    # subtotal - discount_total + shipping + tax = total; gift cards paid gift_card_total.
+    discount_total: int = 0
+    gift_card_total: int = 0
 
     @property
     def number(self) -> str:
         return f"#{NUMBER_OFFSET + self.id}"
+
+    @property
+    def charge_amount(self) -> int:
+        """What the card gateway charges: the total less what gift cards paid."""
+        return self.total - self.gift_card_total
+
+
+@dataclass(frozen=True, slots=True)
+class OrderDiscountAllocation:
+    """What a discount took off an order line (`variant_id` names the line: an order has
+    one line per variant), or off shipping (`variant_id` None). `order_line_id` is the
+    stored line's id (0 until placed; None for shipping)."""
+
+    variant_id: int | None
+    discount_id: int | None
+    title: str
+    code: str | None
+    amount: int
+    order_line_id: int | None = 0
+
+    def as_allocation(self) -> DiscountAllocation:
+        return DiscountAllocation(self.discount_id or 0, self.title, self.code, self.amount)
+
+
+@dataclass(frozen=True, slots=True)
+class GiftCardDebit:
+    """What a gift card pays of an order; `credited_back` once the order gave it back."""
+
+    gift_card_id: int
+    last_characters: str
+    amount: int
+    credited_back: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Unredeemable:
+    """Placing wrote nothing: these discounts could not be counted (used up, or no longer
+    in force) or these gift cards no longer hold what they were to pay."""
+
+    discount_ids: frozenset[int] = frozenset()
+    gift_card_ids: frozenset[int] = frozenset()
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,6 +158,14 @@ class NewOrder:
     status_token_hash: str  # SHA-256 of the order's status token
     shipping_method_title: str | None = None
     shipping_method_handle: str | None = None
+    discount_total: int = 0
+    gift_card_total: int = 0
+    # Counted in the order transaction: each discount applied (one use each), the
+    # once-per-customer ones also per buyer key (domain.discount_desk.buyer_keys).
+    discount_allocations: tuple[OrderDiscountAllocation, ...] = ()
+    discount_ids: frozenset[int] = frozenset()
+    redemptions: tuple[tuple[int, str], ...] = ()  # (discount id, buyer key)
+    gift_card_debits: tuple[GiftCardDebit, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -173,13 +226,18 @@ class OrderStore(Protocol):
 
     async def place(
         self, claim_id: int, order: NewOrder, expires_at: datetime
-    ) -> Order | list[int] | CartTaken:
+    ) -> Order | list[int] | CartTaken | Unredeemable:
         """Claim the cart by inserting the order first, then reserve stock (conditional
-        decrements, rows in variant order), insert its lines, write OrderPlaced and
+        decrements, rows in variant order), insert its lines, count the discounts (one
+        conditional increment; once-per-customer uses against a unique index), debit the
+        gift cards (conditional decrements, in card order), write OrderPlaced and
         StockChanged, link the idempotency claim. Having changed nothing, returns instead
-        the variant ids short of stock when any is, or `CartTaken` with the order that
-        already holds the cart (a concurrent checkout of the same cart waits for the first
-        to commit or roll back, and never touches stock)."""
+        the variant ids short of stock when any is, `Unredeemable` when a discount or a
+        gift card cannot be redeemed, or `CartTaken` with the order that already holds the
+        cart (a concurrent checkout of the same cart waits for the first to commit or roll
+        back, and never touches stock). Whatever takes the order out of its holding states
+        (a failed payment, a cancellation, an expiry) gives back, in that transaction,
+        the stock, the discount uses and the gift card amounts, each once."""
         ...
 
     async def holding_cart(self, cart_id: str) -> Order | None:

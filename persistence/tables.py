@@ -638,7 +638,8 @@ discount_redemptions = Table(
 )
 
 # What each discount took off each order line, or off shipping (order_line_id null),
-# snapshotted when the order was placed.
+# snapshotted when the order was placed. A free-shipping discount on a free method takes 0
+# and is still recorded: the discounts an order counted are the ones named here.
 order_discount_allocations = Table(
     "order_discount_allocations",
     metadata,
@@ -649,7 +650,7 @@ order_discount_allocations = Table(
     Column("title", String(200), nullable=False),
     Column("code", String(64), nullable=True),
     Column("amount", BigInteger, nullable=False),
-    CheckConstraint("amount > 0", name="positive"),
+    CheckConstraint("amount >= 0", name="amount"),
     Index("ix_order_discount_allocations_order_id", "order_id"),
 )
 

@@ -10,6 +10,7 @@ import strawberry
 
 from domain.addresses import MailingAddress
 from domain.carts import CartLine
+from domain.discounts import REFUSAL_MESSAGES as DISCOUNT_REFUSALS
 from domain.errors import Rejected, UserErrorCode
 from domain.errors import UserError as DomainUserError
 from schema.carts import (
@@ -25,6 +26,7 @@ from schema.carts import (
     build_cart,
 )
 from schema.context import Info
+from schema.discount_allocations import CartDiscountCodesUpdateInput
 from schema.errors import UserError
 from schema.gift_cards import CartGiftCardCodesUpdateInput
 from schema.global_id import int_gid_or_none, str_gid_or_none
@@ -161,8 +163,8 @@ class CartMutation:
     @strawberry.mutation(
         description="Replace the cart's gift cards with the ones these codes open (at most "
         "5); any refused code refuses them all and the cart keeps what it had. Failed "
-        "look-ups are throttled per client (THROTTLED). Checkout does not debit gift cards "
-        "yet: cost.checkoutChargeAmount is what they would leave to pay."
+        "look-ups are throttled per client (THROTTLED). Checkout debits them: "
+        "cost.checkoutChargeAmount is what they leave for the card to pay."
     )
     async def cart_gift_card_codes_update(
         self, info: Info, input: CartGiftCardCodesUpdateInput
@@ -175,6 +177,37 @@ class CartMutation:
                 cart_id, input.gift_card_codes, viewer, client, datetime.now(UTC)
             ),
         )
+
+    @strawberry.mutation(
+        description="Replace the cart's discount codes (at most 5, case-insensitive). A "
+        "code that does not apply now is kept (it may apply once the cart changes): it "
+        "comes back in userErrors with why (at its index in discountCodes) and in "
+        "cart.discountCodes with applicable false. Text that cannot be a code refuses the "
+        "whole list and the cart keeps what it had."
+    )
+    async def cart_discount_codes_update(
+        self, info: Info, input: CartDiscountCodesUpdateInput
+    ) -> CartPayload:
+        carts = info.context.carts
+        payload = await _mutate(
+            info,
+            input.cart_id,
+            lambda cart_id, viewer: carts.update_discount_codes(
+                cart_id, input.discount_codes, viewer
+            ),
+        )
+        if payload.cart is None or payload.user_errors:
+            return payload
+        refused = [
+            UserError(
+                field=["discountCodes", str(index)],
+                code=code.reason,
+                message=DISCOUNT_REFUSALS[code.reason],
+            )
+            for index, code in enumerate(payload.cart.discount_codes)
+            if code.reason is not None
+        ]
+        return CartPayload(cart=payload.cart, user_errors=refused)
 
 
 async def _mutate(

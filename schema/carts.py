@@ -3,18 +3,21 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from enum import Enum
 
 import strawberry
 
 from domain import addresses, carts
+from domain.catalog import Category
 from domain.gift_cards import apply_gift_cards
 from domain.money import Money as DomainMoney
 from schema.catalog import ProductVariant
 from schema.common import Money
 from schema.context import Info
-from schema.errors import UserError
+from schema.discount_allocations import CartDiscountCode, DiscountAllocation
+from schema.errors import UserError, UserErrorCode
 from schema.gift_cards import AppliedGiftCard
 from schema.global_id import encode_gid
 from schema.shipping import CartDeliveryOption
@@ -49,20 +52,31 @@ class CartLine:
     quantity: int
     merchandise: ProductVariant | None
     cost: CartLineCost
+    discount_allocations: list[DiscountAllocation] = strawberry.field(
+        description="What discounts take off this line: its line discount, then its share "
+        "of the order discount."
+    )
 
 
-@strawberry.type(description="Integer minor units underneath; tax on subtotal plus shipping.")
+@strawberry.type(
+    description="Integer minor units underneath: subtotalAmount - discountsAmount + "
+    "shippingAmount + taxAmount = totalAmount; tax is on the discounted lines and shipping."
+)
 class CartCost:
-    subtotal_amount: Money
-    shipping_amount: Money
+    subtotal_amount: Money = strawberry.field(description="The lines before discounts.")
+    discounts_amount: Money = strawberry.field(
+        description="Every discount: off the lines, the order, and (free shipping) shipping."
+    )
+    shipping_amount: Money = strawberry.field(
+        description="The selected delivery option's price, before a free-shipping discount."
+    )
     tax_amount: Money
     total_amount: Money
     gift_cards_amount: Money = strawberry.field(
-        description="What the applied gift cards would pay of totalAmount."
+        description="What the applied gift cards pay of totalAmount."
     )
     checkout_charge_amount: Money = strawberry.field(
-        description="totalAmount less giftCardsAmount: what the card gateway would charge. "
-        "Checkout does not debit gift cards yet and still charges totalAmount."
+        description="totalAmount less giftCardsAmount: what the card gateway charges."
     )
 
 
@@ -93,6 +107,13 @@ class Cart:
     lines: list[CartLine]
     total_quantity: int
     cost: CartCost
+    discount_codes: list[CartDiscountCode] = strawberry.field(
+        description="The codes entered, in order, and whether each applies now."
+    )
+    discount_allocations: list[DiscountAllocation] = strawberry.field(
+        description="What each applied discount takes off in all (lines, order, shipping); "
+        "they add up to cost.discountsAmount."
+    )
     applied_gift_cards: list[AppliedGiftCard] = strawberry.field(
         description="The gift cards applied, in order, with what each would pay; a card "
         "disabled or gone since pays 0 (or, gone, is left out)."
@@ -139,10 +160,21 @@ async def build_cart(info: Info, cart: carts.Cart) -> Cart:
     levels = await loaders.inventory_by_variant_id.load_many(list(variants))
     stock = dict(zip(variants, levels, strict=True))
     methods = await info.context.shipping.methods_for(cart.destination_country)
-    priced = carts.price_cart(cart, variants, products, stock, info.context.pricing, methods)
+    now = datetime.now(UTC)
+    finder = info.context.discount_finder
+
+    async def categories(ids: Sequence[int]) -> Mapping[int, Category]:
+        found = await loaders.category_by_id.load_many(list(ids))
+        return {c.id: c for c in found if c is not None}
+
+    found = await finder.context(
+        cart.discount_codes, products, categories, finder.buyer(cart.owner_id, cart.email), now
+    )
+    priced = carts.price_cart(cart, variants, products, stock, info.context.pricing, methods, found)
+    taken = priced.discounts
     currency = priced.cost.currency_code
     applied = await info.context.gift_cards.cards(cart.gift_card_ids)
-    paid = apply_gift_cards(priced.cost.total, applied, currency, datetime.now(UTC))
+    paid = apply_gift_cards(priced.cost.total, applied, currency, now)
 
     def money(amount: int) -> Money:
         return Money.of(DomainMoney(amount, currency))
@@ -160,6 +192,9 @@ async def build_cart(info: Info, cart: carts.Cart) -> Cart:
                 cost=CartLineCost(
                     amount_per_quantity=money(line.unit_price), subtotal_amount=money(line.subtotal)
                 ),
+                discount_allocations=DiscountAllocation.each(
+                    taken.line_allocations.get(line.line.variant_id, ()), money
+                ),
             )
         )
     return Cart(
@@ -168,12 +203,22 @@ async def build_cart(info: Info, cart: carts.Cart) -> Cart:
         total_quantity=priced.total_quantity,
         cost=CartCost(
             subtotal_amount=money(priced.cost.subtotal),
+            discounts_amount=money(priced.cost.discount),
             shipping_amount=money(priced.cost.shipping),
             tax_amount=money(priced.cost.tax),
             total_amount=money(priced.cost.total),
             gift_cards_amount=money(paid.total_used),
             checkout_charge_amount=money(paid.remaining_due),
         ),
+        discount_codes=[
+            CartDiscountCode(
+                code=c.code,
+                applicable=c.applicable,
+                reason=None if c.refusal is None else UserErrorCode(c.refusal.value),
+            )
+            for c in taken.codes
+        ],
+        discount_allocations=DiscountAllocation.per_discount(taken.all_allocations, money),
         applied_gift_cards=[
             AppliedGiftCard(
                 last_characters=p.card.last_characters,

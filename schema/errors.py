@@ -43,6 +43,8 @@ _DESCRIPTIONS = {
     errors.UserErrorCode.GIFT_CARD_BALANCE_CHANGED: "checkoutComplete: a gift card's balance "
     "changed since the cart was priced (another order used it); read the cart again and "
     "retry with a new idempotency key. No order was placed.",
+    errors.UserErrorCode.MISSING_PAYMENT_METHOD: "checkoutComplete: a paymentMethod is "
+    "needed because the gift cards do not pay the whole total.",
     errors.UserErrorCode.DISCOUNT_CODE_TAKEN: "discountCreate / discountUpdate: another "
     "discount has this code (codes are case-insensitive).",
 }

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from enum import Enum
 
@@ -13,6 +14,7 @@ from domain.pagination import Page
 from schema.carts import MailingAddress, MailingAddressInput
 from schema.common import Money, Node, PageInfo
 from schema.context import Info
+from schema.discount_allocations import DiscountAllocation
 from schema.errors import UserError
 from schema.global_id import encode_gid
 
@@ -43,13 +45,30 @@ class OrderLine:
     title: str
     quantity: int
     unit_price: Money
-    total: Money
+    total: Money = strawberry.field(description="unitPrice x quantity, before discounts.")
     variant_id: strawberry.ID
+    record: strawberry.Private[orders.Order]
+    line_id: strawberry.Private[int]
+
+    @strawberry.field(
+        description="What discounts took off this line: its line discount, then its share "
+        "of the order discount."
+    )
+    async def discount_allocations(self, info: Info) -> list[DiscountAllocation]:
+        found = await info.context.order_loaders.discount_allocations_by_order_id.load(
+            self.record.id
+        )
+        return DiscountAllocation.each(
+            (a.as_allocation() for a in found if a.order_line_id == self.line_id),
+            _money_of(self.record),
+        )
 
     @classmethod
     def of(cls, order: orders.Order, position: int) -> OrderLine:
         line = order.lines[position - 1]
         return cls(
+            record=order,
+            line_id=line.id,
             id=strawberry.ID(order_line_gid(order.public_id, position)),
             sku=line.sku,
             title=line.title,
@@ -116,12 +135,34 @@ class OrderShippingMethod:
     handle: str
 
 
-@strawberry.type
+@strawberry.type(
+    description="subtotalAmount - discountsAmount + shippingAmount + taxAmount = totalAmount; "
+    "totalAmount - giftCardsAmount = checkoutChargeAmount."
+)
 class OrderCost:
-    subtotal_amount: Money
-    shipping_amount: Money
+    subtotal_amount: Money = strawberry.field(description="The lines before discounts.")
+    discounts_amount: Money = strawberry.field(
+        description="Every discount, free shipping included (see Order.discountAllocations)."
+    )
+    shipping_amount: Money = strawberry.field(
+        description="The shipping method's price, before a free-shipping discount."
+    )
     tax_amount: Money
     total_amount: Money
+    gift_cards_amount: Money = strawberry.field(description="What gift cards paid.")
+    checkout_charge_amount: Money = strawberry.field(
+        description="What the card gateway was asked to charge: totalAmount less giftCardsAmount."
+    )
+
+
+@strawberry.type(description="What a gift card paid of an order.")
+class OrderGiftCardPayment:
+    last_characters: str
+    amount: Money
+    credited_back: bool = strawberry.field(
+        description="True once the amount went back on the card (a declined payment or a "
+        "cancellation)."
+    )
 
 
 @strawberry.type(
@@ -168,6 +209,38 @@ class Order(Node):
             return OrderFulfillmentStatus.PARTIALLY_FULFILLED
         return OrderFulfillmentStatus.FULFILLED
 
+    @strawberry.field(
+        description="What each discount took off in all (lines, order, shipping), as it was "
+        "when the order was placed; they add up to cost.discountsAmount."
+    )
+    async def discount_allocations(self, info: Info) -> list[DiscountAllocation]:
+        found = await info.context.order_loaders.discount_allocations_by_order_id.load(
+            self.record.id
+        )
+        return DiscountAllocation.per_discount(
+            (a.as_allocation() for a in found), _money_of(self.record)
+        )
+
+    @strawberry.field(description="The discount codes the order used (automatic ones have none).")
+    async def discount_codes(self, info: Info) -> list[str]:
+        found = await info.context.order_loaders.discount_allocations_by_order_id.load(
+            self.record.id
+        )
+        return list(dict.fromkeys(a.code for a in found if a.code is not None))
+
+    @strawberry.field(description="The gift cards that paid part of it, in the order applied.")
+    async def gift_card_payments(self, info: Info) -> list[OrderGiftCardPayment]:
+        found = await info.context.order_loaders.gift_card_payments_by_order_id.load(self.record.id)
+        money = _money_of(self.record)
+        return [
+            OrderGiftCardPayment(
+                last_characters=p.last_characters,
+                amount=money(p.amount),
+                credited_back=p.credited_back,
+            )
+            for p in found
+        ]
+
     @strawberry.field(description="Every status the order entered, oldest first.")
     async def status_history(self, info: Info) -> list[OrderStatusChange]:
         found = await info.context.order_loaders.status_history_by_order_id.load(self.record.id)
@@ -187,9 +260,12 @@ class Order(Node):
             lines=[OrderLine.of(order, position) for position in range(1, len(order.lines) + 1)],
             cost=OrderCost(
                 subtotal_amount=money(order.subtotal),
+                discounts_amount=money(order.discount_total),
                 shipping_amount=money(order.shipping),
                 tax_amount=money(order.tax),
                 total_amount=money(order.total),
+                gift_cards_amount=money(order.gift_card_total),
+                checkout_charge_amount=money(order.charge_amount),
             ),
             payment=OrderPayment(
                 card_brand=order.card_brand,
@@ -207,6 +283,13 @@ class Order(Node):
             ),
             record=order,
         )
+
+
+def _money_of(order: orders.Order) -> Callable[[int], Money]:
+    def money(amount: int) -> Money:
+        return Money.of(DomainMoney(amount, order.currency_code))
+
+    return money
 
 
 @strawberry.type
@@ -241,8 +324,10 @@ class CheckoutCompleteInput:
         description="8-255 characters, unique per checkout attempt: a retry with the same key "
         "returns the same order and never charges twice."
     )
-    payment_method: str = strawberry.field(
-        description="A gateway payment method id (pm_...); card data never reaches us."
+    payment_method: str | None = strawberry.field(
+        default=None,
+        description="A gateway payment method id (pm_...); card data never reaches us. "
+        "Needed unless the cart's gift cards pay the whole total (MISSING_PAYMENT_METHOD).",
     )
     email: str | None = strawberry.field(default=None, description="Needed if the cart has none.")
     shipping_address: MailingAddressInput | None = strawberry.field(

@@ -32,7 +32,17 @@ class SqlDiscountStore:
             & discounts.c.active
             & or_(discounts.c.ends_at.is_(None), discounts.c.ends_at > now)
         )
-        condition = or_(automatic, discounts.c.code.in_(list(codes))) if codes else automatic
+        return await self._select(
+            or_(automatic, discounts.c.code.in_(list(codes))) if codes else automatic
+        )
+
+    async def automatic(self, now: datetime) -> Sequence[Discount]:
+        return await self.in_force((), now)
+
+    async def by_codes(self, codes: Sequence[str]) -> Sequence[Discount]:
+        return await self._select(discounts.c.code.in_(list(codes))) if codes else []
+
+    async def _select(self, condition: Any) -> list[Discount]:
         async with self._db.reader.connect() as connection:
             rows = (
                 await connection.execute(

@@ -1,4 +1,5 @@
-"""What an order screen shows besides the order: its fulfilments and status history.
+"""What an order screen shows besides the order: its fulfilments, status history,
+discount allocations and gift card payments.
 
 Read for many orders at once (one statement per kind, whatever the page size), by the
 per-request loaders in dataloaders/orders.py.
@@ -10,9 +11,24 @@ from collections.abc import Sequence
 
 from sqlalchemy import select
 
-from domain.orders import Fulfillment, FulfillmentLine, OrderStatus, StatusChange, Tracking
+from domain.orders import (
+    Fulfillment,
+    FulfillmentLine,
+    GiftCardDebit,
+    OrderDiscountAllocation,
+    OrderStatus,
+    StatusChange,
+    Tracking,
+)
 from persistence.db import Database, aware
-from persistence.tables import fulfillment_lines, fulfillments, order_status_changes
+from persistence.tables import (
+    fulfillment_lines,
+    fulfillments,
+    order_discount_allocations,
+    order_gift_card_payments,
+    order_lines,
+    order_status_changes,
+)
 
 
 class SqlOrderDetails:
@@ -75,4 +91,47 @@ class SqlOrderDetails:
             found.setdefault(row["order_id"], []).append(
                 StatusChange(OrderStatus(row["status"]), aware(row["at"]))
             )
+        return found
+
+    async def discount_allocations(
+        self, order_ids: Sequence[int]
+    ) -> dict[int, list[OrderDiscountAllocation]]:
+        a = order_discount_allocations
+        statement = (
+            select(a, order_lines.c.variant_id)
+            .outerjoin(order_lines, order_lines.c.id == a.c.order_line_id)
+            .where(a.c.order_id.in_(list(order_ids)))
+            .order_by(a.c.order_id, a.c.id)
+        )
+        found: dict[int, list[OrderDiscountAllocation]] = {}
+        async with self._db.writer.connect() as connection:
+            for row in (await connection.execute(statement)).mappings():
+                found.setdefault(row["order_id"], []).append(
+                    OrderDiscountAllocation(
+                        variant_id=row["variant_id"],
+                        discount_id=row["discount_id"],
+                        title=row["title"],
+                        code=row["code"],
+                        amount=row["amount"],
+                        order_line_id=row["order_line_id"],
+                    )
+                )
+        return found
+
+    async def gift_card_payments(self, order_ids: Sequence[int]) -> dict[int, list[GiftCardDebit]]:
+        p = order_gift_card_payments
+        statement = (
+            select(p).where(p.c.order_id.in_(list(order_ids))).order_by(p.c.order_id, p.c.id)
+        )
+        found: dict[int, list[GiftCardDebit]] = {}
+        async with self._db.writer.connect() as connection:
+            for row in (await connection.execute(statement)).mappings():
+                found.setdefault(row["order_id"], []).append(
+                    GiftCardDebit(
+                        gift_card_id=row["gift_card_id"],
+                        last_characters=row["last_characters"],
+                        amount=row["amount"],
+                        credited_back=row["credited_back_at"] is not None,
+                    )
+                )
         return found

@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import exists, func, insert, literal, or_, select, tuple_, update
+from sqlalchemy import delete, exists, func, insert, literal, or_, select, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -37,6 +37,7 @@ from domain.orders import (
     Overfulfilled,
     Payment,
     Tracking,
+    Unredeemable,
 )
 from domain.pagination import Page, PageRequest
 from domain.payments import PaymentEvent
@@ -46,10 +47,15 @@ from persistence.events.outbox import emit, emit_stock
 from persistence.pii import PiiCipher
 from persistence.tables import (
     ORDER_HOLDS_CART,
+    discount_redemptions,
+    discounts,
     fulfillment_lines,
     fulfillments,
+    gift_cards,
     idempotency_keys,
     inventory_levels,
+    order_discount_allocations,
+    order_gift_card_payments,
     order_lines,
     order_status_changes,
     orders,
@@ -58,7 +64,8 @@ from persistence.tables import (
 
 PENDING = OrderStatus.PENDING_PAYMENT.value
 _PLACE_ATTEMPTS = 3
-_NEW_ORDER_FIELDS = [f.name for f in dataclasses.fields(NewOrder) if f.name != "status_token_hash"]
+_ORDER_FIELDS = {f.name for f in dataclasses.fields(Order)}
+_NEW_ORDER_FIELDS = [f.name for f in dataclasses.fields(NewOrder) if f.name in _ORDER_FIELDS]
 _LINE_FIELDS = [f.name for f in dataclasses.fields(OrderLine) if f.name != "id"]
 
 
@@ -71,6 +78,11 @@ class _ShortOfStock(Exception):
         self.variant_ids = variant_ids
 
 
+class _Unredeemable(Exception):
+    def __init__(self, refused: Unredeemable) -> None:
+        self.refused = refused
+
+
 class SqlOrderStore:
     def __init__(self, db: Database, cipher: PiiCipher) -> None:
         self._db = db
@@ -81,7 +93,7 @@ class SqlOrderStore:
 
     async def place(
         self, claim_id: int, order: NewOrder, expires_at: datetime
-    ) -> Order | list[int] | CartTaken:
+    ) -> Order | list[int] | CartTaken | Unredeemable:
         wanted: dict[int, int] = {}
         for line in order.lines:
             wanted[line.variant_id] = wanted.get(line.variant_id, 0) + line.quantity
@@ -92,6 +104,8 @@ class SqlOrderStore:
                 return await self._place_once(claim_id, order, expires_at, wanted)
             except _ShortOfStock as short:
                 return short.variant_ids
+            except _Unredeemable as unredeemable:
+                return unredeemable.refused
             except _CartHeld:
                 holder = await self.holding_cart(order.cart_id)
                 if holder is not None:
@@ -126,6 +140,8 @@ class SqlOrderStore:
                         status_token_hash=order.status_token_hash,
                         shipping_method_title=order.shipping_method_title,
                         shipping_method_handle=order.shipping_method_handle,
+                        discount_total=order.discount_total,
+                        gift_card_total=order.gift_card_total,
                     )
                     .on_conflict_do_nothing(
                         index_elements=[orders.c.cart_id], index_where=ORDER_HOLDS_CART
@@ -167,6 +183,9 @@ class SqlOrderStore:
                 OrderPlaced(order=order.public_id, total=order.total, currency=order.currency_code),
             )
             await emit_stock(connection, stock)
+            # Last: a popular code's row stays locked only until the commit that follows.
+            line_of = dict(zip((line.variant_id for line in order.lines), line_ids, strict=True))
+            await _redeem(connection, self._insert, order_id, order, line_of, created.created_at)
         # Built from what was written: no need to read it back.
         return Order(
             id=order_id,
@@ -467,6 +486,8 @@ class SqlOrderStore:
             cancel_reason=row["cancel_reason"],
             shipping_method_title=row["shipping_method_title"],
             shipping_method_handle=row["shipping_method_handle"],
+            discount_total=row["discount_total"],
+            gift_card_total=row["gift_card_total"],
         )
 
     async def _reserve(self, connection: AsyncConnection, wanted: dict[int, int]) -> dict[int, int]:
@@ -493,6 +514,114 @@ class SqlOrderStore:
         if short:
             raise _ShortOfStock(short)  # rolls the whole transaction back
         return stock
+
+
+async def _redeem(
+    connection: AsyncConnection,
+    dialect_insert: Any,
+    order_id: int,
+    order: NewOrder,
+    line_of: dict[int, int],
+    now: datetime,
+) -> None:
+    """Count the discounts and debit the gift cards of a new order, after its stock
+    (every transaction takes stock rows, then discount rows, then gift card rows, each in
+    id order: no deadlocks). Raises _Unredeemable, rolling everything back, when a count
+    or a debit does not hold."""
+    if order.discount_ids:
+        ids = sorted(order.discount_ids)
+        counted = (
+            await connection.execute(
+                update(discounts)
+                .where(
+                    discounts.c.id.in_(ids),
+                    discounts.c.active,
+                    or_(
+                        discounts.c.usage_limit.is_(None),
+                        discounts.c.times_used < discounts.c.usage_limit,
+                    ),
+                    or_(discounts.c.starts_at.is_(None), discounts.c.starts_at <= now),
+                    or_(discounts.c.ends_at.is_(None), discounts.c.ends_at > now),
+                )
+                .values(times_used=discounts.c.times_used + 1)
+                .returning(discounts.c.id)
+            )
+        ).scalars()
+        missing = order.discount_ids - set(counted)
+        if missing:
+            raise _Unredeemable(Unredeemable(discount_ids=frozenset(missing)))
+    if order.redemptions:
+        # The unique (discount, buyer) index: a concurrent checkout by the same buyer
+        # waits here for this one and then finds the use taken.
+        taken = (
+            await connection.execute(
+                dialect_insert(discount_redemptions)
+                .values(
+                    [
+                        {"discount_id": d, "order_id": order_id, "buyer_key": key}
+                        for d, key in order.redemptions
+                    ]
+                )
+                .on_conflict_do_nothing(
+                    index_elements=[
+                        discount_redemptions.c.discount_id,
+                        discount_redemptions.c.buyer_key,
+                    ]
+                )
+                .returning(discount_redemptions.c.discount_id, discount_redemptions.c.buyer_key)
+            )
+        ).all()
+        used = set(order.redemptions) - {(row[0], row[1]) for row in taken}
+        if used:
+            raise _Unredeemable(Unredeemable(discount_ids=frozenset(d for d, _ in used)))
+    if order.discount_allocations:
+        await connection.execute(
+            insert(order_discount_allocations),
+            [
+                {
+                    "order_id": order_id,
+                    "order_line_id": None if a.variant_id is None else line_of[a.variant_id],
+                    "discount_id": a.discount_id,
+                    "title": a.title,
+                    "code": a.code,
+                    "amount": a.amount,
+                }
+                for a in order.discount_allocations
+            ],
+        )
+    short: set[int] = set()
+    for debit in sorted(order.gift_card_debits, key=lambda d: d.gift_card_id):
+        left = (
+            await connection.execute(
+                update(gift_cards)
+                .where(
+                    gift_cards.c.id == debit.gift_card_id,
+                    gift_cards.c.enabled,
+                    gift_cards.c.currency_code == order.currency_code,
+                    gift_cards.c.balance >= debit.amount,
+                    or_(gift_cards.c.expires_at.is_(None), gift_cards.c.expires_at > now),
+                )
+                .values(balance=gift_cards.c.balance - debit.amount)
+                .returning(gift_cards.c.balance)
+            )
+        ).scalar()
+        if left is None:
+            short.add(debit.gift_card_id)
+    if short:
+        raise _Unredeemable(Unredeemable(gift_card_ids=frozenset(short)))
+    if order.gift_card_debits:
+        await connection.execute(
+            insert(order_gift_card_payments),
+            [
+                {
+                    "order_id": order_id,
+                    "gift_card_id": d.gift_card_id,
+                    "last_characters": d.last_characters,
+                    "amount": d.amount,
+                }
+                for d in order.gift_card_debits
+            ],
+        )
 
 
 async def _move(
@@ -589,6 +718,44 @@ async def _units_left(connection: AsyncConnection, order_id: int) -> dict[int, i
 
 
 async def _release(connection: AsyncConnection, order_id: int) -> None:
+    """Give back what the order held: its stock, its discount uses, its gift card
+    amounts. Called only by the transition out of the holding states, which happens once
+    per order, so each is given back once (the gift cards are also marked credited)."""
+    await _release_stock(connection, order_id)
+    await connection.execute(
+        update(discounts)
+        .where(
+            discounts.c.id.in_(
+                select(order_discount_allocations.c.discount_id)
+                .where(order_discount_allocations.c.order_id == order_id)
+                .scalar_subquery()
+            )
+        )
+        .values(times_used=discounts.c.times_used - 1)
+    )
+    await connection.execute(
+        delete(discount_redemptions).where(discount_redemptions.c.order_id == order_id)
+    )
+    credited = (
+        await connection.execute(
+            update(order_gift_card_payments)
+            .where(
+                order_gift_card_payments.c.order_id == order_id,
+                order_gift_card_payments.c.credited_back_at.is_(None),
+            )
+            .values(credited_back_at=func.now())
+            .returning(order_gift_card_payments.c.gift_card_id, order_gift_card_payments.c.amount)
+        )
+    ).all()
+    for card_id, amount in sorted(credited):
+        await connection.execute(
+            update(gift_cards)
+            .where(gift_cards.c.id == card_id)
+            .values(balance=gift_cards.c.balance + amount)
+        )
+
+
+async def _release_stock(connection: AsyncConnection, order_id: int) -> None:
     rows = await connection.execute(
         select(order_lines.c.variant_id, func.sum(order_lines.c.quantity))
         .where(order_lines.c.order_id == order_id)

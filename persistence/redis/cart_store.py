@@ -3,6 +3,7 @@
     cart:<id>              owner, email, country, address, created, updated,
                            delivery (the chosen delivery option's handle),
                            giftcards (applied gift card ids, comma-separated),
+                           discounts (entered discount codes, canonical, comma-separated),
                            seq (line counter), l:<variant id> -> "<quantity>:<seq>"
     customer-cart:<id>     the customer's open cart
 
@@ -326,6 +327,12 @@ class RedisCartStore:
             self._set_fields, [_cart_key(cart_id)], [self._ttl, _now_ms(), "giftcards", value]
         )
 
+    async def set_discount_codes(self, cart_id: str, codes: Sequence[str]) -> CartStoreError | None:
+        value = ",".join(codes)  # canonical codes hold no comma
+        return await self._run(
+            self._set_fields, [_cart_key(cart_id)], [self._ttl, _now_ms(), "discounts", value]
+        )
+
     async def delete(self, cart_id: str) -> None:
         """Checked out: the cart, and the owner's pointer to it, go."""
         async with redis_required():
@@ -478,4 +485,5 @@ def _cart_from_hash(cart_id: str, raw: dict[bytes, bytes], cipher: PiiCipher) ->
         gift_card_ids=tuple(int(i) for i in raw[b"giftcards"].split(b","))
         if b"giftcards" in raw
         else (),
+        discount_codes=tuple(raw[b"discounts"].decode().split(",")) if b"discounts" in raw else (),
     )

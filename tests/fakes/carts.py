@@ -117,6 +117,14 @@ class FakeCartStore:
         self.carts[cart_id] = replace(cart, gift_card_ids=tuple(ids))
         return None
 
+    async def set_discount_codes(self, cart_id: str, codes: Sequence[str]) -> CartStoreError | None:
+        self._check_up()
+        cart = self.carts.get(cart_id)
+        if cart is None:
+            return CartStoreError.NOT_FOUND
+        self.carts[cart_id] = replace(cart, discount_codes=tuple(codes))
+        return None
+
     async def delete(self, cart_id: str) -> None:
         self._check_up()
         self.carts.pop(cart_id, None)

@@ -176,6 +176,20 @@ CASES: list[tuple[str, str, Any, str]] = [
         lambda s: {"i": {"name": "Zone", "countryCodes": ["DE", f"F{s}"]}},
         "i.countryCodes.1",
     ),
+    (
+        "discount code",
+        """mutation($i: CartDiscountCodesUpdateInput!) {
+           cartDiscountCodesUpdate(input: $i) { userErrors { code } } }""",
+        lambda s: {"i": {"cartId": "Z2lkOi8vc2hvcC9DYXJ0L3g", "discountCodes": ["OK", f"W{s}"]}},
+        "i.discountCodes.1",
+    ),
+    (
+        "gift card code",
+        """mutation($i: CartGiftCardCodesUpdateInput!) {
+           cartGiftCardCodesUpdate(input: $i) { userErrors { code } } }""",
+        lambda s: {"i": {"cartId": "Z2lkOi8vc2hvcC9DYXJ0L3g", "giftCardCodes": [f"G{s}"]}},
+        "i.giftCardCodes.0",
+    ),
 ]
 
 

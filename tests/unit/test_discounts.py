@@ -3,7 +3,7 @@ how an order discount is spread over the lines."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from random import Random
@@ -15,10 +15,12 @@ from hypothesis import HealthCheck, given, settings
 
 from domain.carts import Cart, CartLine, PricingRules, price_cart
 from domain.catalog import Category, Product, ProductStatus, RatingSummary, Variant
+from domain.discount_desk import DiscountFinder
 from domain.discounts import (
     Discount,
     DiscountableLine,
     DiscountAllocation,
+    DiscountContext,
     DiscountKind,
     DiscountResult,
     DiscountScope,
@@ -672,3 +674,95 @@ def test_a_canonical_code_is_its_own_canonical_form(raw: str) -> None:
         return
     assert normalize_code(raw) == code == canonical_code(code) == canonical_code(code.lower())
     assert 1 <= len(code) <= 64 and code.isascii() and code == code.upper()
+
+
+# -- pricing a cart with discounts, and the finder that loads them -------------------------
+
+
+def _shoe_cart(codes: tuple[str, ...] = ()) -> tuple[Cart, dict[int, Variant], dict[int, Product]]:
+    shoe = Variant(11, 1, "SHOE", "Default", (), 4000, None, "USD", 0)
+    cart = Cart("c", None, None, "DE", None, (CartLine(11, 1),), NOW, NOW, discount_codes=codes)
+    return cart, {11: shoe}, {1: _product(1, category_id=7)}
+
+
+def test_a_priced_cart_pays_tax_on_what_is_left_after_discounts() -> None:
+    # Given a 40.00 shoe, 5.99 shipping under 50.00, 19% tax, and a 25% code.
+    cart, variants, products = _shoe_cart(("QUARTER",))
+    quarter = Discount(1, "Quarter", "QUARTER", DiscountValue.percentage(2_500))
+    rules = PricingRules("USD", 599, 5000, {"DE": 1_900})
+    stock = {11: None}
+    # When it is priced with and without the code's discount.
+    context = DiscountContext([quarter], {}, frozenset(), NOW)
+    with_code = price_cart(cart, variants, products, stock, rules, None, context).cost
+    without = price_cart(cart, variants, products, stock, rules).cost
+    # Then tax is on 30.00 + 5.99, the total adds up, and without a context nothing is off.
+    assert (with_code.discount, with_code.tax, with_code.total) == (1_000, 684, 3_000 + 599 + 684)
+    assert with_code.subtotal - with_code.discount + with_code.shipping + with_code.tax == (
+        with_code.total
+    )
+    assert (without.discount, without.total) == (0, 4_000 + 599 + 874)
+
+
+class _CountingStore:
+    def __init__(self, automatic: list[Discount], coded: list[Discount]) -> None:
+        self.automatic_reads = 0
+        self.code_reads: list[tuple[str, ...]] = []
+        self.used_reads = 0
+        self._automatic = automatic
+        self._coded = coded
+
+    async def in_force(self, codes: Sequence[str], now: datetime) -> Sequence[Discount]:
+        raise AssertionError("the finder reads automatic and coded discounts apart")
+
+    async def automatic(self, now: datetime) -> Sequence[Discount]:
+        self.automatic_reads += 1
+        return self._automatic
+
+    async def by_codes(self, codes: Sequence[str]) -> Sequence[Discount]:
+        self.code_reads.append(tuple(codes))
+        return [d for d in self._coded if d.code in codes]
+
+    async def used_by(self, keys: Sequence[str], discount_ids: Collection[int]) -> frozenset[int]:
+        self.used_reads += 1
+        return frozenset(discount_ids) if "customer:5" in keys else frozenset()
+
+    async def create(self, discount: Discount) -> Discount:
+        return discount
+
+
+async def test_the_finder_keeps_automatic_discounts_and_reads_only_what_a_cart_needs() -> None:
+    # Given a category sale (automatic), a once-per-customer code, and a clock we move.
+    sale = Discount(
+        1,
+        "Sale",
+        None,
+        DiscountValue.percentage(1_500),
+        DiscountScope.CATEGORIES,
+        category_ids=frozenset({3}),
+    )
+    once = Discount(2, "Once", "ONCE", DiscountValue.percentage(500), once_per_customer=True)
+    store = _CountingStore([sale], [once])
+    moment = [0.0]
+    finder = DiscountFinder(store, lambda email: f"idx({email})", 10.0, lambda: moment[0])
+    looked_up: list[list[int]] = []
+
+    async def categories(ids: Sequence[int]) -> Mapping[int, Category]:
+        looked_up.append(list(ids))
+        return {7: Category(7, 3, "shoes", "Shoes", "", "/3/7/", 0)}
+
+    _, _, products = _shoe_cart()
+    # When a guest cart without codes is read twice, then a customer's with the code.
+    first = await finder.context((), products, categories, finder.buyer(None, None), NOW)
+    await finder.context((), products, categories, (), NOW)
+    theirs = await finder.context(("ONCE",), products, categories, finder.buyer(5, "a@b.co"), NOW)
+    moment[0] = 11.0
+    await finder.context((), products, categories, (), NOW)
+    finder.forget()
+    await finder.context((), products, categories, (), NOW)
+    # Then the automatic ones were read when they were stale or forgotten, codes only when
+    # entered, categories because the sale is scoped to them, past uses only for the code.
+    assert store.automatic_reads == 3 and store.code_reads == [("ONCE",)]
+    assert store.used_reads == 1 and theirs.used_by_buyer == frozenset({2})
+    assert [d.id for d in first.candidates] == [1] and [d.id for d in theirs.candidates] == [1, 2]
+    assert looked_up == [[7]] * 5
+    assert finder.buyer(5, "a@b.co") == ("customer:5", "email:idx(a@b.co)")

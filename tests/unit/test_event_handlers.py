@@ -18,7 +18,7 @@ from domain.notifications import (
     order_confirmation,
 )
 from domain.order_status import StatusTokens
-from domain.orders import Order, OrderLine, OrderStatus
+from domain.orders import GiftCardDebit, Order, OrderDiscountAllocation, OrderLine, OrderStatus
 from tests.fakes.catalog import FakeCacheInvalidator, FakeProductsOfVariants
 from tests.fakes.notifications import FakeMailer, FakeNotificationStore, FakeOrdersByPublicId
 from tests.fakes.search_index import FakeSearchIndex
@@ -52,6 +52,31 @@ def an_order(currency: str = "USD") -> Order:
         created_at=T0,
         updated_at=T0,
     )
+
+
+def test_the_confirmation_shows_discounts_and_gift_cards_and_adds_up() -> None:
+    order = replace(
+        an_order(), discount_total=840, shipping_method_title="Standard", gift_card_total=1_000
+    )
+    order = replace(order, total=order.subtotal - 840 + order.shipping + order.tax)
+    allocations = [
+        OrderDiscountAllocation(1, 3, "Welcome", "WELCOME10", 240),
+        OrderDiscountAllocation(1, 4, "Mug sale", None, 300),
+        OrderDiscountAllocation(2, 4, "Mug sale", None, 300),
+        OrderDiscountAllocation(None, 5, "Ships free", "SHIPFREE", 0),
+    ]
+    cards = [GiftCardDebit(9, "WXYZ", 1_000)]
+
+    body = order_confirmation(order, "tok", None, allocations, cards).body
+
+    assert "  Subtotal  24.00 USD" in body
+    assert "  Discount  -2.40 USD  Welcome (WELCOME10)" in body
+    assert "  Discount  -6.00 USD  Mug sale" in body
+    assert "Ships free" not in body  # it took nothing off
+    assert "  Shipping  5.99 USD (Standard)" in body
+    assert "  Total     21.59 USD" in body
+    assert "  Gift card ...WXYZ  -10.00 USD" in body
+    assert "  Charged   11.59 USD" in body
 
 
 def paid(event_id: int, order: str = "pub_7") -> Event:

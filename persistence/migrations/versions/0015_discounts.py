@@ -121,7 +121,7 @@ def upgrade() -> None:
         sa.Column("title", sa.String(length=200), nullable=False),
         sa.Column("code", sa.String(length=64), nullable=True),
         sa.Column("amount", sa.BigInteger(), nullable=False),
-        sa.CheckConstraint("amount > 0", name=op.f("ck_order_discount_allocations_positive")),
+        sa.CheckConstraint("amount >= 0", name=op.f("ck_order_discount_allocations_amount")),
         sa.ForeignKeyConstraint(
             ["order_id"],
             ["orders.id"],
