@@ -54,6 +54,7 @@ from domain.carts import MAX_LINES, MAX_QUANTITY, Carts, PricingRules
 from domain.catalog_admin import CatalogAdmin
 from domain.checkout import Checkout, CheckoutPolicy
 from domain.customers import Accounts
+from domain.discount_desk import DiscountAdmin
 from domain.erasure import Erasure
 from domain.events import CacheInvalidation, EventHandler, SearchIndexing
 from domain.gift_card_desk import GiftCardDesk
@@ -166,6 +167,7 @@ class Container:
     shipping_admin: ShippingAdmin
     gift_cards: GiftCardDesk
     discounts: SqlDiscountStore
+    discount_admin: DiscountAdmin
     search: SearchIndex
 
     @classmethod
@@ -273,6 +275,7 @@ class Container:
             gift_card_code_key(revealed(settings.gift_card_code_key), settings.data_dir),
             settings.currency_code,
         )
+        discounts = SqlDiscountStore(db)
         gateway = gateway or _gateway(settings)
         order_store = SqlOrderStore(db, pii)
         status_tokens = StatusTokens(
@@ -363,7 +366,8 @@ class Container:
             shipping=shipping,
             shipping_admin=ShippingAdmin(SqlShippingEditor(db), settings.currency_code),
             gift_cards=gift_cards,
-            discounts=SqlDiscountStore(db),
+            discounts=discounts,
+            discount_admin=DiscountAdmin(discounts, settings.currency_code),
             search=components.wrap_search(search_index(db, settings, redis)),
         )
 
@@ -537,6 +541,7 @@ class GraphQLView(PersistedQueryHttp, GraphQLOverHttp, WellFormedRequests, Graph
             shipping_admin=container.shipping_admin,
             gift_cards=container.gift_cards,
             discounts=container.discounts,
+            discount_admin=container.discount_admin,
             rate_limiter=container.rate_limiter,
             documents=container.documents,
             document_policy=container.public_documents if partner is None else partner.policy,

@@ -21,7 +21,7 @@ from domain.catalog import Product
 from domain.catalog_admin import CatalogAdmin
 from domain.checkout import Checkout
 from domain.customers import Accounts, Customer
-from domain.discount_desk import DiscountStore
+from domain.discount_desk import DiscountAdmin, DiscountStore
 from domain.erasure import Erasure
 from domain.errors import ServiceUnavailable, UnauthenticatedError
 from domain.gift_card_desk import GiftCardDesk
@@ -63,6 +63,7 @@ class Context:
     shipping_admin: ShippingAdmin
     gift_cards: GiftCardDesk
     discounts: DiscountStore
+    discount_admin: DiscountAdmin
     documents: PersistedDocuments
     document_policy: DocumentPolicy  # the public one, or the calling partner's
     address_book: AddressBook
