@@ -275,7 +275,8 @@ class DiscountAdmin:
         if draft.usage_limit is not None and not 1 <= draft.usage_limit <= USAGE_LIMIT_MAX:
             message = f"usageLimit must be 1 to {USAGE_LIMIT_MAX}"
             errors.append(UserError(UserErrorCode.INVALID, message, ("usageLimit",)))
-        if check_ids and not errors and (product_ids or category_ids):
+        # The draft's lists, not the decoded ids: a list of nothing but bad ids must fail.
+        if check_ids and not errors and (draft.product_ids or draft.category_ids):
             errors.extend(await self._missing_ids(draft, product_ids, category_ids))
         if errors:
             raise Rejected(errors)

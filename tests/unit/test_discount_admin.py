@@ -71,3 +71,17 @@ async def test_a_none_id_is_reported_as_not_found_at_its_index() -> None:
         await admin(FakeDiscountStore(products=[7])).create(STAFF, draft)
 
     assert codes(refused) == [(("productIds", "1"), UserErrorCode.PRODUCT_NOT_FOUND.value)]
+
+
+async def test_a_list_of_nothing_but_bad_ids_is_refused_not_stored_empty() -> None:
+    store = FakeDiscountStore(categories=[3])
+    draft = replace(TEN, scope=DiscountScope.CATEGORIES, category_ids=[None, None])
+
+    with pytest.raises(Rejected) as refused:
+        await admin(store).create(STAFF, draft)
+
+    assert codes(refused) == [
+        (("categoryIds", "0"), UserErrorCode.CATEGORY_NOT_FOUND.value),
+        (("categoryIds", "1"), UserErrorCode.CATEGORY_NOT_FOUND.value),
+    ]
+    assert store.rows == {}
