@@ -31,6 +31,7 @@ from domain.errors import InvalidInput, Rejected, UserError, UserErrorCode
 from domain.money import Money, parse_amount
 from domain.pagination import Page, PageRequest, page_request
 from domain.text_input import string_problem
+from domain.time_input import moment_problem
 
 TITLE_MAX = 200
 SCOPE_IDS_MAX = 100
@@ -414,9 +415,9 @@ def _title_errors(title: str) -> list[UserError]:
 def _date_errors(starts_at: datetime | None, ends_at: datetime | None) -> list[UserError]:
     errors = []
     for field, moment in (("startsAt", starts_at), ("endsAt", ends_at)):
-        if moment is not None and moment.utcoffset() is None:
-            message = f"{field} needs a UTC offset (e.g. 2026-12-01T00:00:00Z)"
-            errors.append(UserError(UserErrorCode.INVALID, message, (field,)))
+        problem = None if moment is None else moment_problem(moment)
+        if problem is not None:
+            errors.append(UserError(UserErrorCode.INVALID, f"{field} {problem}", (field,)))
     if not errors and starts_at is not None and ends_at is not None and starts_at >= ends_at:
         message = "endsAt must be after startsAt"
         errors.append(UserError(UserErrorCode.INVALID, message, ("endsAt",)))

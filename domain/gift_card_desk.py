@@ -29,6 +29,7 @@ from domain.money import parse_amount
 from domain.order_status import FailureThrottle
 from domain.pagination import Page, PageRequest, page_request
 from domain.text_input import string_problem
+from domain.time_input import moment_problem
 
 FIELD = "giftCardCodes"
 NOTE_MAX = 500
@@ -118,7 +119,7 @@ class GiftCardDesk:
         if not 0 < amount <= PRICE_MAX:
             message = f"initialValue must be more than 0 and at most {PRICE_MAX}"
             errors.append(UserError(UserErrorCode.INVALID_PRICE, message, ("initialValue",)))
-        if expires_at is not None and (expires_at.tzinfo is None or expires_at <= now):
+        if expires_at is not None and (moment_problem(expires_at) is not None or expires_at <= now):
             message = "expiresAt must be a future time with a UTC offset"
             errors.append(UserError(UserErrorCode.INVALID, message, ("expiresAt",)))
         problem = None if note is None else string_problem(note, NOTE_MAX)

@@ -519,6 +519,24 @@ STAFF_CASES: list[tuple[str, str, dict[str, Any], str]] = [
     ("an unknown value type", DISCOUNT_CREATE, {"i": {**SALE, "valueType": "BOGUS"}}, "*"),
     ("startsAt not a time", DISCOUNT_CREATE, {"i": {**SALE, "startsAt": "yesterday"}}, "*"),
     ("startsAt in year 0", DISCOUNT_CREATE, {"i": {**SALE, "startsAt": "0000-01-01T00:00Z"}}, "*"),
+    (
+        "startsAt with no UTC equivalent",
+        DISCOUNT_CREATE,
+        {"i": {**SALE, "startsAt": "0001-01-01T00:00:00+14:00"}},
+        "INVALID",
+    ),
+    (
+        "endsAt with no UTC equivalent",
+        DISCOUNT_CREATE,
+        {"i": {**SALE, "endsAt": "9999-12-31T23:00:00-14:00"}},
+        "INVALID",
+    ),
+    (
+        "a gift card expiry with no UTC equivalent",
+        GIFT_CARD_CREATE,
+        {"i": {"initialValue": "5", "expiresAt": "9999-12-31T23:00:00-14:00"}},
+        "INVALID",
+    ),
     ("a huge amount", DISCOUNT_CREATE, {"i": {**SALE, "amount": "9" * 5_000}}, "INVALID"),
     (
         "a product id to update",
