@@ -54,7 +54,8 @@ from domain.carts import MAX_LINES, MAX_QUANTITY, Carts, PricingRules
 from domain.catalog_admin import CatalogAdmin
 from domain.checkout import Checkout, CheckoutPolicy
 from domain.customers import Accounts
-from domain.discount_desk import DiscountFinder
+from domain.discount_desk import DiscountAdmin
+from domain.discount_finder import DiscountFinder
 from domain.erasure import Erasure
 from domain.events import CacheInvalidation, EventHandler, SearchIndexing
 from domain.gift_card_desk import GiftCardDesk
@@ -168,6 +169,7 @@ class Container:
     gift_cards: GiftCardDesk
     discounts: SqlDiscountStore
     discount_finder: DiscountFinder
+    discount_admin: DiscountAdmin
     search: SearchIndex
 
     @classmethod
@@ -373,6 +375,7 @@ class Container:
             gift_cards=gift_cards,
             discounts=discounts,
             discount_finder=discount_finder,
+            discount_admin=DiscountAdmin(discounts, settings.currency_code, discount_finder.forget),
             search=components.wrap_search(search_index(db, settings, redis)),
         )
 
@@ -547,6 +550,7 @@ class GraphQLView(PersistedQueryHttp, GraphQLOverHttp, WellFormedRequests, Graph
             gift_cards=container.gift_cards,
             discounts=container.discounts,
             discount_finder=container.discount_finder,
+            discount_admin=container.discount_admin,
             rate_limiter=container.rate_limiter,
             documents=container.documents,
             document_policy=container.public_documents if partner is None else partner.policy,

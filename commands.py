@@ -23,9 +23,10 @@ from persistence.accounts.partners import SqlPartnerRepository
 from persistence.db import Database, create_database
 from persistence.events.relay import OutboxRelay
 from resolvers.schema import build_schema
-from settings import Settings
+from settings import Settings, revealed
 
 log = logging.getLogger("commerce")
+DEMO_GIFT_CARD_VALUE = "50.00"  # in the store currency
 
 
 async def _migrate(settings: Settings) -> None:
@@ -65,12 +66,32 @@ async def _seed(settings: Settings, products: int, seed: int, if_empty: bool) ->
         print(
             f"seeded {report.products} products, {report.variants} variants, "
             f"{report.reviews} reviews, {report.categories} categories, "
-            f"{report.customers} customers, {report.shipping_zones} shipping zones "
-            f"in {report.seconds:.1f}s"
+            f"{report.customers} customers, {report.shipping_zones} shipping zones, "
+            f"{report.discounts} discounts in {report.seconds:.1f}s"
         )
         await _rebuild_search(db, settings)
+        print(await _demo_gift_card(db, settings))
     finally:
         await db.dispose()
+
+
+async def _demo_gift_card(db: Database, settings: Settings) -> str:
+    """One gift card for the demo, issued the way giftCardCreate issues one (its code is
+    shown here once and never stored)."""
+    from domain.gift_card_desk import issue_gift_card
+    from domain.gift_cards import format_code
+    from domain.money import Money, parse_amount
+    from persistence.gift_cards.code_key import gift_card_code_key
+    from persistence.gift_cards.store import SqlGiftCardStore
+
+    currency = settings.currency_code
+    key = gift_card_code_key(revealed(settings.gift_card_code_key), settings.data_dir)
+    amount = parse_amount(DEMO_GIFT_CARD_VALUE, currency, field="value")
+    issued = await issue_gift_card(
+        SqlGiftCardStore(db), key, amount, currency, note="issued by the demo seed"
+    )
+    value = Money(amount, currency).to_decimal_string()
+    return f"gift card: {format_code(issued.code)} ({value} {currency})"
 
 
 async def _rebuild_search(db: Database, settings: Settings) -> None:

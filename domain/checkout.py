@@ -40,7 +40,7 @@ from domain.addresses import MailingAddress, check_address
 from domain.carts import Cart, CartStore, Merchandise, PricingRules, price_cart
 from domain.catalog import InventoryLevel
 from domain.customers import normalize_email
-from domain.discount_desk import DiscountFinder
+from domain.discount_finder import DiscountFinder
 from domain.discounts import REFUSAL_MESSAGES, Discount, code_errors
 from domain.errors import Rejected, UserError, UserErrorCode
 from domain.gift_card_desk import GiftCardDesk

@@ -27,8 +27,13 @@ from domain.gift_cards import (
 )
 from domain.money import parse_amount
 from domain.order_status import FailureThrottle
+from domain.pagination import Page, PageRequest, page_request
+from domain.text_input import string_problem
+from domain.time_input import moment_problem
 
 FIELD = "giftCardCodes"
+NOTE_MAX = 500
+GIFT_CARDS_ORDERING = "gift-cards"
 
 
 class GiftCardStore(Protocol):
@@ -39,8 +44,13 @@ class GiftCardStore(Protocol):
         initial_balance: int,
         currency_code: str,
         expires_at: datetime | None,
+        note: str | None = None,
     ) -> GiftCard:
         """Writes the card and its GiftCardCreated event in one transaction."""
+        ...
+
+    async def page(self, request: PageRequest) -> Page[GiftCard]:
+        """Every card, newest first (by id, descending)."""
         ...
 
     async def disable(self, card_id: int) -> GiftCard | None:
@@ -58,6 +68,27 @@ class IssuedGiftCard:
     code: str  # canonical; shown once, never stored
 
 
+def gift_cards_page_request(first: int | None, after: str | None, max_size: int) -> PageRequest:
+    return page_request(first, after, ordering=GIFT_CARDS_ORDERING, arity=1, max_size=max_size)
+
+
+async def issue_gift_card(
+    store: GiftCardStore,
+    code_key: bytes,
+    amount: int,
+    currency_code: str,
+    expires_at: datetime | None = None,
+    note: str | None = None,
+) -> IssuedGiftCard:
+    """A new card with a fresh code: only its keyed digest and last characters are
+    stored. `amount` (minor units) and `note` are checked already."""
+    code = generate_code()
+    card = await store.create(
+        code_digest(code, code_key), last_characters(code), amount, currency_code, expires_at, note
+    )
+    return IssuedGiftCard(card, code)
+
+
 class GiftCardDesk:
     def __init__(
         self,
@@ -72,7 +103,12 @@ class GiftCardDesk:
         self._currency = currency_code
 
     async def create(
-        self, staff: Customer, initial_value: str, expires_at: datetime | None, now: datetime
+        self,
+        staff: Customer,
+        initial_value: str,
+        expires_at: datetime | None,
+        now: datetime,
+        note: str | None = None,
     ) -> IssuedGiftCard:
         ensure_staff(staff)
         try:
@@ -83,16 +119,23 @@ class GiftCardDesk:
         if not 0 < amount <= PRICE_MAX:
             message = f"initialValue must be more than 0 and at most {PRICE_MAX}"
             errors.append(UserError(UserErrorCode.INVALID_PRICE, message, ("initialValue",)))
-        if expires_at is not None and (expires_at.tzinfo is None or expires_at <= now):
+        if expires_at is not None and (moment_problem(expires_at) is not None or expires_at <= now):
             message = "expiresAt must be a future time with a UTC offset"
             errors.append(UserError(UserErrorCode.INVALID, message, ("expiresAt",)))
+        problem = None if note is None else string_problem(note, NOTE_MAX)
+        if note is not None and problem is not None:
+            code = UserErrorCode.TOO_LONG if len(note) > NOTE_MAX else UserErrorCode.INVALID
+            errors.append(UserError(code, f"note {problem}", ("note",)))
         if errors:
             raise Rejected(errors)
-        code = generate_code()
-        card = await self._store.create(
-            code_digest(code, self._key), last_characters(code), amount, self._currency, expires_at
+        kept_note = None if note is None else note.strip() or None
+        return await issue_gift_card(
+            self._store, self._key, amount, self._currency, expires_at, kept_note
         )
-        return IssuedGiftCard(card, code)
+
+    async def page(self, staff: Customer, request: PageRequest) -> Page[GiftCard]:
+        ensure_staff(staff)
+        return await self._store.page(request)
 
     async def disable(self, staff: Customer, card_id: int | None) -> GiftCard:
         ensure_staff(staff)

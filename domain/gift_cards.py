@@ -95,6 +95,8 @@ class GiftCard:
     currency_code: str
     expires_at: datetime | None  # exclusive: at expires_at the card no longer pays
     enabled: bool = True
+    note: str | None = None  # staff's; never shown to shoppers
+    created_at: datetime | None = None  # None only for a card not read from storage
 
     def refusal(self, currency_code: str, now: datetime) -> UserErrorCode | None:
         """Why this card cannot pay an order in `currency_code` now, or None."""

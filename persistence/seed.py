@@ -24,9 +24,11 @@ from typing import Any
 from sqlalchemy import Table, func, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from domain.discounts import Discount, DiscountScope, DiscountValue
 from persistence import tables as t
 from persistence.accounts.customers import CustomerColumns
 from persistence.db import Database
+from persistence.discounts.store import columns_of
 
 BASE_TIME = datetime(2026, 1, 1, tzinfo=UTC)
 DAY = 86_400
@@ -295,6 +297,7 @@ class SeedReport:
     reviews: int
     customers: int
     shipping_zones: int
+    discounts: int
     seconds: float
 
 
@@ -334,6 +337,7 @@ async def seed_catalog(
         else:
             await _insert_sqlite(conn, data)
         zones = await _seed_shipping(conn)
+        discounts = await _seed_discounts(conn)
     return SeedReport(
         categories=len(data[t.categories]),
         products=len(data[t.products]),
@@ -341,6 +345,7 @@ async def seed_catalog(
         reviews=len(data[t.reviews]),
         customers=len(data[t.customers]),
         shipping_zones=zones,
+        discounts=discounts,
         seconds=round(time.perf_counter() - started, 3),
     )
 
@@ -390,6 +395,42 @@ async def _seed_shipping(conn: AsyncConnection) -> int:
             ],
         )
     return len(SEED_ZONES)
+
+
+# The demo's discounts: a code for the whole order, and an automatic sale on the first
+# top-level category (a category discount covers its descendants).
+WELCOME_CODE = "WELCOME10"
+
+
+async def _seed_discounts(conn: AsyncConnection) -> int:
+    """The demo discounts, unless staff already made some (WELCOME10 may be theirs)."""
+    if await _first_id(conn, t.discounts) is not None:
+        return 0
+    first_root = await conn.scalar(
+        select(t.categories.c.id)
+        .where(t.categories.c.parent_id.is_(None))
+        .order_by(t.categories.c.position, t.categories.c.id)
+        .limit(1)
+    )
+    demo = [
+        Discount(0, "Welcome: 10% off your order", WELCOME_CODE, DiscountValue.percentage(1000))
+    ]
+    if first_root is not None:
+        demo.append(
+            Discount(
+                0,
+                "Sale: 15% off",
+                None,
+                DiscountValue.percentage(1500),
+                scope=DiscountScope.CATEGORIES,
+                category_ids=frozenset({int(first_root)}),
+            )
+        )
+    await conn.execute(
+        t.discounts.insert(),
+        [{**columns_of(d), "created_at": BASE_TIME, "updated_at": BASE_TIME} for d in demo],
+    )
+    return len(demo)
 
 
 def _stored_customer(columns: CustomerColumns, row: Row) -> Row:

@@ -22,6 +22,7 @@ from schema.catalog import (
 from schema.catalog_inputs import ProductFilter, ProductSortKeys, list_query
 from schema.common import Node
 from schema.context import Info
+from schema.discounts import Discount
 from schema.global_id import decode_gid, decode_int_gid, int_key
 from schema.selection import selected_names
 
@@ -63,6 +64,13 @@ async def _load_node(
     if type_name == "Review":
         review = await loaders.review_by_id.load(record_id)
         return None if review is None else Review.of(review)
+    if type_name == "Discount":
+        viewer = await info.context.viewer()  # staff only: anyone else finds nothing
+        if viewer is None or not viewer.is_staff:
+            return None
+        discount = await info.context.discounts.by_id(record_id)
+        currency = info.context.settings.currency_code
+        return None if discount is None else Discount.of(discount, currency)
     return None
 
 

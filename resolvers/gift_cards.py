@@ -1,4 +1,4 @@
-"""Staff issue and disable gift cards. A guest gets UNAUTHENTICATED, a customer
+"""Staff issue, disable and list gift cards. A guest gets UNAUTHENTICATED, a customer
 FORBIDDEN, both before anything is read or written."""
 
 from __future__ import annotations
@@ -8,10 +8,12 @@ from datetime import UTC, datetime
 import strawberry
 
 from domain.catalog_admin import ensure_staff
+from domain.gift_card_desk import gift_cards_page_request
 from domain.gift_cards import format_code
 from schema.context import Info
 from schema.gift_cards import (
     GiftCard,
+    GiftCardConnection,
     GiftCardCreateInput,
     GiftCardCreatePayload,
     GiftCardDisableInput,
@@ -19,6 +21,17 @@ from schema.gift_cards import (
 )
 from schema.global_id import int_gid_or_none
 from schema.refusals import refusals_as
+
+
+@strawberry.type
+class GiftCardQuery:
+    @strawberry.field(description="Staff: every gift card, newest first; `first` at most 100.")
+    async def gift_cards(
+        self, info: Info, first: int | None = 20, after: str | None = None
+    ) -> GiftCardConnection:
+        staff = ensure_staff(await info.context.require_viewer())
+        request = gift_cards_page_request(first, after, info.context.settings.max_page_size)
+        return GiftCardConnection.of(await info.context.gift_cards.page(staff, request))
 
 
 @strawberry.type
@@ -34,7 +47,7 @@ class GiftCardMutation:
     ) -> GiftCardCreatePayload:
         staff = ensure_staff(await info.context.require_viewer())
         issued = await info.context.gift_cards.create(
-            staff, input.initial_value, input.expires_at, datetime.now(UTC)
+            staff, input.initial_value, input.expires_at, datetime.now(UTC), input.note
         )
         return GiftCardCreatePayload(
             gift_card=GiftCard.of(issued.card),

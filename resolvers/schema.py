@@ -23,6 +23,7 @@ from resolvers.catalog import CatalogQuery
 from resolvers.catalog_admin import CatalogAdminMutation
 from resolvers.checkout import CheckoutMutation, OrderQuery
 from resolvers.customers import CustomerMutation, CustomerQuery
+from resolvers.discounts import DiscountMutation, DiscountQuery
 from resolvers.extensions.cost import CostCache, QueryCost
 from resolvers.extensions.degraded_report import DegradedReport
 from resolvers.extensions.documents import CheckedDocuments, DocumentCache, RuleGroup
@@ -31,7 +32,7 @@ from resolvers.extensions.execution import plain_data_context
 from resolvers.extensions.input_guard import InputGuard
 from resolvers.extensions.lifecycle import ReleaseRequestState
 from resolvers.extensions.search_report import SearchReport
-from resolvers.gift_cards import GiftCardMutation
+from resolvers.gift_cards import GiftCardMutation, GiftCardQuery
 from resolvers.reviews import ReviewMutation
 from resolvers.search import SearchQuery
 from resolvers.shipping_admin import ShippingAdminMutation
@@ -43,7 +44,9 @@ DOCUMENT_CACHE_BYTES = 64 * 1024 * 1024
 
 
 @strawberry.type
-class Query(CatalogQuery, CustomerQuery, CartQuery, OrderQuery, SearchQuery):
+class Query(
+    CatalogQuery, CustomerQuery, CartQuery, OrderQuery, SearchQuery, DiscountQuery, GiftCardQuery
+):
     pass
 
 
@@ -58,6 +61,7 @@ class Mutation(
     CatalogAdminMutation,
     ShippingAdminMutation,
     GiftCardMutation,
+    DiscountMutation,
 ):
     pass
 

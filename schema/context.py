@@ -21,7 +21,8 @@ from domain.catalog import Product
 from domain.catalog_admin import CatalogAdmin
 from domain.checkout import Checkout
 from domain.customers import Accounts, Customer
-from domain.discount_desk import DiscountFinder, DiscountStore
+from domain.discount_desk import DiscountAdmin, DiscountStore
+from domain.discount_finder import DiscountFinder
 from domain.erasure import Erasure
 from domain.errors import ServiceUnavailable, UnauthenticatedError
 from domain.gift_card_desk import GiftCardDesk
@@ -64,6 +65,7 @@ class Context:
     gift_cards: GiftCardDesk
     discounts: DiscountStore
     discount_finder: DiscountFinder
+    discount_admin: DiscountAdmin
     documents: PersistedDocuments
     document_policy: DocumentPolicy  # the public one, or the calling partner's
     address_book: AddressBook

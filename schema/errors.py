@@ -26,7 +26,8 @@ _DESCRIPTIONS = {
     errors.UserErrorCode.ADDRESS_LIMIT_REACHED: "customerAddressCreate: the address book "
     "already holds 50 addresses; delete one first. Nothing was saved.",
     errors.UserErrorCode.DISCOUNT_NOT_FOUND: "Discount codes: no discount has this code "
-    "(codes are case-insensitive).",
+    "(codes are case-insensitive). discountUpdate / discountDeactivate: no discount has "
+    "this id.",
     errors.UserErrorCode.DISCOUNT_NOT_APPLICABLE: "Discount codes: the discount is not active "
     "(deactivated, or not started yet) or nothing in the cart is in its scope.",
     errors.UserErrorCode.DISCOUNT_EXPIRED: "Discount codes: the discount's end date has passed.",

@@ -8,7 +8,8 @@ import strawberry
 
 from domain import gift_cards
 from domain.money import Money as DomainMoney
-from schema.common import Money
+from domain.pagination import Page
+from schema.common import Money, PageInfo
 from schema.errors import UserError
 from schema.global_id import encode_gid
 
@@ -23,9 +24,12 @@ class GiftCard:
         description="From this moment on the card no longer pays; null: it never expires."
     )
     enabled: bool
+    note: str | None = strawberry.field(description="Staff's note; never shown to shoppers.")
+    created_at: datetime
 
     @classmethod
     def of(cls, card: gift_cards.GiftCard) -> GiftCard:
+        assert card.created_at is not None  # staff only ever see stored cards
         return cls(
             id=gift_card_gid(card.id),
             last_characters=card.last_characters,
@@ -33,6 +37,27 @@ class GiftCard:
             initial_value=Money.of(DomainMoney(card.initial_balance, card.currency_code)),
             expires_at=card.expires_at,
             enabled=card.enabled,
+            note=card.note,
+            created_at=card.created_at,
+        )
+
+
+@strawberry.type
+class GiftCardEdge:
+    cursor: str
+    node: GiftCard
+
+
+@strawberry.type
+class GiftCardConnection:
+    edges: list[GiftCardEdge]
+    page_info: PageInfo
+
+    @classmethod
+    def of(cls, page: Page[gift_cards.GiftCard]) -> GiftCardConnection:
+        return cls(
+            edges=[GiftCardEdge(cursor=e.cursor, node=GiftCard.of(e.node)) for e in page.edges],
+            page_info=PageInfo.of(page),
         )
 
 
@@ -54,6 +79,9 @@ class AppliedGiftCard:
 class GiftCardCreateInput:
     initial_value: str = strawberry.field(description='A decimal amount, e.g. "50.00".')
     expires_at: datetime | None = None
+    note: str | None = strawberry.field(
+        default=None, description="Staff's, at most 500 characters; never shown to shoppers."
+    )
 
 
 @strawberry.input

@@ -7,15 +7,23 @@ from collections.abc import Collection, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import RowMapping, insert, or_, select
+from sqlalchemy import RowMapping, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection
 
-from domain.discount_desk import DiscountCodeTaken
+from domain.discount_desk import (
+    DISCOUNTS_ORDERING,
+    DiscountCodeTaken,
+    DiscountMissing,
+    UsageLimitBelowUses,
+)
 from domain.discounts import Discount, DiscountKind, DiscountScope, DiscountValue
 from domain.events import DiscountChanged
+from domain.pagination import Page, PageRequest, encode_cursor
+from persistence.cursor_keys import cursor_id
 from persistence.db import Database, aware
 from persistence.events.outbox import emit
-from persistence.tables import discount_redemptions, discounts
+from persistence.tables import categories, discount_redemptions, discounts, products
 
 _COLUMNS = tuple(c for c in discounts.c if c.name != "created_at")
 
@@ -79,10 +87,118 @@ class SqlDiscountStore:
                 )
                 await emit(connection, DiscountChanged(discount=row["id"], change="created"))
         except IntegrityError as error:
-            if "code" in str(error.orig):
-                raise DiscountCodeTaken() from None
+            _raise_if_code_taken(error)
             raise
         return discount_of(row)
+
+    async def by_id(self, discount_id: int) -> Discount | None:
+        # The primary: staff read a discount to change it right after writing it.
+        async with self._db.writer.connect() as connection:
+            row = (
+                (await connection.execute(select(*_COLUMNS).where(discounts.c.id == discount_id)))
+                .mappings()
+                .one_or_none()
+            )
+            return None if row is None else discount_of(row)
+
+    async def update(self, discount: Discount) -> Discount:
+        # Every column but times_used, which checkout counts concurrently: writing back a
+        # value read earlier would lose the uses taken meanwhile. The limit is compared
+        # with the count in the WHERE, so a use taken after any read still counts.
+        condition = discounts.c.id == discount.id
+        if discount.usage_limit is not None:
+            condition = condition & (discounts.c.times_used <= discount.usage_limit)
+        try:
+            async with self._db.writer.begin() as connection:
+                row = (
+                    (
+                        await connection.execute(
+                            update(discounts)
+                            .where(condition)
+                            .values(**columns_of(discount), updated_at=func.now())
+                            .returning(*_COLUMNS)
+                        )
+                    )
+                    .mappings()
+                    .one_or_none()
+                )
+                if row is None:
+                    await self._refusal(connection, discount.id)
+                assert row is not None
+                await emit(connection, DiscountChanged(discount=row["id"], change="updated"))
+        except IntegrityError as error:
+            _raise_if_code_taken(error)
+            raise
+        return discount_of(row)
+
+    async def deactivate(self, discount_id: int) -> Discount:
+        async with self._db.writer.begin() as connection:
+            row = (
+                (
+                    await connection.execute(
+                        update(discounts)
+                        .where(discounts.c.id == discount_id)
+                        .values(active=False, updated_at=func.now())
+                        .returning(*_COLUMNS)
+                    )
+                )
+                .mappings()
+                .one_or_none()
+            )
+            if row is None:
+                raise DiscountMissing()
+            await emit(connection, DiscountChanged(discount=row["id"], change="deactivated"))
+        return discount_of(row)
+
+    async def page(self, request: PageRequest) -> Page[Discount]:
+        statement = select(*_COLUMNS).order_by(discounts.c.id.desc()).limit(request.first + 1)
+        if request.after is not None:
+            statement = statement.where(discounts.c.id < cursor_id(request.after[0]))
+        async with self._db.writer.connect() as connection:
+            rows = (await connection.execute(statement)).mappings().all()
+        return Page.from_rows(
+            [discount_of(row) for row in rows],
+            first=request.first,
+            after=request.after,
+            cursor_of=lambda d: encode_cursor(DISCOUNTS_ORDERING, (d.id,)),
+        )
+
+    async def existing(
+        self, product_ids: Collection[int], category_ids: Collection[int]
+    ) -> tuple[frozenset[int], frozenset[int]]:
+        async with self._db.reader.connect() as connection:
+            found_products = (
+                await connection.execute(
+                    select(products.c.id).where(products.c.id.in_(list(product_ids)))
+                )
+                if product_ids
+                else None
+            )
+            found_categories = (
+                await connection.execute(
+                    select(categories.c.id).where(categories.c.id.in_(list(category_ids)))
+                )
+                if category_ids
+                else None
+            )
+            return (
+                frozenset() if found_products is None else frozenset(found_products.scalars()),
+                frozenset() if found_categories is None else frozenset(found_categories.scalars()),
+            )
+
+    @staticmethod
+    async def _refusal(connection: AsyncConnection, discount_id: int) -> None:
+        """Why a conditional UPDATE matched no row: no such discount, or its count of uses
+        is above the new limit."""
+        found = await connection.scalar(select(discounts.c.id).where(discounts.c.id == discount_id))
+        if found is None:
+            raise DiscountMissing()
+        raise UsageLimitBelowUses()
+
+
+def _raise_if_code_taken(error: IntegrityError) -> None:
+    if "code" in str(error.orig):
+        raise DiscountCodeTaken() from None
 
 
 def columns_of(discount: Discount) -> dict[str, Any]:

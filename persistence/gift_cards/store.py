@@ -9,8 +9,11 @@ from datetime import datetime
 from sqlalchemy import RowMapping, insert, select, update
 
 from domain.events import GiftCardCreated, GiftCardDisabled
+from domain.gift_card_desk import GIFT_CARDS_ORDERING
 from domain.gift_cards import GiftCard
-from persistence.db import Database
+from domain.pagination import Page, PageRequest, encode_cursor
+from persistence.cursor_keys import cursor_id
+from persistence.db import Database, aware
 from persistence.events.outbox import emit
 from persistence.tables import gift_cards
 
@@ -23,6 +26,8 @@ _COLUMNS = (
     gift_cards.c.currency_code,
     gift_cards.c.expires_at,
     gift_cards.c.enabled,
+    gift_cards.c.note,
+    gift_cards.c.created_at,
 )
 
 
@@ -39,6 +44,7 @@ class SqlGiftCardStore:
         initial_balance: int,
         currency_code: str,
         expires_at: datetime | None,
+        note: str | None = None,
     ) -> GiftCard:
         async with self._db.writer.begin() as connection:
             row = (
@@ -52,6 +58,7 @@ class SqlGiftCardStore:
                             balance=initial_balance,
                             currency_code=currency_code,
                             expires_at=expires_at,
+                            note=note,
                         )
                         .returning(*_COLUMNS)
                     )
@@ -97,6 +104,19 @@ class SqlGiftCardStore:
             ).mappings()
             return {row["id"]: _card(row) for row in rows}
 
+    async def page(self, request: PageRequest) -> Page[GiftCard]:
+        statement = select(*_COLUMNS).order_by(gift_cards.c.id.desc()).limit(request.first + 1)
+        if request.after is not None:
+            statement = statement.where(gift_cards.c.id < cursor_id(request.after[0]))
+        async with self._db.writer.connect() as connection:
+            rows = (await connection.execute(statement)).mappings().all()
+        return Page.from_rows(
+            [_card(row) for row in rows],
+            first=request.first,
+            after=request.after,
+            cursor_of=lambda card: encode_cursor(GIFT_CARDS_ORDERING, (card.id,)),
+        )
+
 
 def _card(row: RowMapping) -> GiftCard:
     return GiftCard(
@@ -107,4 +127,6 @@ def _card(row: RowMapping) -> GiftCard:
         currency_code=row["currency_code"],
         expires_at=row["expires_at"],
         enabled=row["enabled"],
+        note=row["note"],
+        created_at=aware(row["created_at"]),
     )

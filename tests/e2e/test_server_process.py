@@ -3,6 +3,7 @@ embedded mode (SQLite + in-process Redis) exactly as `make run` starts it."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import httpx
@@ -91,7 +92,8 @@ def test_embedded_mode_migrates_seeds_and_serves_without_any_service(tmp_path: P
             client, CART_ADD, {"id": cart_id, "l": [{"variantId": variant, "quantity": 1}]}, token
         )
 
-    assert "seeded 30 products" in first
+    assert "seeded 30 products" in first and ", 2 discounts in " in first
+    assert re.search(r"^gift card: [A-Z0-9]{4}(-[A-Z0-9]{4}){3} \(50\.00 USD\)$", first, re.M)
     assert "nothing to do" in again
     assert (tmp_path / "var" / "shop.db").exists()
     assert len(result.json()["data"]["products"]["edges"]) == 3

@@ -386,3 +386,72 @@ async def test_a_cart_read_with_gift_cards_costs_one_statement_more(
 
     # stock (1); the applied cards, however many, one more
     assert counts == {0: 1, 1: 2, 3: 2}
+
+
+# -- staff notes and the staff list ---------------------------------------------------------
+
+LIST = f"""query($first: Int, $after: String) {{ giftCards(first: $first, after: $after) {{
+  edges {{ cursor node {{ {CARD_FIELDS} note createdAt }} }}
+  pageInfo {{ hasNextPage hasPreviousPage endCursor }} }} }}"""
+
+
+async def test_a_note_is_kept_for_staff_and_never_reaches_shoppers(
+    shop: AppClient, staff: str, db: Database, mug: MadeProduct
+) -> None:
+    created = await issue(shop, staff, "10.00", note="  Apology for order #1042  ")
+    cart_id = await new_cart(shop, mug)
+    await apply(shop, cart_id, [created["giftCardCode"]])
+
+    listed = await shop.query(LIST, {}, token=staff)
+    shopper = await shop.query(
+        "query($id: ID!) { cart(id: $id) { appliedGiftCards { note } } }", {"id": cart_id}
+    )
+
+    (edge,) = listed.data["giftCards"]["edges"]
+    assert edge["node"]["note"] == "Apology for order #1042"
+    assert datetime.fromisoformat(edge["node"]["createdAt"]) <= datetime.now(UTC)
+    assert [row["note"] for row in await rows(db)] == ["Apology for order #1042"]
+    assert shopper.error_codes == ["GRAPHQL_VALIDATION_FAILED"]  # a cart has no note to show
+
+
+async def test_a_note_past_500_characters_is_refused(
+    shop: AppClient, staff: str, db: Database
+) -> None:
+    answer = await shop.query(
+        CREATE, {"input": {"initialValue": "5", "note": "n" * 501}}, token=staff
+    )
+    at_the_limit = await issue(shop, staff, "5", note="n" * 500)
+
+    payload = answer.data["giftCardCreate"]
+    assert payload["giftCard"] is None
+    assert [(e["field"], e["code"]) for e in payload["userErrors"]] == [(["note"], "TOO_LONG")]
+    assert at_the_limit["giftCard"]["id"] and len(await rows(db)) == 1
+
+
+async def test_staff_page_through_gift_cards_newest_first(
+    shop: AppClient, staff: str, db: Database
+) -> None:
+    made = [(await issue(shop, staff, f"{n}.00"))["giftCard"]["id"] for n in range(1, 6)]
+    ann = await customer_token(shop, "ann@example.com")
+
+    seen: list[str] = []
+    flags: list[tuple[bool, bool]] = []
+    after = None
+    while True:
+        page = (await shop.query(LIST, {"first": 2, "after": after}, token=staff)).data["giftCards"]
+        seen.extend(edge["node"]["id"] for edge in page["edges"])
+        info = page["pageInfo"]
+        flags.append((info["hasNextPage"], info["hasPreviousPage"]))
+        if not info["hasNextPage"]:
+            break
+        after = info["endCursor"]
+    as_customer = await shop.query(LIST, {}, token=ann)
+    as_guest = await shop.query(LIST, {})
+    too_many = await shop.query(LIST, {"first": 101}, token=staff)
+    other_cursor = await shop.query(LIST, {"after": "WyJkaXNjb3VudHMiLDVd"}, token=staff)
+
+    assert seen == made[::-1]
+    assert flags == [(True, False), (True, True), (False, True)]
+    assert as_customer.error_codes == ["FORBIDDEN"] and as_guest.error_codes == ["UNAUTHENTICATED"]
+    assert too_many.error_codes == ["INVALID_PAGE_SIZE"]
+    assert other_cursor.error_codes == ["INVALID_CURSOR"]  # a discounts cursor is not ours

@@ -20,9 +20,10 @@ from settings import Settings
 from tests.client import AppClient, customer_token, running_app
 from tests.conftest import FAST_PASSWORDS, PRODUCTION_EXTRAS, TEST_REDIS_URL
 from tests.factories import CatalogFactory, MadeProduct
-from tests.shop import ADDRESS, ready_cart
+from tests.shop import ADDRESS, ready_cart, staff_token
 
 NUL = "\x00"
+DISCOUNT_ID = encode_gid("Discount", 1)
 
 
 def production_settings(database_url: str, **overrides: Any) -> Settings:
@@ -189,6 +190,69 @@ CASES: list[tuple[str, str, Any, str]] = [
            cartGiftCardCodesUpdate(input: $i) { userErrors { code } } }""",
         lambda s: {"i": {"cartId": "Z2lkOi8vc2hvcC9DYXJ0L3g", "giftCardCodes": [f"G{s}"]}},
         "i.giftCardCodes.0",
+    ),
+    *(
+        (
+            f"discount {what}",
+            """mutation($i: DiscountInput!) { discountCreate(input: $i) {
+               userErrors { code } } }""",
+            lambda s, build=build: {
+                "i": {"title": "Sale", "valueType": "FIXED_AMOUNT", "amount": "1", **build(s)}
+            },
+            f"i.{path}",
+        )
+        for what, build, path in [
+            ("title", lambda s: {"title": f"Sale{s}"}, "title"),
+            ("code", lambda s: {"code": f"TEN{s}"}, "code"),
+            ("amount", lambda s: {"amount": f"1{s}"}, "amount"),
+            ("minimum subtotal", lambda s: {"minimumSubtotal": f"5{s}"}, "minimumSubtotal"),
+            (
+                "product id",
+                lambda s: {"scope": "PRODUCTS", "productIds": [DISCOUNT_ID, f"p{s}"]},
+                "productIds.1",
+            ),
+            ("category id", lambda s: {"scope": "CATEGORIES", "categoryIds": [s]}, "categoryIds.0"),
+        ]
+    ),
+    (
+        "discount update title",
+        """mutation($i: DiscountUpdateInput!) { discountUpdate(input: $i) {
+           userErrors { code } } }""",
+        lambda s: {"i": {"id": DISCOUNT_ID, "title": f"Sale{s}"}},
+        "i.title",
+    ),
+    (
+        "discount update code",
+        """mutation($i: DiscountUpdateInput!) { discountUpdate(input: $i) {
+           userErrors { code } } }""",
+        lambda s: {"i": {"id": DISCOUNT_ID, "code": f"TEN{s}"}},
+        "i.code",
+    ),
+    (
+        "discount deactivate id",
+        """mutation($i: DiscountDeactivateInput!) { discountDeactivate(input: $i) {
+           userErrors { code } } }""",
+        lambda s: {"i": {"id": f"{DISCOUNT_ID}{s}"}},
+        "i.id",
+    ),
+    (
+        "gift card note",
+        """mutation($i: GiftCardCreateInput!) { giftCardCreate(input: $i) {
+           userErrors { code } } }""",
+        lambda s: {"i": {"initialValue": "5", "note": f"note{s}"}},
+        "i.note",
+    ),
+    (
+        "discounts cursor",
+        "query($a: String) { discounts(after: $a) { edges { cursor } } }",
+        lambda s: {"a": f"c{s}"},
+        "a",
+    ),
+    (
+        "gift cards cursor",
+        "query($a: String) { giftCards(after: $a) { edges { cursor } } }",
+        lambda s: {"a": f"c{s}"},
+        "a",
     ),
 ]
 
@@ -429,3 +493,125 @@ async def test_money_amounts_are_plain_ascii_decimals(production: AppClient, amo
 
     assert result.status == 200
     assert result.error_codes == ["INVALID_PRICE"], result.body
+
+
+def _gid(type_name: str, key: str) -> str:
+    return _b64(f"gid://shop/{type_name}/{key}")
+
+
+DISCOUNT_CREATE = """mutation($i: DiscountInput!) { discountCreate(input: $i) {
+  discount { id } userErrors { field code } } }"""
+DISCOUNT_UPDATE = """mutation($i: DiscountUpdateInput!) { discountUpdate(input: $i) {
+  discount { id } userErrors { field code } } }"""
+GIFT_CARD_CREATE = """mutation($i: GiftCardCreateInput!) { giftCardCreate(input: $i) {
+  giftCard { id } userErrors { field code } } }"""
+SALE = {"title": "Sale", "valueType": "PERCENTAGE", "basisPoints": 1000}
+# (what, document, variables, the code the answer must carry somewhere)
+STAFF_CASES: list[tuple[str, str, dict[str, Any], str]] = [
+    (
+        "10,000 product ids",
+        DISCOUNT_CREATE,
+        {"i": {**SALE, "scope": "PRODUCTS", "productIds": [_gid("Product", "1")] * 10_000}},
+        "INVALID",
+    ),
+    (
+        "100 ids of nothing",
+        DISCOUNT_CREATE,
+        {"i": {**SALE, "scope": "PRODUCTS", "productIds": ["z" * 199] * 100}},
+        "PRODUCT_NOT_FOUND",
+    ),
+    (
+        "a category id past bigint",
+        DISCOUNT_CREATE,
+        {"i": {**SALE, "scope": "CATEGORIES", "categoryIds": [_gid("Category", "9" * 30)]}},
+        "CATEGORY_NOT_FOUND",
+    ),
+    ("basis points as a string", DISCOUNT_CREATE, {"i": {**SALE, "basisPoints": "ten"}}, "*"),
+    ("usage limit past Int", DISCOUNT_CREATE, {"i": {**SALE, "usageLimit": 2**40}}, "*"),
+    ("amount as a number", DISCOUNT_CREATE, {"i": {**SALE, "amount": 5}}, "*"),
+    ("a list for a title", DISCOUNT_CREATE, {"i": {**SALE, "title": ["a", "b"]}}, "*"),
+    ("an unknown value type", DISCOUNT_CREATE, {"i": {**SALE, "valueType": "BOGUS"}}, "*"),
+    ("startsAt not a time", DISCOUNT_CREATE, {"i": {**SALE, "startsAt": "yesterday"}}, "*"),
+    ("startsAt in year 0", DISCOUNT_CREATE, {"i": {**SALE, "startsAt": "0000-01-01T00:00Z"}}, "*"),
+    (
+        "startsAt with no UTC equivalent",
+        DISCOUNT_CREATE,
+        {"i": {**SALE, "startsAt": "0001-01-01T00:00:00+14:00"}},
+        "INVALID",
+    ),
+    (
+        "endsAt with no UTC equivalent",
+        DISCOUNT_CREATE,
+        {"i": {**SALE, "endsAt": "9999-12-31T23:00:00-14:00"}},
+        "INVALID",
+    ),
+    (
+        "a gift card expiry with no UTC equivalent",
+        GIFT_CARD_CREATE,
+        {"i": {"initialValue": "5", "expiresAt": "9999-12-31T23:00:00-14:00"}},
+        "INVALID",
+    ),
+    ("a huge amount", DISCOUNT_CREATE, {"i": {**SALE, "amount": "9" * 5_000}}, "INVALID"),
+    (
+        "a product id to update",
+        DISCOUNT_UPDATE,
+        {"i": {"id": _gid("Product", "1")}},
+        "DISCOUNT_NOT_FOUND",
+    ),
+    (
+        "a discount id past bigint",
+        DISCOUNT_UPDATE,
+        {"i": {"id": _gid("Discount", "9" * 25), "title": "x"}},
+        "DISCOUNT_NOT_FOUND",
+    ),
+    ("a nested list id", DISCOUNT_UPDATE, {"i": {"id": [["x"]]}}, "*"),
+    ("a note as an object", GIFT_CARD_CREATE, {"i": {"initialValue": "5", "note": {"a": 1}}}, "*"),
+    (
+        "a long note",
+        GIFT_CARD_CREATE,
+        {"i": {"initialValue": "5", "note": "n" * 9_000}},
+        "TOO_LONG",
+    ),
+    (
+        "discounts page size",
+        "query { discounts(first: -1) { edges { cursor } } }",
+        {},
+        "INVALID_PAGE_SIZE",
+    ),
+    (
+        "gift cards page size past Int",
+        "query($f: Int) { giftCards(first: $f) { edges { cursor } } }",
+        {"f": 2**33},
+        "*",
+    ),
+    (
+        "a gift card cursor out of bigint",
+        "query($a: String) { giftCards(after: $a) { edges { cursor } } }",
+        {"a": _b64(json.dumps(["gift-cards", 2**70]))},
+        "INVALID_CURSOR",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("what", "document", "variables", "code"), STAFF_CASES, ids=[c[0] for c in STAFF_CASES]
+)
+async def test_staff_inputs_answer_with_a_code_never_a_server_error(
+    production: AppClient,
+    db: Database,
+    what: str,
+    document: str,
+    variables: dict[str, Any],
+    code: str,
+) -> None:
+    staff = await staff_token(production, db)
+
+    result = await production.query(document, variables, token=staff)
+
+    assert result.status < 500, result.body
+    assert "INTERNAL_SERVER_ERROR" not in json.dumps(result.body)
+    found = list(result.error_codes)
+    for payload in (result.body.get("data") or {}).values():
+        found.extend(e["code"] for e in (payload or {}).get("userErrors", []))
+    assert found and None not in found, result.body
+    assert code == "*" or code in found, result.body

@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, given, settings
 
 from domain.carts import Cart, CartLine, PricingRules, price_cart
 from domain.catalog import Category, Product, ProductStatus, RatingSummary, Variant
-from domain.discount_desk import DiscountFinder
+from domain.discount_finder import DiscountFinder
 from domain.discounts import (
     Discount,
     DiscountableLine,
