@@ -755,14 +755,17 @@ async def test_the_finder_keeps_automatic_discounts_and_reads_only_what_a_cart_n
     first = await finder.context((), products, categories, finder.buyer(None, None), NOW)
     await finder.context((), products, categories, (), NOW)
     theirs = await finder.context(("ONCE",), products, categories, finder.buyer(5, "a@b.co"), NOW)
+    await finder.context(("ONCE", "NOPE"), products, categories, (), NOW)
+    await finder.context(("NOPE",), products, categories, (), NOW)
     moment[0] = 11.0
     await finder.context((), products, categories, (), NOW)
     finder.forget()
     await finder.context((), products, categories, (), NOW)
-    # Then the automatic ones were read when they were stale or forgotten, codes only when
-    # entered, categories because the sale is scoped to them, past uses only for the code.
-    assert store.automatic_reads == 3 and store.code_reads == [("ONCE",)]
+    # Then the automatic ones were read when they were stale or forgotten, each code once
+    # while kept (an unknown one too), categories because the sale is scoped to them, past
+    # uses only for the once-per-customer code.
+    assert store.automatic_reads == 3 and store.code_reads == [("ONCE",), ("NOPE",)]
     assert store.used_reads == 1 and theirs.used_by_buyer == frozenset({2})
     assert [d.id for d in first.candidates] == [1] and [d.id for d in theirs.candidates] == [1, 2]
-    assert looked_up == [[7]] * 5
+    assert looked_up == [[7]] * 7
     assert finder.buyer(5, "a@b.co") == ("customer:5", "email:idx(a@b.co)")
