@@ -369,25 +369,22 @@ class DiscountAdmin:
         self, draft: DiscountDraft, product_ids: Sequence[int], category_ids: Sequence[int]
     ) -> list[UserError]:
         products, categories = await self._store.existing(product_ids, category_ids)
-        errors = []
-        for index, found in enumerate(draft.product_ids):
-            if found not in products:
-                errors.append(
-                    UserError(
-                        UserErrorCode.PRODUCT_NOT_FOUND,
-                        "no such product",
-                        ("productIds", str(index)),
-                    )
-                )
-        for index, found in enumerate(draft.category_ids):
-            if found not in categories:
-                errors.append(
-                    UserError(
-                        UserErrorCode.CATEGORY_NOT_FOUND,
-                        "no such category",
-                        ("categoryIds", str(index)),
-                    )
-                )
+        errors: list[UserError] = []
+        for asked, found, code, message, field in (
+            (draft.product_ids, products, UserErrorCode.PRODUCT_NOT_FOUND, "product", "productIds"),
+            (
+                draft.category_ids,
+                categories,
+                UserErrorCode.CATEGORY_NOT_FOUND,
+                "category",
+                "categoryIds",
+            ),
+        ):
+            errors.extend(
+                UserError(code, f"no such {message}", (field, str(index)))
+                for index, item in enumerate(asked)
+                if item not in found
+            )
         return errors
 
     def _money_text(self, minor: int) -> str:

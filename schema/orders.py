@@ -55,9 +55,7 @@ class OrderLine:
         "of the order discount."
     )
     async def discount_allocations(self, info: Info) -> list[DiscountAllocation]:
-        found = await info.context.order_loaders.discount_allocations_by_order_id.load(
-            self.record.id
-        )
+        found = await _allocations(info, self.record)
         return DiscountAllocation.each(
             (a.as_allocation() for a in found if a.order_line_id == self.line_id),
             _money_of(self.record),
@@ -214,18 +212,14 @@ class Order(Node):
         "when the order was placed; they add up to cost.discountsAmount."
     )
     async def discount_allocations(self, info: Info) -> list[DiscountAllocation]:
-        found = await info.context.order_loaders.discount_allocations_by_order_id.load(
-            self.record.id
-        )
+        found = await _allocations(info, self.record)
         return DiscountAllocation.per_discount(
             (a.as_allocation() for a in found), _money_of(self.record)
         )
 
     @strawberry.field(description="The discount codes the order used (automatic ones have none).")
     async def discount_codes(self, info: Info) -> list[str]:
-        found = await info.context.order_loaders.discount_allocations_by_order_id.load(
-            self.record.id
-        )
+        found = await _allocations(info, self.record)
         return list(dict.fromkeys(a.code for a in found if a.code is not None))
 
     @strawberry.field(description="The gift cards that paid part of it, in the order applied.")
@@ -283,6 +277,10 @@ class Order(Node):
             ),
             record=order,
         )
+
+
+async def _allocations(info: Info, order: orders.Order) -> list[orders.OrderDiscountAllocation]:
+    return await info.context.order_loaders.discount_allocations_by_order_id.load(order.id)
 
 
 def _money_of(order: orders.Order) -> Callable[[int], Money]:
