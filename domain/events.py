@@ -42,6 +42,7 @@ class Topic(StrEnum):
     GIFT_CARD_CREATED = "GiftCardCreated"
     GIFT_CARD_DISABLED = "GiftCardDisabled"
     DISCOUNT_CHANGED = "DiscountChanged"
+    ORDER_DISPUTED = "OrderDisputed"
 
 
 PRODUCT_TOPICS = (Topic.PRODUCT_CREATED, Topic.PRODUCT_UPDATED, Topic.PRODUCT_ARCHIVED)
@@ -256,6 +257,17 @@ class DiscountChanged(EventPayload):
     change: str  # "created", "updated" or "deactivated"
 
 
+@dataclass(frozen=True, slots=True)
+class OrderDisputed(EventPayload):
+    """The buyer disputed `order`'s payment at their bank: `amount` minor units, the
+    gateway's `reason` (e.g. "fraudulent"). Staff answer it at the gateway."""
+
+    topic: ClassVar[Topic] = Topic.ORDER_DISPUTED
+    order: str
+    reason: str
+    amount: int
+
+
 ProductChange = ProductCreated | ProductUpdated | ProductArchived
 VariantChange = VariantCreated | VariantUpdated
 
@@ -281,6 +293,7 @@ PAYLOADS: dict[Topic, type[EventPayload]] = {
         GiftCardCreated,
         GiftCardDisabled,
         DiscountChanged,
+        OrderDisputed,
     )
 }
 

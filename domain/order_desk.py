@@ -18,7 +18,12 @@ from domain.fulfillments import (
 )
 from domain.orders import Order, OrderStatus, OrderStore, Overfulfilled
 from domain.pagination import Page, PageRequest
-from domain.payments import PaymentEvent, PaymentGateway, payment_event_mismatch
+from domain.payments import (
+    PaymentEvent,
+    PaymentGateway,
+    dispute_mismatch,
+    payment_event_mismatch,
+)
 
 log = logging.getLogger(__name__)
 _SETTLING = {
@@ -112,6 +117,8 @@ class OrderDesk:
         "ignored: <why>" (not a payment event, unknown order, a PaymentIntent, amount or
         currency that is not the order's, an order no longer pending). An ignored event
         changes nothing and is still acknowledged, so the gateway stops resending it."""
+        if event.kind == "dispute_created":
+            return await self._dispute(event)
         if event.kind not in _SETTLING:
             return await self._orders.settle_event(event, None, "ignored: not a payment event")
         order = await self._orders.by_public_id(event.order_id) if event.order_id else None
@@ -133,6 +140,22 @@ class OrderDesk:
             except Exception:
                 log.warning("could not delete the cart of paid order %s", order.public_id)
         return first, outcome
+
+    async def _dispute(self, event: PaymentEvent) -> tuple[bool, str]:
+        """Flag the order of the disputed PaymentIntent (after checking the dispute is of
+        at most what it was charged, in its currency), once; OrderDisputed tells staff."""
+        order = await self._orders.by_payment_id(event.payment_id) if event.payment_id else None
+        if order is not None:
+            reason = dispute_mismatch(event, order.charge_amount, order.currency_code)
+            if reason is not None:
+                log.warning(
+                    "dispute webhook %s for order %s ignored: %s",
+                    event.event_id,
+                    order.public_id,
+                    reason,
+                )
+                return await self._orders.settle_event(event, None, f"ignored: {reason}")
+        return await self._orders.record_dispute(event, None if order is None else order.id)
 
     async def expire_unpaid(self, limit: int = 500) -> int:
         """Cancel orders whose payment never settled in time, giving their stock back."""

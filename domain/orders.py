@@ -94,6 +94,7 @@ class Order:
     # subtotal - discount_total + shipping + tax = total; gift cards paid gift_card_total.
     discount_total: int = 0
     gift_card_total: int = 0
+    dispute: Dispute | None = None  # the buyer disputed the payment at their bank
 
     @property
     def number(self) -> str:
@@ -103,6 +104,13 @@ class Order:
     def charge_amount(self) -> int:
         """What the card gateway charges: the total less what gift cards paid."""
         return self.total - self.gift_card_total
+
+
+@dataclass(frozen=True, slots=True)
+class Dispute:
+    reason: str
+    amount: int
+    at: datetime
 
 
 @dataclass(frozen=True, slots=True)
@@ -284,6 +292,14 @@ class OrderStore(Protocol):
     async def of_customer(self, customer_id: int, page: PageRequest) -> Page[Order]: ...
 
     async def expired_unpaid(self, now: datetime, limit: int) -> Sequence[int]: ...
+
+    async def by_payment_id(self, payment_id: str) -> Order | None: ...
+
+    async def record_dispute(self, event: PaymentEvent, order_id: int | None) -> tuple[bool, str]:
+        """Record a verified dispute event once and, given an order, flag it disputed
+        (once: a second dispute event leaves the first's reason) with OrderDisputed, in
+        one transaction. Returns (first time seen, the outcome recorded)."""
+        ...
 
     async def settle_event(
         self, event: PaymentEvent, order_id: int | None, outcome: str

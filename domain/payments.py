@@ -73,14 +73,16 @@ class PaymentEvent:
     """A verified gateway webhook, reduced to what settles an order."""
 
     event_id: str
-    kind: str  # "payment_succeeded" | "payment_failed" | "other"
+    # "payment_succeeded" | "payment_failed" | "dispute_created" | "other"
+    kind: str
     order_id: str | None
     payment_id: str | None
     decline_code: str | None = None
     card_brand: str | None = None
     card_last4: str | None = None
-    amount: int | None = None  # the PaymentIntent's, in minor units
+    amount: int | None = None  # the PaymentIntent's (a dispute's), in minor units
     currency: str | None = None  # as the gateway writes it ("usd")
+    dispute_reason: str | None = None
 
 
 def payment_event_mismatch(
@@ -94,6 +96,16 @@ def payment_event_mismatch(
     if payment_id is not None and event.payment_id != payment_id:
         return "payment intent mismatch"
     if event.amount != amount:
+        return "amount mismatch"
+    if (event.currency or "").lower() != currency_code.lower():
+        return "currency mismatch"
+    return None
+
+
+def dispute_mismatch(event: PaymentEvent, charged: int, currency_code: str) -> str | None:
+    """Why a signed dispute must not flag this order (found by its PaymentIntent), or
+    None: a dispute is of at most what was charged, in the order's currency."""
+    if event.amount is None or not 0 < event.amount <= charged:
         return "amount mismatch"
     if (event.currency or "").lower() != currency_code.lower():
         return "currency mismatch"

@@ -26,6 +26,7 @@ DEFAULT_TOLERANCE_SECONDS = 300  # Stripe's own default
 KINDS = {
     "payment_intent.succeeded": "payment_succeeded",
     "payment_intent.payment_failed": "payment_failed",
+    "charge.dispute.created": "dispute_created",
 }
 
 
@@ -65,6 +66,8 @@ def parse_stripe_event(
     except (ValueError, LookupError, TypeError) as err:
         raise InvalidWebhook("payload is not a Stripe event") from err
 
+    if kind == "dispute_created":
+        return _dispute(event_id, obj)
     is_intent = obj.get("object") == "payment_intent"
     error = _dict(obj.get("last_payment_error"))
     brand, last4 = _card(obj, error)
@@ -80,6 +83,20 @@ def parse_stripe_event(
         card_last4=last4,
         amount=_int(obj.get("amount")) if is_intent else None,
         currency=_str(obj.get("currency")) if is_intent else None,
+    )
+
+
+def _dispute(event_id: str, dispute: dict[str, Any]) -> PaymentEvent:
+    """A dispute names its PaymentIntent (not the order: Stripe copies no metadata to it)."""
+    is_dispute = dispute.get("object") == "dispute"
+    return PaymentEvent(
+        event_id=event_id,
+        kind="dispute_created" if is_dispute else "other",
+        order_id=None,
+        payment_id=_str(dispute.get("payment_intent")) if is_dispute else None,
+        amount=_int(dispute.get("amount")) if is_dispute else None,
+        currency=_str(dispute.get("currency")) if is_dispute else None,
+        dispute_reason=(_str(dispute.get("reason")) or "unknown")[:64] if is_dispute else None,
     )
 
 

@@ -285,6 +285,10 @@ orders = Table(
     # the card gateway charges (0013 and earlier: no discounts, no gift cards).
     Column("discount_total", BigInteger, nullable=False, server_default=text("0")),
     Column("gift_card_total", BigInteger, nullable=False, server_default=text("0")),
+    # Set once, when the gateway reports a dispute of the payment (charge.dispute.created).
+    Column("disputed_at", DateTime(timezone=True), nullable=True),
+    Column("dispute_reason", String(64), nullable=True),
+    Column("dispute_amount", BigInteger, nullable=True),
     *_timestamps(),
     CheckConstraint(
         "status IN ('PENDING_PAYMENT', 'PAID', 'FULFILLED', 'PAYMENT_FAILED', 'CANCELLED', "

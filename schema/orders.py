@@ -153,6 +153,16 @@ class OrderCost:
     )
 
 
+@strawberry.type(
+    description="The buyer disputed the payment at their bank (a chargeback); staff answer "
+    "it at the payment gateway."
+)
+class OrderDispute:
+    reason: str = strawberry.field(description='The gateway\'s reason, e.g. "fraudulent".')
+    amount: Money
+    created_at: datetime
+
+
 @strawberry.type(description="What a gift card paid of an order.")
 class OrderGiftCardPayment:
     last_characters: str
@@ -186,6 +196,9 @@ class Order(Node):
     )
     shipping_method: OrderShippingMethod | None = strawberry.field(
         description="Null on orders placed before shipping methods existed."
+    )
+    dispute: OrderDispute | None = strawberry.field(
+        description="Set once the gateway reports a dispute of the payment; null otherwise."
     )
     record: strawberry.Private[orders.Order]
 
@@ -274,6 +287,13 @@ class Order(Node):
             if order.shipping_method_title is None or order.shipping_method_handle is None
             else OrderShippingMethod(
                 title=order.shipping_method_title, handle=order.shipping_method_handle
+            ),
+            dispute=None
+            if order.dispute is None
+            else OrderDispute(
+                reason=order.dispute.reason,
+                amount=money(order.dispute.amount),
+                created_at=order.dispute.at,
             ),
             record=order,
         )

@@ -22,6 +22,7 @@ from domain.addresses import MailingAddress
 from domain.events import (
     FulfillmentCreated,
     OrderCancelled,
+    OrderDisputed,
     OrderPaid,
     OrderPlaced,
     PaymentFailed,
@@ -30,6 +31,7 @@ from domain.listing import ORDERS_ORDERING
 from domain.orders import (
     CART_HOLDING_STATUSES,
     CartTaken,
+    Dispute,
     NewOrder,
     Order,
     OrderLine,
@@ -372,6 +374,67 @@ class SqlOrderStore:
                 )
         return True, outcome
 
+    async def record_dispute(self, event: PaymentEvent, order_id: int | None) -> tuple[bool, str]:
+        outcome = "settled: disputed" if order_id is not None else "ignored: unknown payment"
+        async with self._db.writer.begin() as connection:
+            earlier = await self._first_delivery(connection, event, outcome)
+            if earlier is not None:
+                return False, earlier
+            if order_id is None:
+                return True, outcome
+            flagged = (
+                await connection.execute(
+                    update(orders)
+                    .where(orders.c.id == order_id, orders.c.disputed_at.is_(None))
+                    .values(
+                        disputed_at=func.now(),
+                        dispute_reason=event.dispute_reason or "unknown",
+                        dispute_amount=event.amount,
+                        updated_at=func.now(),
+                    )
+                    .returning(orders.c.public_id)
+                )
+            ).scalar()
+            if flagged is None:
+                outcome = "ignored: already disputed"
+                await connection.execute(
+                    update(webhook_events)
+                    .where(webhook_events.c.event_id == event.event_id)
+                    .values(outcome=outcome)
+                )
+                return True, outcome
+            await emit(
+                connection,
+                OrderDisputed(
+                    order=str(flagged),
+                    reason=event.dispute_reason or "unknown",
+                    amount=event.amount or 0,
+                ),
+            )
+        return True, outcome
+
+    async def _first_delivery(
+        self, connection: AsyncConnection, event: PaymentEvent, outcome: str
+    ) -> str | None:
+        """Log the event as processed with `outcome`; None the first time, else the first
+        delivery's outcome (a concurrent delivery waits here for the first to commit)."""
+        first = (
+            await connection.execute(
+                self._insert(webhook_events)
+                .values(event_id=event.event_id, outcome=outcome)
+                .on_conflict_do_nothing(index_elements=[webhook_events.c.event_id])
+                .returning(webhook_events.c.event_id)
+            )
+        ).first()
+        if first is not None:
+            return None
+        earlier = (
+            await connection.execute(
+                select(webhook_events.c.outcome).where(webhook_events.c.event_id == event.event_id)
+            )
+        ).scalar()
+        return str(earlier or "duplicate")
+
     # -- reads -------------------------------------------------------------------------
 
     async def by_id(self, order_id: int) -> Order | None:
@@ -380,6 +443,10 @@ class SqlOrderStore:
 
     async def by_public_id(self, public_id: str) -> Order | None:
         found = await self._load(orders.c.public_id == public_id)
+        return found[0] if found else None
+
+    async def by_payment_id(self, payment_id: str) -> Order | None:
+        found = await self._load(orders.c.payment_id == payment_id, limit=1)
         return found[0] if found else None
 
     async def by_status_token_hash(self, token_hash: str) -> Order | None:
@@ -488,6 +555,9 @@ class SqlOrderStore:
             shipping_method_handle=row["shipping_method_handle"],
             discount_total=row["discount_total"],
             gift_card_total=row["gift_card_total"],
+            dispute=None
+            if row["disputed_at"] is None
+            else Dispute(row["dispute_reason"], row["dispute_amount"], aware(row["disputed_at"])),
         )
 
     async def _reserve(self, connection: AsyncConnection, wanted: dict[int, int]) -> dict[int, int]:

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 from domain.orders import (
     CART_HOLDING_STATUSES,
     CartTaken,
+    Dispute,
     NewOrder,
     Order,
     OrderStatus,
@@ -209,6 +210,23 @@ class FakeOrderStore:
                 )
             if moved is None:
                 outcome = f"ignored: order is {self.orders[order_id].status}"
+        self.webhook_outcomes[event.event_id] = outcome
+        return True, outcome
+
+    async def by_payment_id(self, payment_id: str) -> Order | None:
+        return next((o for o in self.orders.values() if o.payment_id == payment_id), None)
+
+    async def record_dispute(self, event: PaymentEvent, order_id: int | None) -> tuple[bool, str]:
+        if event.event_id in self.webhook_outcomes:
+            return False, self.webhook_outcomes[event.event_id]
+        outcome = "ignored: unknown payment" if order_id is None else "settled: disputed"
+        if order_id is not None:
+            current = self.orders[order_id]
+            if current.dispute is None:
+                dispute = Dispute(event.dispute_reason or "unknown", event.amount or 0, T0)
+                self.orders[order_id] = replace(current, dispute=dispute)
+            else:
+                outcome = "ignored: already disputed"
         self.webhook_outcomes[event.event_id] = outcome
         return True, outcome
 

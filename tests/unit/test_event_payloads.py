@@ -25,6 +25,7 @@ from domain.events import (
     GiftCardDisabled,
     MalformedEvent,
     OrderCancelled,
+    OrderDisputed,
     OrderPaid,
     OrderPlaced,
     PasswordResetRequested,
@@ -90,6 +91,10 @@ WIRE: list[tuple[EventPayload, dict[str, Any]]] = [
     (
         DiscountChanged(discount=4, change="deactivated"),
         {"discount": 4, "change": "deactivated"},
+    ),
+    (
+        OrderDisputed(order="o1", reason="fraudulent", amount=2_400),
+        {"order": "o1", "reason": "fraudulent", "amount": 2_400},
     ),
 ]
 
