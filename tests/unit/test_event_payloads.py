@@ -28,6 +28,7 @@ from domain.events import (
     OrderPaid,
     OrderPlaced,
     PasswordResetRequested,
+    PaymentActionRequired,
     PaymentFailed,
     ProductArchived,
     ProductCreated,
@@ -90,6 +91,10 @@ WIRE: list[tuple[EventPayload, dict[str, Any]]] = [
     (
         DiscountChanged(discount=4, change="deactivated"),
         {"discount": 4, "change": "deactivated"},
+    ),
+    (
+        PaymentActionRequired(order="ord_1", payment="pi_1"),
+        {"order": "ord_1", "payment": "pi_1"},
     ),
 ]
 
