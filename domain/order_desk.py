@@ -18,8 +18,8 @@ from domain.fulfillments import (
 )
 from domain.order_status import OrderStatusLookup
 from domain.orders import Order, OrderStatus, OrderStore, Overfulfilled, with_payment_action
-from domain.payment_reconciler import PaymentReconciler
 from domain.pagination import Page, PageRequest
+from domain.payment_reconciler import PaymentReconciler
 from domain.payments import PaymentEvent, PaymentGateway, payment_event_mismatch
 
 log = logging.getLogger(__name__)
@@ -160,7 +160,9 @@ class OrderDesk:
         action while still waiting; PAYMENT_DECLINED or PAYMENT_PENDING as checkout
         would answer."""
         if (public_id is None) == (token is None):
-            raise Rejected.one(UserErrorCode.INVALID, "give orderId or statusToken, not both", "")
+            raise Rejected.one(
+                UserErrorCode.INVALID, "give orderId or statusToken, not both", "orderId"
+            )
         order: Order | None = None
         if public_id is not None:
             found = await self._orders.by_public_id(public_id)

@@ -15,8 +15,8 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from domain.orders import (
-    UNSETTLED_STATUSES,
     CART_HOLDING_STATUSES,
+    UNSETTLED_STATUSES,
     CartTaken,
     NewOrder,
     Order,
