@@ -167,6 +167,7 @@ async def test_the_order_type_has_no_path_to_the_account_or_other_orders(shop: A
         "discountAllocations",  # title, code, amount: no path to the discount itself
         "discountCodes",
         "giftCardPayments",  # the last 4 characters and the amount: no path to the card
+        "paymentAction",  # the client secret of this order's own payment: the buyer's
     }
 
 
