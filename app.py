@@ -62,6 +62,7 @@ from domain.gift_card_desk import GiftCardDesk
 from domain.notifications import LowStockAlerts, Mailer, OrderConfirmations
 from domain.order_desk import OrderDesk
 from domain.order_status import OrderStatusLookup, StatusTokens
+from domain.payment_reconciler import PaymentReconciler, ReconcilePolicy
 from domain.payments import PaymentGateway
 from domain.persisted_queries import DocumentPolicy, Operation, PersistedDocuments, parse_manifest
 from domain.reviews import Reviews
@@ -305,6 +306,27 @@ class Container:
             discounts=discount_finder,
             gift_cards=gift_cards,
         )
+        order_status = OrderStatusLookup(
+            order_store,
+            RedisFailureThrottle(
+                redis,
+                name="order-status",
+                limit=settings.order_status_failures_per_client,
+                window_seconds=settings.order_status_failure_window_seconds,
+                pseudonym=blind_index.of,
+            ),
+        )
+        reconciler = PaymentReconciler(
+            order_store,
+            gateway,
+            cart_store,
+            ReconcilePolicy(
+                grace_seconds=settings.payment_reconcile_grace_seconds,
+                recheck_seconds=settings.payment_reconcile_every_seconds,
+                batch_size=settings.payment_reconcile_batch_size,
+                gateway_timeout_seconds=settings.gateway_timeout_seconds,
+            ),
+        )
         return cls(
             settings=settings,
             db=db,
@@ -330,19 +352,16 @@ class Container:
             pricing=pricing,
             gateway=gateway,
             checkout=checkout,
-            orders=OrderDesk(order_store, gateway, cart_store),
+            orders=OrderDesk(
+                order_store,
+                gateway,
+                cart_store,
+                reconciler=reconciler,
+                status_lookup=order_status,
+            ),
             order_details=SqlOrderDetails(db),
             status_tokens=status_tokens,
-            order_status=OrderStatusLookup(
-                order_store,
-                RedisFailureThrottle(
-                    redis,
-                    name="order-status",
-                    limit=settings.order_status_failures_per_client,
-                    window_seconds=settings.order_status_failure_window_seconds,
-                    pseudonym=blind_index.of,
-                ),
-            ),
+            order_status=order_status,
             pii=pii,
             rate_limiter=RedisRateLimiter(
                 redis,
@@ -724,6 +743,13 @@ def build_event_worker(container: Container) -> EventWorker:
             ("outbox-cleanup", functools.partial(outbox_relay.delete_published, kept)),
         ],
         jobs_every_seconds=settings.housekeeping_every_seconds,
+        interval_jobs=[
+            (
+                "payments-reconcile",
+                container.orders.reconcile_payments,
+                settings.payment_reconcile_every_seconds,
+            )
+        ],
     )
 
 

@@ -152,6 +152,8 @@ async def _housekeeping(settings: Settings, command: str) -> None:
     try:
         if command == "orders-expire":
             print(f"expired {await container.orders.expire_unpaid()} unpaid orders")
+        elif command == "payments-reconcile":
+            print(f"settled {await container.orders.reconcile_payments()} unsettled orders")
         elif command == "outbox-cleanup":
             relay = OutboxRelay(container.db, container.redis)
             kept = timedelta(hours=settings.outbox_retention_hours)
@@ -355,6 +357,10 @@ def main(argv: list[str] | None = None, *, prog: str | None = None) -> None:
     commands.add_parser(
         "orders-expire", help="cancel unpaid orders past their reservation, releasing stock"
     )
+    commands.add_parser(
+        "payments-reconcile",
+        help="settle orders whose payment outcome never arrived, by asking the gateway",
+    )
     commands.add_parser("idempotency-cleanup", help="delete idempotency keys older than 24 h")
     commands.add_parser(
         "outbox-cleanup", help="delete outbox rows published over OUTBOX_RETENTION_HOURS ago"
@@ -393,7 +399,12 @@ def main(argv: list[str] | None = None, *, prog: str | None = None) -> None:
     configure_logging(settings)
     if args.command == "migrate":
         asyncio.run(_migrate(settings))
-    elif args.command in ("orders-expire", "idempotency-cleanup", "outbox-cleanup"):
+    elif args.command in (
+        "orders-expire",
+        "payments-reconcile",
+        "idempotency-cleanup",
+        "outbox-cleanup",
+    ):
         asyncio.run(_housekeeping(settings, args.command))
     elif args.command == "create-staff":
         asyncio.run(_create_staff(settings, args.email, args.password, args.name))

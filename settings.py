@@ -181,6 +181,12 @@ class Settings(BaseSettings):
     outbox_retention_hours: int = Field(default=7 * 24, ge=1)
     # The worker runs orders-expire, idempotency-cleanup and outbox-cleanup this often.
     housekeeping_every_seconds: float = Field(default=60.0, gt=0)
+    # The worker asks the gateway about orders still PENDING_PAYMENT or
+    # PAYMENT_ACTION_REQUIRED this long after they were placed (Stripe's search lags by
+    # up to a minute), every PAYMENT_RECONCILE_EVERY_SECONDS, at most a batch per run.
+    payment_reconcile_grace_seconds: float = Field(default=300.0, ge=0)
+    payment_reconcile_every_seconds: float = Field(default=60.0, gt=0)
+    payment_reconcile_batch_size: int = Field(default=100, ge=1, le=10_000)
     # smtp://[user:pass@]host:port; unset: notifications are recorded, not sent.
     smtp_url: SecretStr | None = None
     mail_from: str = "shop@localhost"

@@ -62,6 +62,7 @@ from domain.payments import (
     ChargeDeclined,
     ChargeInvalid,
     ChargeRequest,
+    ChargeRequiresAction,
     ChargeResult,
     ChargeSucceeded,
     ChargeUnknown,
@@ -178,8 +179,12 @@ class Checkout:
         outcome = await self._complete(data, viewer_id)
         if outcome.order is None:
             return outcome
-        token = self._status_tokens.token_for(outcome.order.public_id)
-        return replace(outcome, order=replace(outcome.order, status_token=token))
+        order = outcome.order
+        token = self._status_tokens.token_for(order.public_id)
+        if order.status is OrderStatus.PAYMENT_ACTION_REQUIRED and order.payment_action is None:
+            # A replay, a resumed or a taken-cart answer: the buyer gets the same action.
+            order = replace(order, payment_action=await self._orders.payment_action(order.id))
+        return replace(outcome, order=replace(order, status_token=token))
 
     async def _complete(self, data: CheckoutInput, viewer_id: int | None) -> CheckoutOutcome:
         if not KEY_MIN <= len(data.idempotency_key) <= KEY_MAX:
@@ -517,6 +522,13 @@ class Checkout:
             if settled.status is OrderStatus.PAID:
                 await self._forget_cart(settled)
             return CheckoutOutcome(settled, _errors_for(settled))
+        if isinstance(result, ChargeRequiresAction):
+            # 3-D Secure: the buyer's client completes it (checkoutComplete answers the
+            # action); the webhook, checkoutPaymentConfirm or the reconciler settles it.
+            waiting = await self._orders.require_action(
+                order, result.payment_id, result.action
+            ) or await self._reload(order)
+            return CheckoutOutcome(waiting, _errors_for(waiting))
         if isinstance(result, ChargeDeclined | ChargeInvalid):
             code = (
                 result.decline_code
@@ -593,6 +605,14 @@ def _answer_for_taken_cart(holder: Order, viewer_id: int | None) -> CheckoutOutc
     if holder.customer_id == viewer_id:
         return CheckoutOutcome(holder, [])
     return CheckoutOutcome(None, [CART_ALREADY_CHECKED_OUT])
+
+
+def order_payment_errors(order: Order) -> list[UserError]:
+    """What checkout would answer with this order: PAYMENT_DECLINED (or
+    INVALID_PAYMENT_METHOD) once failed, PAYMENT_PENDING while the outcome is unknown."""
+    if order.status is OrderStatus.PENDING_PAYMENT:
+        return [PAYMENT_PENDING]
+    return _errors_for(order)
 
 
 def _errors_for(order: Order) -> list[UserError]:

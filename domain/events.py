@@ -27,6 +27,7 @@ class Topic(StrEnum):
     ORDER_PAID = "OrderPaid"
     ORDER_CANCELLED = "OrderCancelled"
     PAYMENT_FAILED = "PaymentFailed"
+    PAYMENT_ACTION_REQUIRED = "PaymentActionRequired"
     FULFILLMENT_CREATED = "FulfillmentCreated"
     STOCK_CHANGED = "StockChanged"
     PRODUCT_CREATED = "ProductCreated"
@@ -53,6 +54,7 @@ ORDER_TOPICS = (
     Topic.ORDER_CANCELLED,
     Topic.PAYMENT_FAILED,
     Topic.FULFILLMENT_CREATED,
+    Topic.PAYMENT_ACTION_REQUIRED,
 )
 ALL_TOPICS = tuple(Topic)
 
@@ -129,6 +131,13 @@ class PaymentFailed(EventPayload):
     topic: ClassVar[Topic] = Topic.PAYMENT_FAILED
     order: str
     decline_code: str
+
+
+@dataclass(frozen=True, slots=True)
+class PaymentActionRequired(EventPayload):
+    topic: ClassVar[Topic] = Topic.PAYMENT_ACTION_REQUIRED
+    order: str
+    payment: str  # the gateway's payment id, waiting for the customer
 
 
 @dataclass(frozen=True, slots=True)
@@ -294,6 +303,7 @@ PAYLOADS: dict[Topic, type[EventPayload]] = {
         GiftCardDisabled,
         DiscountChanged,
         OrderDisputed,
+        PaymentActionRequired,
     )
 }
 

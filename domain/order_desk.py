@@ -7,17 +7,19 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 
 from domain.carts import CartStore
+from domain.checkout import order_payment_errors
 from domain.customers import Customer
 from domain.errors import ForbiddenError, Rejected, UserError, UserErrorCode
 from domain.fulfillments import (
-    EXPIRED_REASON,
     FulfillmentRequest,
     checked_reason,
     checked_tracking,
     wanted_units,
 )
-from domain.orders import Order, OrderStatus, OrderStore, Overfulfilled
+from domain.order_status import OrderStatusLookup
+from domain.orders import Order, OrderStatus, OrderStore, Overfulfilled, with_payment_action
 from domain.pagination import Page, PageRequest
+from domain.payment_reconciler import PaymentReconciler
 from domain.payments import (
     PaymentEvent,
     PaymentGateway,
@@ -39,11 +41,15 @@ class OrderDesk:
         gateway: PaymentGateway,
         carts: CartStore,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        reconciler: PaymentReconciler | None = None,
+        status_lookup: OrderStatusLookup | None = None,
     ) -> None:
+        self._status_lookup = status_lookup
         self._orders = orders
         self._gateway = gateway
         self._carts = carts
         self._clock = clock
+        self.reconciler = reconciler or PaymentReconciler(orders, gateway, carts, clock=clock)
 
     async def get(self, public_id: str, viewer: Customer | None) -> Order | None:
         """The order for its customer or staff; None for anyone else (no hint it exists)."""
@@ -52,6 +58,8 @@ class OrderDesk:
         order = await self._orders.by_public_id(public_id)
         if order is None or not (viewer.is_staff or order.customer_id == viewer.id):
             return None
+        if order.customer_id == viewer.id:  # the buyer, not staff: the action is theirs
+            return await with_payment_action(self._orders, order)
         return order
 
     async def of_customer(self, customer_id: int, page: PageRequest) -> Page[Order]:
@@ -158,12 +166,38 @@ class OrderDesk:
         return await self._orders.record_dispute(event, None if order is None else order.id)
 
     async def expire_unpaid(self, limit: int = 500) -> int:
-        """Cancel orders whose payment never settled in time, giving their stock back."""
-        expired = 0
-        for order_id in await self._orders.expired_unpaid(self._clock(), limit):
-            if await self._orders.cancel(order_id, None, EXPIRED_REASON) is not None:
-                expired += 1
-        return expired
+        """Cancel orders whose payment never settled in time, giving back what they held,
+        once the gateway says nothing was captured (domain.payment_reconciler)."""
+        return await self.reconciler.expire(limit)
+
+    async def reconcile_payments(self) -> int:
+        """Settle unsettled orders past the grace period by asking the gateway."""
+        return await self.reconciler.reconcile()
+
+    async def confirm_payment(
+        self, public_id: str | None, token: str | None, viewer_id: int | None, client: str
+    ) -> tuple[Order | None, list[UserError]]:
+        """checkoutPaymentConfirm: the buyer (the order's customer, or whoever holds its
+        status token) asks us to settle now from the gateway's state, for a client back
+        from the customer's action before the webhook. The order as it then is, with its
+        action while still waiting; PAYMENT_DECLINED or PAYMENT_PENDING as checkout
+        would answer."""
+        if (public_id is None) == (token is None):
+            raise Rejected.one(
+                UserErrorCode.INVALID, "give orderId or statusToken, not both", "orderId"
+            )
+        order: Order | None = None
+        if public_id is not None:
+            found = await self._orders.by_public_id(public_id)
+            if found is not None and viewer_id is not None and found.customer_id == viewer_id:
+                order = found
+        elif self._status_lookup is not None and token is not None:
+            order = await self._status_lookup.find(token, client)
+        if order is None:
+            field = "orderId" if public_id is not None else "statusToken"
+            raise Rejected.one(UserErrorCode.ORDER_NOT_FOUND, "no such order", field)
+        settled = await with_payment_action(self._orders, await self.reconciler.settle(order))
+        return settled, order_payment_errors(settled)
 
     async def _staff_order(self, public_id: str, staff: Customer) -> Order:
         if not staff.is_staff:

@@ -17,10 +17,12 @@ import base64
 import hashlib
 import hmac
 import re
+from dataclasses import replace
 from typing import Protocol
 
 from domain.errors import ThrottledError
-from domain.orders import Order
+from domain.orders import Order, OrderStatus
+from domain.payments import PaymentAction
 
 TOKEN_LENGTH = 43  # 32 bytes, base64url without padding
 _TOKEN = re.compile(r"[A-Za-z0-9_-]{43}")
@@ -52,6 +54,8 @@ def well_formed(token: str) -> bool:
 class OrdersByStatusToken(Protocol):
     async def by_status_token_hash(self, token_hash: str) -> Order | None: ...
 
+    async def payment_action(self, order_id: int) -> PaymentAction | None: ...
+
 
 class FailureThrottle(Protocol):
     async def blocked(self, client: str) -> bool: ...
@@ -74,4 +78,7 @@ class OrderStatusLookup:
         order = await self._orders.by_status_token_hash(token_hash(token))
         if order is None:
             await self._throttle.failed(client)
+            return None
+        if order.status is OrderStatus.PAYMENT_ACTION_REQUIRED:  # the holder is the buyer
+            order = replace(order, payment_action=await self._orders.payment_action(order.id))
         return order

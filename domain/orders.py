@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from enum import StrEnum
 from typing import Protocol
@@ -11,13 +11,15 @@ from typing import Protocol
 from domain.addresses import MailingAddress
 from domain.discounts import DiscountAllocation
 from domain.pagination import Page, PageRequest
-from domain.payments import PaymentEvent
+from domain.payments import PaymentAction, PaymentEvent
 
 NUMBER_OFFSET = 1000
 
 
 class OrderStatus(StrEnum):
     PENDING_PAYMENT = "PENDING_PAYMENT"
+    # The gateway waits for the customer (3-D Secure); stock stays reserved meanwhile.
+    PAYMENT_ACTION_REQUIRED = "PAYMENT_ACTION_REQUIRED"
     PAID = "PAID"
     FULFILLED = "FULFILLED"
     PAYMENT_FAILED = "PAYMENT_FAILED"
@@ -29,6 +31,7 @@ class OrderStatus(StrEnum):
 # A failed payment, a cancellation or an expiry frees it for another attempt.
 CART_HOLDING_STATUSES: tuple[OrderStatus, ...] = (
     OrderStatus.PENDING_PAYMENT,
+    OrderStatus.PAYMENT_ACTION_REQUIRED,
     OrderStatus.PAID,
     OrderStatus.FULFILLED,
     OrderStatus.REFUNDED,
@@ -36,12 +39,27 @@ CART_HOLDING_STATUSES: tuple[OrderStatus, ...] = (
 
 TRANSITIONS: dict[OrderStatus, frozenset[OrderStatus]] = {
     OrderStatus.PENDING_PAYMENT: frozenset(
+        {
+            OrderStatus.PAYMENT_ACTION_REQUIRED,
+            OrderStatus.PAID,
+            OrderStatus.PAYMENT_FAILED,
+            OrderStatus.CANCELLED,
+        }
+    ),
+    OrderStatus.PAYMENT_ACTION_REQUIRED: frozenset(
         {OrderStatus.PAID, OrderStatus.PAYMENT_FAILED, OrderStatus.CANCELLED}
     ),
     OrderStatus.PAID: frozenset(
         {OrderStatus.FULFILLED, OrderStatus.CANCELLED, OrderStatus.REFUNDED}
     ),
 }
+
+
+# Not settled yet: the gateway may still capture the payment (or be waiting to).
+UNSETTLED_STATUSES: tuple[OrderStatus, ...] = (
+    OrderStatus.PENDING_PAYMENT,
+    OrderStatus.PAYMENT_ACTION_REQUIRED,
+)
 
 
 def can_move(current: OrderStatus, target: OrderStatus) -> bool:
@@ -95,6 +113,9 @@ class Order:
     discount_total: int = 0
     gift_card_total: int = 0
     dispute: Dispute | None = None  # the buyer disputed the payment at their bank
+    # Only for the order's buyer, and only while PAYMENT_ACTION_REQUIRED: no read from
+    # the store carries it (OrderStore.payment_action reads it on purpose).
+    payment_action: PaymentAction | None = None
 
     @property
     def number(self) -> str:
@@ -253,19 +274,22 @@ class OrderStore(Protocol):
         ...
 
     async def mark_paid(self, order: Order, payment: Payment) -> Order | None:
-        """PENDING_PAYMENT -> PAID; the order as it now is, or None if it was not pending."""
+        """PENDING_PAYMENT or PAYMENT_ACTION_REQUIRED -> PAID; the order as it now is, or
+        None if it was not unsettled."""
         ...
 
     async def mark_failed(
         self, order: Order, decline_code: str, payment_id: str | None
     ) -> Order | None:
-        """PENDING_PAYMENT -> PAYMENT_FAILED, releasing the reserved stock."""
+        """PENDING_PAYMENT or PAYMENT_ACTION_REQUIRED -> PAYMENT_FAILED, giving back what
+        the order held (stock, discount uses, gift card amounts)."""
         ...
 
     async def cancel(
         self, order_id: int, refund_id: str | None, reason: str | None = None
     ) -> Order | None:
-        """-> CANCELLED (from PENDING_PAYMENT, or PAID with no fulfilment), releasing stock
+        """-> CANCELLED (from PENDING_PAYMENT, PAYMENT_ACTION_REQUIRED, or PAID with no
+        fulfilment), releasing stock
         and recording `reason`."""
         ...
 
@@ -299,14 +323,44 @@ class OrderStore(Protocol):
         """Record a verified dispute event once and, given an order, flag it disputed
         (once: a second dispute event leaves the first's reason) with OrderDisputed, in
         one transaction. Returns (first time seen, the outcome recorded)."""
+
+    async def require_action(
+        self, order: Order, payment_id: str, action: PaymentAction
+    ) -> Order | None:
+        """PENDING_PAYMENT -> PAYMENT_ACTION_REQUIRED, recording the payment id and the
+        action (its client secret encrypted) and writing PaymentActionRequired; the order
+        as it now is (with its action), or None if it was not pending."""
+        ...
+
+    async def payment_action(self, order_id: int) -> PaymentAction | None:
+        """The action the order's buyer must complete, while PAYMENT_ACTION_REQUIRED."""
+        ...
+
+    async def claim_unsettled(
+        self, placed_before: datetime, checked_before: datetime, now: datetime, limit: int
+    ) -> Sequence[int]:
+        """Up to `limit` orders still unsettled (PENDING_PAYMENT, PAYMENT_ACTION_REQUIRED)
+        placed before `placed_before` and not asked about since `checked_before`, marked
+        as asked about at `now`. Concurrent callers get disjoint batches (rows another
+        caller is claiming are skipped), and an order whose payment stays undecided is
+        asked about again only once `checked_before` passes `now`."""
         ...
 
     async def settle_event(
         self, event: PaymentEvent, order_id: int | None, outcome: str
     ) -> tuple[bool, str]:
         """Record a gateway event once with its outcome and, given an order, apply it in
-        the same transaction: PENDING_PAYMENT -> PAID or PAYMENT_FAILED, only while the
+        the same transaction: PENDING_PAYMENT or PAYMENT_ACTION_REQUIRED -> PAID or
+        PAYMENT_FAILED, only while the
         order's payment id is unset or the event's. An order that did not move makes the
         outcome "ignored: order is <STATUS>". Returns (first time seen, the outcome
         recorded), the first delivery's outcome for a repeat."""
         ...
+
+
+async def with_payment_action(orders: OrderStore, order: Order) -> Order:
+    """The order with the action its buyer must complete, while it waits for one. Only
+    for answers to the buyer: the client secret completes this payment."""
+    if order.status is not OrderStatus.PAYMENT_ACTION_REQUIRED or order.payment_action:
+        return order
+    return replace(order, payment_action=await orders.payment_action(order.id))

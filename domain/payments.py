@@ -8,6 +8,7 @@ a crash-and-resume or a double click can never charge twice.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Protocol
 
 
@@ -51,7 +52,59 @@ class ChargeUnknown:
     payment_id: str | None = None
 
 
-ChargeResult = ChargeSucceeded | ChargeDeclined | ChargeInvalid | ChargeUnknown
+@dataclass(frozen=True, slots=True)
+class PaymentAction:
+    """What the customer's client must do to finish the payment (3-D Secure): Stripe.js
+    `handleNextAction(clientSecret)`. `kind` is the gateway's next action, upper-cased
+    (`USE_STRIPE_SDK`, `REDIRECT_TO_URL`). The client secret lets its holder complete
+    this one payment: it is stored encrypted and shown to the order's buyer only."""
+
+    client_secret: str
+    kind: str
+
+
+@dataclass(frozen=True, slots=True)
+class ChargeRequiresAction:
+    """The gateway accepted the card but needs the customer to authenticate first:
+    nothing is captured until they do (or the payment is cancelled)."""
+
+    payment_id: str
+    action: PaymentAction
+
+
+ChargeResult = (
+    ChargeSucceeded | ChargeDeclined | ChargeInvalid | ChargeUnknown | ChargeRequiresAction
+)
+
+
+class PaymentStatus(StrEnum):
+    """A payment's state as the gateway holds it now."""
+
+    SUCCEEDED = "SUCCEEDED"  # captured
+    FAILED = "FAILED"  # declined or the customer's action failed: nothing captured
+    CANCELED = "CANCELED"  # cancelled before anything was captured
+    ACTION_REQUIRED = "ACTION_REQUIRED"  # waiting for the customer
+    PROCESSING = "PROCESSING"  # the gateway has not decided yet
+    UNKNOWN = "UNKNOWN"  # the gateway could not be asked (timeout, error)
+
+
+@dataclass(frozen=True, slots=True)
+class PaymentState:
+    status: PaymentStatus
+    payment_id: str | None = None
+    amount: int | None = None  # minor units
+    currency: str | None = None  # as the gateway writes it ("usd")
+    decline_code: str | None = None
+    card_brand: str | None = None
+    card_last4: str | None = None
+    reason: str = ""  # why UNKNOWN
+
+    @property
+    def captured_nothing(self) -> bool:
+        return self.status in (PaymentStatus.FAILED, PaymentStatus.CANCELED)
+
+
+UNREACHABLE = PaymentState(PaymentStatus.UNKNOWN, reason="the gateway could not be asked")
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +119,22 @@ class PaymentGateway(Protocol):
     async def refund(
         self, payment_id: str, amount: int, currency_code: str, idempotency_key: str
     ) -> RefundResult: ...
+
+    async def payment_status(self, payment_id: str) -> PaymentState:
+        """The payment as the gateway holds it now; UNKNOWN when it cannot be asked."""
+        ...
+
+    async def find_payment(self, order_id: str) -> PaymentState | None:
+        """The payment the gateway holds for this order (by the order id sent as metadata
+        with the charge), for an order that never recorded one; None when the gateway
+        has none, UNKNOWN when it cannot be asked."""
+        ...
+
+    async def cancel_payment(self, payment_id: str) -> PaymentState:
+        """Cancel a payment nothing was captured for (one waiting for the customer), so it
+        can never be captured later; the state it ends in (SUCCEEDED if it was captured
+        meanwhile, UNKNOWN when the gateway cannot be asked)."""
+        ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,6 +152,27 @@ class PaymentEvent:
     amount: int | None = None  # the PaymentIntent's (a dispute's), in minor units
     currency: str | None = None  # as the gateway writes it ("usd")
     dispute_reason: str | None = None
+
+
+def state_as_event(state: PaymentState, source: str) -> PaymentEvent:
+    """A payment state read from the gateway, as the event that would have said it (for
+    the same checks as a webhook's)."""
+    kind = {
+        PaymentStatus.SUCCEEDED: "payment_succeeded",
+        PaymentStatus.FAILED: "payment_failed",
+        PaymentStatus.CANCELED: "payment_failed",
+    }.get(state.status, "other")
+    return PaymentEvent(
+        event_id=source,
+        kind=kind,
+        order_id=None,
+        payment_id=state.payment_id,
+        decline_code=state.decline_code,
+        card_brand=state.card_brand,
+        card_last4=state.card_last4,
+        amount=state.amount,
+        currency=state.currency,
+    )
 
 
 def payment_event_mismatch(

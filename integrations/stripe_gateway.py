@@ -15,6 +15,10 @@ takes at most `(max_network_retries + 1) * timeout_seconds` plus the SDK's backo
 between attempts (0.5 s before the first retry, then about 1 s, 2 s, ...). The default
 of no SDK retries keeps a charge within `timeout_seconds`; a timeout is `ChargeUnknown`.
 
+Reading back (`payment_status`, `find_payment`, `cancel_payment`, for the reconciler and
+checkoutPaymentConfirm) never raises for Stripe's or the network's failures either: the
+state is UNKNOWN and the order waits for a later look.
+
 Failures that are neither a payment outcome nor the network's doing propagate: a wrong
 API key (`stripe.AuthenticationError`) or a restricted key (`stripe.PermissionError`).
 Stripe charged nothing in either case.
@@ -33,19 +37,19 @@ from domain.payments import (
     ChargeDeclined,
     ChargeInvalid,
     ChargeRequest,
+    ChargeRequiresAction,
     ChargeResult,
     ChargeSucceeded,
     ChargeUnknown,
+    PaymentAction,
+    PaymentState,
+    PaymentStatus,
     RefundResult,
 )
 
 logger = logging.getLogger(__name__)
 
 DECLINED = "Your card was declined."
-AUTHENTICATION_REQUIRED = (
-    "Your card needs an authentication step this checkout doesn't support yet. "
-    "Please use another card."
-)
 UNUSABLE_METHOD = "This payment method can't be used. Please choose another one."
 NOT_ATTEMPTED = "This payment could not be attempted. Please choose another payment method."
 
@@ -147,6 +151,60 @@ class StripeGateway:
             refund_id=refund.id, succeeded=refund.status in ("succeeded", "pending")
         )
 
+    async def payment_status(self, payment_id: str) -> PaymentState:
+        """The PaymentIntent now (its charge expanded for the card); UNKNOWN on a Stripe
+        or network error."""
+        try:
+            intent = await self._client.v1.payment_intents.retrieve_async(
+                payment_id, {"expand": ["latest_charge"]}
+            )
+        except (stripe.AuthenticationError, stripe.PermissionError):
+            raise
+        except stripe.StripeError as err:
+            return self._unknown(err, payment_id)
+        return payment_state(intent.to_dict())
+
+    async def find_payment(self, order_id: str) -> PaymentState | None:
+        """The PaymentIntent whose metadata names the order, by Stripe's search API (it
+        lags writes by up to about a minute: ask only past that). One that succeeded wins
+        over others; None when there is none."""
+        # Public order ids are base64url: nothing in them can end the quoted value.
+        query = f"metadata['order_id']:'{order_id}'"
+        try:
+            found = await self._client.v1.payment_intents.search_async(
+                {"query": query, "limit": 10, "expand": ["data.latest_charge"]}
+            )
+        except (stripe.AuthenticationError, stripe.PermissionError):
+            raise
+        except stripe.StripeError as err:
+            return self._unknown(err, None)
+        states = [payment_state(intent.to_dict()) for intent in found.data]
+        if not states:
+            return None
+        states.sort(key=lambda state: state.status is not PaymentStatus.SUCCEEDED)
+        return states[0]
+
+    async def cancel_payment(self, payment_id: str) -> PaymentState:
+        """Cancel an intent that captured nothing; one Stripe will not cancel (it
+        succeeded meanwhile) is read again and reported as it is."""
+        try:
+            intent = await self._client.v1.payment_intents.cancel_async(payment_id)
+        except (stripe.AuthenticationError, stripe.PermissionError):
+            raise
+        except stripe.InvalidRequestError:
+            return await self.payment_status(payment_id)
+        except stripe.StripeError as err:
+            return self._unknown(err, payment_id)
+        return payment_state(intent.to_dict())
+
+    def _unknown(self, err: stripe.StripeError, payment_id: str | None) -> PaymentState:
+        if isinstance(err, stripe.APIConnectionError):
+            reason = self._connection_failure(err)
+        else:
+            reason = f"Stripe answered HTTP {err.http_status}"
+        logger.warning("could not read payment %s from Stripe: %s", payment_id, reason)
+        return PaymentState(PaymentStatus.UNKNOWN, payment_id, reason=reason)
+
     def _connection_failure(self, err: stripe.APIConnectionError) -> str:
         if isinstance(err.__cause__, httpx.TimeoutException):
             return f"no answer from Stripe within {self._timeout_seconds:g} s"
@@ -159,10 +217,12 @@ def _outcome(intent: dict[str, Any]) -> ChargeResult:
         brand, last4 = _card(intent.get("latest_charge"))
         return ChargeSucceeded(payment_id=payment_id, card_brand=brand, card_last4=last4)
     if status == "requires_action":
-        # 3-D Secure: this checkout has no client step to complete it yet, so the
-        # customer is asked for another card. The intent stays unconfirmed; Stripe
-        # never captures it, and a retry with the same key replays this answer.
-        return ChargeDeclined("authentication_required", AUTHENTICATION_REQUIRED, payment_id)
+        # 3-D Secure: the customer's client completes it with Stripe.js
+        # (handleNextAction(client_secret)); nothing is captured until then, and a retry
+        # with the same key replays this answer, the same intent and secret.
+        next_action = intent.get("next_action") or {}
+        kind = str(next_action.get("type") or "use_stripe_sdk").upper()
+        return ChargeRequiresAction(payment_id, PaymentAction(intent["client_secret"], kind))
     if status == "requires_payment_method":
         error = intent.get("last_payment_error") or {}
         code = error.get("decline_code") or error.get("code") or "card_declined"
@@ -170,6 +230,35 @@ def _outcome(intent: dict[str, Any]) -> ChargeResult:
     if status != "processing":
         logger.warning("Unexpected PaymentIntent status %s for %s", status, payment_id)
     return ChargeUnknown(f"payment is {status}", payment_id)
+
+
+_STATES = {
+    "succeeded": PaymentStatus.SUCCEEDED,
+    "requires_payment_method": PaymentStatus.FAILED,  # we always confirm: it was tried
+    "canceled": PaymentStatus.CANCELED,
+    "requires_action": PaymentStatus.ACTION_REQUIRED,
+    "requires_confirmation": PaymentStatus.ACTION_REQUIRED,
+    "processing": PaymentStatus.PROCESSING,
+    "requires_capture": PaymentStatus.PROCESSING,
+}
+
+
+def payment_state(intent: dict[str, Any]) -> PaymentState:
+    """A PaymentIntent as a PaymentState."""
+    status = _STATES.get(str(intent.get("status")), PaymentStatus.PROCESSING)
+    error = intent.get("last_payment_error") or {}
+    brand, last4 = _card(intent.get("latest_charge"))
+    return PaymentState(
+        status,
+        intent.get("id"),
+        amount=intent.get("amount"),
+        currency=intent.get("currency"),
+        decline_code=(error.get("decline_code") or error.get("code") or "payment_failed")
+        if status is PaymentStatus.FAILED
+        else None,
+        card_brand=brand,
+        card_last4=last4,
+    )
 
 
 def _card(charge: object) -> tuple[str | None, str | None]:

@@ -44,7 +44,10 @@ class EncryptedColumns:
 
 
 ENCRYPTED_COLUMNS: tuple[EncryptedColumns, ...] = (
-    EncryptedColumns(orders, ("email_encrypted", "shipping_address_encrypted")),
+    EncryptedColumns(
+        orders,
+        ("email_encrypted", "shipping_address_encrypted", "payment_action_secret_encrypted"),
+    ),
     EncryptedColumns(notifications, ("recipient_encrypted", "body_encrypted")),
     EncryptedColumns(customers, ("email_encrypted", "display_name_encrypted")),
     EncryptedColumns(customer_addresses, ("address_encrypted",)),

@@ -258,7 +258,7 @@ orders = Table(
     Column("public_id", String(32), nullable=False, unique=True),
     Column("customer_id", Id, ForeignKey("customers.id", ondelete="SET NULL"), nullable=True),
     Column("cart_id", String(64), nullable=False),
-    Column("status", String(20), nullable=False),
+    Column("status", String(32), nullable=False),
     Column("currency_code", String(3), nullable=False),
     Column("subtotal", BigInteger, nullable=False),
     Column("shipping", BigInteger, nullable=False),
@@ -289,10 +289,16 @@ orders = Table(
     Column("disputed_at", DateTime(timezone=True), nullable=True),
     Column("dispute_reason", String(64), nullable=True),
     Column("dispute_amount", BigInteger, nullable=True),
+    # While PAYMENT_ACTION_REQUIRED: the gateway's client secret for the customer's step
+    # (Fernet, like the email; cleared by the transition out) and its kind.
+    Column("payment_action_secret_encrypted", Text, nullable=True),
+    Column("payment_action_type", String(32), nullable=True),
+    # When the reconciler last asked the gateway about this unsettled order.
+    Column("payment_checked_at", DateTime(timezone=True), nullable=True),
     *_timestamps(),
     CheckConstraint(
-        "status IN ('PENDING_PAYMENT', 'PAID', 'FULFILLED', 'PAYMENT_FAILED', 'CANCELLED', "
-        "'REFUNDED')",
+        "status IN ('PENDING_PAYMENT', 'PAYMENT_ACTION_REQUIRED', 'PAID', 'FULFILLED', "
+        "'PAYMENT_FAILED', 'CANCELLED', 'REFUNDED')",
         name="status",
     ),
     CheckConstraint("subtotal >= 0 AND shipping >= 0 AND tax >= 0 AND total >= 0", name="amounts"),
@@ -338,7 +344,7 @@ order_status_changes = Table(
     metadata,
     _id(),
     Column("order_id", Id, ForeignKey("orders.id", ondelete="CASCADE"), nullable=False),
-    Column("status", String(20), nullable=False),
+    Column("status", String(32), nullable=False),
     Column("at", DateTime(timezone=True), nullable=False, server_default=text("CURRENT_TIMESTAMP")),
     Index("ix_order_status_changes_order_id", "order_id", "id"),
 )

@@ -16,6 +16,7 @@ from schema.errors import UserError
 from schema.global_id import int_key, str_gid_or_none
 from schema.orders import (
     CheckoutCompleteInput,
+    CheckoutPaymentConfirmInput,
     FulfillmentLineInput,
     Order,
     OrderCancelInput,
@@ -72,6 +73,30 @@ class CheckoutMutation:
         return OrderPayload(
             order=None if outcome.order is None else Order.of(outcome.order),
             user_errors=[UserError.of(e) for e in outcome.errors],
+        )
+
+    @strawberry.mutation(
+        description="Settle the buyer's order now from the gateway's state (back from 3-D "
+        "Secure before the webhook): PAID, PAYMENT_FAILED (PAYMENT_DECLINED) or unchanged "
+        "(PAYMENT_PENDING, or still PAYMENT_ACTION_REQUIRED with its action)."
+    )
+    @refusals_as(OrderPayload)
+    async def checkout_payment_confirm(
+        self, info: Info, input: CheckoutPaymentConfirmInput
+    ) -> OrderPayload:
+        context = info.context
+        context.mark_private()
+        public_id = None
+        if input.order_id is not None:
+            public_id = str_gid_or_none(input.order_id, "Order")
+            if public_id is None:
+                raise Rejected.one(UserErrorCode.ORDER_NOT_FOUND, "no such order", "orderId")
+        order, errors = await context.orders.confirm_payment(
+            public_id, input.status_token, await context.viewer_id(), context.client_address
+        )
+        return OrderPayload(
+            order=None if order is None else Order.of(order),
+            user_errors=[UserError.of(e) for e in errors],
         )
 
     @strawberry.mutation(

@@ -22,6 +22,7 @@ from schema.global_id import encode_gid
 @strawberry.enum
 class OrderStatus(Enum):
     PENDING_PAYMENT = "PENDING_PAYMENT"
+    PAYMENT_ACTION_REQUIRED = "PAYMENT_ACTION_REQUIRED"
     PAID = "PAID"
     FULFILLED = "FULFILLED"
     PAYMENT_FAILED = "PAYMENT_FAILED"
@@ -127,6 +128,20 @@ class OrderPayment:
     decline_code: str | None
 
 
+@strawberry.type(
+    description="What the buyer's client must do to finish paying (3-D Secure): pass "
+    "clientSecret to Stripe.js handleNextAction, then call checkoutPaymentConfirm (or wait "
+    "for the order to become PAID)."
+)
+class OrderPaymentAction:
+    client_secret: str = strawberry.field(
+        description="Completes this one payment: keep it to the buyer's client."
+    )
+    type: str = strawberry.field(
+        description="The gateway's next action, e.g. USE_STRIPE_SDK or REDIRECT_TO_URL."
+    )
+
+
 @strawberry.type(description="The shipping method charged, as it was when the order was placed.")
 class OrderShippingMethod:
     title: str
@@ -199,6 +214,11 @@ class Order(Node):
     )
     dispute: OrderDispute | None = strawberry.field(
         description="Set once the gateway reports a dispute of the payment; null otherwise."
+    )
+    payment_action: OrderPaymentAction | None = strawberry.field(
+        description="While PAYMENT_ACTION_REQUIRED, for the order's buyer only (its "
+        "customer in order(id), checkoutComplete, checkoutPaymentConfirm, "
+        "orderByStatusToken); null for staff, in lists, and once settled."
     )
     record: strawberry.Private[orders.Order]
 
@@ -283,6 +303,13 @@ class Order(Node):
             updated_at=order.updated_at,
             cancel_reason=order.cancel_reason,
             status_token=order.status_token,
+            payment_action=None
+            if order.payment_action is None
+            or order.status is not orders.OrderStatus.PAYMENT_ACTION_REQUIRED
+            else OrderPaymentAction(
+                client_secret=order.payment_action.client_secret,
+                type=order.payment_action.kind,
+            ),
             shipping_method=None
             if order.shipping_method_title is None or order.shipping_method_handle is None
             else OrderShippingMethod(
@@ -350,6 +377,16 @@ class CheckoutCompleteInput:
     email: str | None = strawberry.field(default=None, description="Needed if the cart has none.")
     shipping_address: MailingAddressInput | None = strawberry.field(
         default=None, description="Needed if the cart has none."
+    )
+
+
+@strawberry.input(description="The order to settle: orderId (its customer) or statusToken.")
+class CheckoutPaymentConfirmInput:
+    order_id: strawberry.ID | None = strawberry.field(
+        default=None, description="An order of the signed-in customer."
+    )
+    status_token: str | None = strawberry.field(
+        default=None, description="The order's status token (guests)."
     )
 
 

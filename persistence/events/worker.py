@@ -1,7 +1,8 @@
 """The event worker: the outbox relay and every stream consumer as tasks of one loop.
 
 It also runs the housekeeping jobs (expiring unpaid orders, deleting old idempotency keys
-and published outbox rows) every `HOUSEKEEPING_EVERY_SECONDS`; each is safe to run on
+and published outbox rows) every `HOUSEKEEPING_EVERY_SECONDS`, and the payment reconciler
+every `PAYMENT_RECONCILE_EVERY_SECONDS`; each is safe to run on
 several workers at once, so no job needs a leader.
 
 `python app.py worker` runs it until SIGTERM/SIGINT; the embedded mode runs it inside
@@ -36,10 +37,13 @@ class EventWorker:
         jobs: Sequence[Job] = (),
         jobs_every_seconds: float = 60.0,
         stop_grace_seconds: float = 5.0,
+        interval_jobs: Sequence[tuple[str, Callable[[], Awaitable[int]], float]] = (),
     ) -> None:
         self.relay = relay
         self.consumers = list(consumers)
         self.jobs = list(jobs)
+        # Jobs on their own interval (the payment reconciler), each in its own loop.
+        self.interval_jobs = list(interval_jobs)
         self._jobs_every = jobs_every_seconds
         self._grace = stop_grace_seconds
         self._tasks: list[asyncio.Task[None]] = []
@@ -55,6 +59,10 @@ class EventWorker:
             )
         if self.jobs:
             self._tasks.append(asyncio.create_task(self._housekeeping(), name="housekeeping"))
+        for name, job, every in self.interval_jobs:
+            self._tasks.append(
+                asyncio.create_task(self._every(name, job, every), name=f"job-{name}")
+            )
         log.info(
             "event worker started: relay %s, consumer groups %s",
             "on" if self.relay is not None else "off",
@@ -81,6 +89,18 @@ class EventWorker:
             await self.run_jobs()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stopping.wait(), self._jobs_every)
+
+    async def _every(self, name: str, job: Callable[[], Awaitable[int]], seconds: float) -> None:
+        while not self._stopping.is_set():
+            try:
+                done = await job()
+            except Exception:
+                log.exception("job %s failed; next try in %.0f s", name, seconds)
+            else:
+                if done:
+                    log.info("%s did %d", name, done)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), seconds)
 
     async def stop(self) -> None:
         self._stopping.set()

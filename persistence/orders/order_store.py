@@ -25,11 +25,13 @@ from domain.events import (
     OrderDisputed,
     OrderPaid,
     OrderPlaced,
+    PaymentActionRequired,
     PaymentFailed,
 )
 from domain.listing import ORDERS_ORDERING
 from domain.orders import (
     CART_HOLDING_STATUSES,
+    UNSETTLED_STATUSES,
     CartTaken,
     Dispute,
     NewOrder,
@@ -42,7 +44,7 @@ from domain.orders import (
     Unredeemable,
 )
 from domain.pagination import Page, PageRequest
-from domain.payments import PaymentEvent
+from domain.payments import PaymentAction, PaymentEvent
 from persistence.cursor_keys import cursor_id, cursor_time, time_id_cursor
 from persistence.db import Database, aware
 from persistence.events.outbox import emit, emit_stock
@@ -243,7 +245,11 @@ class SqlOrderStore:
             moved = await _move(
                 connection,
                 order_id,
-                (OrderStatus.PENDING_PAYMENT, OrderStatus.PAID),
+                (
+                    OrderStatus.PENDING_PAYMENT,
+                    OrderStatus.PAYMENT_ACTION_REQUIRED,
+                    OrderStatus.PAID,
+                ),
                 OrderStatus.CANCELLED,
                 unshipped,
                 refund_id=refund_id,
@@ -483,11 +489,82 @@ class SqlOrderStore:
         async with self._db.writer.connect() as connection:
             rows = await connection.execute(
                 select(orders.c.id)
-                .where(orders.c.status == PENDING, orders.c.reservation_expires_at < now)
+                .where(
+                    orders.c.status.in_([s.value for s in UNSETTLED_STATUSES]),
+                    orders.c.reservation_expires_at < now,
+                )
                 .order_by(orders.c.id)
                 .limit(limit)
             )
             return [row[0] for row in rows]
+
+    async def require_action(
+        self, order: Order, payment_id: str, action: PaymentAction
+    ) -> Order | None:
+        async with self._db.writer.begin() as connection:
+            moved = await _move(
+                connection,
+                order.id,
+                (OrderStatus.PENDING_PAYMENT,),
+                OrderStatus.PAYMENT_ACTION_REQUIRED,
+                payment_id=payment_id,
+                payment_action_secret_encrypted=self._cipher.encrypt(action.client_secret),
+                payment_action_type=action.kind,
+            )
+            if moved is None:
+                return None
+            await emit(connection, PaymentActionRequired(order=moved[0], payment=payment_id))
+        return dataclasses.replace(
+            order,
+            status=OrderStatus.PAYMENT_ACTION_REQUIRED,
+            payment_id=payment_id,
+            payment_action=action,
+            updated_at=moved[1],
+        )
+
+    async def payment_action(self, order_id: int) -> PaymentAction | None:
+        async with self._db.writer.connect() as connection:
+            row = (
+                await connection.execute(
+                    select(
+                        orders.c.payment_action_secret_encrypted, orders.c.payment_action_type
+                    ).where(
+                        orders.c.id == order_id,
+                        orders.c.status == OrderStatus.PAYMENT_ACTION_REQUIRED.value,
+                    )
+                )
+            ).first()
+        if row is None or row[0] is None:
+            return None
+        return PaymentAction(self._cipher.decrypt(row[0]), str(row[1] or ""))
+
+    async def claim_unsettled(
+        self, placed_before: datetime, checked_before: datetime, now: datetime, limit: int
+    ) -> Sequence[int]:
+        due = (
+            select(orders.c.id)
+            .where(
+                orders.c.status.in_([s.value for s in UNSETTLED_STATUSES]),
+                orders.c.created_at < placed_before,
+                or_(
+                    orders.c.payment_checked_at.is_(None),
+                    orders.c.payment_checked_at < checked_before,
+                ),
+            )
+            .order_by(orders.c.id)
+            .limit(limit)
+        )
+        if self._db.is_postgres:
+            # Rows another reconciler is claiming right now are skipped, not waited for.
+            due = due.with_for_update(skip_locked=True)
+        async with self._db.writer.begin() as connection:
+            claimed = await connection.execute(
+                update(orders)
+                .where(orders.c.id.in_(due.scalar_subquery()))
+                .values(payment_checked_at=now)
+                .returning(orders.c.id)
+            )
+            return sorted(int(row[0]) for row in claimed)
 
     async def _load(self, condition: Any, limit: int | None = None) -> list[Order]:
         # The primary, not a replica: a customer reads their order right after paying.
@@ -707,6 +784,9 @@ async def _move(
     where = [orders.c.id == order_id, orders.c.status.in_([s.value for s in sources])]
     if condition is not None:
         where.append(condition)
+    if target is not OrderStatus.PAYMENT_ACTION_REQUIRED:
+        # The customer's step is over: its client secret has no business staying.
+        values.setdefault("payment_action_secret_encrypted", None)
     moved = (
         await connection.execute(
             update(orders)
@@ -728,11 +808,12 @@ async def _move(
 async def _pay(
     connection: AsyncConnection, order_id: int, payment: Payment, condition: Any = None
 ) -> datetime | None:
-    """PENDING_PAYMENT -> PAID with the gateway's reference, and OrderPaid."""
+    """PENDING_PAYMENT or PAYMENT_ACTION_REQUIRED -> PAID with the gateway's reference,
+    and OrderPaid."""
     moved = await _move(
         connection,
         order_id,
-        (OrderStatus.PENDING_PAYMENT,),
+        UNSETTLED_STATUSES,
         OrderStatus.PAID,
         condition,
         payment_id=payment.payment_id,
@@ -752,14 +833,15 @@ async def _fail(
     payment_id: str | None,
     condition: Any = None,
 ) -> datetime | None:
-    """PENDING_PAYMENT -> PAYMENT_FAILED, PaymentFailed, and the stock back."""
+    """PENDING_PAYMENT or PAYMENT_ACTION_REQUIRED -> PAYMENT_FAILED, PaymentFailed, and
+    what the order held back."""
     values: dict[str, Any] = {"decline_code": decline_code}
     if payment_id is not None:
         values["payment_id"] = payment_id
     moved = await _move(
         connection,
         order_id,
-        (OrderStatus.PENDING_PAYMENT,),
+        UNSETTLED_STATUSES,
         OrderStatus.PAYMENT_FAILED,
         condition,
         **values,

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 from domain.orders import (
     CART_HOLDING_STATUSES,
+    UNSETTLED_STATUSES,
     CartTaken,
     Dispute,
     NewOrder,
@@ -27,7 +28,7 @@ from domain.orders import (
     can_move,
 )
 from domain.pagination import Edge, Page, PageRequest, encode_cursor
-from domain.payments import PaymentEvent
+from domain.payments import PaymentAction, PaymentEvent
 from tests.fakes.idempotency import FakeIdempotencyStore
 
 if TYPE_CHECKING:
@@ -42,6 +43,8 @@ class FakeOrderStore:
     ) -> None:
         self.stock: dict[int, int] = dict(stock or {})
         self.orders: dict[int, Order] = {}
+        self.actions: dict[int, PaymentAction] = {}
+        self.checked: dict[int, datetime] = {}
         self.expires: dict[int, datetime] = {}
         self.webhook_outcomes: dict[str, str] = {}
         self.token_hashes: dict[int, str] = {}
@@ -162,6 +165,35 @@ class FakeOrderStore:
         found = [i for i, h in self.token_hashes.items() if h == token_hash]
         return self.orders[found[0]] if found else None
 
+    async def require_action(
+        self, order: Order, payment_id: str, action: PaymentAction
+    ) -> Order | None:
+        moved = self._move(order.id, OrderStatus.PAYMENT_ACTION_REQUIRED, payment_id=payment_id)
+        if moved is None:
+            return None
+        self.actions[order.id] = action
+        return replace(moved, payment_action=action)
+
+    async def payment_action(self, order_id: int) -> PaymentAction | None:
+        current = self.orders.get(order_id)
+        if current is None or current.status is not OrderStatus.PAYMENT_ACTION_REQUIRED:
+            return None
+        return self.actions.get(order_id)
+
+    async def claim_unsettled(
+        self, placed_before: datetime, checked_before: datetime, now: datetime, limit: int
+    ) -> Sequence[int]:
+        due = sorted(
+            i
+            for i, o in self.orders.items()
+            if o.status in UNSETTLED_STATUSES
+            and o.created_at < placed_before
+            and self.checked.get(i, checked_before) <= checked_before
+        )[:limit]
+        for i in due:
+            self.checked[i] = now
+        return due
+
     async def set_payment_id(self, order_id: int, payment_id: str) -> None:
         self.orders[order_id] = replace(self.orders[order_id], payment_id=payment_id)
 
@@ -188,7 +220,7 @@ class FakeOrderStore:
         return sorted(
             i
             for i, o in self.orders.items()
-            if o.status is OrderStatus.PENDING_PAYMENT and self.expires[i] <= now
+            if o.status in UNSETTLED_STATUSES and self.expires[i] <= now
         )[:limit]
 
     async def settle_event(

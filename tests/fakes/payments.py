@@ -19,6 +19,8 @@ from domain.payments import (
     ChargeResult,
     ChargeSucceeded,
     ChargeUnknown,
+    PaymentState,
+    PaymentStatus,
     RefundResult,
 )
 
@@ -68,6 +70,22 @@ class FakePaymentGateway:
     ) -> RefundResult:
         self.refunds.append((payment_id, amount, currency_code))
         return RefundResult(f"re_{len(self.refunds)}", True)
+
+    async def payment_status(self, payment_id: str) -> PaymentState:
+        for answer in self.answers.values():
+            if isinstance(answer, ChargeSucceeded) and answer.payment_id == payment_id:
+                return PaymentState(PaymentStatus.SUCCEEDED, payment_id)
+            if isinstance(answer, ChargeDeclined) and answer.payment_id == payment_id:
+                return PaymentState(
+                    PaymentStatus.FAILED, payment_id, decline_code=answer.decline_code
+                )
+        return PaymentState(PaymentStatus.UNKNOWN, payment_id, reason="no such payment")
+
+    async def find_payment(self, order_id: str) -> PaymentState | None:
+        return None
+
+    async def cancel_payment(self, payment_id: str) -> PaymentState:
+        return PaymentState(PaymentStatus.CANCELED, payment_id)
 
     def _first_per_key(self) -> list[ChargeRequest]:
         seen: dict[str, ChargeRequest] = {}

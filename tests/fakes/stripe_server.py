@@ -11,6 +11,13 @@ What it mimics, and only that:
   `pm_card_chargeDeclinedInsufficientFunds`, `pm_card_authenticationRequired`; any other
   id is `resource_missing`). Declines still create a PaymentIntent, as on Stripe.
 - `POST /v1/refunds` against an intent the fake created.
+- `GET /v1/payment_intents/{id}` (with `expand[]=latest_charge`), `GET
+  /v1/payment_intents/search` for the one query the gateway sends
+  (`metadata['order_id']:'<id>'`; the fake's search sees writes at once, Stripe's lags),
+  and `POST /v1/payment_intents/{id}/cancel` (refused once the intent succeeded).
+- `pm_card_authenticationRequired` and `pm_card_threeDSecure2Required` answer
+  `requires_action` with a `client_secret`; `complete_action(id, succeed=...)` plays the
+  customer finishing (or failing) 3-D Secure and returns the webhook event Stripe sends.
 - Idempotency: the first response for an `Idempotency-Key` is stored and replayed for
   every later request with that key; reusing a key with other parameters (or on another
   endpoint) is a 400 `idempotency_error`. Injected failures are not stored.
@@ -26,6 +33,9 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import json
+import re
+import secrets
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -50,6 +60,7 @@ CARDS = {
     "pm_card_chargeDeclined": ("visa", "0002"),
     "pm_card_chargeDeclinedInsufficientFunds": ("visa", "9995"),
     "pm_card_authenticationRequired": ("visa", "3184"),
+    "pm_card_threeDSecure2Required": ("visa", "3220"),
 }
 DECLINES = {
     "pm_card_chargeDeclined": ("generic_decline", "Your card was declined."),
@@ -58,7 +69,8 @@ DECLINES = {
         "Your card has insufficient funds.",
     ),
 }
-NEEDS_AUTHENTICATION = {"pm_card_authenticationRequired"}
+NEEDS_AUTHENTICATION = {"pm_card_authenticationRequired", "pm_card_threeDSecure2Required"}
+_SEARCH_BY_ORDER = re.compile(r"^metadata\['order_id'\]:'([^']*)'$")
 
 Json = dict[str, Any]
 
@@ -91,6 +103,7 @@ class StripeFake:
     requests: list[RecordedRequest] = field(default_factory=list)
     payment_intents: dict[str, Json] = field(default_factory=dict)
     refunds: dict[str, Json] = field(default_factory=dict)
+    charges: dict[str, Json] = field(default_factory=dict)  # by intent id
     _hang: int = 0
     _failures: list[int] = field(default_factory=list)
     _released: threading.Event = field(default_factory=threading.Event)
@@ -105,6 +118,35 @@ class StripeFake:
         """Answer the next `count` requests with an `api_error`, processing nothing."""
         self._failures.extend([status] * count)
 
+    def complete_action(self, intent_id: str, *, succeed: bool = True) -> bytes:
+        """The customer finishes (succeed) or fails 3-D Secure for a `requires_action`
+        intent; the body of the webhook Stripe would send about it (sign it to post)."""
+        intent = self.payment_intents[intent_id]
+        assert intent["status"] == "requires_action", intent["status"]
+        if succeed:
+            self._succeed(intent)
+            kind = "payment_intent.succeeded"
+        else:
+            error = {
+                "type": "card_error",
+                "code": "payment_intent_authentication_failure",
+                "message": "We are unable to authenticate your payment method.",
+            }
+            intent.update(status="requires_payment_method", last_payment_error=error)
+            kind = "payment_intent.payment_failed"
+        intent["next_action"] = None
+        return self.event(kind, intent_id)
+
+    def event(self, kind: str, intent_id: str) -> bytes:
+        """A webhook event body about an intent, as it is now."""
+        body = {
+            "id": f"evt_fake{next(self._ids):06d}",
+            "object": "event",
+            "type": kind,
+            "data": {"object": dict(self.payment_intents[intent_id])},
+        }
+        return json.dumps(body).encode()
+
     def release_hung_requests(self) -> None:
         """Let withheld responses go (done when the fake stops)."""
         self._released.set()
@@ -118,6 +160,8 @@ class StripeFake:
     async def handle(self, request: Request) -> Response:
         body = (await request.body()).decode()
         params = dict(parse_qsl(body, keep_blank_values=True))
+        if request.method == "GET":
+            params = dict(request.query_params)
         key = request.headers.get("idempotency-key")
         self.requests.append(RecordedRequest(request.method, request.url.path, key, params))
 
@@ -150,8 +194,14 @@ class StripeFake:
             return stored.status, stored.body, True
         if path == "/v1/payment_intents":
             status, payload = self._create_payment_intent(params)
-        else:
+        elif path == "/v1/refunds":
             status, payload = self._create_refund(params)
+        elif path == "/v1/payment_intents/search":
+            status, payload = self._search(params)
+        elif path.endswith("/cancel"):
+            status, payload = self._cancel(path.split("/")[-2])
+        else:
+            status, payload = self._retrieve(path.split("/")[-1], params)
         if key is not None:
             self._stored[key] = _Stored(path, params, status, payload)
         return status, payload, False
@@ -181,6 +231,7 @@ class StripeFake:
             "latest_charge": None,
             "last_payment_error": None,
             "next_action": None,
+            "client_secret": f"pi_fake{number:06d}_secret_{secrets.token_urlsafe(12)}",
         }
         self.payment_intents[intent["id"]] = intent
 
@@ -197,10 +248,22 @@ class StripeFake:
             intent.update(status="requires_payment_method", last_payment_error=error)
             return 402, {"error": {**error, "payment_intent": intent}}
         if method in NEEDS_AUTHENTICATION:
-            intent.update(status="requires_action", next_action={"type": "use_stripe_sdk"})
-            return 200, intent
+            intent.update(
+                status="requires_action",
+                next_action={
+                    "type": "use_stripe_sdk",
+                    "use_stripe_sdk": {"type": "three_d_secure_redirect"},
+                },
+            )
+            return 200, dict(intent)
 
-        charge = {
+        self._succeed(intent)
+        return 200, self._shown(intent, params)
+
+    def _succeed(self, intent: Json) -> None:
+        brand, last4 = CARDS[intent["payment_method"]]
+        number = int(intent["id"].removeprefix("pi_fake"))
+        self.charges[intent["id"]] = {
             "id": f"ch_fake{number:06d}",
             "object": "charge",
             "amount": intent["amount"],
@@ -211,9 +274,54 @@ class StripeFake:
             "payment_method_details": {"type": "card", "card": {"brand": brand, "last4": last4}},
         }
         intent.update(status="succeeded", amount_received=intent["amount"])
-        intent["latest_charge"] = charge["id"]
-        expanded = "latest_charge" in _list(params, "expand")
-        return 200, {**intent, "latest_charge": charge if expanded else charge["id"]}
+        intent["latest_charge"] = f"ch_fake{number:06d}"
+
+    def _shown(self, intent: Json, params: dict[str, str], expand: str = "expand") -> Json:
+        """The intent as an answer: its charge expanded when asked."""
+        wanted = [e.removeprefix("data.") for e in _list(params, expand)]
+        wanted += [v for k, v in params.items() if k == f"{expand}[]"]
+        charge = self.charges.get(intent["id"])
+        if "latest_charge" in wanted and charge is not None:
+            return {**intent, "latest_charge": charge}
+        return dict(intent)
+
+    def _retrieve(self, intent_id: str, params: dict[str, str]) -> tuple[int, Json]:
+        intent = self.payment_intents.get(intent_id)
+        if intent is None:
+            return _no_such_intent(intent_id)
+        return 200, self._shown(intent, params)
+
+    def _search(self, params: dict[str, str]) -> tuple[int, Json]:
+        match = _SEARCH_BY_ORDER.match(params.get("query", ""))
+        if match is None:
+            return _error_body(400, "invalid_request_error", "unsupported search query")
+        found = [
+            self._shown(intent, params)
+            for intent in self.payment_intents.values()
+            if intent["metadata"].get("order_id") == match.group(1)
+        ]
+        return 200, {
+            "object": "search_result",
+            "url": "/v1/payment_intents/search",
+            "has_more": False,
+            "next_page": None,
+            "data": found,
+        }
+
+    def _cancel(self, intent_id: str) -> tuple[int, Json]:
+        intent = self.payment_intents.get(intent_id)
+        if intent is None:
+            return _no_such_intent(intent_id)
+        if intent["status"] in ("succeeded", "canceled"):
+            return _error_body(
+                400,
+                "invalid_request_error",
+                "You cannot cancel this PaymentIntent because it has a status of "
+                f"{intent['status']}.",
+                code="payment_intent_unexpected_state",
+            )
+        intent.update(status="canceled", next_action=None)
+        return 200, dict(intent)
 
     def _create_refund(self, params: dict[str, str]) -> tuple[int, Json]:
         intent = self.payment_intents.get(params.get("payment_intent", ""))
@@ -264,6 +372,16 @@ def _list(params: dict[str, str], name: str) -> list[str]:
     return list(_nested(params, name).values())
 
 
+def _no_such_intent(intent_id: str) -> tuple[int, Json]:
+    return _error_body(
+        404,
+        "invalid_request_error",
+        f"No such payment_intent: '{intent_id}'",
+        code="resource_missing",
+        param="intent",
+    )
+
+
 def _error_body(
     status: int, kind: str, message: str, *, code: str | None = None, param: str | None = None
 ) -> tuple[int, Json]:
@@ -287,6 +405,9 @@ def running_stripe_fake(api_key: str = API_KEY) -> Iterator[StripeFake]:
     app = Starlette(
         routes=[
             Route("/v1/payment_intents", fake.handle, methods=["POST"]),
+            Route("/v1/payment_intents/search", fake.handle, methods=["GET"]),
+            Route("/v1/payment_intents/{intent}", fake.handle, methods=["GET"]),
+            Route("/v1/payment_intents/{intent}/cancel", fake.handle, methods=["POST"]),
             Route("/v1/refunds", fake.handle, methods=["POST"]),
         ]
     )

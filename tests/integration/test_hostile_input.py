@@ -164,6 +164,20 @@ CASES: list[tuple[str, str, Any, str]] = [
         "t",
     ),
     (
+        "payment confirm status token",
+        """mutation($i: CheckoutPaymentConfirmInput!) { checkoutPaymentConfirm(input: $i) {
+           order { id } userErrors { code } } }""",
+        lambda s: {"i": {"statusToken": f"tok{s}"}},
+        "i.statusToken",
+    ),
+    (
+        "payment confirm order id",
+        """mutation($i: CheckoutPaymentConfirmInput!) { checkoutPaymentConfirm(input: $i) {
+           order { id } userErrors { code } } }""",
+        lambda s: {"i": {"orderId": f"T3JkZXI6{s}"}},
+        "i.orderId",
+    ),
+    (
         "delivery option handle",
         """mutation($i: CartSelectedDeliveryOptionUpdateInput!) {
            cartSelectedDeliveryOptionUpdate(input: $i) { userErrors { code } } }""",

@@ -21,16 +21,16 @@ from domain.payments import (
     ChargeDeclined,
     ChargeInvalid,
     ChargeRequest,
+    ChargeRequiresAction,
     ChargeSucceeded,
     ChargeUnknown,
+    PaymentAction,
     PaymentEvent,
+    PaymentState,
+    PaymentStatus,
     RefundResult,
 )
-from integrations.stripe_gateway import (
-    AUTHENTICATION_REQUIRED,
-    UNUSABLE_METHOD,
-    StripeGateway,
-)
+from integrations.stripe_gateway import UNUSABLE_METHOD, StripeGateway
 from integrations.stripe_webhooks import InvalidWebhook, parse_stripe_event, sign_stripe_payload
 from tests.fakes.stripe_server import StripeFake, running_stripe_fake
 
@@ -155,17 +155,109 @@ async def test_a_declined_card_reports_the_decline_code(
     assert result == ChargeDeclined(decline_code, message, payment_id=intent_id)
 
 
-async def test_a_card_that_needs_3d_secure_is_declined_for_now(gateway: StripeGateway) -> None:
+@pytest.mark.parametrize(
+    "method", ["pm_card_authenticationRequired", "pm_card_threeDSecure2Required"]
+)
+async def test_a_card_that_needs_3d_secure_answers_the_action_and_a_retry_the_same(
+    gateway: StripeGateway, stripe_fake: StripeFake, method: str
+) -> None:
     # when
-    result = await gateway.charge(a_charge(payment_method="pm_card_authenticationRequired"))
+    result = await gateway.charge(a_charge(payment_method=method))
+    retried = await gateway.charge(a_charge(payment_method=method))
+
+    # then: the customer's client gets the intent's secret, once per intent
+    [intent] = stripe_fake.payment_intents.values()
+    assert result == ChargeRequiresAction(
+        intent["id"], PaymentAction(intent["client_secret"], "USE_STRIPE_SDK")
+    )
+    assert retried == result
+    assert len(stripe_fake.payment_intents) == 1
+
+
+@pytest.mark.parametrize(
+    ("succeed", "state"),
+    [
+        (True, PaymentState(PaymentStatus.SUCCEEDED, card_brand="visa", card_last4="3184")),
+        (
+            False,
+            PaymentState(
+                PaymentStatus.FAILED, decline_code="payment_intent_authentication_failure"
+            ),
+        ),
+    ],
+)
+async def test_the_status_of_an_intent_after_the_customer_action(
+    gateway: StripeGateway, stripe_fake: StripeFake, succeed: bool, state: PaymentState
+) -> None:
+    # given
+    waiting = await gateway.charge(a_charge(payment_method="pm_card_authenticationRequired"))
+    assert isinstance(waiting, ChargeRequiresAction)
+    before = await gateway.payment_status(waiting.payment_id)
+
+    # when
+    stripe_fake.complete_action(waiting.payment_id, succeed=succeed)
+    after = await gateway.payment_status(waiting.payment_id)
 
     # then
-    assert isinstance(result, ChargeDeclined)
-    assert (result.decline_code, result.message) == (
-        "authentication_required",
-        AUTHENTICATION_REQUIRED,
+    assert before.status is PaymentStatus.ACTION_REQUIRED
+    assert after == replace(state, payment_id=waiting.payment_id, amount=2599, currency="eur")
+
+
+async def test_a_payment_is_found_by_its_order_id_and_none_for_another_order(
+    gateway: StripeGateway, stripe_fake: StripeFake
+) -> None:
+    # given
+    paid = await gateway.charge(CHARGE)
+    assert isinstance(paid, ChargeSucceeded)
+
+    # when
+    found = await gateway.find_payment(CHARGE.order_id)
+    missing = await gateway.find_payment("ord_nobody")
+
+    # then
+    assert found == PaymentState(
+        PaymentStatus.SUCCEEDED, paid.payment_id, 2599, "eur", None, "visa", "4242"
     )
-    assert result.payment_id is not None
+    assert missing is None
+    [search, _] = stripe_fake.requests_to("/v1/payment_intents/search")
+    assert search.params["query"] == "metadata['order_id']:'ord_7Hq2'"
+
+
+async def test_cancelling_a_waiting_intent_cancels_it_and_a_paid_one_stays_paid(
+    gateway: StripeGateway, stripe_fake: StripeFake
+) -> None:
+    # given
+    waiting = await gateway.charge(a_charge(payment_method="pm_card_authenticationRequired"))
+    paid = await gateway.charge(a_charge(idempotency_key="order-other-charge"))
+    assert isinstance(waiting, ChargeRequiresAction) and isinstance(paid, ChargeSucceeded)
+
+    # when
+    cancelled = await gateway.cancel_payment(waiting.payment_id)
+    not_cancelled = await gateway.cancel_payment(paid.payment_id)
+
+    # then
+    assert cancelled.status is PaymentStatus.CANCELED
+    assert stripe_fake.payment_intents[waiting.payment_id]["status"] == "canceled"
+    assert not_cancelled.status is PaymentStatus.SUCCEEDED
+
+
+async def test_a_status_stripe_cannot_give_is_unknown(
+    gateway: StripeGateway, stripe_fake: StripeFake
+) -> None:
+    # given
+    paid = await gateway.charge(CHARGE)
+    assert isinstance(paid, ChargeSucceeded)
+    stripe_fake.fail_next(2, status=500)
+
+    # when
+    status = await gateway.payment_status(paid.payment_id)
+    found = await gateway.find_payment(CHARGE.order_id)
+
+    # then
+    assert status == PaymentState(
+        PaymentStatus.UNKNOWN, paid.payment_id, reason="Stripe answered HTTP 500"
+    )
+    assert found is not None and found.status is PaymentStatus.UNKNOWN
 
 
 async def test_an_unknown_payment_method_is_invalid_and_charges_nothing(

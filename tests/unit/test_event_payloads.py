@@ -29,6 +29,7 @@ from domain.events import (
     OrderPaid,
     OrderPlaced,
     PasswordResetRequested,
+    PaymentActionRequired,
     PaymentFailed,
     ProductArchived,
     ProductCreated,
@@ -95,6 +96,10 @@ WIRE: list[tuple[EventPayload, dict[str, Any]]] = [
     (
         OrderDisputed(order="o1", reason="fraudulent", amount=2_400),
         {"order": "o1", "reason": "fraudulent", "amount": 2_400},
+    ),
+    (
+        PaymentActionRequired(order="ord_1", payment="pi_1"),
+        {"order": "ord_1", "payment": "pi_1"},
     ),
 ]
 
