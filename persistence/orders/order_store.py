@@ -336,23 +336,9 @@ class SqlOrderStore:
     ) -> tuple[bool, str]:
         async with self._db.writer.begin() as connection:
             # First: a concurrent delivery of the same event waits here for this one.
-            first = (
-                await connection.execute(
-                    self._insert(webhook_events)
-                    .values(event_id=event.event_id, outcome=outcome)
-                    .on_conflict_do_nothing(index_elements=[webhook_events.c.event_id])
-                    .returning(webhook_events.c.event_id)
-                )
-            ).first()
-            if first is None:
-                earlier = (
-                    await connection.execute(
-                        select(webhook_events.c.outcome).where(
-                            webhook_events.c.event_id == event.event_id
-                        )
-                    )
-                ).scalar()
-                return False, str(earlier or "duplicate")
+            earlier = await self._first_delivery(connection, event, outcome)
+            if earlier is not None:
+                return False, earlier
             if order_id is None:
                 return True, outcome
             # The payment id may have been recorded since the caller looked: checked again
