@@ -56,8 +56,13 @@ ChargeResult = ChargeSucceeded | ChargeDeclined | ChargeInvalid | ChargeUnknown
 
 @dataclass(frozen=True, slots=True)
 class RefundResult:
+    """`succeeded` False and `pending` False: the gateway refused and refunded nothing.
+    `pending`: no answer (timeout, connection failure, 5xx); the refund may have happened,
+    and a retry with the same idempotency key tells."""
+
     refund_id: str | None
     succeeded: bool
+    pending: bool = False
 
 
 class PaymentGateway(Protocol):
@@ -65,7 +70,10 @@ class PaymentGateway(Protocol):
 
     async def refund(
         self, payment_id: str, amount: int, currency_code: str, idempotency_key: str
-    ) -> RefundResult: ...
+    ) -> RefundResult:
+        """Refund `amount` minor units of a payment (partial and repeated refunds add up,
+        never beyond what was charged); the same key answers the same refund."""
+        ...
 
 
 @dataclass(frozen=True, slots=True)

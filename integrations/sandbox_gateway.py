@@ -7,6 +7,7 @@
     anything else                                     not a usable payment method
 
 Like Stripe, a repeated idempotency key returns the first answer and charges nothing new.
+Refunds may be partial and add up; one beyond what is left of the charge is refused.
 """
 
 from __future__ import annotations
@@ -43,6 +44,8 @@ class SandboxGateway:
         self._refunds: dict[str, RefundResult] = {}
         self._ids = itertools.count(1)
         self.charges: list[ChargeRequest] = []  # every charge that reached "the bank"
+        self._charged: dict[str, int] = {}  # payment id -> amount charged
+        self._refunded: dict[str, int] = {}  # payment id -> amount refunded so far
 
     async def charge(self, request: ChargeRequest) -> ChargeResult:
         if request.idempotency_key in self._answers:
@@ -56,6 +59,7 @@ class SandboxGateway:
             brand, last4 = _CARDS[method]
             self.charges.append(request)
             result = ChargeSucceeded(f"pi_sandbox_{next(self._ids)}", brand, last4)
+            self._charged[result.payment_id] = request.amount
         elif method in _DECLINES:
             result = ChargeDeclined(
                 _DECLINES[method], "Your card was declined.", f"pi_sandbox_{next(self._ids)}"
@@ -68,6 +72,17 @@ class SandboxGateway:
     async def refund(
         self, payment_id: str, amount: int, currency_code: str, idempotency_key: str
     ) -> RefundResult:
-        if idempotency_key not in self._refunds:
-            self._refunds[idempotency_key] = RefundResult(f"re_sandbox_{next(self._ids)}", True)
-        return self._refunds[idempotency_key]
+        if idempotency_key in self._refunds:
+            return self._refunds[idempotency_key]
+        left = self._charged.get(payment_id, 0) - self._refunded.get(payment_id, 0)
+        if amount < 1 or amount > left:
+            result = RefundResult(None, False)  # like Stripe's amount_too_large
+        else:
+            self._refunded[payment_id] = self._refunded.get(payment_id, 0) + amount
+            result = RefundResult(f"re_sandbox_{next(self._ids)}", True)
+        self._refunds[idempotency_key] = result
+        return result
+
+    def refunded(self, payment_id: str) -> int:
+        """What has been refunded of this payment so far."""
+        return self._refunded.get(payment_id, 0)
