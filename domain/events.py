@@ -42,6 +42,8 @@ class Topic(StrEnum):
     GIFT_CARD_CREATED = "GiftCardCreated"
     GIFT_CARD_DISABLED = "GiftCardDisabled"
     DISCOUNT_CHANGED = "DiscountChanged"
+    ORDER_REFUNDED = "OrderRefunded"
+    RETURN_STATUS_CHANGED = "ReturnStatusChanged"
 
 
 PRODUCT_TOPICS = (Topic.PRODUCT_CREATED, Topic.PRODUCT_UPDATED, Topic.PRODUCT_ARCHIVED)
@@ -52,6 +54,8 @@ ORDER_TOPICS = (
     Topic.ORDER_CANCELLED,
     Topic.PAYMENT_FAILED,
     Topic.FULFILLMENT_CREATED,
+    Topic.ORDER_REFUNDED,
+    Topic.RETURN_STATUS_CHANGED,
 )
 ALL_TOPICS = tuple(Topic)
 
@@ -256,6 +260,28 @@ class DiscountChanged(EventPayload):
     change: str  # "created", "updated" or "deactivated"
 
 
+@dataclass(frozen=True, slots=True)
+class OrderRefunded(EventPayload):
+    """A refund of `order` settled: `amount` minor units (gift cards and card together);
+    `status` is the order's after it (REFUNDED once refunds cover the total)."""
+
+    topic: ClassVar[Topic] = Topic.ORDER_REFUNDED
+    order: str
+    refund: str  # the refund's public id
+    amount: int
+    status: str
+
+
+@dataclass(frozen=True, slots=True)
+class ReturnStatusChanged(EventPayload):
+    """A return of `order` entered `status` (REQUESTED, APPROVED, DECLINED, RECEIVED)."""
+
+    topic: ClassVar[Topic] = Topic.RETURN_STATUS_CHANGED
+    order: str
+    return_id: str  # the return's public id
+    status: str
+
+
 ProductChange = ProductCreated | ProductUpdated | ProductArchived
 VariantChange = VariantCreated | VariantUpdated
 
@@ -281,6 +307,8 @@ PAYLOADS: dict[Topic, type[EventPayload]] = {
         GiftCardCreated,
         GiftCardDisabled,
         DiscountChanged,
+        OrderRefunded,
+        ReturnStatusChanged,
     )
 }
 

@@ -41,6 +41,7 @@ TRANSITIONS: dict[OrderStatus, frozenset[OrderStatus]] = {
     OrderStatus.PAID: frozenset(
         {OrderStatus.FULFILLED, OrderStatus.CANCELLED, OrderStatus.REFUNDED}
     ),
+    OrderStatus.FULFILLED: frozenset({OrderStatus.REFUNDED}),  # refunds that cover it all
 }
 
 
@@ -94,6 +95,7 @@ class Order:
     # subtotal - discount_total + shipping + tax = total; gift cards paid gift_card_total.
     discount_total: int = 0
     gift_card_total: int = 0
+    refunded_total: int = 0  # what refunds took or hold (domain.refunds), PENDING included
 
     @property
     def number(self) -> str:

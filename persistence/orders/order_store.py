@@ -235,8 +235,12 @@ class SqlOrderStore:
     async def cancel(
         self, order_id: int, refund_id: str | None, reason: str | None = None
     ) -> Order | None:
-        # Nothing shipped: a fulfilment's units have left, so their stock is not ours.
-        unshipped = ~exists().where(fulfillments.c.order_id == orders.c.id)
+        # Nothing shipped: a fulfilment's units have left, so their stock is not ours. And
+        # nothing refunded (on the row itself, so a refund committed meanwhile counts):
+        # cancelling gives everything back, which a partial refund already began.
+        unshipped = ~exists().where(fulfillments.c.order_id == orders.c.id) & (
+            orders.c.refunded_total == 0
+        )
         async with self._db.writer.begin() as connection:
             moved = await _move(
                 connection,
@@ -488,6 +492,7 @@ class SqlOrderStore:
             shipping_method_handle=row["shipping_method_handle"],
             discount_total=row["discount_total"],
             gift_card_total=row["gift_card_total"],
+            refunded_total=row["refunded_total"],
         )
 
     async def _reserve(self, connection: AsyncConnection, wanted: dict[int, int]) -> dict[int, int]:

@@ -27,11 +27,13 @@ from domain.events import (
     OrderCancelled,
     OrderPaid,
     OrderPlaced,
+    OrderRefunded,
     PasswordResetRequested,
     PaymentFailed,
     ProductArchived,
     ProductCreated,
     ProductUpdated,
+    ReturnStatusChanged,
     ReviewCreated,
     ShippingMethodChanged,
     ShippingZoneChanged,
@@ -61,6 +63,14 @@ WIRE: list[tuple[EventPayload, dict[str, Any]]] = [
         {"order": "ord_1", "fulfillment": 4, "status": "PAID"},
     ),
     (StockChanged(variant=3, available=0), {"variant": 3, "available": 0}),
+    (
+        OrderRefunded(order="ord_1", refund="rf_1", amount=1200, status="PAID"),
+        {"order": "ord_1", "refund": "rf_1", "amount": 1200, "status": "PAID"},
+    ),
+    (
+        ReturnStatusChanged(order="ord_1", return_id="rt_1", status="REQUESTED"),
+        {"order": "ord_1", "return_id": "rt_1", "status": "REQUESTED"},
+    ),
     (ProductCreated(product=1, slug="mug"), {"product": 1, "slug": "mug"}),
     (ProductUpdated(product=1, slug="mug"), {"product": 1, "slug": "mug"}),
     (
