@@ -379,22 +379,19 @@ async def _gift_cards_left(connection: AsyncConnection, order_id: int) -> list[t
             .order_by(order_gift_card_payments.c.id)
         )
     ).all()
-    back = dict(
-        (
-            await connection.execute(
-                select(
-                    order_refund_gift_cards.c.gift_card_id,
-                    func.sum(order_refund_gift_cards.c.amount),
-                )
-                .join(order_refunds, order_refunds.c.id == order_refund_gift_cards.c.refund_id)
-                .where(order_refunds.c.order_id == order_id, order_refunds.c.status.in_(_HELD))
-                .group_by(order_refund_gift_cards.c.gift_card_id)
+    back = {
+        int(card): int(amount)
+        for card, amount in await connection.execute(
+            select(
+                order_refund_gift_cards.c.gift_card_id,
+                func.sum(order_refund_gift_cards.c.amount),
             )
+            .join(order_refunds, order_refunds.c.id == order_refund_gift_cards.c.refund_id)
+            .where(order_refunds.c.order_id == order_id, order_refunds.c.status.in_(_HELD))
+            .group_by(order_refund_gift_cards.c.gift_card_id)
         )
-        .tuples()
-        .all()
-    )
-    return [(int(card), int(amount) - int(back.get(card, 0))) for card, amount in paid]
+    }
+    return [(int(card), int(amount) - back.get(int(card), 0)) for card, amount in paid]
 
 
 async def restock(connection: AsyncConnection, lines: Sequence[RefundLine]) -> None:

@@ -167,6 +167,9 @@ async def test_the_order_type_has_no_path_to_the_account_or_other_orders(shop: A
         "discountAllocations",  # title, code, amount: no path to the discount itself
         "discountCodes",
         "giftCardPayments",  # the last 4 characters and the amount: no path to the card
+        "refunds",  # amounts, line ids of this order, a reason: no path onward
+        "totalRefunded",
+        "returns",  # line ids of this order, status, reasons: no path onward
     }
 
 
