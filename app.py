@@ -65,10 +65,13 @@ from domain.order_status import OrderStatusLookup, StatusTokens
 from domain.payment_reconciler import PaymentReconciler, ReconcilePolicy
 from domain.payments import PaymentGateway
 from domain.persisted_queries import DocumentPolicy, Operation, PersistedDocuments, parse_manifest
+from domain.refunds import RefundDesk
+from domain.returns import ReturnDesk
 from domain.reviews import Reviews
 from domain.search import SearchIndex
 from domain.shipping import Shipping, default_zone_methods
 from domain.shipping_admin import ShippingAdmin
+from domain.shopper_desk import ShopperDesk
 from integrations.passwords import Argon2Passwords
 from integrations.sandbox_gateway import SandboxGateway
 from persistence.accounts.addresses import SqlAddressBook
@@ -92,6 +95,8 @@ from persistence.orders.idempotency import SqlIdempotencyStore
 from persistence.orders.notifications import SqlNotificationStore
 from persistence.orders.order_details import SqlOrderDetails
 from persistence.orders.order_store import SqlOrderStore
+from persistence.orders.refund_store import SqlRefundStore
+from persistence.orders.return_store import SqlReturnStore
 from persistence.orders.status_token_key import status_token_key
 from persistence.pii import BlindIndex, PiiCipher, pii_index_key, pii_keys
 from persistence.redis.cart_store import RedisCartStore
@@ -159,6 +164,9 @@ class Container:
     order_details: SqlOrderDetails
     status_tokens: StatusTokens
     order_status: OrderStatusLookup
+    refunds: RefundDesk
+    returns: ReturnDesk
+    shoppers: ShopperDesk
     rate_limiter: RedisRateLimiter
     pii: PiiCipher
     documents: PersistedDocuments
@@ -327,6 +335,15 @@ class Container:
                 gateway_timeout_seconds=settings.gateway_timeout_seconds,
             ),
         )
+        order_desk = OrderDesk(
+            order_store,
+            gateway,
+            cart_store,
+            reconciler=reconciler,
+            status_lookup=order_status,
+        )
+        refunds = RefundDesk(order_store, SqlRefundStore(db), gateway)
+        shoppers = ShopperDesk(order_store, order_status, order_desk)
         return cls(
             settings=settings,
             db=db,
@@ -352,16 +369,19 @@ class Container:
             pricing=pricing,
             gateway=gateway,
             checkout=checkout,
-            orders=OrderDesk(
-                order_store,
-                gateway,
-                cart_store,
-                reconciler=reconciler,
-                status_lookup=order_status,
-            ),
+            orders=order_desk,
             order_details=SqlOrderDetails(db),
             status_tokens=status_tokens,
             order_status=order_status,
+            refunds=refunds,
+            returns=ReturnDesk(
+                order_store,
+                SqlReturnStore(db),
+                refunds,
+                shoppers,
+                settings.return_window_days,
+            ),
+            shoppers=shoppers,
             pii=pii,
             rate_limiter=RedisRateLimiter(
                 redis,
@@ -575,6 +595,9 @@ class GraphQLView(PersistedQueryHttp, GraphQLOverHttp, WellFormedRequests, Graph
             document_policy=container.public_documents if partner is None else partner.policy,
             address_book=container.address_book,
             address_by_id=CustomerAddressByIdLoader(container.address_book),
+            refunds=container.refunds,
+            returns=container.returns,
+            shoppers=container.shoppers,
             rate_limit=None if partner is None else self.settings.partner_tiers.get(partner.tier),
             search=container.search,
         )

@@ -112,6 +112,8 @@ class Settings(BaseSettings):
     # <STOREFRONT_URL>/orders/status?token=...; unset, it carries the token itself.
     storefront_url: str | None = None
     order_reservation_minutes: int = Field(default=30, ge=1)
+    # orderReturnRequest: units can be returned this many days after their fulfilment.
+    return_window_days: int = Field(default=30, ge=0, le=3650)
     idempotency_ttl_seconds: int = Field(default=24 * 3600, ge=60)
     checkout_lock_seconds: float = Field(default=30.0, gt=0)
     checkout_wait_seconds: float = Field(default=5.0, ge=0)

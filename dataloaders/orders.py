@@ -7,6 +7,8 @@ from dataclasses import dataclass
 
 from dataloaders.catalog import MappingLoader
 from domain.orders import Fulfillment, GiftCardDebit, OrderDiscountAllocation, StatusChange
+from domain.refunds import Refund
+from domain.returns import OrderReturn
 from persistence.orders.order_details import SqlOrderDetails
 
 
@@ -30,12 +32,24 @@ class GiftCardPaymentsByOrderIdLoader(MappingLoader[int, list[GiftCardDebit]]):
         super().__init__(details.gift_card_payments, list)
 
 
+class RefundsByOrderIdLoader(MappingLoader[int, list[Refund]]):
+    def __init__(self, details: SqlOrderDetails) -> None:
+        super().__init__(details.refunds, list)
+
+
+class ReturnsByOrderIdLoader(MappingLoader[int, list[OrderReturn]]):
+    def __init__(self, details: SqlOrderDetails) -> None:
+        super().__init__(details.returns, list)
+
+
 @dataclass(frozen=True, slots=True)
 class OrderLoaders:
     fulfillments_by_order_id: FulfillmentsByOrderIdLoader
     status_history_by_order_id: StatusHistoryByOrderIdLoader
     discount_allocations_by_order_id: DiscountAllocationsByOrderIdLoader
     gift_card_payments_by_order_id: GiftCardPaymentsByOrderIdLoader
+    refunds_by_order_id: RefundsByOrderIdLoader
+    returns_by_order_id: ReturnsByOrderIdLoader
 
     @classmethod
     def create(cls, details: SqlOrderDetails) -> OrderLoaders:
@@ -44,4 +58,6 @@ class OrderLoaders:
             StatusHistoryByOrderIdLoader(details),
             DiscountAllocationsByOrderIdLoader(details),
             GiftCardPaymentsByOrderIdLoader(details),
+            RefundsByOrderIdLoader(details),
+            ReturnsByOrderIdLoader(details),
         )

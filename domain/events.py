@@ -44,6 +44,8 @@ class Topic(StrEnum):
     GIFT_CARD_DISABLED = "GiftCardDisabled"
     DISCOUNT_CHANGED = "DiscountChanged"
     ORDER_DISPUTED = "OrderDisputed"
+    ORDER_REFUNDED = "OrderRefunded"
+    RETURN_STATUS_CHANGED = "ReturnStatusChanged"
 
 
 PRODUCT_TOPICS = (Topic.PRODUCT_CREATED, Topic.PRODUCT_UPDATED, Topic.PRODUCT_ARCHIVED)
@@ -55,6 +57,8 @@ ORDER_TOPICS = (
     Topic.PAYMENT_FAILED,
     Topic.FULFILLMENT_CREATED,
     Topic.PAYMENT_ACTION_REQUIRED,
+    Topic.ORDER_REFUNDED,
+    Topic.RETURN_STATUS_CHANGED,
 )
 ALL_TOPICS = tuple(Topic)
 
@@ -277,6 +281,28 @@ class OrderDisputed(EventPayload):
     amount: int
 
 
+@dataclass(frozen=True, slots=True)
+class OrderRefunded(EventPayload):
+    """A refund of `order` settled: `amount` minor units (gift cards and card together);
+    `status` is the order's after it (REFUNDED once refunds cover the total)."""
+
+    topic: ClassVar[Topic] = Topic.ORDER_REFUNDED
+    order: str
+    refund: str  # the refund's public id
+    amount: int
+    status: str
+
+
+@dataclass(frozen=True, slots=True)
+class ReturnStatusChanged(EventPayload):
+    """A return of `order` entered `status` (REQUESTED, APPROVED, DECLINED, RECEIVED)."""
+
+    topic: ClassVar[Topic] = Topic.RETURN_STATUS_CHANGED
+    order: str
+    return_id: str  # the return's public id
+    status: str
+
+
 ProductChange = ProductCreated | ProductUpdated | ProductArchived
 VariantChange = VariantCreated | VariantUpdated
 
@@ -304,6 +330,8 @@ PAYLOADS: dict[Topic, type[EventPayload]] = {
         DiscountChanged,
         OrderDisputed,
         PaymentActionRequired,
+        OrderRefunded,
+        ReturnStatusChanged,
     )
 }
 

@@ -28,6 +28,7 @@ from domain.payments import (
 )
 
 log = logging.getLogger(__name__)
+SHOPPER_CANCEL_REASON = "cancelled by the customer"
 _SETTLING = {
     "payment_succeeded": "settled: paid",
     "payment_failed": "settled: payment failed",
@@ -89,13 +90,35 @@ class OrderDesk:
         """Cancel, releasing stock; a paid order is refunded through the gateway first.
         An order with a fulfilment cannot be cancelled: some of it has left."""
         order = await self._staff_order(public_id, staff)
-        reason = checked_reason(reason)
+        return await self._cancel(order, checked_reason(reason))
+
+    async def cancel_for_shopper(self, order: Order) -> Order:
+        """The staff's cancel for the order's own shopper (see domain.shopper_desk), who
+        is told ORDER_ALREADY_FULFILLED once anything has shipped."""
+        return await self._cancel(order, SHOPPER_CANCEL_REASON, shopper=True)
+
+    async def _cancel(self, order: Order, reason: str | None, *, shopper: bool = False) -> Order:
+        shipped = order.status is OrderStatus.FULFILLED or (
+            order.status is OrderStatus.PAID and await self._orders.has_fulfillments(order.id)
+        )
+        if shopper and shipped:
+            raise Rejected.one(
+                UserErrorCode.ORDER_ALREADY_FULFILLED,
+                "some of the order has shipped: ask for a return instead",
+                "orderId",
+            )
         if order.status not in (OrderStatus.PENDING_PAYMENT, OrderStatus.PAID):
             raise _illegal(order, OrderStatus.CANCELLED)
-        if order.status is OrderStatus.PAID and await self._orders.has_fulfillments(order.id):
+        if shipped:
             raise Rejected.one(
                 UserErrorCode.INVALID_TRANSITION,
                 "an order with fulfilments cannot be cancelled",
+                "orderId",
+            )
+        if order.refunded_total > 0:
+            raise Rejected.one(
+                UserErrorCode.INVALID_TRANSITION,
+                "a partly refunded order cannot be cancelled: refund the rest instead",
                 "orderId",
             )
         refund_id = None

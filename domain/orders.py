@@ -52,6 +52,7 @@ TRANSITIONS: dict[OrderStatus, frozenset[OrderStatus]] = {
     OrderStatus.PAID: frozenset(
         {OrderStatus.FULFILLED, OrderStatus.CANCELLED, OrderStatus.REFUNDED}
     ),
+    OrderStatus.FULFILLED: frozenset({OrderStatus.REFUNDED}),  # refunds that cover it all
 }
 
 
@@ -116,6 +117,7 @@ class Order:
     # Only for the order's buyer, and only while PAYMENT_ACTION_REQUIRED: no read from
     # the store carries it (OrderStore.payment_action reads it on purpose).
     payment_action: PaymentAction | None = None
+    refunded_total: int = 0  # what refunds took or hold (domain.refunds), PENDING included
 
     @property
     def number(self) -> str:

@@ -109,8 +109,13 @@ UNREACHABLE = PaymentState(PaymentStatus.UNKNOWN, reason="the gateway could not 
 
 @dataclass(frozen=True, slots=True)
 class RefundResult:
+    """`succeeded` False and `pending` False: the gateway refused and refunded nothing.
+    `pending`: no answer (timeout, connection failure, 5xx); the refund may have happened,
+    and a retry with the same idempotency key tells."""
+
     refund_id: str | None
     succeeded: bool
+    pending: bool = False
 
 
 class PaymentGateway(Protocol):
@@ -118,7 +123,10 @@ class PaymentGateway(Protocol):
 
     async def refund(
         self, payment_id: str, amount: int, currency_code: str, idempotency_key: str
-    ) -> RefundResult: ...
+    ) -> RefundResult:
+        """Refund `amount` minor units of a payment (partial and repeated refunds add up,
+        never beyond what was charged); the same key answers the same refund."""
+        ...
 
     async def payment_status(self, payment_id: str) -> PaymentState:
         """The payment as the gateway holds it now; UNKNOWN when it cannot be asked."""

@@ -12,6 +12,7 @@
 Like Stripe, a repeated idempotency key returns the first answer and charges nothing new.
 Every payment it made can be asked about (`payment_status`, or `find_payment` by the
 order id sent with the charge) and, while it waits for the customer, cancelled.
+Refunds may be partial and add up; one beyond what is left of the charge is refused.
 """
 
 from __future__ import annotations
@@ -62,6 +63,8 @@ class SandboxGateway:
         self.payments: dict[str, PaymentState] = {}  # by payment id
         self._orders: dict[str, str] = {}  # order id -> payment id
         self._waiting: dict[str, ChargeRequest] = {}  # waiting for the customer's action
+        self._charged: dict[str, int] = {}  # payment id -> amount charged
+        self._refunded: dict[str, int] = {}  # payment id -> amount refunded so far
 
     async def charge(self, request: ChargeRequest) -> ChargeResult:
         if request.idempotency_key in self._answers:
@@ -140,11 +143,24 @@ class SandboxGateway:
         )
         self.payments[payment_id] = state
         self._orders[request.order_id] = payment_id
+        if status is PaymentStatus.SUCCEEDED:
+            self._charged[payment_id] = request.amount  # what refunds may give back
         return state
 
     async def refund(
         self, payment_id: str, amount: int, currency_code: str, idempotency_key: str
     ) -> RefundResult:
-        if idempotency_key not in self._refunds:
-            self._refunds[idempotency_key] = RefundResult(f"re_sandbox_{next(self._ids)}", True)
-        return self._refunds[idempotency_key]
+        if idempotency_key in self._refunds:
+            return self._refunds[idempotency_key]
+        left = self._charged.get(payment_id, 0) - self._refunded.get(payment_id, 0)
+        if amount < 1 or amount > left:
+            result = RefundResult(None, False)  # like Stripe's amount_too_large
+        else:
+            self._refunded[payment_id] = self._refunded.get(payment_id, 0) + amount
+            result = RefundResult(f"re_sandbox_{next(self._ids)}", True)
+        self._refunds[idempotency_key] = result
+        return result
+
+    def refunded(self, payment_id: str) -> int:
+        """What has been refunded of this payment so far."""
+        return self._refunded.get(payment_id, 0)

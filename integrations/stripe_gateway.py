@@ -139,14 +139,21 @@ class StripeGateway:
         except (stripe.AuthenticationError, stripe.PermissionError):
             raise
         except stripe.StripeError as err:
+            # No answer, or one that says nothing about the refund (409, 429, 5xx): it
+            # may have happened; the same key asks again safely.
+            unknown = isinstance(err, stripe.APIConnectionError) or (
+                err.http_status is not None
+                and (err.http_status >= 500 or err.http_status in (409, 429))
+            )
             logger.warning(
-                "Stripe refund of %s %s on %s failed: %r",
+                "Stripe refund of %s %s on %s %s: %r",
                 amount,
                 currency_code,
                 payment_id,
+                "has no known outcome" if unknown else "failed",
                 err,
             )
-            return RefundResult(refund_id=None, succeeded=False)
+            return RefundResult(refund_id=None, succeeded=False, pending=unknown)
         return RefundResult(
             refund_id=refund.id, succeeded=refund.status in ("succeeded", "pending")
         )

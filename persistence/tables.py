@@ -295,6 +295,9 @@ orders = Table(
     Column("payment_action_type", String(32), nullable=True),
     # When the reconciler last asked the gateway about this unsettled order.
     Column("payment_checked_at", DateTime(timezone=True), nullable=True),
+    # What refunds took or hold (PENDING ones included): the conditional guard that two
+    # refunds together never exceed the total.
+    Column("refunded_total", BigInteger, nullable=False, server_default=text("0")),
     *_timestamps(),
     CheckConstraint(
         "status IN ('PENDING_PAYMENT', 'PAYMENT_ACTION_REQUIRED', 'PAID', 'FULFILLED', "
@@ -306,6 +309,7 @@ orders = Table(
         "discount_total >= 0 AND gift_card_total >= 0 AND gift_card_total <= total",
         name="paid_parts",
     ),
+    CheckConstraint("refunded_total >= 0 AND refunded_total <= total", name="refunded"),
     Index("ix_orders_customer_newest", "customer_id", "created_at", "id"),
     Index("ix_orders_status_expiry", "status", "reservation_expires_at"),
     Index("ix_orders_payment_id", "payment_id"),
@@ -678,4 +682,91 @@ order_gift_card_payments = Table(
     CheckConstraint("amount > 0", name="positive"),
     UniqueConstraint("order_id", "gift_card_id", name="uq_order_gift_card_payments_card"),
     Index("ix_order_gift_card_payments_gift_card_id", "gift_card_id"),
+)
+
+# A refund of some units, the shipping or an amount of an order (domain/refunds.py): PENDING
+# while the gateway is asked, then SUCCEEDED or FAILED. The key is the SHA-256 of the
+# staff's idempotency key, unique per order; the fingerprint that of the request.
+order_refunds = Table(
+    "order_refunds",
+    metadata,
+    _id(),
+    Column("public_id", String(32), nullable=False, unique=True),
+    Column("order_id", Id, ForeignKey("orders.id", ondelete="CASCADE"), nullable=False),
+    Column("idempotency_key", String(64), nullable=False),
+    Column("fingerprint", String(64), nullable=False),
+    Column("status", String(10), nullable=False),
+    Column("amount", BigInteger, nullable=False),
+    Column("gift_card_amount", BigInteger, nullable=False),
+    Column("card_amount", BigInteger, nullable=False),
+    Column("shipping", Boolean, nullable=False),
+    Column("reason", String(500), nullable=True),
+    Column("restock", Boolean, nullable=False),
+    Column("gateway_refund_id", String(255), nullable=True),
+    Column(
+        "created_at",
+        DateTime(timezone=True),
+        nullable=False,
+        server_default=text("CURRENT_TIMESTAMP"),
+    ),
+    Column("settled_at", DateTime(timezone=True), nullable=True),
+    # The gateway was asked and did not answer: a replay of the key asks it again.
+    Column("outcome_unknown", Boolean, nullable=False, server_default=text("false")),
+    CheckConstraint("status IN ('PENDING', 'SUCCEEDED', 'FAILED')", name="status"),
+    CheckConstraint(
+        "amount > 0 AND gift_card_amount >= 0 AND card_amount >= 0 "
+        "AND gift_card_amount + card_amount = amount",
+        name="amounts",
+    ),
+    UniqueConstraint("order_id", "idempotency_key", name="uq_order_refunds_order_key"),
+)
+
+order_refund_lines = Table(
+    "order_refund_lines",
+    metadata,
+    _id(),
+    Column("refund_id", Id, ForeignKey("order_refunds.id", ondelete="CASCADE"), nullable=False),
+    Column("order_line_id", Id, ForeignKey("order_lines.id", ondelete="CASCADE"), nullable=False),
+    Column("quantity", Integer, nullable=False),
+    CheckConstraint("quantity > 0", name="positive"),
+    Index("ix_order_refund_lines_refund_id", "refund_id"),
+)
+
+# What a refund put back on each gift card (gift cards are refunded first).
+order_refund_gift_cards = Table(
+    "order_refund_gift_cards",
+    metadata,
+    _id(),
+    Column("refund_id", Id, ForeignKey("order_refunds.id", ondelete="CASCADE"), nullable=False),
+    Column("gift_card_id", Id, ForeignKey("gift_cards.id"), nullable=False),
+    Column("amount", BigInteger, nullable=False),
+    CheckConstraint("amount > 0", name="positive"),
+    Index("ix_order_refund_gift_cards_refund_id", "refund_id"),
+)
+
+# A shopper's return of fulfilled units: REQUESTED -> APPROVED -> RECEIVED, or DECLINED.
+order_returns = Table(
+    "order_returns",
+    metadata,
+    _id(),
+    Column("public_id", String(32), nullable=False, unique=True),
+    Column("order_id", Id, ForeignKey("orders.id", ondelete="CASCADE"), nullable=False),
+    Column("status", String(10), nullable=False),
+    Column("reason", String(500), nullable=True),
+    Column("decline_reason", String(500), nullable=True),
+    Column("refund_id", Id, ForeignKey("order_refunds.id"), nullable=True),
+    *_timestamps(),
+    CheckConstraint("status IN ('REQUESTED', 'APPROVED', 'DECLINED', 'RECEIVED')", name="status"),
+    Index("ix_order_returns_order_id", "order_id", "id"),
+)
+
+order_return_lines = Table(
+    "order_return_lines",
+    metadata,
+    _id(),
+    Column("return_id", Id, ForeignKey("order_returns.id", ondelete="CASCADE"), nullable=False),
+    Column("order_line_id", Id, ForeignKey("order_lines.id", ondelete="CASCADE"), nullable=False),
+    Column("quantity", Integer, nullable=False),
+    CheckConstraint("quantity > 0", name="positive"),
+    Index("ix_order_return_lines_return_id", "return_id"),
 )

@@ -33,6 +33,7 @@ from resolvers.extensions.input_guard import InputGuard
 from resolvers.extensions.lifecycle import ReleaseRequestState
 from resolvers.extensions.search_report import SearchReport
 from resolvers.gift_cards import GiftCardMutation, GiftCardQuery
+from resolvers.refunds import RefundMutation
 from resolvers.reviews import ReviewMutation
 from resolvers.search import SearchQuery
 from resolvers.shipping_admin import ShippingAdminMutation
@@ -62,6 +63,7 @@ class Mutation(
     ShippingAdminMutation,
     GiftCardMutation,
     DiscountMutation,
+    RefundMutation,
 ):
     pass
 

@@ -32,10 +32,13 @@ from domain.partners import Partner
 from domain.persisted_queries import DocumentPolicy, PersistedDocuments
 from domain.ports import CatalogReader
 from domain.rate_limits import BucketSize, RateLimiter
+from domain.refunds import RefundDesk
+from domain.returns import ReturnDesk
 from domain.reviews import Reviews
 from domain.search import SearchIndex
 from domain.shipping import Shipping
 from domain.shipping_admin import ShippingAdmin
+from domain.shopper_desk import ShopperDesk
 from schema.request_state import RequestState
 from settings import Settings
 
@@ -70,6 +73,9 @@ class Context:
     document_policy: DocumentPolicy  # the public one, or the calling partner's
     address_book: AddressBook
     address_by_id: CustomerAddressByIdLoader
+    refunds: RefundDesk
+    returns: ReturnDesk
+    shoppers: ShopperDesk
     rate_limiter: RateLimiter | None = None
     rate_limit: BucketSize | None = None  # the partner tier's bucket size
     _viewer: asyncio.Future[Customer | None] | None = field(default=None)

@@ -48,6 +48,18 @@ _DESCRIPTIONS = {
     "needed because the gift cards do not pay the whole total.",
     errors.UserErrorCode.DISCOUNT_CODE_TAKEN: "discountCreate / discountUpdate: another "
     "discount has this code (codes are case-insensitive).",
+    errors.UserErrorCode.REFUND_EXCEEDS_PAYMENT: "orderRefund: more than is left of what the "
+    "order paid (gift cards and card, less earlier refunds); nothing was refunded.",
+    errors.UserErrorCode.REFUND_QUANTITY_EXCEEDED: "orderRefund: more units of a line than "
+    "were bought less earlier refunds, or the shipping twice; nothing was refunded.",
+    errors.UserErrorCode.REFUND_PENDING: "orderRefund: the gateway did not answer; the refund "
+    "is reserved (PENDING). Retry with the same idempotency key: it never refunds twice.",
+    errors.UserErrorCode.RETURN_NOT_FOUND: "Returns: no return has this id.",
+    errors.UserErrorCode.RETURN_QUANTITY_EXCEEDED: "orderReturnRequest: more units of a line "
+    "than were fulfilled within the return window, less those already returned or "
+    "requested.",
+    errors.UserErrorCode.ORDER_ALREADY_FULFILLED: "orderCancelRequest: some of the order has "
+    "shipped; ask for a return instead.",
 }
 # strawberry.enum sets __strawberry_definition__ at run time; the class's type lacks it.
 for _value in UserErrorCode.__strawberry_definition__.values:  # type: ignore[attr-defined]

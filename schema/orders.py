@@ -17,6 +17,7 @@ from schema.context import Info
 from schema.discount_allocations import DiscountAllocation
 from schema.errors import UserError
 from schema.global_id import encode_gid
+from schema.refund_types import OrderRefund, OrderReturn
 
 
 @strawberry.enum
@@ -268,6 +269,25 @@ class Order(Node):
             for p in found
         ]
 
+    @strawberry.field(
+        description="Refunds, oldest first, PENDING and FAILED ones included (see status)."
+    )
+    async def refunds(self, info: Info) -> list[OrderRefund]:
+        found = await info.context.order_loaders.refunds_by_order_id.load(self.record.id)
+        money, line_gid = _money_of(self.record), _line_gid_of(self.record)
+        return [OrderRefund.of(r, money, line_gid) for r in found]
+
+    @strawberry.field(description="What SUCCEEDED refunds gave back, gift cards and card together.")
+    async def total_refunded(self, info: Info) -> Money:
+        found = await info.context.order_loaders.refunds_by_order_id.load(self.record.id)
+        return _money_of(self.record)(sum(r.amount for r in found if r.succeeded))
+
+    @strawberry.field(description="Returns the shopper asked for, oldest first.")
+    async def returns(self, info: Info) -> list[OrderReturn]:
+        found = await info.context.order_loaders.returns_by_order_id.load(self.record.id)
+        line_gid = _line_gid_of(self.record)
+        return [OrderReturn.of(r, line_gid) for r in found]
+
     @strawberry.field(description="Every status the order entered, oldest first.")
     async def status_history(self, info: Info) -> list[OrderStatusChange]:
         found = await info.context.order_loaders.status_history_by_order_id.load(self.record.id)
@@ -335,6 +355,15 @@ def _money_of(order: orders.Order) -> Callable[[int], Money]:
         return Money.of(DomainMoney(amount, order.currency_code))
 
     return money
+
+
+def _line_gid_of(order: orders.Order) -> Callable[[int], str]:
+    positions = {line.id: n for n, line in enumerate(order.lines, start=1)}
+
+    def line_gid(order_line_id: int) -> str:
+        return order_line_gid(order.public_id, positions[order_line_id])
+
+    return line_gid
 
 
 @strawberry.type

@@ -1,5 +1,5 @@
 """What an order screen shows besides the order: its fulfilments, status history,
-discount allocations and gift card payments.
+discount allocations, gift card payments, refunds and returns.
 
 Read for many orders at once (one statement per kind, whatever the page size), by the
 per-request loaders in dataloaders/orders.py.
@@ -20,7 +20,11 @@ from domain.orders import (
     StatusChange,
     Tracking,
 )
+from domain.refunds import Refund
+from domain.returns import OrderReturn
 from persistence.db import Database, aware
+from persistence.orders.refund_store import SqlRefundStore
+from persistence.orders.return_store import SqlReturnStore
 from persistence.tables import (
     fulfillment_lines,
     fulfillments,
@@ -34,6 +38,14 @@ from persistence.tables import (
 class SqlOrderDetails:
     def __init__(self, db: Database) -> None:
         self._db = db
+        self._refunds = SqlRefundStore(db)
+        self._returns = SqlReturnStore(db)
+
+    async def refunds(self, order_ids: Sequence[int]) -> dict[int, list[Refund]]:
+        return await self._refunds.of_orders(order_ids)
+
+    async def returns(self, order_ids: Sequence[int]) -> dict[int, list[OrderReturn]]:
+        return await self._returns.of_orders(order_ids)
 
     async def fulfillments(self, order_ids: Sequence[int]) -> dict[int, list[Fulfillment]]:
         statement = (

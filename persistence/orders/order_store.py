@@ -239,8 +239,12 @@ class SqlOrderStore:
     async def cancel(
         self, order_id: int, refund_id: str | None, reason: str | None = None
     ) -> Order | None:
-        # Nothing shipped: a fulfilment's units have left, so their stock is not ours.
-        unshipped = ~exists().where(fulfillments.c.order_id == orders.c.id)
+        # Nothing shipped: a fulfilment's units have left, so their stock is not ours. And
+        # nothing refunded (on the row itself, so a refund committed meanwhile counts):
+        # cancelling gives everything back, which a partial refund already began.
+        unshipped = ~exists().where(fulfillments.c.order_id == orders.c.id) & (
+            orders.c.refunded_total == 0
+        )
         async with self._db.writer.begin() as connection:
             moved = await _move(
                 connection,
@@ -621,6 +625,7 @@ class SqlOrderStore:
             dispute=None
             if row["disputed_at"] is None
             else Dispute(row["dispute_reason"], row["dispute_amount"], aware(row["disputed_at"])),
+            refunded_total=row["refunded_total"],
         )
 
     async def _reserve(self, connection: AsyncConnection, wanted: dict[int, int]) -> dict[int, int]:

@@ -24,6 +24,8 @@ from tests.shop import ADDRESS, ready_cart, staff_token
 
 NUL = "\x00"
 DISCOUNT_ID = encode_gid("Discount", 1)
+ORDER_ID = encode_gid("Order", "nosuchorder")
+RETURN_ID = encode_gid("OrderReturn", "nosuchreturn")
 
 
 def production_settings(database_url: str, **overrides: Any) -> Settings:
@@ -255,6 +257,84 @@ CASES: list[tuple[str, str, Any, str]] = [
            userErrors { code } } }""",
         lambda s: {"i": {"initialValue": "5", "note": f"note{s}"}},
         "i.note",
+    ),
+    *(
+        (
+            f"refund {what}",
+            """mutation($i: OrderRefundInput!) { orderRefund(input: $i) {
+               userErrors { code } } }""",
+            lambda s, build=build: {
+                "i": {"orderId": ORDER_ID, "idempotencyKey": "refund-key-1", **build(s)}
+            },
+            f"i.{path}",
+        )
+        for what, build, path in [
+            ("order id", lambda s: {"orderId": f"{ORDER_ID}{s}"}, "orderId"),
+            ("amount", lambda s: {"amount": f"1{s}"}, "amount"),
+            ("reason", lambda s: {"amount": "1", "reason": f"why{s}"}, "reason"),
+            ("idempotency key", lambda s: {"idempotencyKey": f"key-{s}"}, "idempotencyKey"),
+            (
+                "line id",
+                lambda s: {"lines": [{"lineId": f"l{s}", "quantity": 1}]},
+                "lines.0.lineId",
+            ),
+        ]
+    ),
+    *(
+        (
+            f"return request {what}",
+            """mutation($i: OrderReturnRequestInput!) { orderReturnRequest(input: $i) {
+               userErrors { code } } }""",
+            lambda s, build=build: {
+                "i": {"lines": [{"lineId": ORDER_ID, "quantity": 1}], **build(s)}
+            },
+            f"i.{path}",
+        )
+        for what, build, path in [
+            ("order id", lambda s: {"orderId": f"{ORDER_ID}{s}"}, "orderId"),
+            ("status token", lambda s: {"statusToken": f"t{s}"}, "statusToken"),
+            ("reason", lambda s: {"orderId": ORDER_ID, "reason": f"why{s}"}, "reason"),
+            (
+                "line id",
+                lambda s: {"orderId": ORDER_ID, "lines": [{"lineId": f"l{s}", "quantity": 1}]},
+                "lines.0.lineId",
+            ),
+        ]
+    ),
+    (
+        "return approve id",
+        """mutation($i: OrderReturnApproveInput!) { orderReturnApprove(input: $i) {
+           userErrors { code } } }""",
+        lambda s: {"i": {"returnId": f"r{s}"}},
+        "i.returnId",
+    ),
+    (
+        "return decline reason",
+        """mutation($i: OrderReturnDeclineInput!) { orderReturnDecline(input: $i) {
+           userErrors { code } } }""",
+        lambda s: {"i": {"returnId": RETURN_ID, "reason": f"why{s}"}},
+        "i.reason",
+    ),
+    (
+        "return receive id",
+        """mutation($i: OrderReturnReceiveInput!) { orderReturnReceive(input: $i) {
+           userErrors { code } } }""",
+        lambda s: {"i": {"returnId": f"r{s}", "refund": True}},
+        "i.returnId",
+    ),
+    (
+        "cancel request status token",
+        """mutation($i: OrderCancelRequestInput!) { orderCancelRequest(input: $i) {
+           userErrors { code } } }""",
+        lambda s: {"i": {"statusToken": f"t{s}"}},
+        "i.statusToken",
+    ),
+    (
+        "cancel request order id",
+        """mutation($i: OrderCancelRequestInput!) { orderCancelRequest(input: $i) {
+           userErrors { code } } }""",
+        lambda s: {"i": {"orderId": f"{ORDER_ID}{s}"}},
+        "i.orderId",
     ),
     (
         "discounts cursor",

@@ -169,6 +169,9 @@ async def test_the_order_type_has_no_path_to_the_account_or_other_orders(shop: A
         "giftCardPayments",  # the last 4 characters and the amount: no path to the card
         "dispute",  # the buyer's own chargeback: reason, amount, time
         "paymentAction",  # the client secret of this order's own payment: the buyer's
+        "refunds",  # amounts, line ids of this order, a reason: no path onward
+        "totalRefunded",
+        "returns",  # line ids of this order, status, reasons: no path onward
     }
 
 

@@ -379,6 +379,44 @@ async def test_a_failed_refund_is_reported_and_logged(
     assert "pi_unknown" in caplog.text
 
 
+async def test_partial_refunds_add_up_and_one_beyond_the_charge_is_refused(
+    gateway: StripeGateway, stripe_fake: StripeFake
+) -> None:
+    # given: 25.99 charged
+    charged = await gateway.charge(CHARGE)
+    assert isinstance(charged, ChargeSucceeded)
+
+    # when: 10.00, 10.00, then 10.00 more than is left, then the 5.99 left
+    first = await gateway.refund(charged.payment_id, 1000, "EUR", "order-ord_7Hq2-refund-a")
+    second = await gateway.refund(charged.payment_id, 1000, "EUR", "order-ord_7Hq2-refund-b")
+    beyond = await gateway.refund(charged.payment_id, 1000, "EUR", "order-ord_7Hq2-refund-c")
+    rest = await gateway.refund(charged.payment_id, 599, "EUR", "order-ord_7Hq2-refund-d")
+
+    # then
+    assert first.succeeded and second.succeeded and rest.succeeded
+    assert beyond == RefundResult(refund_id=None, succeeded=False, pending=False)
+    assert sorted(r["amount"] for r in stripe_fake.refunds.values()) == [599, 1000, 1000]
+    sent = [r.params["amount"] for r in stripe_fake.requests_to("/v1/refunds")]
+    assert sent == ["1000", "1000", "1000", "599"]
+
+
+async def test_a_refund_without_an_answer_is_pending_not_failed(
+    gateway: StripeGateway, stripe_fake: StripeFake
+) -> None:
+    # given
+    charged = await gateway.charge(CHARGE)
+    assert isinstance(charged, ChargeSucceeded)
+    stripe_fake.fail_next(1, status=500)
+
+    # when
+    unknown = await gateway.refund(charged.payment_id, 1000, "EUR", "order-ord_7Hq2-refund-5")
+    again = await gateway.refund(charged.payment_id, 1000, "EUR", "order-ord_7Hq2-refund-5")
+
+    # then: the same key asked again refunds once
+    assert unknown == RefundResult(refund_id=None, succeeded=False, pending=True)
+    assert again.succeeded and len(stripe_fake.refunds) == 1
+
+
 # Webhooks
 
 

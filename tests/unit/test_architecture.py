@@ -108,6 +108,7 @@ def test_the_folders_hold_what_the_layout_says() -> None:
         "shipping_admin",
         "gift_cards",
         "discounts",
+        "refunds",
     }
     persistence = {p.stem for p in (ROOT / "persistence").glob("*.py")}
     assert persistence <= {
