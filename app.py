@@ -335,14 +335,16 @@ class Container:
                 gateway_timeout_seconds=settings.gateway_timeout_seconds,
             ),
         )
+        refund_store = SqlRefundStore(db)
         order_desk = OrderDesk(
             order_store,
             gateway,
             cart_store,
             reconciler=reconciler,
             status_lookup=order_status,
+            gateway_refunds=refund_store,
         )
-        refunds = RefundDesk(order_store, SqlRefundStore(db), gateway)
+        refunds = RefundDesk(order_store, refund_store, gateway)
         shoppers = ShopperDesk(order_store, order_status, order_desk)
         return cls(
             settings=settings,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import Protocol
 
 from domain.carts import CartStore
 from domain.checkout import order_payment_errors
@@ -28,6 +29,16 @@ from domain.payments import (
 )
 
 log = logging.getLogger(__name__)
+
+
+class GatewayRefunds(Protocol):
+    async def record_gateway_refund(
+        self, event: PaymentEvent, order_id: int | None
+    ) -> tuple[bool, str]:
+        """Record, once per event, what the gateway refunded beyond our own refunds."""
+        ...
+
+
 SHOPPER_CANCEL_REASON = "cancelled by the customer"
 _SETTLING = {
     "payment_succeeded": "settled: paid",
@@ -44,7 +55,9 @@ class OrderDesk:
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         reconciler: PaymentReconciler | None = None,
         status_lookup: OrderStatusLookup | None = None,
+        gateway_refunds: GatewayRefunds | None = None,
     ) -> None:
+        self._gateway_refunds = gateway_refunds
         self._status_lookup = status_lookup
         self._orders = orders
         self._gateway = gateway
@@ -150,6 +163,8 @@ class OrderDesk:
         changes nothing and is still acknowledged, so the gateway stops resending it."""
         if event.kind == "dispute_created":
             return await self._dispute(event)
+        if event.kind == "charge_refunded" and self._gateway_refunds is not None:
+            return await self._refunded_at_gateway(event, self._gateway_refunds)
         if event.kind not in _SETTLING:
             return await self._orders.settle_event(event, None, "ignored: not a payment event")
         order = await self._orders.by_public_id(event.order_id) if event.order_id else None
@@ -171,6 +186,24 @@ class OrderDesk:
             except Exception:
                 log.warning("could not delete the cart of paid order %s", order.public_id)
         return first, outcome
+
+    async def _refunded_at_gateway(
+        self, event: PaymentEvent, refunds: GatewayRefunds
+    ) -> tuple[bool, str]:
+        """Record what the gateway refunded beyond our own refunds (a dashboard refund),
+        after checking it is of at most what was charged, in its currency."""
+        order = await self._orders.by_payment_id(event.payment_id) if event.payment_id else None
+        if order is not None:
+            reason = dispute_mismatch(event, order.charge_amount, order.currency_code)
+            if reason is not None:
+                log.warning(
+                    "refund webhook %s for order %s ignored: %s",
+                    event.event_id,
+                    order.public_id,
+                    reason,
+                )
+                return await self._orders.settle_event(event, None, f"ignored: {reason}")
+        return await refunds.record_gateway_refund(event, None if order is None else order.id)
 
     async def _dispute(self, event: PaymentEvent) -> tuple[bool, str]:
         """Flag the order of the disputed PaymentIntent (after checking the dispute is of

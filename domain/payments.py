@@ -150,14 +150,17 @@ class PaymentEvent:
     """A verified gateway webhook, reduced to what settles an order."""
 
     event_id: str
-    # "payment_succeeded" | "payment_failed" | "dispute_created" | "other"
+    # "payment_succeeded" | "payment_failed" | "dispute_created" | "charge_refunded" |
+    # "other"
     kind: str
     order_id: str | None
     payment_id: str | None
     decline_code: str | None = None
     card_brand: str | None = None
     card_last4: str | None = None
-    amount: int | None = None  # the PaymentIntent's (a dispute's), in minor units
+    # The PaymentIntent's (a dispute's; for charge_refunded what was refunded of the
+    # charge in all), in minor units.
+    amount: int | None = None
     currency: str | None = None  # as the gateway writes it ("usd")
     dispute_reason: str | None = None
 
@@ -201,8 +204,8 @@ def payment_event_mismatch(
 
 
 def dispute_mismatch(event: PaymentEvent, charged: int, currency_code: str) -> str | None:
-    """Why a signed dispute must not flag this order (found by its PaymentIntent), or
-    None: a dispute is of at most what was charged, in the order's currency."""
+    """Why a signed dispute (or refunded charge) must not touch this order, found by its
+    PaymentIntent, or None: it is of at most what was charged, in the order's currency."""
     if event.amount is None or not 0 < event.amount <= charged:
         return "amount mismatch"
     if (event.currency or "").lower() != currency_code.lower():

@@ -27,6 +27,7 @@ KINDS = {
     "payment_intent.succeeded": "payment_succeeded",
     "payment_intent.payment_failed": "payment_failed",
     "charge.dispute.created": "dispute_created",
+    "charge.refunded": "charge_refunded",
 }
 
 
@@ -68,6 +69,8 @@ def parse_stripe_event(
 
     if kind == "dispute_created":
         return _dispute(event_id, obj)
+    if kind == "charge_refunded":
+        return _refunded(event_id, obj)
     is_intent = obj.get("object") == "payment_intent"
     error = _dict(obj.get("last_payment_error"))
     brand, last4 = _card(obj, error)
@@ -97,6 +100,20 @@ def _dispute(event_id: str, dispute: dict[str, Any]) -> PaymentEvent:
         amount=_int(dispute.get("amount")) if is_dispute else None,
         currency=_str(dispute.get("currency")) if is_dispute else None,
         dispute_reason=(_str(dispute.get("reason")) or "unknown")[:64] if is_dispute else None,
+    )
+
+
+def _refunded(event_id: str, charge: dict[str, Any]) -> PaymentEvent:
+    """A refunded charge names its PaymentIntent and what has been refunded of it in all
+    (`amount_refunded`, cumulative: our own refunds included)."""
+    is_charge = charge.get("object") == "charge"
+    return PaymentEvent(
+        event_id=event_id,
+        kind="charge_refunded" if is_charge else "other",
+        order_id=None,
+        payment_id=_str(charge.get("payment_intent")) if is_charge else None,
+        amount=_int(charge.get("amount_refunded")) if is_charge else None,
+        currency=_str(charge.get("currency")) if is_charge else None,
     )
 
 

@@ -340,7 +340,7 @@ class SqlOrderStore:
     ) -> tuple[bool, str]:
         async with self._db.writer.begin() as connection:
             # First: a concurrent delivery of the same event waits here for this one.
-            earlier = await self._first_delivery(connection, event, outcome)
+            earlier = await first_delivery(connection, event, outcome)
             if earlier is not None:
                 return False, earlier
             if order_id is None:
@@ -373,7 +373,7 @@ class SqlOrderStore:
     async def record_dispute(self, event: PaymentEvent, order_id: int | None) -> tuple[bool, str]:
         outcome = "settled: disputed" if order_id is not None else "ignored: unknown payment"
         async with self._db.writer.begin() as connection:
-            earlier = await self._first_delivery(connection, event, outcome)
+            earlier = await first_delivery(connection, event, outcome)
             if earlier is not None:
                 return False, earlier
             if order_id is None:
@@ -408,28 +408,6 @@ class SqlOrderStore:
                 ),
             )
         return True, outcome
-
-    async def _first_delivery(
-        self, connection: AsyncConnection, event: PaymentEvent, outcome: str
-    ) -> str | None:
-        """Log the event as processed with `outcome`; None the first time, else the first
-        delivery's outcome (a concurrent delivery waits here for the first to commit)."""
-        first = (
-            await connection.execute(
-                self._insert(webhook_events)
-                .values(event_id=event.event_id, outcome=outcome)
-                .on_conflict_do_nothing(index_elements=[webhook_events.c.event_id])
-                .returning(webhook_events.c.event_id)
-            )
-        ).first()
-        if first is not None:
-            return None
-        earlier = (
-            await connection.execute(
-                select(webhook_events.c.outcome).where(webhook_events.c.event_id == event.event_id)
-            )
-        ).scalar()
-        return str(earlier or "duplicate")
 
     # -- reads -------------------------------------------------------------------------
 
@@ -652,6 +630,33 @@ class SqlOrderStore:
         if short:
             raise _ShortOfStock(short)  # rolls the whole transaction back
         return stock
+
+
+async def first_delivery(
+    connection: AsyncConnection, event: PaymentEvent, outcome: str
+) -> str | None:
+    """Log a gateway event as processed with `outcome`, in the caller's transaction: None
+    the first time, else the first delivery's outcome (a concurrent delivery waits on the
+    primary key for the first to commit)."""
+    dialect_insert: Any = (
+        postgresql.insert if connection.dialect.name == "postgresql" else sqlite.insert
+    )
+    first = (
+        await connection.execute(
+            dialect_insert(webhook_events)
+            .values(event_id=event.event_id, outcome=outcome)
+            .on_conflict_do_nothing(index_elements=[webhook_events.c.event_id])
+            .returning(webhook_events.c.event_id)
+        )
+    ).first()
+    if first is not None:
+        return None
+    earlier = (
+        await connection.execute(
+            select(webhook_events.c.outcome).where(webhook_events.c.event_id == event.event_id)
+        )
+    ).scalar()
+    return str(earlier or "duplicate")
 
 
 async def _redeem(

@@ -8,6 +8,8 @@ checkout and cancel.
 
 from __future__ import annotations
 
+import hashlib
+import secrets
 from collections.abc import Sequence
 from typing import Any
 
@@ -16,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from domain.events import OrderRefunded
 from domain.orders import OrderStatus
+from domain.payments import PaymentEvent
 from domain.refunds import (
     REFUNDABLE_STATUSES,
     ExceedsPayment,
@@ -35,7 +38,7 @@ from domain.refunds import (
 )
 from persistence.db import Database, aware
 from persistence.events.outbox import emit, emit_stock
-from persistence.orders.order_store import _move
+from persistence.orders.order_store import _move, first_delivery
 from persistence.tables import (
     gift_cards,
     inventory_levels,
@@ -46,6 +49,7 @@ from persistence.tables import (
     order_refund_lines,
     order_refunds,
     orders,
+    webhook_events,
 )
 
 _HELD = [RefundStatus.PENDING.value, RefundStatus.SUCCEEDED.value]  # count against the order
@@ -174,6 +178,97 @@ class SqlRefundStore:
             if reserved is None:  # cannot happen while the row is held; never write past it
                 raise RuntimeError(f"order {order_id} refunded beyond its total")
             return (await _refunds(connection, [refund_id]))[0]
+
+    async def record_gateway_refund(
+        self, event: PaymentEvent, order_id: int | None
+    ) -> tuple[bool, str]:
+        """A verified `charge.refunded`: the gateway has refunded `event.amount` of the
+        order's card payment in all. What our refunds (PENDING or SUCCEEDED) do not cover
+        was refunded outside this API (the gateway's dashboard): record it as a SUCCEEDED
+        card refund "at the gateway" (no restock, no gift card), with OrderRefunded and the
+        order REFUNDED once refunds cover its total. Once per event, with the webhook log,
+        holding the order row like every refund."""
+        outcome = "settled: refund recorded"
+        async with self._db.writer.begin() as connection:
+            earlier = await first_delivery(connection, event, outcome)
+            if earlier is not None:
+                return False, earlier
+            outcome = await self._gateway_refund(connection, event, order_id)
+            await connection.execute(
+                update(webhook_events)
+                .where(webhook_events.c.event_id == event.event_id)
+                .values(outcome=outcome)
+            )
+        return True, outcome
+
+    async def _gateway_refund(
+        self, connection: AsyncConnection, event: PaymentEvent, order_id: int | None
+    ) -> str:
+        row = None
+        if order_id is not None:
+            row = (
+                await connection.execute(
+                    update(orders)
+                    .where(orders.c.id == order_id)
+                    .values(updated_at=func.now())
+                    .returning(
+                        orders.c.public_id, orders.c.total, orders.c.refunded_total, orders.c.status
+                    )
+                )
+            ).first()
+        if row is None or order_id is None:
+            return "ignored: unknown payment"
+        ours = (
+            await connection.execute(
+                select(func.coalesce(func.sum(order_refunds.c.card_amount), 0)).where(
+                    order_refunds.c.order_id == order_id, order_refunds.c.status.in_(_HELD)
+                )
+            )
+        ).scalar_one()
+        amount = min((event.amount or 0) - int(ours), int(row.total) - int(row.refunded_total))
+        if amount <= 0:
+            return "ignored: refunds already recorded"
+        digest = hashlib.sha256(f"webhook:{event.event_id}".encode()).hexdigest()
+        refund_id = (
+            await connection.execute(
+                insert(order_refunds)
+                .values(
+                    public_id=secrets.token_urlsafe(16),
+                    order_id=order_id,
+                    idempotency_key=digest,
+                    fingerprint=digest,
+                    status=RefundStatus.SUCCEEDED.value,
+                    amount=amount,
+                    gift_card_amount=0,
+                    card_amount=amount,
+                    shipping=False,
+                    reason="refunded at the gateway",
+                    restock=False,
+                    settled_at=func.now(),
+                )
+                .returning(order_refunds.c.id, order_refunds.c.public_id)
+            )
+        ).one()
+        await connection.execute(
+            update(orders)
+            .where(orders.c.id == order_id)
+            .values(refunded_total=orders.c.refunded_total + amount)
+        )
+        status = str(row.status)
+        if int(row.refunded_total) + amount >= int(row.total) and await _move(
+            connection, order_id, REFUNDABLE_STATUSES, OrderStatus.REFUNDED
+        ):
+            status = OrderStatus.REFUNDED.value
+        await emit(
+            connection,
+            OrderRefunded(
+                order=str(row.public_id),
+                refund=str(refund_id.public_id),
+                amount=amount,
+                status=status,
+            ),
+        )
+        return "settled: refund recorded"
 
     async def settle(self, refund_id: int, gateway_refund_id: str | None) -> Refund | None:
         async with self._db.writer.begin() as connection:
