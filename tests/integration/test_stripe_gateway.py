@@ -481,7 +481,7 @@ def test_a_payment_failed_event_carries_the_decline_and_the_card() -> None:
 
 def test_other_events_are_other_and_name_no_payment_for_other_objects() -> None:
     # given
-    payload = an_event("charge.refunded", {"id": "ch_123", "object": "charge"}, "evt_3")
+    payload = an_event("charge.captured", {"id": "ch_123", "object": "charge"}, "evt_3")
 
     # when
     event = parse_stripe_event(payload, sign_stripe_payload(payload, SECRET), SECRET)

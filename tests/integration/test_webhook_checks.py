@@ -173,7 +173,7 @@ async def test_events_for_no_known_order_or_no_payment_are_acknowledged_and_reco
         intent_for(pending, metadata={"order_id": "no-such-order"}),
     )
     other = await deliver(
-        shop, "evt_other_1", "charge.refunded", {"id": "ch_1", "object": "charge"}
+        shop, "evt_other_1", "charge.captured", {"id": "ch_1", "object": "charge"}
     )
 
     # then

@@ -1,5 +1,6 @@
-"""`charge.dispute.created` reduced to a PaymentEvent: a dispute names its PaymentIntent,
-amount, currency and reason; anything else in its place is not a dispute."""
+"""`charge.dispute.created` and `charge.refunded` reduced to PaymentEvents: a dispute
+names its PaymentIntent, amount, currency and reason, a refunded charge its PaymentIntent
+and what was refunded of it in all; anything else in their place is neither."""
 
 from __future__ import annotations
 
@@ -56,3 +57,24 @@ def test_a_dispute_is_of_at_most_what_was_charged_in_the_order_s_currency() -> N
     assert dispute_mismatch(parsed({**DISPUTE, "amount": None}), 2_599, "EUR") == (
         "amount mismatch"
     )
+
+
+def test_a_refunded_charge_names_its_payment_and_what_was_refunded_in_all() -> None:
+    charge = {
+        "id": "ch_1",
+        "object": "charge",
+        "payment_intent": "pi_1",
+        "amount": 2_599,
+        "amount_refunded": 700,
+        "currency": "eur",
+    }
+    assert parsed(charge, "charge.refunded") == PaymentEvent(
+        event_id="evt_9",
+        kind="charge_refunded",
+        order_id=None,
+        payment_id="pi_1",
+        amount=700,
+        currency="eur",
+    )
+    assert parsed({**charge, "object": "refund"}, "charge.refunded").kind == "other"
+    assert parsed({**charge, "amount_refunded": "7.00"}, "charge.refunded").amount is None
