@@ -8,6 +8,7 @@ the transaction that records the fulfilment.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
@@ -43,12 +44,16 @@ def wanted_units(order: Order, lines: tuple[LineRequest, ...] | None) -> dict[in
         raise Rejected.one(
             UserErrorCode.INVALID, "name at least one line, or omit lines to fulfil all", "lines"
         )
-    if len(lines) > MAX_FULFILLMENT_LINES:
-        raise Rejected.one(
-            UserErrorCode.TOO_MANY_LINES, f"at most {MAX_FULFILLMENT_LINES} lines", "lines"
-        )
+    return line_units(order, lines, MAX_FULFILLMENT_LINES)
+
+
+def line_units(order: Order, lines: Sequence[LineRequest], max_lines: int) -> dict[int, int]:
+    """Units per order line id of the lines named (repeats add up); Rejected (field
+    `lines.<i>.…`) for a line of another order or none at all, or a quantity below 1."""
+    if len(lines) > max_lines:
+        raise Rejected.one(UserErrorCode.TOO_MANY_LINES, f"at most {max_lines} lines", "lines")
     errors: list[UserError] = []
-    wanted: dict[int, int] = {}
+    units: dict[int, int] = {}
     for index, line in enumerate(lines):
         if line.order_public_id != order.public_id or not 1 <= line.position <= len(order.lines):
             errors.append(
@@ -58,8 +63,7 @@ def wanted_units(order: Order, lines: tuple[LineRequest, ...] | None) -> dict[in
                     ("lines", str(index), "lineId"),
                 )
             )
-            continue
-        if line.quantity < 1:
+        elif line.quantity < 1:
             errors.append(
                 UserError(
                     UserErrorCode.INVALID_QUANTITY,
@@ -67,12 +71,12 @@ def wanted_units(order: Order, lines: tuple[LineRequest, ...] | None) -> dict[in
                     ("lines", str(index), "quantity"),
                 )
             )
-            continue
-        line_id = order.lines[line.position - 1].id
-        wanted[line_id] = wanted.get(line_id, 0) + line.quantity
+        else:
+            line_id = order.lines[line.position - 1].id
+            units[line_id] = units.get(line_id, 0) + line.quantity
     if errors:
         raise Rejected(errors)
-    return wanted
+    return units
 
 
 def checked_tracking(tracking: Tracking) -> Tracking:

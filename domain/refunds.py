@@ -36,6 +36,7 @@ from domain.errors import (
     UserErrorCode,
 )
 from domain.fulfillments import LineRequest, checked_reason
+from domain.fulfillments import line_units as named_line_units
 from domain.money import parse_amount
 from domain.orders import Order, OrderStatus
 from domain.payments import PaymentGateway
@@ -322,37 +323,8 @@ class RefundDesk:
 
 
 def line_units(order: Order, lines: Sequence[LineRequest]) -> dict[int, int]:
-    """Units per order line id of the lines named; Rejected (field `lines.<i>.…`) for a
-    line of another order or no line at all, or a quantity below 1."""
-    if len(lines) > MAX_REFUND_LINES:
-        raise Rejected.one(
-            UserErrorCode.TOO_MANY_LINES, f"at most {MAX_REFUND_LINES} lines", "lines"
-        )
-    errors: list[UserError] = []
-    units: dict[int, int] = {}
-    for index, line in enumerate(lines):
-        if line.order_public_id != order.public_id or not 1 <= line.position <= len(order.lines):
-            errors.append(
-                UserError(
-                    UserErrorCode.LINE_NOT_FOUND,
-                    "no such line in this order",
-                    ("lines", str(index), "lineId"),
-                )
-            )
-        elif line.quantity < 1:
-            errors.append(
-                UserError(
-                    UserErrorCode.INVALID_QUANTITY,
-                    "quantity must be at least 1",
-                    ("lines", str(index), "quantity"),
-                )
-            )
-        else:
-            line_id = order.lines[line.position - 1].id
-            units[line_id] = units.get(line_id, 0) + line.quantity
-    if errors:
-        raise Rejected(errors)
-    return units
+    """Units per order line id of the lines named (see domain.fulfillments.line_units)."""
+    return named_line_units(order, lines, MAX_REFUND_LINES)
 
 
 def _draft(order: Order, request: RefundRequest, units: dict[int, int]) -> RefundDraft:

@@ -108,12 +108,12 @@ class CheckoutMutation:
         staff = await info.context.require_viewer()
         tracking = input.tracking
         request = FulfillmentRequest(
-            lines=None if input.lines is None else tuple(_line_request(x) for x in input.lines),
+            lines=None if input.lines is None else tuple(line_request_of(x) for x in input.lines),
             tracking=Tracking()
             if tracking is None
             else Tracking(tracking.company, tracking.number, tracking.url),
         )
-        order = await info.context.orders.fulfil(_order_id(input.order_id), staff, request)
+        order = await info.context.orders.fulfil(order_id_of(input.order_id), staff, request)
         return OrderPayload(order=Order.of(order), user_errors=[])
 
     @strawberry.mutation(
@@ -122,18 +122,18 @@ class CheckoutMutation:
     @refusals_as(OrderPayload)
     async def order_cancel(self, info: Info, input: OrderCancelInput) -> OrderPayload:
         staff = await info.context.require_viewer()
-        order = await info.context.orders.cancel(_order_id(input.order_id), staff, input.reason)
+        order = await info.context.orders.cancel(order_id_of(input.order_id), staff, input.reason)
         return OrderPayload(order=Order.of(order), user_errors=[])
 
 
-def _order_id(value: strawberry.ID) -> str:
+def order_id_of(value: strawberry.ID) -> str:
     public_id = str_gid_or_none(value, "Order")
     if public_id is None:
         raise Rejected.one(UserErrorCode.ORDER_NOT_FOUND, "no such order", "orderId")
     return public_id
 
 
-def _line_request(line: FulfillmentLineInput) -> LineRequest:
+def line_request_of(line: FulfillmentLineInput) -> LineRequest:
     """An OrderLine id is `<order public id>.<position>`; anything else names no line."""
     key = str_gid_or_none(line.line_id, "OrderLine")
     public_id, _, position = (key or "").rpartition(".")

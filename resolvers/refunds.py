@@ -10,11 +10,11 @@ from domain.orders import Order as DomainOrder
 from domain.refunds import Refund, RefundRequest
 from domain.returns import ReturnOutcome
 from domain.shopper_desk import ShopperOrderRef
-from resolvers.checkout import _line_request, _order_id
+from resolvers.checkout import line_request_of, order_id_of
 from schema.context import Info
 from schema.errors import UserError
 from schema.global_id import str_gid_or_none
-from schema.orders import FulfillmentLineInput, Order, OrderPayload, _line_gid_of, _money_of
+from schema.orders import FulfillmentLineInput, Order, OrderPayload, line_gid_of, money_of
 from schema.refund_types import OrderRefund, OrderReturn
 from schema.refunds import (
     OrderCancelRequestInput,
@@ -41,7 +41,7 @@ class RefundMutation:
     async def order_refund(self, info: Info, input: OrderRefundInput) -> OrderRefundPayload:
         staff = await info.context.require_viewer()
         outcome = await info.context.refunds.refund(
-            _order_id(input.order_id),
+            order_id_of(input.order_id),
             staff,
             RefundRequest(
                 idempotency_key=input.idempotency_key,
@@ -135,12 +135,12 @@ class RefundMutation:
 
 def _lines(lines: list[OrderRefundLineInput]) -> tuple[LineRequest, ...]:
     return tuple(
-        _line_request(FulfillmentLineInput(line_id=x.line_id, quantity=x.quantity)) for x in lines
+        line_request_of(FulfillmentLineInput(line_id=x.line_id, quantity=x.quantity)) for x in lines
     )
 
 
 def _refund(refund: Refund, order: DomainOrder) -> OrderRefund:
-    return OrderRefund.of(refund, _money_of(order), _line_gid_of(order))
+    return OrderRefund.of(refund, money_of(order), line_gid_of(order))
 
 
 def _return_payload(outcome: ReturnOutcome) -> OrderReturnPayload:
@@ -149,7 +149,7 @@ def _return_payload(outcome: ReturnOutcome) -> OrderReturnPayload:
         order=None if order is None or outcome.errors else Order.of(order),
         order_return=None
         if outcome.order_return is None or order is None
-        else OrderReturn.of(outcome.order_return, _line_gid_of(order)),
+        else OrderReturn.of(outcome.order_return, line_gid_of(order)),
         refund=None if outcome.refund is None or order is None else _refund(outcome.refund, order),
         user_errors=[UserError.of(e) for e in outcome.errors],
     )

@@ -60,7 +60,7 @@ class OrderLine:
         found = await _allocations(info, self.record)
         return DiscountAllocation.each(
             (a.as_allocation() for a in found if a.order_line_id == self.line_id),
-            _money_of(self.record),
+            money_of(self.record),
         )
 
     @classmethod
@@ -248,7 +248,7 @@ class Order(Node):
     async def discount_allocations(self, info: Info) -> list[DiscountAllocation]:
         found = await _allocations(info, self.record)
         return DiscountAllocation.per_discount(
-            (a.as_allocation() for a in found), _money_of(self.record)
+            (a.as_allocation() for a in found), money_of(self.record)
         )
 
     @strawberry.field(description="The discount codes the order used (automatic ones have none).")
@@ -259,7 +259,7 @@ class Order(Node):
     @strawberry.field(description="The gift cards that paid part of it, in the order applied.")
     async def gift_card_payments(self, info: Info) -> list[OrderGiftCardPayment]:
         found = await info.context.order_loaders.gift_card_payments_by_order_id.load(self.record.id)
-        money = _money_of(self.record)
+        money = money_of(self.record)
         return [
             OrderGiftCardPayment(
                 last_characters=p.last_characters,
@@ -274,18 +274,18 @@ class Order(Node):
     )
     async def refunds(self, info: Info) -> list[OrderRefund]:
         found = await info.context.order_loaders.refunds_by_order_id.load(self.record.id)
-        money, line_gid = _money_of(self.record), _line_gid_of(self.record)
+        money, line_gid = money_of(self.record), line_gid_of(self.record)
         return [OrderRefund.of(r, money, line_gid) for r in found]
 
     @strawberry.field(description="What SUCCEEDED refunds gave back, gift cards and card together.")
     async def total_refunded(self, info: Info) -> Money:
         found = await info.context.order_loaders.refunds_by_order_id.load(self.record.id)
-        return _money_of(self.record)(sum(r.amount for r in found if r.succeeded))
+        return money_of(self.record)(sum(r.amount for r in found if r.succeeded))
 
     @strawberry.field(description="Returns the shopper asked for, oldest first.")
     async def returns(self, info: Info) -> list[OrderReturn]:
         found = await info.context.order_loaders.returns_by_order_id.load(self.record.id)
-        line_gid = _line_gid_of(self.record)
+        line_gid = line_gid_of(self.record)
         return [OrderReturn.of(r, line_gid) for r in found]
 
     @strawberry.field(description="Every status the order entered, oldest first.")
@@ -350,14 +350,14 @@ async def _allocations(info: Info, order: orders.Order) -> list[orders.OrderDisc
     return await info.context.order_loaders.discount_allocations_by_order_id.load(order.id)
 
 
-def _money_of(order: orders.Order) -> Callable[[int], Money]:
+def money_of(order: orders.Order) -> Callable[[int], Money]:
     def money(amount: int) -> Money:
         return Money.of(DomainMoney(amount, order.currency_code))
 
     return money
 
 
-def _line_gid_of(order: orders.Order) -> Callable[[int], str]:
+def line_gid_of(order: orders.Order) -> Callable[[int], str]:
     positions = {line.id: n for n, line in enumerate(order.lines, start=1)}
 
     def line_gid(order_line_id: int) -> str:

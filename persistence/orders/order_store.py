@@ -246,7 +246,7 @@ class SqlOrderStore:
             orders.c.refunded_total == 0
         )
         async with self._db.writer.begin() as connection:
-            moved = await _move(
+            moved = await move_status(
                 connection,
                 order_id,
                 (
@@ -312,7 +312,7 @@ class SqlOrderStore:
             )
             status = OrderStatus.PAID
             if all(units == wanted.get(line_id, 0) for line_id, units in left.items()):
-                await _move(connection, order_id, (OrderStatus.PAID,), OrderStatus.FULFILLED)
+                await move_status(connection, order_id, (OrderStatus.PAID,), OrderStatus.FULFILLED)
                 status = OrderStatus.FULFILLED
             await emit(
                 connection,
@@ -470,7 +470,7 @@ class SqlOrderStore:
         self, order: Order, payment_id: str, action: PaymentAction
     ) -> Order | None:
         async with self._db.writer.begin() as connection:
-            moved = await _move(
+            moved = await move_status(
                 connection,
                 order.id,
                 (OrderStatus.PENDING_PAYMENT,),
@@ -767,7 +767,7 @@ async def _redeem(
         )
 
 
-async def _move(
+async def move_status(
     connection: AsyncConnection,
     order_id: int,
     sources: Sequence[OrderStatus],
@@ -806,7 +806,7 @@ async def _pay(
 ) -> datetime | None:
     """PENDING_PAYMENT or PAYMENT_ACTION_REQUIRED -> PAID with the gateway's reference,
     and OrderPaid."""
-    moved = await _move(
+    moved = await move_status(
         connection,
         order_id,
         UNSETTLED_STATUSES,
@@ -834,7 +834,7 @@ async def _fail(
     values: dict[str, Any] = {"decline_code": decline_code}
     if payment_id is not None:
         values["payment_id"] = payment_id
-    moved = await _move(
+    moved = await move_status(
         connection,
         order_id,
         UNSETTLED_STATUSES,

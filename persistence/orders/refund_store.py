@@ -38,7 +38,7 @@ from domain.refunds import (
 )
 from persistence.db import Database, aware
 from persistence.events.outbox import emit, emit_stock
-from persistence.orders.order_store import _move, first_delivery
+from persistence.orders.order_store import first_delivery, move_status
 from persistence.tables import (
     gift_cards,
     inventory_levels,
@@ -255,7 +255,7 @@ class SqlRefundStore:
             .values(refunded_total=orders.c.refunded_total + amount)
         )
         status = str(row.status)
-        if int(row.refunded_total) + amount >= int(row.total) and await _move(
+        if int(row.refunded_total) + amount >= int(row.total) and await move_status(
             connection, order_id, REFUNDABLE_STATUSES, OrderStatus.REFUNDED
         ):
             status = OrderStatus.REFUNDED.value
@@ -312,7 +312,7 @@ class SqlRefundStore:
             status = (
                 await connection.execute(select(orders.c.status).where(orders.c.id == order_id))
             ).scalar_one()
-            if int(refunded) >= int(total) and await _move(
+            if int(refunded) >= int(total) and await move_status(
                 connection, order_id, REFUNDABLE_STATUSES, OrderStatus.REFUNDED
             ):
                 status = OrderStatus.REFUNDED.value
