@@ -107,7 +107,10 @@ async def test_existing_customers_are_encrypted_and_come_back_on_downgrade(url: 
 
     # Then nothing is left in clear, every value decrypts, and log-in finds the owner
     raw = " ".join(str(dict(row)) for row in rows).lower()
-    assert [word for word in ("ann@", "bob@", "lise@", "lee", "neil") if word in raw] == []
+    # Whole values only: a random ciphertext or hash holds a short word like "lee" by chance
+    # (about one run in thirty), never an "@" or a space.
+    clear = ("ann@", "bob@", "lise@", "ann lee", "o'neil", "dupont", "other ann")
+    assert [word for word in clear if word in raw] == []
     assert [(c.email, c.display_name) for c in map(COLUMNS.customer, rows)] == PLAIN
     assert [row["email_index"] for row in rows[:3]] == [COLUMNS.index_of(e) for e, _ in PLAIN[:3]]
     assert rows[3]["email_index"] not in {COLUMNS.index_of(e) for e, _ in PLAIN}
