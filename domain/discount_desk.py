@@ -54,14 +54,8 @@ def buyer_keys(customer_id: int | None, email_index: str | None) -> tuple[str, .
 
 
 class DiscountStore(Protocol):
-    async def in_force(self, codes: Sequence[str], now: datetime) -> Sequence[Discount]:
-        """The active automatic discounts that have not ended at `now`, and the discounts
-        with these canonical codes whatever their state (so a refusal can say why). One
-        statement."""
-        ...
-
     async def automatic(self, now: datetime) -> Sequence[Discount]:
-        """`in_force` without codes."""
+        """The active automatic discounts that have not ended at `now`: one statement."""
         ...
 
     async def by_codes(self, codes: Sequence[str]) -> Sequence[Discount]:

@@ -24,7 +24,7 @@ from domain.payment_reconciler import PaymentReconciler
 from domain.payments import (
     PaymentEvent,
     PaymentGateway,
-    dispute_mismatch,
+    charge_event_mismatch,
     payment_event_mismatch,
 )
 
@@ -194,7 +194,7 @@ class OrderDesk:
         after checking it is of at most what was charged, in its currency."""
         order = await self._orders.by_payment_id(event.payment_id) if event.payment_id else None
         if order is not None:
-            reason = dispute_mismatch(event, order.charge_amount, order.currency_code)
+            reason = charge_event_mismatch(event, order.charge_amount, order.currency_code)
             if reason is not None:
                 log.warning(
                     "refund webhook %s for order %s ignored: %s",
@@ -210,7 +210,7 @@ class OrderDesk:
         at most what it was charged, in its currency), once; OrderDisputed tells staff."""
         order = await self._orders.by_payment_id(event.payment_id) if event.payment_id else None
         if order is not None:
-            reason = dispute_mismatch(event, order.charge_amount, order.currency_code)
+            reason = charge_event_mismatch(event, order.charge_amount, order.currency_code)
             if reason is not None:
                 log.warning(
                     "dispute webhook %s for order %s ignored: %s",

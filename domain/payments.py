@@ -203,7 +203,7 @@ def payment_event_mismatch(
     return None
 
 
-def dispute_mismatch(event: PaymentEvent, charged: int, currency_code: str) -> str | None:
+def charge_event_mismatch(event: PaymentEvent, charged: int, currency_code: str) -> str | None:
     """Why a signed dispute (or refunded charge) must not touch this order, found by its
     PaymentIntent, or None: it is of at most what was charged, in the order's currency."""
     if event.amount is None or not 0 < event.amount <= charged:

@@ -34,18 +34,12 @@ class SqlDiscountStore:
     def __init__(self, db: Database) -> None:
         self._db = db
 
-    async def in_force(self, codes: Sequence[str], now: datetime) -> Sequence[Discount]:
-        automatic = (
+    async def automatic(self, now: datetime) -> Sequence[Discount]:
+        return await self._select(
             discounts.c.code.is_(None)
             & discounts.c.active
             & or_(discounts.c.ends_at.is_(None), discounts.c.ends_at > now)
         )
-        return await self._select(
-            or_(automatic, discounts.c.code.in_(list(codes))) if codes else automatic
-        )
-
-    async def automatic(self, now: datetime) -> Sequence[Discount]:
-        return await self.in_force((), now)
 
     async def by_codes(self, codes: Sequence[str]) -> Sequence[Discount]:
         return await self._select(discounts.c.code.in_(list(codes))) if codes else []

@@ -24,16 +24,12 @@ class FakeDiscountStore:
         self.products, self.categories = frozenset(products), frozenset(categories)
         self.looked_up: list[tuple[frozenset[int], frozenset[int]]] = []
 
-    async def in_force(self, codes: Sequence[str], now: datetime) -> Sequence[Discount]:
+    async def automatic(self, now: datetime) -> Sequence[Discount]:
         return [
             d
             for d in self.rows.values()
-            if d.code in codes
-            or (d.automatic and d.active and (d.ends_at is None or d.ends_at > now))
+            if d.automatic and d.active and (d.ends_at is None or d.ends_at > now)
         ]
-
-    async def automatic(self, now: datetime) -> Sequence[Discount]:
-        return await self.in_force((), now)
 
     async def by_codes(self, codes: Sequence[str]) -> Sequence[Discount]:
         return [d for d in self.rows.values() if d.code in codes]

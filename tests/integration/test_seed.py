@@ -117,7 +117,11 @@ async def test_the_demo_has_a_welcome_code_and_a_sale_on_a_whole_category_tree(
 ) -> None:
     report = await seed_catalog(db, customer_columns=SEED_COLUMNS, products=60, seed=5)
 
-    in_force = await SqlDiscountStore(db).in_force(["WELCOME10"], datetime.now(UTC))
+    store = SqlDiscountStore(db)
+    in_force = [
+        *await store.automatic(datetime.now(UTC)),
+        *await store.by_codes(["WELCOME10"]),
+    ]
     async with db.reader.connect() as connection:
         root = (
             await connection.execute(

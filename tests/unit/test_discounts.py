@@ -711,9 +711,6 @@ class _CountingStore:
         self._automatic = automatic
         self._coded = coded
 
-    async def in_force(self, codes: Sequence[str], now: datetime) -> Sequence[Discount]:
-        raise AssertionError("the finder reads automatic and coded discounts apart")
-
     async def automatic(self, now: datetime) -> Sequence[Discount]:
         self.automatic_reads += 1
         return self._automatic

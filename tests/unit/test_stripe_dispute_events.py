@@ -8,7 +8,7 @@ from typing import Any
 
 import orjson
 
-from domain.payments import PaymentEvent, dispute_mismatch
+from domain.payments import PaymentEvent, charge_event_mismatch
 from integrations.stripe_webhooks import parse_stripe_event, sign_stripe_payload
 
 SECRET = "whsec_test_secret"
@@ -51,10 +51,10 @@ def test_odd_disputes_carry_nothing_that_could_flag_an_order() -> None:
 
 def test_a_dispute_is_of_at_most_what_was_charged_in_the_order_s_currency() -> None:
     event = parsed(DISPUTE)
-    assert dispute_mismatch(event, 2_599, "EUR") is None
-    assert dispute_mismatch(event, 2_598, "EUR") == "amount mismatch"
-    assert dispute_mismatch(event, 2_599, "USD") == "currency mismatch"
-    assert dispute_mismatch(parsed({**DISPUTE, "amount": None}), 2_599, "EUR") == (
+    assert charge_event_mismatch(event, 2_599, "EUR") is None
+    assert charge_event_mismatch(event, 2_598, "EUR") == "amount mismatch"
+    assert charge_event_mismatch(event, 2_599, "USD") == "currency mismatch"
+    assert charge_event_mismatch(parsed({**DISPUTE, "amount": None}), 2_599, "EUR") == (
         "amount mismatch"
     )
 
