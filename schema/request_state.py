@@ -34,6 +34,13 @@ class RequestState:
     # The answer may be kept by a CDN: public data only, no errors, nothing degraded.
     # False until the result says otherwise.
     publicly_cacheable: bool = False
+    # What ran, for traces, metrics and the request log (set by QueryCost, which sees
+    # the parsed operation): its name as the client sent it (None when anonymous), its
+    # type ("query", "mutation"), its static cost, and whether the rate limit refused it.
+    operation_name: str | None = None
+    operation_type: str | None = None
+    query_cost: int | None = None
+    throttled: bool = False
 
     @classmethod
     def of(cls, connection: HTTPConnection) -> RequestState:

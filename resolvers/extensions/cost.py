@@ -320,6 +320,11 @@ class QueryCost(SchemaExtension):
         document = context.graphql_document
         operation = _operation(document, context.operation_name) if document else None
         if document is not None and operation is not None:
+            request_context = context_of(context)
+            state = None if request_context is None else request_context.state
+            if state is not None:
+                state.operation_name = operation.name.value if operation.name else None
+                state.operation_type = operation.operation.value
             self._cost = self._cache.cost(
                 context.schema._schema,
                 context.query or "",
@@ -328,6 +333,8 @@ class QueryCost(SchemaExtension):
                 context.operation_name,
                 context.variables or {},
             )
+            if state is not None:
+                state.query_cost = self._cost
             if self._cost > self._maximum:
                 error = GraphQLError(
                     f"query cost {self._cost} exceeds the maximum of {self._maximum}",
@@ -361,6 +368,7 @@ class QueryCost(SchemaExtension):
                 extensions={"code": "THROTTLED", "retryAfter": decision.retry_after_seconds},
             )
             self.execution_context.result = ExecutionResult(data=None, errors=[error])
+            request_context.state.throttled = True
             request_context.response.status_code = 429
             request_context.response.headers["Retry-After"] = str(decision.retry_after_seconds)
 
