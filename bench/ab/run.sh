@@ -3,17 +3,22 @@
 # each on 2 uvicorn workers in the production configuration, measured in alternating wrk rounds
 # (so drift on a shared machine hits both alike). Prints each round and the ratio after/before
 # of the sums and the median of the per-round ratios.
+# BEFORE "." compares this tree with itself under two configurations: BEFORE_ENV and
+# AFTER_ENV (space-separated NAME=value settings) are added to each side's environment, e.g.
+#   AFTER_ENV="METRICS_TOKEN=t OTEL_TRACES_EXPORTER=otlp" bench/ab/run.sh . 8
 # Needs the bench database (make bench seeds commerce_bench once) and wrk.
 # Usage (from the project root): bench/ab/run.sh BEFORE [ROUNDS=8] [SECONDS=8] [CONNS=16]
 set -eu
-BEFORE=${1:?usage: bench/ab/run.sh BEFORE-REV [ROUNDS] [SECONDS] [CONNS]}
+BEFORE=${1:?usage: bench/ab/run.sh BEFORE-REV|. [ROUNDS] [SECONDS] [CONNS]}
 ROUNDS=${2:-8}; DUR=${3:-8}; CONNS=${4:-16}
 P=$(pwd); PY=$P/.venv/bin; HERE=$P/bench/ab
 OLD=$(mktemp -d /tmp/ab-before.XXXX)
-git -C "$P" worktree add -q --detach "$OLD" "$BEFORE"
+if [ "$BEFORE" = . ]; then SAME=1; OLD_TREE=$P; else SAME=0; OLD_TREE=$OLD
+  git -C "$P" worktree add -q --detach "$OLD" "$BEFORE"; fi
 KEY=$("$PY/python" -c 'import base64;print(base64.urlsafe_b64encode(b"k"*32).decode())')
-serve() { # dir port redis-db
-  env DATABASE_URL=postgresql+asyncpg://postgres@127.0.0.1:5432/commerce_bench \
+serve() { # dir port redis-db extra-settings
+  # shellcheck disable=SC2086
+  env $4 DATABASE_URL=postgresql+asyncpg://postgres@127.0.0.1:5432/commerce_bench \
     REDIS_URL=redis://127.0.0.1:6379/$3 ENVIRONMENT=production PAYMENT_GATEWAY=test \
     PII_ENCRYPTION_KEYS=$KEY PII_INDEX_KEY=bench-blind-index-key-not-for-real-data \
     ORDER_STATUS_TOKEN_KEY=bench-order-status-token-key-not-for-real-data \
@@ -22,8 +27,8 @@ serve() { # dir port redis-db
     --loop uvloop --http httptools --no-access-log >"$OLD.$2.log" 2>&1 &
   echo $!
 }
-A=$(serve "$OLD" 8731 7); B=$(serve "$P" 8732 8)
-trap 'kill -- -$A -$B 2>/dev/null; git -C "$P" worktree remove --force "$OLD"' EXIT
+A=$(serve "$OLD_TREE" 8731 7 "${BEFORE_ENV:-}"); B=$(serve "$P" 8732 8 "${AFTER_ENV:-}")
+trap 'kill -- -$A -$B 2>/dev/null; [ $SAME = 1 ] || git -C "$P" worktree remove --force "$OLD"' EXIT
 for port in 8731 8732; do
   for _ in $(seq 60); do curl -s -o /dev/null "127.0.0.1:$port/healthz" && break; sleep 0.5; done
 done
