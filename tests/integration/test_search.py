@@ -267,8 +267,14 @@ async def test_concurrent_reindexes_of_one_product_all_succeed_and_the_last_stat
 
     async with db.reader.connect() as connection:
         stored = (
-            await connection.execute(
-                select(search_documents.c.in_stock).where(search_documents.c.product_id == tee.id)
+            (
+                await connection.execute(
+                    select(search_documents.c.in_stock).where(
+                        search_documents.c.product_id == tee.id
+                    )
+                )
             )
-        ).scalars().all()
+            .scalars()
+            .all()
+        )
     assert stored == [False]
