@@ -9,8 +9,10 @@
   the retry delay of a failed message.
 - A message that failed on its `max_deliveries`-th delivery goes to `events:dead-letter`
   with its error and is acknowledged; the others go on.
-- Dedupe: after a successful handle, `events:done:<group>:<event id>` is set (with a
-  TTL), and an event whose key exists is acknowledged without handling. Handlers are
+- Dedupe: after a successful handle, `events:done:<group>:<event id>` counts the
+  handlings (INCR, with a TTL), and an event whose key exists is acknowledged without
+  handling. The count is 1 unless a race handled it twice: what an operator (and the
+  multi-process test) reads to see that every event was handled once per group. Handlers are
   idempotent as well, because a crash between handling and setting the key repeats it
   (and a handler slower than `claim_idle_ms` may be reclaimed while still running).
 """
@@ -226,8 +228,10 @@ class StreamConsumer:
 
     async def _succeeded(self, deliveries: Sequence[_Delivery]) -> None:
         async with self._redis.pipeline(transaction=False) as pipe:
-            for delivery in deliveries:
-                pipe.set(self._done_key(delivery), 1, nx=True, ex=self._policy.done_ttl_seconds)
+            # One count per event handled, however many copies of it were delivered.
+            for key in dict.fromkeys(self._done_key(delivery) for delivery in deliveries):
+                pipe.incr(key)
+                pipe.expire(key, self._policy.done_ttl_seconds)
             for stream, ids in _by_stream(deliveries).items():
                 pipe.xack(stream, self.group, *ids)
             await pipe.execute()

@@ -59,8 +59,13 @@ class SqlIdempotencyStore:
                     )
                 )
                 .mappings()
-                .one()
+                .one_or_none()
             )
+            if row is None:
+                # Its holder forgot the key between our INSERT and this read (its request
+                # was refused, or failed before placing): busy, so the caller claims again
+                # after its short wait, and that INSERT takes the key.
+                return Claim(ClaimKind.BUSY)
             claim_id = int(row["id"])
             if aware(row["expires_at"]) <= now:  # an old key: start afresh
                 await connection.execute(

@@ -40,7 +40,7 @@ from domain.search import (
 from persistence.cursor_keys import parse_time, time_key
 from persistence.db import Database
 from persistence.search.documents import iter_search_documents
-from persistence.tables import search_documents
+from persistence.tables import products, search_documents
 
 REBUILD_BATCH = 1_000
 
@@ -170,16 +170,28 @@ class SqlSearchIndex:
 
     async def index_products(self, product_ids: Sequence[int]) -> int:
         """Rewrites only the documents that differ from the catalog now (a stock move
-        that leaves a product in stock changes nothing); the number rewritten or removed."""
+        that leaves a product in stock changes nothing); the number rewritten or removed.
+
+        Several workers' indexers may write one product at once (each handles other
+        events about it). The products' rows are locked first, in id order, and the
+        catalog is read only then: the writers of one product take turns, none fails on
+        another's insert, and the last to write has read the latest catalog."""
         ids = sorted(set(product_ids))
         if not ids:
             return 0
-        fresh = {
-            row["product_id"]: row
-            for batch in [b async for b in iter_search_documents(self._db, ids)]
-            for row in map(document_row, batch)
-        }
         async with self._db.writer.begin() as connection:
+            # NO KEY UPDATE: reviews (foreign keys) and readers are not held up.
+            await connection.execute(
+                select(products.c.id)
+                .where(products.c.id.in_(ids))
+                .order_by(products.c.id)
+                .with_for_update(key_share=True)
+            )
+            fresh = {
+                row["product_id"]: row
+                for batch in [b async for b in iter_search_documents(self._db, ids)]
+                for row in map(document_row, batch)
+            }
             stored = {
                 row["product_id"]: row
                 for row in (

@@ -130,6 +130,44 @@ async def test_a_repeated_event_is_handled_once(db: Database, redis: Redis, clea
     assert await redis.xlen(STREAM) == 3
     assert [event.id for event in handler.handled] == [event_id]
     assert await pending_count(redis, STREAM, "repeat-test") == 0
+    assert await redis.get(f"events:done:repeat-test:{event_id}") == b"1"  # handled once
+
+
+class SlowFirstHandler:
+    """Takes longer than the claim idle time on its first call only."""
+
+    name = "slow-test"
+    topics = (TOPIC,)
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self.calls = 0
+
+    async def handle(self, events: Sequence[Event]) -> None:
+        self.calls += 1
+        if self.calls == 1:
+            await asyncio.sleep(self.seconds)
+
+
+async def test_the_done_marker_counts_an_event_handled_twice_by_a_reclaim_race(
+    db: Database, redis: Redis, clean: None
+) -> None:
+    [event_id] = await emit_rows(db, TOPIC, [{"product": 5, "slug": "cup"}])
+    await OutboxRelay(db, redis).drain()
+    policy = ConsumerPolicy(**{**FAST, "claim_idle_ms": 100})
+    handler = SlowFirstHandler(seconds=0.5)
+    slow = StreamConsumer(redis, handler, policy, consumer_name="slow")
+    fast = StreamConsumer(redis, handler, policy, consumer_name="fast")
+    await slow.ensure_groups()
+
+    reading = asyncio.create_task(slow.poll_once())  # still handling past the idle time
+    await asyncio.sleep(0.25)
+    assert await fast.reclaim_once() == 1  # so another consumer takes it over meanwhile
+    await reading
+
+    assert handler.calls == 2
+    assert await redis.get(f"events:done:slow-test:{event_id}") == b"2"
+    assert await pending_count(redis, STREAM, "slow-test") == 0
 
 
 async def test_groups_each_get_every_event_and_run_stops_promptly(

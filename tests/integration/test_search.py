@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from persistence.db import Database
@@ -238,3 +240,41 @@ async def test_a_cursor_of_another_ordering_is_refused(
             {"q": "lamp", "first": 1, "after": cursor, "sortKey": sort, "reverse": reverse},
         )
         assert result.error_codes == ["INVALID_CURSOR"]
+
+
+async def test_concurrent_reindexes_of_one_product_all_succeed_and_the_last_state_wins(
+    db: Database, make: CatalogFactory, clean: None
+) -> None:
+    """Two workers' search indexers handle events about one product at once (a flash
+    sale's StockChanged events): none may fail on the other's write, and the document
+    ends as the catalog is."""
+    from sqlalchemy import select, update
+
+    from persistence.search.postgres import PostgresSearchIndex
+    from persistence.tables import inventory_levels, search_documents
+
+    tee = await make.product("Race Tee", stock=[3])  # no document yet: every writer inserts
+    indexes = [PostgresSearchIndex(db) for _ in range(6)]
+
+    await asyncio.gather(*(index.index_products([tee.id]) for index in indexes))
+    async with db.writer.begin() as connection:
+        await connection.execute(
+            update(inventory_levels)
+            .where(inventory_levels.c.variant_id == tee.variant_ids[0])
+            .values(available=0)
+        )
+    await asyncio.gather(*(index.index_products([tee.id]) for index in indexes))
+
+    async with db.reader.connect() as connection:
+        stored = (
+            (
+                await connection.execute(
+                    select(search_documents.c.in_stock).where(
+                        search_documents.c.product_id == tee.id
+                    )
+                )
+            )
+            .scalars()
+            .all()
+        )
+    assert stored == [False]
