@@ -691,10 +691,10 @@ def create_app(
     """An app for these settings; engines and clients open in lifespan, not here.
     `redis`, `gateway` and `components` replace what the settings would give (tests pass
     instrumented or failing ones); `running` is the holder its lifespan fills with the
-    Container (tests pass their own to reach the container)."""
+    Container (tests pass their own to reach the container); `tracing` replaces the
+    process's OTEL_TRACES_EXPORTER one (tests export to memory)."""
 
     running = running if running is not None else RunningContainer()
-    # Tests pass their own (exporting to memory); otherwise OTEL_TRACES_EXPORTER decides.
     tracing = tracing if tracing is not None else process_tracing(settings)
 
     @contextlib.asynccontextmanager

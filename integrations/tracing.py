@@ -98,8 +98,6 @@ class Tracing:
     def instrument_redis(self, client: Redis) -> None:
         """A span per Redis command or pipeline (the command names, never the values:
         the instrumentation sanitises arguments)."""
-        if not hasattr(client, "connection_pool"):  # fakeredis in the embedded mode: skip
-            return
         RedisInstrumentor.instrument_client(client, tracer_provider=self.provider)
 
     def gateway(self, gateway: PaymentGateway) -> PaymentGateway:

@@ -42,8 +42,10 @@ class TracingMiddleware:
             f"{method} {route}" if route else method,
             context=parent,
             kind=SpanKind.SERVER,
-            attributes={"http.request.method": method, "http.route": route or ""},
+            attributes={"http.request.method": method},
         ) as span:
+            if route:
+                span.set_attribute("http.route", route)
 
             async def send_traced(message: Message) -> None:
                 if message["type"] == "http.response.start":
