@@ -47,6 +47,7 @@ from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 from dataloaders.addresses import CustomerAddressByIdLoader
 from dataloaders.catalog import CatalogLoaders
 from dataloaders.orders import OrderLoaders
+from dataloaders.tracing import trace_loaders
 from domain.account_changes import AccountChanges, TokenLifetimes
 from domain.account_mail import AccountMails
 from domain.address_book import AddressBook
@@ -74,6 +75,7 @@ from domain.shipping_admin import ShippingAdmin
 from domain.shopper_desk import ShopperDesk
 from integrations.passwords import Argon2Passwords
 from integrations.sandbox_gateway import SandboxGateway
+from integrations.tracing import Tracing, process_tracing
 from persistence.accounts.addresses import SqlAddressBook
 from persistence.accounts.customers import CustomerColumns, SqlCustomerRepository
 from persistence.accounts.partners import PartnerDirectory, SqlPartnerRepository
@@ -114,6 +116,7 @@ from resolvers.http.graphql_over_http import GraphQLOverHttp
 from resolvers.http.middleware import RequestMetaMiddleware, RequestTimeoutMiddleware
 from resolvers.http.persisted_queries import PartnerKeys, PersistedQueryHttp
 from resolvers.http.request_body import WellFormedRequests
+from resolvers.http.tracing import TracingMiddleware
 from resolvers.http.webhooks import stripe_webhook
 from resolvers.schema import build_schema
 from schema.context import Context
@@ -180,6 +183,8 @@ class Container:
     discount_finder: DiscountFinder
     discount_admin: DiscountAdmin
     search: SearchIndex
+    # Traces, when OTEL_TRACES_EXPORTER names an exporter; None: nothing is traced.
+    tracing: Tracing | None = None
 
     @classmethod
     def create(
@@ -188,6 +193,7 @@ class Container:
         redis: Redis | None = None,
         gateway: PaymentGateway | None = None,
         components: Components | None = None,
+        tracing: Tracing | None = None,
     ) -> Container:
         components = components or Components()
         db = create_database(
@@ -197,6 +203,11 @@ class Container:
         )
         given = redis
         redis = given if given is not None else _redis(settings)
+        if tracing is not None:
+            tracing.instrument_engines([db.writer, db.reader])
+            # The request client only: the event worker's own client mostly waits in
+            # blocking reads, and the consumers' handling spans say what it brought.
+            tracing.instrument_redis(redis)
         events_redis = (
             redis  # a client the caller made, or fakeredis, whose data is its alone
             if given is not None or not settings.redis_url
@@ -291,6 +302,8 @@ class Container:
             discounts, blind_index.of_email, settings.discount_cache_seconds
         )
         gateway = gateway or _gateway(settings)
+        if tracing is not None:
+            gateway = tracing.gateway(gateway)
         order_store = SqlOrderStore(db, pii)
         status_tokens = StatusTokens(
             status_token_key(revealed(settings.order_status_token_key), settings.data_dir)
@@ -417,7 +430,10 @@ class Container:
             discounts=discounts,
             discount_finder=discount_finder,
             discount_admin=DiscountAdmin(discounts, settings.currency_code, discount_finder.forget),
-            search=components.wrap_search(search_index(db, settings, redis)),
+            search=_traced_search(
+                components.wrap_search(search_index(db, settings, redis)), tracing
+            ),
+            tracing=tracing,
         )
 
     async def close(self) -> None:
@@ -429,6 +445,10 @@ class Container:
             await self.events_redis.aclose()
         await self.redis.aclose()
         await self.db.dispose()
+
+
+def _traced_search(index: SearchIndex, tracing: Tracing | None) -> SearchIndex:
+    return index if tracing is None else tracing.search(index)
 
 
 def pii_keys_of(settings: Settings) -> PiiKeys:
@@ -542,7 +562,9 @@ class RunningContainer:
 
 
 class GraphQLView(PersistedQueryHttp, GraphQLOverHttp, WellFormedRequests, GraphQL[Context, None]):
-    def __init__(self, settings: Settings, running: RunningContainer) -> None:
+    def __init__(
+        self, settings: Settings, running: RunningContainer, tracing: Tracing | None = None
+    ) -> None:
         super().__init__(
             build_schema(
                 max_depth=settings.max_query_depth,
@@ -554,12 +576,14 @@ class GraphQLView(PersistedQueryHttp, GraphQLOverHttp, WellFormedRequests, Graph
                 expose_error_details=settings.environment == "development",
                 max_string_length=settings.max_input_string_length,
                 document_cache_bytes=settings.document_cache_bytes,
+                tracer=None if tracing is None else tracing.tracer,
             ),
             graphql_ide="graphiql" if settings.graphiql_enabled else None,
         )
         self.settings = settings
         self.public_max_age = settings.public_cache_max_age
         self._running = running
+        self._tracing = tracing
 
     def partner_keys(self) -> PartnerKeys:
         return self._running().partners
@@ -568,7 +592,7 @@ class GraphQLView(PersistedQueryHttp, GraphQLOverHttp, WellFormedRequests, Graph
         container = self._running()
         state = RequestState.of(request)
         partner = state.partner
-        return Context(
+        context = Context(
             request=request,
             state=state,
             response=response,
@@ -603,6 +627,12 @@ class GraphQLView(PersistedQueryHttp, GraphQLOverHttp, WellFormedRequests, Graph
             rate_limit=None if partner is None else self.settings.partner_tiers.get(partner.tier),
             search=container.search,
         )
+        if self._tracing is not None:
+            trace_loaders(
+                (context.loaders, context.order_loaders, context.address_by_id),
+                self._tracing.tracer,
+            )
+        return context
 
     def encode_json(self, data: object) -> bytes:
         return orjson.dumps(data)
@@ -656,17 +686,20 @@ def create_app(
     gateway: PaymentGateway | None = None,
     components: Components | None = None,
     running: RunningContainer | None = None,
+    tracing: Tracing | None = None,
 ) -> Starlette:
     """An app for these settings; engines and clients open in lifespan, not here.
     `redis`, `gateway` and `components` replace what the settings would give (tests pass
     instrumented or failing ones); `running` is the holder its lifespan fills with the
-    Container (tests pass their own to reach the container)."""
+    Container (tests pass their own to reach the container); `tracing` replaces the
+    process's OTEL_TRACES_EXPORTER one (tests export to memory)."""
 
     running = running if running is not None else RunningContainer()
+    tracing = tracing if tracing is not None else process_tracing(settings)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        container = Container.create(settings, redis, gateway, components)
+        container = Container.create(settings, redis, gateway, components, tracing)
         running.start(container)
         await container.partners.reload()  # partners and their manifests, loaded at start
         _tune_garbage_collector()
@@ -679,8 +712,10 @@ def create_app(
             if worker is not None:
                 await worker.stop()
             await container.close()
+            if tracing is not None:
+                tracing.flush()  # what the last requests traced, before the process ends
 
-    graphql = GraphQLView(settings, running)
+    graphql = GraphQLView(settings, running, tracing)
     starlette = Starlette(
         routes=[
             Route("/graphql", graphql, methods=["GET", "POST"]),
@@ -717,6 +752,15 @@ def create_app(
         # the same rule holds under `python app.py serve` and `uvicorn app:app
         # --no-proxy-headers`, or any ASGI server.
         starlette.add_middleware(ProxyHeadersMiddleware, trusted_hosts=settings.trusted_proxies)
+    if tracing is not None:
+        # Outermost: the span covers everything the request costs us.
+        starlette.add_middleware(
+            TracingMiddleware,
+            tracer=tracing.tracer,
+            routes=frozenset(
+                path for route in starlette.routes if (path := getattr(route, "path", None))
+            ),
+        )
     return starlette
 
 
@@ -751,17 +795,22 @@ def build_event_worker(container: Container) -> EventWorker:
         done_ttl_seconds=settings.event_done_ttl_seconds,
         dead_letter_max_length=settings.event_stream_max_length,
     )
+    tracer = None if container.tracing is None else container.tracing.tracer
     outbox_relay = OutboxRelay(
         container.db,
         container.events_redis,
         batch_size=settings.event_relay_batch_size,
         poll_seconds=settings.event_relay_poll_seconds,
         stream_max_length=settings.event_stream_max_length,
+        tracer=tracer,
     )
     kept = timedelta(hours=settings.outbox_retention_hours)
     return EventWorker(
         outbox_relay,
-        [StreamConsumer(container.events_redis, handler, policy) for handler in handlers],
+        [
+            StreamConsumer(container.events_redis, handler, policy, tracer=tracer)
+            for handler in handlers
+        ],
         jobs=[
             ("orders-expire", container.orders.expire_unpaid),
             ("idempotency-cleanup", container.checkout.delete_expired_keys),

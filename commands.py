@@ -19,6 +19,7 @@ from pathlib import Path
 from app import Container, build_event_worker, configure_logging, pii_keys_of, search_index
 from domain.persisted_queries import parse_manifest
 from integrations.passwords import Argon2Passwords
+from integrations.tracing import process_tracing
 from persistence.accounts.partners import SqlPartnerRepository
 from persistence.db import Database, create_database
 from persistence.events.relay import OutboxRelay
@@ -297,7 +298,7 @@ async def _worker(settings: Settings) -> None:
     """The relay and the consumers until SIGTERM or SIGINT, then a clean stop."""
     if settings.redis_url is None:
         log.warning("REDIS_URL is unset: this worker's in-process Redis is its alone")
-    container = Container.create(settings)
+    container = Container.create(settings, tracing=process_tracing(settings))
     worker = build_event_worker(container)
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()

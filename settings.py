@@ -197,6 +197,24 @@ class Settings(BaseSettings):
     # is in-process (fakeredis), where no other process could reach the streams.
     run_worker_in_process: bool | None = None
 
+    # Traces (OpenTelemetry), under the SDK's standard names. Off ("none") unless an
+    # exporter is named: then nothing is instrumented and no request pays for it.
+    # "otlp" is OTLP over HTTP/protobuf; OTEL_EXPORTER_OTLP_ENDPOINT (default
+    # http://localhost:4318), OTEL_EXPORTER_OTLP_HEADERS, OTEL_BSP_* and
+    # OTEL_RESOURCE_ATTRIBUTES are read by the SDK itself.
+    otel_traces_exporter: Literal["none", "otlp", "console"] = "none"
+    otel_service_name: str = Field(default="commerce-api", min_length=1, max_length=200)
+    otel_traces_sampler: Literal[
+        "always_on",
+        "always_off",
+        "traceidratio",
+        "parentbased_always_on",
+        "parentbased_always_off",
+        "parentbased_traceidratio",
+    ] = "parentbased_always_on"
+    # The ratio of the *traceidratio samplers (1.0 when unset).
+    otel_traces_sampler_arg: float | None = Field(default=None, ge=0, le=1)
+
     @field_validator("forwarded_allow_ips")
     @classmethod
     def _addresses_or_networks(cls, value: str) -> str:
@@ -207,6 +225,12 @@ class Settings(BaseSettings):
                 except ValueError:
                     raise ValueError(f"{entry!r} is not an IP address or network") from None
         return value
+
+    @field_validator("otel_traces_exporter", "otel_traces_sampler", mode="before")
+    @classmethod
+    def _otel_names_ignore_case(cls, value: object) -> object:
+        # The SDK reads these case-insensitively; so do we ("OTLP", " none ").
+        return value.strip().lower() if isinstance(value, str) else value
 
     @field_validator("pii_index_key")
     @classmethod

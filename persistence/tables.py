@@ -38,6 +38,8 @@ metadata = MetaData(
 # BIGINT identities on PostgreSQL; SQLite only auto-increments an INTEGER PRIMARY KEY.
 Id = BigInteger().with_variant(Integer(), "sqlite")
 Json = JSON().with_variant(JSONB(), "postgresql")
+# Python None as SQL NULL (Json writes it as the JSON value null).
+NullableJson = JSON(none_as_null=True).with_variant(JSONB(none_as_null=True), "postgresql")
 
 
 def _id() -> Column[int]:
@@ -417,6 +419,9 @@ outbox = Table(
         server_default=text("CURRENT_TIMESTAMP"),
     ),
     Column("published_at", DateTime(timezone=True), nullable=True),
+    # The W3C trace context of the traced request that wrote it ({"traceparent": ...,
+    # "tracestate": ...}), or NULL: consumers link their spans to that trace.
+    Column("trace_context", NullableJson, nullable=True),
     Index("ix_outbox_unpublished", "published_at", "id"),
 )
 

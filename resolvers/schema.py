@@ -7,6 +7,7 @@ from typing import Any
 
 import strawberry
 from graphql import GraphQLError, NoSchemaIntrospectionCustomRule, specified_rules
+from opentelemetry.trace import Tracer
 from strawberry.extensions import SchemaExtension
 from strawberry.extensions.max_aliases import create_validator as alias_rule
 from strawberry.extensions.query_depth_limiter import create_validator
@@ -32,6 +33,7 @@ from resolvers.extensions.execution import plain_data_context
 from resolvers.extensions.input_guard import InputGuard
 from resolvers.extensions.lifecycle import ReleaseRequestState
 from resolvers.extensions.search_report import SearchReport
+from resolvers.extensions.tracing import OperationTracing
 from resolvers.gift_cards import GiftCardMutation, GiftCardQuery
 from resolvers.refunds import RefundMutation
 from resolvers.reviews import ReviewMutation
@@ -100,6 +102,7 @@ def build_schema(
     expose_error_details: bool = False,
     max_string_length: int = DEFAULT_MAX_STRING_LENGTH,
     document_cache_bytes: int = DOCUMENT_CACHE_BYTES,
+    tracer: Tracer | None = None,
 ) -> strawberry.Schema:
     """The schema and its per-request extensions. Without introspection (production),
     errors carry no suggestions either: both would describe the schema."""
@@ -132,6 +135,10 @@ def build_schema(
         SearchReport,
         DegradedReport,
     ]
+    if tracer is not None:
+        # First, so its span encloses the others and ends after QueryCost has said
+        # what ran.
+        extensions.insert(0, lambda: OperationTracing(tracer=tracer))
     config = StrawberryConfig(batching_config={"max_operations": batch_max} if batch_max else None)
     types: list[Any] = [Product, ProductVariant, Category, Review, Customer, CustomerAddress]
     schema = CommerceSchema(

@@ -133,6 +133,14 @@ class Context:
             self._session = asyncio.ensure_future(self.accounts.session_owner(token))
         return await self._session
 
+    def known_customer_id(self) -> int | None:
+        """The session's customer id if this request has already looked it up (the
+        rate limiter or a resolver did); never a lookup of its own."""
+        session = self._session
+        if session is None or not session.done() or session.cancelled():
+            return None
+        return None if session.exception() is not None else session.result()
+
     async def _load_viewer(self) -> Customer | None:
         customer_id = await self.session_customer_id()
         return None if customer_id is None else await self.accounts.customer(customer_id)

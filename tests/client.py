@@ -15,6 +15,7 @@ from starlette.applications import Starlette
 
 from app import Components, Container, RunningContainer, create_app
 from domain.payments import PaymentGateway
+from integrations.tracing import Tracing
 from settings import Settings
 
 QUERIES = Path(__file__).resolve().parents[1] / "bench" / "queries"
@@ -88,9 +89,17 @@ async def running_app(
     redis: Redis | None = None,
     gateway: PaymentGateway | None = None,
     components: Components | None = None,
+    tracing: Tracing | None = None,
 ) -> AsyncIterator[AppClient]:
     running = RunningContainer()
-    app = create_app(settings, redis=redis, gateway=gateway, components=components, running=running)
+    app = create_app(
+        settings,
+        redis=redis,
+        gateway=gateway,
+        components=components,
+        running=running,
+        tracing=tracing,
+    )
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:

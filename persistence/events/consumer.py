@@ -31,11 +31,13 @@ from dataclasses import dataclass
 from typing import Any
 
 import orjson
+from opentelemetry.trace import SpanKind, Tracer
 from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 
 from domain.events import Event, EventHandler, MalformedEvent
 from persistence.events.relay import stream_of
+from persistence.events.trace_context import from_stream_fields, links_to, new_trace, untraced
 
 log = logging.getLogger(__name__)
 
@@ -72,8 +74,10 @@ class StreamConsumer:
         handler: EventHandler,
         policy: ConsumerPolicy,
         consumer_name: str | None = None,
+        tracer: Tracer | None = None,
     ) -> None:
         self._redis = redis
+        self._tracer = tracer  # None: tracing is off
         self.handler = handler
         self._policy = policy
         self.group = handler.name
@@ -123,6 +127,12 @@ class StreamConsumer:
 
     async def poll_once(self) -> int:
         """Read new messages (waiting up to `block_ms`) and process them: how many."""
+        if self._tracer is None:
+            return await self._poll_once()
+        with untraced():  # the handling spans are a trace each; the reads are none
+            return await self._poll_once()
+
+    async def _poll_once(self) -> int:
         answer: Any = await self._redis.xreadgroup(
             self.group,
             self.name,
@@ -140,6 +150,12 @@ class StreamConsumer:
 
     async def reclaim_once(self) -> int:
         """Take over messages idle past `claim_idle_ms` and process them: how many."""
+        if self._tracer is None:
+            return await self._reclaim_once()
+        with untraced():
+            return await self._reclaim_once()
+
+    async def _reclaim_once(self) -> int:
         claimed: list[_Delivery] = []
         for stream in self.streams:
             answer: Any = await self._redis.xautoclaim(
@@ -210,7 +226,7 @@ class StreamConsumer:
         if not copies:
             return
         try:
-            await self.handler.handle([_event_of(group[0]) for group in copies.values()])
+            await self._handle([group[0] for group in copies.values()])
         except Exception as error:
             if len(copies) == 1:
                 await self._failed(next(iter(copies.values())), error)
@@ -218,13 +234,38 @@ class StreamConsumer:
             log.warning("%s: a batch of %d failed; one at a time", self.group, len(copies))
             for group in copies.values():
                 try:
-                    await self.handler.handle([_event_of(group[0])])
+                    await self._handle([group[0]])
                 except Exception as single_error:
                     await self._failed(group, single_error)
                 else:
                     await self._succeeded(group)
             return
         await self._succeeded([d for group in copies.values() for d in group])
+
+    async def _handle(self, deliveries: list[_Delivery]) -> None:
+        events = [_event_of(delivery) for delivery in deliveries]
+        if self._tracer is None:
+            await self.handler.handle(events)
+            return
+        # A trace of its own per batch, linked to the trace of each request (a checkout,
+        # an edit) that wrote its events: a batch serves many requests, so it can be
+        # the child of none of them.
+        with (
+            new_trace(),
+            self._tracer.start_as_current_span(
+                f"{self.group} process",
+                kind=SpanKind.CONSUMER,
+                links=links_to(from_stream_fields(d.fields) for d in deliveries),
+                attributes={
+                    "messaging.system": "redis",
+                    "messaging.consumer.group.name": self.group,
+                    "messaging.batch.message_count": len(events),
+                    "messaging.destination.name": ",".join(sorted({e.topic for e in events})),
+                    "commerce.event.ids": [e.id for e in events][:100],
+                },
+            ),
+        ):
+            await self.handler.handle(events)
 
     async def _succeeded(self, deliveries: Sequence[_Delivery]) -> None:
         async with self._redis.pipeline(transaction=False) as pipe:

@@ -21,10 +21,12 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
+from opentelemetry.trace import Tracer
 from redis.asyncio import Redis
 from sqlalchemy import delete, func, select, update
 
 from persistence.db import Database
+from persistence.events.trace_context import links_to, stream_fields, untraced
 from persistence.tables import outbox
 
 log = logging.getLogger(__name__)
@@ -46,8 +48,10 @@ class OutboxRelay:
         batch_size: int = 100,
         poll_seconds: float = 0.5,
         stream_max_length: int = 100_000,
+        tracer: Tracer | None = None,
     ) -> None:
         self._db = db
+        self._tracer = tracer  # None: tracing is off
         self._redis = redis
         self._batch_size = batch_size
         self._poll_seconds = poll_seconds
@@ -57,8 +61,20 @@ class OutboxRelay:
 
     async def publish_batch(self) -> int:
         """One pass: how many rows this relay published (0 when none were waiting)."""
+        if self._tracer is None:
+            return await self._publish_batch()
+        with untraced():
+            return await self._publish_batch()
+
+    async def _publish_batch(self) -> int:
         query = (
-            select(outbox.c.id, outbox.c.topic, outbox.c.payload, outbox.c.created_at)
+            select(
+                outbox.c.id,
+                outbox.c.topic,
+                outbox.c.payload,
+                outbox.c.created_at,
+                outbox.c.trace_context,
+            )
             .where(outbox.c.published_at.is_(None))
             .order_by(outbox.c.id)
             .limit(self._batch_size)
@@ -69,15 +85,16 @@ class OutboxRelay:
             rows = (await connection.execute(query)).all()
             if not rows:
                 return 0
-            async with self._redis.pipeline(transaction=False) as pipe:
-                for row in rows:
-                    pipe.xadd(
-                        stream_of(row.topic),
-                        _fields(row.id, row.topic, row.payload, row.created_at),
-                        maxlen=self._max_length,
-                        approximate=True,
-                    )
-                await pipe.execute()  # raises on any failure: the transaction rolls back
+            if self._tracer is None:
+                await self._xadd(rows)
+            else:
+                # A span of its own trace, linked to each checkout (or edit) it relays.
+                with self._tracer.start_as_current_span(
+                    "outbox.relay",
+                    links=links_to(row.trace_context for row in rows),
+                    attributes={"messaging.batch.message_count": len(rows)},
+                ):
+                    await self._xadd(rows)
             await connection.execute(
                 update(outbox)
                 .where(outbox.c.id.in_([row.id for row in rows]))
@@ -85,6 +102,18 @@ class OutboxRelay:
             )
         self.published += len(rows)
         return len(rows)
+
+    async def _xadd(self, rows: Any) -> None:
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for row in rows:
+                pipe.xadd(
+                    stream_of(row.topic),
+                    _fields(row.id, row.topic, row.payload, row.created_at)
+                    | stream_fields(row.trace_context),
+                    maxlen=self._max_length,
+                    approximate=True,
+                )
+            await pipe.execute()  # raises on any failure: the transaction rolls back
 
     async def drain(self) -> int:
         """Publish while batches come back full; the rows published."""

@@ -33,6 +33,8 @@ CONFIG_VARS = (
     "REDIS_URL",
     "ENVIRONMENT",
     "EXPOSE_STATEMENT_COUNT",
+    "OTEL_TRACES_EXPORTER",  # a developer's own collector never gets the tests' traces
+    "OTEL_EXPORTER_OTLP_ENDPOINT",
 )
 
 
