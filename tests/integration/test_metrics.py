@@ -25,6 +25,7 @@ from persistence.events.gauges import EventGauges
 from settings import Settings
 from tests.client import AppClient, running_app, screen_query
 from tests.factories import CatalogFactory
+from tests.redis_server import private_redis
 from tests.shop import ready_cart
 
 TOKEN = "metrics-token-for-tests-only"
@@ -321,3 +322,32 @@ async def test_the_exposition_is_the_text_format_prometheus_reads(metered: AppCl
 
 def gauges_groups(consumers: Any) -> set[tuple[str, str]]:
     return {(c.group, stream) for c in consumers for stream in c.streams}
+
+
+async def test_redis_failures_are_counted_by_component(
+    metrics_settings: Settings, clean: None, db: Database
+) -> None:
+    mug = await CatalogFactory(db).product("Mug", prices=[900], stock=[5])
+    with private_redis() as server:
+        settings = metrics_settings.model_copy(
+            update={"redis_url": SecretStr(server.url), "redis_timeout_seconds": 0.25}
+        )
+        async with running_app(settings) as client:
+            cart_id = await ready_cart(client, [(mug, 1)])
+            server.hang()
+            try:
+                catalog = await client.query('{ product(slug: "mug") { title variants { sku } } }')
+                cart = await client.query(
+                    "query($id: ID!) { cart(id: $id) { id } }", {"id": cart_id}
+                )
+            finally:
+                server.wake()
+            samples = await scrape(client)
+
+    assert catalog.data["product"]["title"] == "Mug"  # read from PostgreSQL meanwhile
+    assert cart.error_codes == ["SERVICE_UNAVAILABLE"]
+    errors = "commerce_redis_errors_total"
+    # One failure each opened its skip window; the cart read had no fallback.
+    assert value(samples, errors, component="record_cache") == 1
+    assert value(samples, errors, component="rate_limiter") == 1
+    assert value(samples, errors, component="required") == 1
