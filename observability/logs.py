@@ -16,7 +16,7 @@ from contextvars import ContextVar
 from typing import Literal
 
 from opentelemetry import trace
-from pythonjsonlogger.json import JsonFormatter
+from pythonjsonlogger.orjson import OrjsonFormatter
 
 # The id of the request this task serves (None outside requests: start-up, the worker).
 request_id_var: ContextVar[str | None] = ContextVar("request_id", default=None)
@@ -41,10 +41,10 @@ class RequestFields(logging.Filter):
 
 
 def json_formatter() -> logging.Formatter:
-    return JsonFormatter(
+    # orjson (a dependency already) formats a record in about half the time of json.
+    return OrjsonFormatter(
         JSON_FIELDS,
         rename_fields={"asctime": "time", "levelname": "level", "name": "logger"},
-        json_ensure_ascii=False,
     )
 
 
