@@ -23,11 +23,11 @@ import contextlib
 import functools
 import gc
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 from redis.asyncio import Redis
@@ -76,6 +76,7 @@ from domain.shopper_desk import ShopperDesk
 from integrations.passwords import Argon2Passwords
 from integrations.sandbox_gateway import SandboxGateway
 from integrations.tracing import Tracing, process_tracing
+from observability import logs
 from persistence.accounts.addresses import SqlAddressBook
 from persistence.accounts.customers import CustomerColumns, SqlCustomerRepository
 from persistence.accounts.partners import PartnerDirectory, SqlPartnerRepository
@@ -106,6 +107,7 @@ from persistence.redis.failure_throttle import RedisFailureThrottle
 from persistence.redis.persisted_documents import RedisDocumentStore
 from persistence.redis.rate_limiter import RedisRateLimiter
 from persistence.redis.record_cache import RecordCache
+from persistence.redis.skip_window import SkipWindow
 from persistence.search.cache import CachedSearchIndex
 from persistence.search.documents import iter_search_documents
 from persistence.search.postgres import PostgresSearchIndex
@@ -114,6 +116,7 @@ from persistence.shipping.editor import SqlShippingEditor
 from persistence.shipping.rates import SqlShippingRates
 from resolvers.http.graphql_over_http import GraphQLOverHttp
 from resolvers.http.middleware import RequestMetaMiddleware, RequestTimeoutMiddleware
+from resolvers.http.observation import RequestRecorder
 from resolvers.http.persisted_queries import PartnerKeys, PersistedQueryHttp
 from resolvers.http.request_body import WellFormedRequests
 from resolvers.http.tracing import TracingMiddleware
@@ -122,6 +125,9 @@ from resolvers.schema import build_schema
 from schema.context import Context
 from schema.request_state import RequestState
 from settings import Settings, revealed
+
+if TYPE_CHECKING:  # prometheus-client is imported only when metrics are on
+    from observability.metrics import Metrics
 
 log = logging.getLogger("commerce")
 
@@ -185,6 +191,7 @@ class Container:
     search: SearchIndex
     # Traces, when OTEL_TRACES_EXPORTER names an exporter; None: nothing is traced.
     tracing: Tracing | None = None
+    metrics: Metrics | None = None  # None: metrics are off, nothing observes
 
     @classmethod
     def create(
@@ -194,6 +201,7 @@ class Container:
         gateway: PaymentGateway | None = None,
         components: Components | None = None,
         tracing: Tracing | None = None,
+        metrics: Metrics | None = None,
     ) -> Container:
         components = components or Components()
         db = create_database(
@@ -223,6 +231,7 @@ class Container:
             namespace=settings.cache_namespace,
             retry_after_seconds=settings.redis_retry_after_seconds,
             timeout_seconds=settings.redis_timeout_seconds,
+            on_lookup=None if metrics is None else metrics.cache_looked_up,
         )
         keys = pii_keys_of(settings)  # read (or, in development, made) once
         pii = PiiCipher(keys.encryption_keys)
@@ -302,6 +311,10 @@ class Container:
             discounts, blind_index.of_email, settings.discount_cache_seconds
         )
         gateway = gateway or _gateway(settings)
+        if metrics is not None:
+            from integrations.metered_gateway import MeteredGateway
+
+            gateway = MeteredGateway(gateway, metrics.gateway_called)
         if tracing is not None:
             gateway = tracing.gateway(gateway)
         order_store = SqlOrderStore(db, pii)
@@ -359,7 +372,14 @@ class Container:
         )
         refunds = RefundDesk(order_store, refund_store, gateway)
         shoppers = ShopperDesk(order_store, order_status, order_desk)
-        return cls(
+        document_store = RedisDocumentStore(
+            redis,
+            ttl_seconds=settings.apq_ttl_seconds,
+            lru_bytes=settings.apq_lru_bytes,
+            timeout_seconds=settings.redis_timeout_seconds,
+            retry_after_seconds=settings.redis_retry_after_seconds,
+        )
+        container = cls(
             settings=settings,
             db=db,
             redis=redis,
@@ -405,15 +425,7 @@ class Container:
                 timeout_seconds=settings.redis_timeout_seconds,
                 retry_after_seconds=settings.redis_retry_after_seconds,
             ),
-            documents=PersistedDocuments(
-                RedisDocumentStore(
-                    redis,
-                    ttl_seconds=settings.apq_ttl_seconds,
-                    lru_bytes=settings.apq_lru_bytes,
-                    timeout_seconds=settings.redis_timeout_seconds,
-                    retry_after_seconds=settings.redis_retry_after_seconds,
-                )
-            ),
+            documents=PersistedDocuments(document_store),
             partners=PartnerDirectory(
                 SqlPartnerRepository(db), refresh_seconds=settings.partner_refresh_seconds
             ),
@@ -434,7 +446,20 @@ class Container:
                 components.wrap_search(search_index(db, settings, redis)), tracing
             ),
             tracing=tracing,
+            metrics=metrics,
         )
+        if metrics is not None:
+            # Each fallback's skip window tells the metrics of the failure that opened it.
+            windows = {
+                "record_cache": cache.window,
+                "rate_limiter": container.rate_limiter.window,
+                "persisted_queries": document_store.window,
+                "search_cache": getattr(container.search, "window", None),
+            }
+            for component, window in windows.items():
+                if isinstance(window, SkipWindow):
+                    window.on_failure = functools.partial(metrics.redis_failed, component)
+        return container
 
     async def close(self) -> None:
         for owner in (self.gateway, self.search):  # Stripe's and Elasticsearch's pools
@@ -696,19 +721,29 @@ def create_app(
 
     running = running if running is not None else RunningContainer()
     tracing = tracing if tracing is not None else process_tracing(settings)
+    metrics = create_metrics(settings)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        container = Container.create(settings, redis, gateway, components, tracing)
+        container = Container.create(settings, redis, gateway, components, tracing, metrics)
         running.start(container)
         await container.partners.reload()  # partners and their manifests, loaded at start
         _tune_garbage_collector()
         worker = build_event_worker(container) if settings.worker_in_process else None
+        sampler = None
+        if metrics is not None:
+            sampler = asyncio.create_task(_sample_pools(container, metrics), name="pool-gauges")
         try:
             if worker is not None:
                 await worker.start()
             yield
         finally:
+            if sampler is not None:
+                sampler.cancel()
+                await asyncio.gather(sampler, return_exceptions=True)
+                from observability.exposition import mark_this_process_dead
+
+                mark_this_process_dead()
             if worker is not None:
                 await worker.stop()
             await container.close()
@@ -716,8 +751,15 @@ def create_app(
                 tracing.flush()  # what the last requests traced, before the process ends
 
     graphql = GraphQLView(settings, running, tracing)
+    extra_routes: list[Route] = []
+    if metrics is not None and settings.metrics_token is not None:
+        from observability.exposition import MetricsEndpoint
+
+        endpoint = MetricsEndpoint(settings.metrics_token.get_secret_value(), metrics)
+        extra_routes.append(Route("/metrics", endpoint.respond, methods=["GET"]))
     starlette = Starlette(
         routes=[
+            *extra_routes,
             Route("/graphql", graphql, methods=["GET", "POST"]),
             Route("/healthz", healthz, methods=["GET"]),
             Route("/readyz", functools.partial(readyz, running), methods=["GET"]),
@@ -740,11 +782,18 @@ def create_app(
             expose_headers=["X-Request-Id", "Retry-After"],
             max_age=600,
         )
+    recorder = (
+        RequestRecorder(metrics, settings.requests_logged)
+        if metrics is not None or settings.requests_logged
+        else None
+    )
     starlette.add_middleware(
         RequestMetaMiddleware,
         statement_counter=(lambda: running().db.counter)
-        if settings.statement_count_exposed
+        if settings.statement_count_exposed or recorder is not None
         else None,
+        expose_statements=settings.statement_count_exposed,
+        observer=recorder,
     )
     if settings.trusted_proxies:
         # Outermost, so everything (login throttle, rate limits) sees the forwarded
@@ -762,6 +811,24 @@ def create_app(
             ),
         )
     return starlette
+
+
+def create_metrics(settings: Settings) -> Metrics | None:
+    """This process's metrics when METRICS_PORT or METRICS_TOKEN is set, else None (and
+    prometheus-client stays unimported)."""
+    if not settings.metrics_enabled:
+        return None
+    from observability.metrics import Metrics
+
+    return Metrics(settings.metrics_operation_names)
+
+
+async def _sample_pools(container: Container, metrics: Metrics) -> None:
+    from persistence.events.gauges import sample_pools
+
+    while True:
+        sample_pools(container.db, metrics)
+        await asyncio.sleep(container.settings.metrics_sample_seconds)
 
 
 def build_event_worker(container: Container) -> EventWorker:
@@ -805,12 +872,19 @@ def build_event_worker(container: Container) -> EventWorker:
         tracer=tracer,
     )
     kept = timedelta(hours=settings.outbox_retention_hours)
+    consumers = [
+        StreamConsumer(container.events_redis, handler, policy, tracer=tracer)
+        for handler in handlers
+    ]
+    samplers: list[tuple[str, Callable[[], Awaitable[int]], float]] = []
+    if container.metrics is not None:
+        from persistence.events.gauges import EventGauges
+
+        gauges = EventGauges(container.db, container.events_redis, consumers, container.metrics)
+        samplers.append(("metrics-sample", gauges.sample, settings.metrics_sample_seconds))
     return EventWorker(
         outbox_relay,
-        [
-            StreamConsumer(container.events_redis, handler, policy, tracer=tracer)
-            for handler in handlers
-        ],
+        consumers,
         jobs=[
             ("orders-expire", container.orders.expire_unpaid),
             ("idempotency-cleanup", container.checkout.delete_expired_keys),
@@ -822,7 +896,8 @@ def build_event_worker(container: Container) -> EventWorker:
                 "payments-reconcile",
                 container.orders.reconcile_payments,
                 settings.payment_reconcile_every_seconds,
-            )
+            ),
+            *samplers,
         ],
     )
 
@@ -837,6 +912,5 @@ def __getattr__(name: str) -> Any:
 
 
 def configure_logging(settings: Settings) -> None:
-    logging.basicConfig(
-        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
-    )
+    """JSON lines or plain text (LOG_FORMAT) for every logger, uvicorn's included."""
+    logs.configure(settings.log_level, settings.effective_log_format)

@@ -16,7 +16,14 @@ import time
 from datetime import timedelta
 from pathlib import Path
 
-from app import Container, build_event_worker, configure_logging, pii_keys_of, search_index
+from app import (
+    Container,
+    build_event_worker,
+    configure_logging,
+    create_metrics,
+    pii_keys_of,
+    search_index,
+)
 from domain.persisted_queries import parse_manifest
 from integrations.passwords import Argon2Passwords
 from integrations.tracing import process_tracing
@@ -294,11 +301,34 @@ def manifest_build(files: list[Path], output: Path | None) -> None:
         print(f"wrote {len(operations)} operations to {output}")
 
 
+def _serve_metrics(settings: Settings) -> None:
+    """Before uvicorn starts any worker: the multiprocess directory every worker writes
+    to, and (METRICS_PORT) this parent process's scrape endpoint summing them all."""
+    from observability.multiprocess import prepare_multiprocess_dir
+
+    directory = prepare_multiprocess_dir()  # before prometheus-client is imported
+    if settings.metrics_port is not None:
+        from observability.exposition import serve_metrics_port
+
+        serve_metrics_port(settings.metrics_port, settings.metrics_host)
+        log.info(
+            "metrics on http://%s:%d/metrics (workers write to %s)",
+            settings.metrics_host,
+            settings.metrics_port,
+            directory,
+        )
+
+
 async def _worker(settings: Settings) -> None:
     """The relay and the consumers until SIGTERM or SIGINT, then a clean stop."""
     if settings.redis_url is None:
         log.warning("REDIS_URL is unset: this worker's in-process Redis is its alone")
-    container = Container.create(settings, tracing=process_tracing(settings))
+    metrics = create_metrics(settings)
+    container = Container.create(settings, tracing=process_tracing(settings), metrics=metrics)
+    if metrics is not None and settings.metrics_port is not None:
+        from observability.exposition import serve_metrics_port
+
+        serve_metrics_port(settings.metrics_port, settings.metrics_host, metrics)
     worker = build_event_worker(container)
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -430,6 +460,8 @@ def main(argv: list[str] | None = None, *, prog: str | None = None) -> None:
     elif args.command == "serve":
         import uvicorn
 
+        if settings.metrics_enabled:
+            _serve_metrics(settings)
         uvicorn.run(
             "app:app",
             host=args.host or settings.host,
@@ -442,6 +474,8 @@ def main(argv: list[str] | None = None, *, prog: str | None = None) -> None:
             # The app applies FORWARDED_ALLOW_IPS itself; uvicorn's own middleware
             # would trust X-Forwarded-For from loopback whatever the setting says.
             proxy_headers=False,
+            # configure_logging's handler (LOG_FORMAT) serves uvicorn's loggers too.
+            log_config=None,
         )
 
 

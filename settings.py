@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import re
 from typing import Literal
 
 from pydantic import Field, SecretStr, field_validator, model_validator
@@ -13,6 +14,8 @@ EMBEDDED_DATABASE_URL = "sqlite+aiosqlite:///var/shop.db"
 # kept free inside the request's deadline.
 GATEWAY_TIMEOUT_MARGIN_SECONDS = 2.0
 PII_INDEX_KEY_MIN = 32  # characters: a 256-bit key in base64 has 43
+METRICS_TOKEN_MIN = 16
+_GRAPHQL_NAME = re.compile(r"[_A-Za-z][_0-9A-Za-z]{0,99}")
 
 
 class Settings(BaseSettings):
@@ -37,6 +40,24 @@ class Settings(BaseSettings):
     # the TCP peer's, so rotating the header buys no new rate-limit bucket.
     forwarded_allow_ips: str = ""
     log_level: str = "INFO"
+    # `json`: one JSON object per line (production's default); `text`: the plain lines
+    # `make run` prints (the default elsewhere).
+    log_format: Literal["json", "text"] | None = None
+    # One log line per request (ids, operation, status, duration, statements, cost):
+    # on by default where logs are JSON.
+    log_requests: bool | None = None
+
+    # Metrics (Prometheus). On when either is set: METRICS_PORT serves /metrics on its
+    # own port (from `serve`'s parent process, or the worker), METRICS_TOKEN on the app
+    # behind `Authorization: Bearer <token>`. Both unset: no metric exists at all.
+    metrics_port: int | None = Field(default=None, ge=1, le=65_535)
+    metrics_host: str = "127.0.0.1"
+    metrics_token: SecretStr | None = None
+    # Operation names that become `operation` label values even when sent as free-form
+    # documents (trusted manifests' names always do); any other name is `anonymous`.
+    metrics_operation_names: list[str] = Field(default_factory=list, max_length=500)
+    # How often the DB pool (every process) and the event gauges (the worker) are sampled.
+    metrics_sample_seconds: float = Field(default=15.0, gt=0)
 
     currency_code: str = Field(default="USD", min_length=3, max_length=3)
     cache_ttl_seconds: int = Field(default=300, ge=1)
@@ -238,6 +259,43 @@ class Settings(BaseSettings):
         if value is not None and len(value.get_secret_value().strip()) < PII_INDEX_KEY_MIN:
             raise ValueError(f"PII_INDEX_KEY must have at least {PII_INDEX_KEY_MIN} characters")
         return value
+
+    @field_validator("metrics_token")
+    @classmethod
+    def _metrics_token_is_long_enough(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value()) < METRICS_TOKEN_MIN:
+            raise ValueError(f"METRICS_TOKEN must have at least {METRICS_TOKEN_MIN} characters")
+        return value
+
+    @field_validator("metrics_operation_names")
+    @classmethod
+    def _operation_names_are_names(cls, value: list[str]) -> list[str]:
+        for name in value:
+            if not _GRAPHQL_NAME.fullmatch(name):
+                raise ValueError(f"{name[:40]!r} is not a GraphQL operation name")
+        return value
+
+    @model_validator(mode="after")
+    def _metrics_port_is_its_own(self) -> Settings:
+        if self.metrics_port is not None and self.metrics_port == self.port:
+            raise ValueError("METRICS_PORT must differ from PORT")
+        return self
+
+    @property
+    def metrics_enabled(self) -> bool:
+        return self.metrics_port is not None or self.metrics_token is not None
+
+    @property
+    def effective_log_format(self) -> Literal["json", "text"]:
+        if self.log_format is not None:
+            return self.log_format
+        return "json" if self.environment == "production" else "text"
+
+    @property
+    def requests_logged(self) -> bool:
+        if self.log_requests is not None:
+            return self.log_requests
+        return self.effective_log_format == "json"
 
     @property
     def trusted_proxies(self) -> list[str]:

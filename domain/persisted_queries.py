@@ -74,6 +74,7 @@ class Resolved:
 
     query: str | None
     register: bool = False
+    trusted: bool = False  # from the client's manifest (its name is the operator's)
 
 
 class PersistedDocuments:
@@ -99,7 +100,7 @@ class PersistedDocuments:
             )
         trusted = policy.manifest.get(sha256_hash)
         if trusted is not None:
-            return Resolved(trusted.body)
+            return Resolved(trusted.body, trusted=True)
         if policy.persisted_only:
             raise PersistedQueryError(
                 PersistedQueryCode.NOT_ALLOWED,

@@ -112,3 +112,24 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.close()
+
+
+def pool_usage(engine: AsyncEngine) -> dict[str, int]:
+    """What an engine's pool holds now: connections in use, idle, beyond its size, its
+    capacity, and tasks waiting for one (0 for pools that do not queue, e.g. SQLite's)."""
+    pool: Any = engine.sync_engine.pool
+    size = getattr(pool, "size", None)
+    if not callable(size):
+        return {}
+    overflow = max(0, int(pool.overflow()))
+    # AsyncAdaptedQueuePool waits on an asyncio.Queue; its waiting getters are what
+    # "waiting" means. Private to asyncio, so read defensively.
+    queue = getattr(getattr(pool, "_pool", None), "__dict__", {}).get("_queue")
+    waiting = len(getattr(queue, "_getters", ()) or ())
+    return {
+        "in_use": int(pool.checkedout()),
+        "idle": int(pool.checkedin()),
+        "overflow": overflow,
+        "capacity": int(size()) + int(getattr(pool, "_max_overflow", 0)),
+        "waiting": waiting,
+    }

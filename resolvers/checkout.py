@@ -56,6 +56,7 @@ class CheckoutMutation:
         cart_id = str_gid_or_none(input.cart_id, "Cart")
         if cart_id is None:
             error = Rejected.one(UserErrorCode.CART_NOT_FOUND, "no such cart", "cartId")
+            context.state.record_checkout(UserErrorCode.CART_NOT_FOUND.value)
             return OrderPayload(order=None, user_errors=UserError.all(error))
         address = input.shipping_address
         outcome = await context.checkout.complete(
@@ -70,6 +71,11 @@ class CheckoutMutation:
             ),
             await context.viewer_id(),
         )
+        # For the checkout funnel: the first userError's code, else the order's status.
+        if outcome.errors:
+            context.state.record_checkout(outcome.errors[0].code.value)
+        elif outcome.order is not None:
+            context.state.record_checkout(outcome.order.status.value)
         return OrderPayload(
             order=None if outcome.order is None else Order.of(outcome.order),
             user_errors=[UserError.of(e) for e in outcome.errors],

@@ -74,7 +74,14 @@ class Degradations:
             error_id = uuid.uuid4().hex
             self._error_ids[id(error)] = (error, error_id)
             where = [list(p) for p in paths[:3]]
-            log.error("degraded %s: %s at %s", error_id, reason, where, exc_info=error)
+            log.error(
+                "degraded %s: %s at %s",
+                error_id,
+                reason,
+                where,
+                exc_info=error,
+                extra={"error_id": error_id},
+            )
         self.entries.extend(
             {"path": list(path), "reason": reason.value, "errorId": error_id} for path in paths
         )

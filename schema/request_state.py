@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from starlette.requests import HTTPConnection
+from starlette.types import Scope
 
 from domain.partners import Partner
 
@@ -41,6 +42,17 @@ class RequestState:
     operation_type: str | None = None
     query_cost: int | None = None
     throttled: bool = False
+    # For the request's metrics and log line (read by the HTTP middleware once the
+    # answer is out): the document came from a trusted manifest; the answer had
+    # top-level errors; the ids of masked errors; the reasons of degraded fields; what
+    # each checkoutComplete ended in (an order status or a userError code).
+    trusted_document: bool = False
+    had_errors: bool = False
+    error_ids: list[str] | None = None
+    degraded_reasons: frozenset[str] = frozenset()
+    checkout_outcomes: list[str] | None = None
+    # Redis failed where nothing stands in for it (sessions, carts): SERVICE_UNAVAILABLE.
+    service_unavailable: bool = False
 
     @classmethod
     def of(cls, connection: HTTPConnection) -> RequestState:
@@ -49,4 +61,16 @@ class RequestState:
         state: RequestState | None = scope.get(_SCOPE_KEY)
         if state is None:
             state = scope[_SCOPE_KEY] = cls()
+        return state
+
+    def record_checkout(self, outcome: str) -> None:
+        if self.checkout_outcomes is None:
+            self.checkout_outcomes = [outcome]
+        else:
+            self.checkout_outcomes.append(outcome)
+
+    @classmethod
+    def found_in(cls, scope: Scope) -> RequestState | None:
+        """The state a request made, if it made one (for the middleware, afterwards)."""
+        state: RequestState | None = scope.get(_SCOPE_KEY)
         return state

@@ -40,6 +40,7 @@ class RecordCache:
         namespace: str,
         retry_after_seconds: float,
         timeout_seconds: float = 0.25,
+        on_lookup: Callable[[str, int, int], None] | None = None,
     ) -> None:
         self._redis = redis
         self._ttl = ttl_seconds
@@ -51,6 +52,8 @@ class RecordCache:
             retry_after_seconds, log, "redis unavailable, reading from the database"
         )
         self._pending: _PendingRead | None = None
+        # (kind, hits, misses) per read, for the metrics; None when they are off.
+        self._on_lookup = on_lookup
 
     def _key(self, kind: str, key: object) -> str:
         return f"{self._namespace}:{kind}:{key}"
@@ -71,6 +74,8 @@ class RecordCache:
                 misses.append(key)
             else:
                 found[key] = decode(raw)
+        if self._on_lookup is not None:
+            self._on_lookup(kind, len(keys) - len(misses), len(misses))
         if misses:
             fetched = await fetch(misses)
             found.update(fetched)

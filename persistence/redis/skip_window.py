@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 
 
 class SkipWindow:
@@ -20,6 +21,8 @@ class SkipWindow:
         self._until = 0.0
         self.failures = 0  # Redis calls that failed (each opened a window)
         self.skipped = 0  # calls not made because a window was open
+        # Told of each failure (the metrics' Redis error counter, when metrics are on).
+        self.on_failure: Callable[[], None] | None = None
 
     def skipping(self) -> bool:
         """True while a window is open (the call is counted as skipped)."""
@@ -30,6 +33,8 @@ class SkipWindow:
 
     def failed(self, error: Exception) -> None:
         self.failures += 1
+        if self.on_failure is not None:
+            self.on_failure()
         self._until = time.monotonic() + self._seconds
         self._log.warning(
             "%s; not asking Redis for %g s: %s: %s",

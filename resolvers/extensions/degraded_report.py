@@ -7,6 +7,7 @@ from typing import Any
 
 from strawberry.extensions import SchemaExtension
 
+from schema.context import context_of
 from schema.degradation import Degradations, current_degradations
 
 
@@ -31,4 +32,12 @@ class DegradedReport(SchemaExtension):
 
     def get_results(self) -> dict[str, Any]:
         entries = self._degradations.entries
-        return {"degraded": entries} if entries else {}
+        if not entries:
+            return {}
+        context = context_of(self.execution_context)
+        if context is not None:  # for the request's metrics and log line
+            state = context.state
+            state.degraded_reasons = state.degraded_reasons | {
+                str(entry["reason"]) for entry in entries
+            }
+        return {"degraded": entries}

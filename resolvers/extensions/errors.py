@@ -44,10 +44,12 @@ class ErrorPolicy(SchemaExtension):
         codes = {(error.extensions or {}).get("code") for error in result.errors}
         if ErrorCode.SERVICE_UNAVAILABLE.value not in codes:
             return
+        context = context_of(self.execution_context)
+        if context is not None:
+            context.state.service_unavailable = True
         if result.data is not None and any(v is not None for v in result.data.values()):
             return
         result.data = None
-        context = context_of(self.execution_context)
         if context is not None:
             context.response.status_code = 503
             context.response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
@@ -66,7 +68,20 @@ class ErrorPolicy(SchemaExtension):
                 error, error.message, {**(error.extensions or {}), "code": _protocol_code(error)}
             )
         error_id = uuid.uuid4().hex
-        log.error("unexpected error %s at %s", error_id, error.path, exc_info=original)
+        log.error(
+            "unexpected error %s at %s",
+            error_id,
+            error.path,
+            exc_info=original,
+            extra={"error_id": error_id},
+        )
+        context = context_of(self.execution_context)
+        if context is not None:  # the request log line names it too
+            ids = context.state.error_ids
+            if ids is None:
+                context.state.error_ids = [error_id]
+            else:
+                ids.append(error_id)
         extensions = {"code": "INTERNAL_SERVER_ERROR", "errorId": error_id}
         if self._expose_details:
             extensions["exception"] = repr(original)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
 from collections.abc import Callable
 from contextlib import AbstractContextManager
@@ -11,6 +12,8 @@ from typing import Protocol
 import orjson
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from observability.logs import request_id_var
+
 
 class StatementCounter(Protocol):
     def scope(self) -> AbstractContextManager[list[int]]:
@@ -18,15 +21,36 @@ class StatementCounter(Protocol):
         ...
 
 
+class RequestObserver(Protocol):
+    """Told about every request once its answer is out (metrics, the request log)."""
+
+    def finished(
+        self, scope: Scope, status: int, seconds: float, statements: int, request_id: str
+    ) -> None: ...
+
+
 class RequestMetaMiddleware:
-    """Gives every response an `X-Request-Id` and, when `statement_counter` is given,
-    `X-SQL-Statements` (a callable: the database exists once the app has started)."""
+    """Gives every response an `X-Request-Id` and, with `expose_statements`,
+    `X-SQL-Statements`; with an `observer`, times each request, counts its statements
+    and tells the observer (which records metrics and writes the request log line).
+
+    The statement counter is a callable (the database exists once the app has started);
+    its scope is the one context variable set per request, and only when something
+    reads the count. With neither an observer nor the header, a request costs a header.
+    """
 
     def __init__(
-        self, app: ASGIApp, *, statement_counter: Callable[[], StatementCounter] | None
+        self,
+        app: ASGIApp,
+        *,
+        statement_counter: Callable[[], StatementCounter] | None,
+        expose_statements: bool = True,
+        observer: RequestObserver | None = None,
     ) -> None:
         self.app = app
         self.statement_counter = statement_counter
+        self.expose_statements = expose_statements and statement_counter is not None
+        self.observer = observer
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -34,12 +58,16 @@ class RequestMetaMiddleware:
             return
         request_id = _header(scope, b"x-request-id") or uuid.uuid4().hex
         counter = None if self.statement_counter is None else self.statement_counter()
+        expose = self.expose_statements
+        status = 500  # what the client saw if the app raised before answering
 
         async def send_with_headers(message: Message) -> None:
+            nonlocal status
             if message["type"] == "http.response.start":
+                status = message["status"]
                 headers = list(message.get("headers", []))
                 headers.append((b"x-request-id", request_id.encode()))
-                if bucket is not None:
+                if expose and bucket is not None:
                     headers.append((b"x-sql-statements", str(bucket[0]).encode()))
                 message["headers"] = headers
             await send(message)
@@ -48,8 +76,21 @@ class RequestMetaMiddleware:
             bucket = None
             await self.app(scope, receive, send_with_headers)
             return
-        with counter.scope() as bucket:
-            await self.app(scope, receive, send_with_headers)
+        observer = self.observer
+        if observer is None:
+            with counter.scope() as bucket:
+                await self.app(scope, receive, send_with_headers)
+            return
+        token = request_id_var.set(request_id)
+        started = time.perf_counter()
+        with counter.scope() as counted:
+            bucket = counted
+            try:
+                await self.app(scope, receive, send_with_headers)
+            finally:
+                elapsed = time.perf_counter() - started
+                observer.finished(scope, status, elapsed, counted[0], request_id)
+                request_id_var.reset(token)
 
 
 def _header(scope: Scope, name: bytes) -> str | None:

@@ -71,6 +71,22 @@ class PersistedQueryHttp:
         root_value: Any,
         request_data: Any,
     ) -> ExecutionResult:
+        result = await self._execute_resolved(
+            request, request_adapter, sub_response, context, root_value, request_data
+        )
+        if result.errors:
+            context.state.had_errors = True  # for the request's metrics and log line
+        return result
+
+    async def _execute_resolved(
+        self,
+        request: Any,
+        request_adapter: Any,
+        sub_response: Any,
+        context: Context,
+        root_value: Any,
+        request_data: Any,
+    ) -> ExecutionResult:
         too_large = _size_refusal(request_data.query, context.settings.max_query_bytes)
         if too_large is not None:
             sub_response.status_code = 413
@@ -82,6 +98,8 @@ class PersistedQueryHttp:
         except PersistedQueryError as refused:
             error = GraphQLError(refused.message, extensions={"code": refused.code})
             return ExecutionResult(data=None, errors=[error])
+        if resolved.trusted:
+            context.state.trusted_document = True
         if resolved.query is not request_data.query:
             request_data = dataclasses.replace(request_data, query=resolved.query)
         result: ExecutionResult = await super().execute_single(  # type: ignore[misc]

@@ -1,0 +1,1 @@
+"""Metrics, logs and where they are served: what operators watch."""
