@@ -30,11 +30,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import orjson
-from redis.asyncio import Redis
+from redis.asyncio import Redis, RedisCluster
+from redis.asyncio.cluster import ClusterNode
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
+from redis.exceptions import ClusterDownError, RedisError, SlotNotCoveredError
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import RedisError
 from sqlalchemy import text
 from starlette.applications import Starlette
 from starlette.middleware.cors import CORSMiddleware
@@ -103,6 +104,7 @@ from persistence.orders.return_store import SqlReturnStore
 from persistence.orders.status_token_key import status_token_key
 from persistence.pii import BlindIndex, PiiCipher, pii_index_key, pii_keys
 from persistence.redis.cart_store import RedisCartStore
+from persistence.redis.client import RedisClient
 from persistence.redis.failure_throttle import RedisFailureThrottle
 from persistence.redis.persisted_documents import RedisDocumentStore
 from persistence.redis.rate_limiter import RedisRateLimiter
@@ -124,7 +126,7 @@ from resolvers.http.webhooks import stripe_webhook
 from resolvers.schema import build_schema
 from schema.context import Context
 from schema.request_state import RequestState
-from settings import Settings, revealed
+from settings import RedisClusterNodes, Settings, redis_cluster_nodes, revealed
 
 if TYPE_CHECKING:  # prometheus-client is imported only when metrics are on
     from observability.metrics import Metrics
@@ -152,10 +154,10 @@ class Container:
 
     settings: Settings
     db: Database
-    redis: Redis
+    redis: RedisClient
     # The event worker's client: its XREADGROUP blocks up to EVENT_CONSUMER_BLOCK_MS,
     # which the request client's REDIS_TIMEOUT_SECONDS would cut short.
-    events_redis: Redis
+    events_redis: RedisClient
     cache: RecordCache
     catalog: CatalogRepository
     customers: SqlCustomerRepository
@@ -197,7 +199,7 @@ class Container:
     def create(
         cls,
         settings: Settings,
-        redis: Redis | None = None,
+        redis: RedisClient | None = None,
         gateway: PaymentGateway | None = None,
         components: Components | None = None,
         tracing: Tracing | None = None,
@@ -506,7 +508,7 @@ def _gateway(settings: Settings) -> PaymentGateway:
     return SandboxGateway()
 
 
-def search_index(db: Database, settings: Settings, redis: Redis | None = None) -> SearchIndex:
+def search_index(db: Database, settings: Settings, redis: RedisClient | None = None) -> SearchIndex:
     """PostgreSQL full-text on PostgreSQL; the simpler SQL search in the embedded mode;
     Elasticsearch when configured, answered by the SQL index whenever it cannot answer;
     with `redis`, answers cached until the index changes."""
@@ -530,16 +532,43 @@ def search_index(db: Database, settings: Settings, redis: Redis | None = None) -
     )
 
 
-def _redis(settings: Settings, *, read_timeout: float | None = None) -> Redis:
-    """The client for `REDIS_URL` (fakeredis when unset). `read_timeout` replaces
-    `REDIS_TIMEOUT_SECONDS` for a client whose commands block on purpose (XREADGROUP)."""
+def _redis(settings: Settings, *, read_timeout: float | None = None) -> RedisClient:
+    """The client for `REDIS_URL` (fakeredis when unset): a Redis Cluster client when the
+    URL or REDIS_CLUSTER says so. `read_timeout` replaces `REDIS_TIMEOUT_SECONDS` for a
+    client whose commands block on purpose (XREADGROUP)."""
     if settings.redis_url:
-        return Redis.from_url(
-            settings.redis_url.get_secret_value(), **redis_options(settings, read_timeout)
-        )
+        url = settings.redis_url.get_secret_value()
+        options = redis_options(settings, read_timeout)
+        if settings.redis_cluster_mode:
+            return _redis_cluster(redis_cluster_nodes(url), options)
+        return Redis.from_url(url, **options)
     import fakeredis  # embedded mode only
 
     return fakeredis.FakeAsyncRedis()
+
+
+class _ClusterClient(RedisCluster):
+    # The cluster client's own retry loop (a fresh slot map, another try) would also
+    # resend a command that timed out; redis_options explains why we never do.
+    # (redis-py's declared type is its own default tuple, TimeoutError included.)
+    ERRORS_ALLOW_RETRY = (RedisConnectionError, ClusterDownError, SlotNotCoveredError)  # type: ignore[assignment]
+
+
+def _redis_cluster(start: RedisClusterNodes, options: dict[str, Any]) -> RedisCluster:
+    """redis-py follows MOVED (a slot moved for good: it updates its slot map) and ASK (a
+    slot being migrated: that one command goes to the importing node) by itself, and
+    reloads the slot map after a failover. The per-node connections never retry (the
+    cluster client does, once, on a fresh slot map), as redis_options describes."""
+    return _ClusterClient(
+        startup_nodes=[ClusterNode(host, port) for host, port in start.nodes],
+        username=start.username,
+        password=start.password,
+        ssl=start.tls,
+        socket_timeout=options["socket_timeout"],
+        socket_connect_timeout=options["socket_connect_timeout"],
+        health_check_interval=options["health_check_interval"],
+        retry=options["retry"],
+    )
 
 
 def redis_options(settings: Settings, read_timeout: float | None = None) -> dict[str, Any]:
@@ -552,7 +581,9 @@ def redis_options(settings: Settings, read_timeout: float | None = None) -> dict
       was refused, reset or closed, which after a restart means the command died with
       the old server's connection, so sending it again applies it once. Never on a
       timeout: a hung server may still run the command it holds when it wakes (a retry
-      could apply a cart script twice), and a retry would double the wait.
+      could apply a cart script twice), and a retry would double the wait. On a cluster
+      the one retry also follows a fresh slot map (a failover), and a failed-over
+      cluster (CLUSTERDOWN) is retried once too.
     - `health_check_interval`: a connection idle that long is PINGed before use, so a
       connection that died while idle fails on the PING (reconnected by the retry)
       rather than on a script; under load connections are never idle that long, so the
@@ -707,7 +738,7 @@ def _tune_garbage_collector() -> None:
 def create_app(
     settings: Settings,
     *,
-    redis: Redis | None = None,
+    redis: RedisClient | None = None,
     gateway: PaymentGateway | None = None,
     components: Components | None = None,
     running: RunningContainer | None = None,

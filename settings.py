@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import ipaddress
 import re
+from dataclasses import dataclass
 from typing import Literal
+from urllib.parse import unquote
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 EMBEDDED_DATABASE_URL = "sqlite+aiosqlite:///var/shop.db"
+CLUSTER_SCHEMES = ("redis+cluster", "rediss+cluster")
 # What a checkout needs besides the charge (claim, placing, settling: a few statements),
 # kept free inside the request's deadline.
 GATEWAY_TIMEOUT_MARGIN_SECONDS = 2.0
@@ -31,6 +34,10 @@ class Settings(BaseSettings):
     database_url: SecretStr | None = None
     database_read_url: SecretStr | None = None
     redis_url: SecretStr | None = None
+    # REDIS_URL names a Redis Cluster: `redis+cluster://[user:pass@]host:port[,host:port]`
+    # (`rediss+cluster://` for TLS) does, or REDIS_CLUSTER=true with a plain redis:// URL
+    # naming any one node. The client finds the rest and follows MOVED/ASK.
+    redis_cluster: bool = False
     database_pool_size: int = Field(default=10, ge=1)
 
     host: str = "127.0.0.1"
@@ -253,6 +260,22 @@ class Settings(BaseSettings):
         # The SDK reads these case-insensitively; so do we ("OTLP", " none ").
         return value.strip().lower() if isinstance(value, str) else value
 
+    @model_validator(mode="after")
+    def _redis_cluster_url_is_usable(self) -> Settings:
+        url = revealed(self.redis_url)
+        if url is None:
+            if self.redis_cluster:
+                raise ValueError("REDIS_CLUSTER=true needs REDIS_URL (a node of the cluster)")
+            return self
+        if self.redis_cluster or url.split("://", 1)[0] in CLUSTER_SCHEMES:
+            redis_cluster_nodes(url)  # raises, naming what is wrong (never the password)
+        return self
+
+    @property
+    def redis_cluster_mode(self) -> bool:
+        url = revealed(self.redis_url)
+        return url is not None and (self.redis_cluster or url.split("://", 1)[0] in CLUSTER_SCHEMES)
+
     @field_validator("pii_index_key")
     @classmethod
     def _index_key_is_long_enough(cls, value: SecretStr | None) -> SecretStr | None:
@@ -384,6 +407,45 @@ class Settings(BaseSettings):
         if self.run_worker_in_process is not None:
             return self.run_worker_in_process
         return self.redis_url is None
+
+
+@dataclass(frozen=True, slots=True)
+class RedisClusterNodes:
+    """Where a Redis Cluster client starts: the nodes REDIS_URL names, and how to talk
+    to them (the client asks any of them for the rest of the cluster)."""
+
+    nodes: tuple[tuple[str, int], ...]
+    username: str | None
+    password: str | None
+    tls: bool
+
+
+def redis_cluster_nodes(url: str) -> RedisClusterNodes:
+    """`redis+cluster://[user:pass@]host:port[,host:port...]`, or a plain `redis://` /
+    `rediss://` URL of one node (REDIS_CLUSTER=true). A cluster has one database: a
+    path other than `/` or `/0` is refused rather than ignored."""
+    scheme, sep, rest = url.partition("://")
+    if not sep or scheme not in (*CLUSTER_SCHEMES, "redis", "rediss"):
+        raise ValueError("REDIS_URL for a cluster must start with redis+cluster:// or redis://")
+    tls = scheme.startswith("rediss")
+    authority, _, path = rest.partition("/")
+    path, _, _query = path.partition("?")
+    if path not in ("", "0"):
+        raise ValueError("a Redis Cluster has only database 0: REDIS_URL may not name another")
+    credentials, at, hosts = authority.rpartition("@")
+    username = password = None
+    if at:
+        user, colon, secret = credentials.partition(":")
+        username = unquote(user) or None
+        password = unquote(secret) if colon else None
+    nodes: list[tuple[str, int]] = []
+    for entry in hosts.split(","):
+        host, colon, port = entry.strip().rpartition(":")
+        host = host.strip("[]")
+        if not colon or not host or not port.isdigit() or not 0 < int(port) < 65536:
+            raise ValueError("REDIS_URL for a cluster must list nodes as host:port[,host:port]")
+        nodes.append((host, int(port)))
+    return RedisClusterNodes(tuple(nodes), username, password, tls)
 
 
 def _comma_list(value: str) -> list[str]:

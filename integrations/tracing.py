@@ -31,7 +31,7 @@ from opentelemetry.sdk.trace.sampling import (
     TraceIdRatioBased,
 )
 from opentelemetry.trace import SpanKind, Status, StatusCode, Tracer
-from redis.asyncio import Redis
+from redis.asyncio import Redis, RedisCluster
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from domain.payments import (
@@ -95,7 +95,7 @@ class Tracing:
             # connection checkout, for every engine in the process).
             EngineTracer(self.tracer, engine.sync_engine, self._connections)  # type: ignore[no-untyped-call]
 
-    def instrument_redis(self, client: Redis) -> None:
+    def instrument_redis(self, client: Redis | RedisCluster) -> None:
         """A span per Redis command or pipeline (the command names, never the values:
         the instrumentation sanitises arguments)."""
         RedisInstrumentor.instrument_client(client, tracer_provider=self.provider)

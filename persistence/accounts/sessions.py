@@ -8,6 +8,15 @@ Each customer also has an index, `customer-sessions:<id>`: a sorted set of their
 sessions' digests scored by expiry, so `revoke_all` can end every token at once. Every
 write trims the members already expired, and the set expires with its newest session,
 so it holds at most the sessions that are alive.
+
+Redis Cluster: a session's key is found from the token alone, so it cannot share the
+index's slot. The index is therefore changed by commands on its own key (one MULTI, one
+script), and the session keys by commands of their own: a session is stored before it
+is indexed, so `revoke_all` never misses one that existed when it began.
+
+The failed-login counters for an email and for a client address are two slots as well:
+each is counted in its own atomic step, and read with one round trip (a pipeline, which
+a cluster client sends to each node concerned).
 """
 
 from __future__ import annotations
@@ -18,9 +27,8 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
-from redis.asyncio import Redis
-
 from domain.customers import AccessToken
+from persistence.redis.client import RedisClient
 from persistence.redis.errors import redis_required
 
 
@@ -28,28 +36,38 @@ def digest(value: str) -> str:
     return hashlib.sha256(value.encode()).hexdigest()
 
 
+def _session_key(hashed: str) -> str:
+    return f"session:{hashed}"
+
+
 def _index_key(customer_id: int) -> str:
     return f"customer-sessions:{customer_id}"
 
 
 # KEYS: the customer's index. ARGV: now (epoch seconds), the digest to keep ('' for
-# none). One script, so a session created meanwhile is either ended or not yet indexed
-# (then it was made after the call began).
+# none). Takes the live sessions out of the index and answers them: the caller deletes
+# their keys, so a session indexed meanwhile is either answered or made after the call.
 _REVOKE_ALL = """
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
-local ended = 0
+local ended = {}
 for _, member in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
   if member ~= ARGV[2] then
-    ended = ended + redis.call('DEL', 'session:' .. member)
+    ended[#ended + 1] = member
     redis.call('ZREM', KEYS[1], member)
   end
 end
 return ended
 """
 
+# KEYS: a counter. ARGV: the window. The first failure opens the window; all count.
+_COUNT_FAILURE = """
+redis.call('SET', KEYS[1], 0, 'EX', ARGV[1], 'NX')
+return redis.call('INCR', KEYS[1])
+"""
+
 
 class RedisSessionStore:
-    def __init__(self, redis: Redis, *, ttl_seconds: int) -> None:
+    def __init__(self, redis: RedisClient, *, ttl_seconds: int) -> None:
         self._redis = redis
         self._ttl = ttl_seconds
         self._revoke_all = redis.register_script(_REVOKE_ALL)
@@ -57,8 +75,9 @@ class RedisSessionStore:
     async def create(self, customer_id: int) -> AccessToken:
         token = secrets.token_urlsafe(32)
         hashed, index, now = digest(token), _index_key(customer_id), time.time()
+        async with redis_required():
+            await self._redis.set(_session_key(hashed), customer_id, ex=self._ttl)
         async with redis_required(), self._redis.pipeline(transaction=True) as pipe:
-            pipe.set(f"session:{hashed}", customer_id, ex=self._ttl)
             pipe.zremrangebyscore(index, "-inf", now)
             pipe.zadd(index, {hashed: now + self._ttl})
             pipe.expire(index, self._ttl)  # every session lives as long: this one is newest
@@ -70,21 +89,27 @@ class RedisSessionStore:
         many ended."""
         kept = digest(keep) if keep is not None and len(keep) <= 200 else ""
         async with redis_required():
-            ended = await self._revoke_all(keys=[_index_key(customer_id)], args=[time.time(), kept])
-        return int(ended)
+            digests = await self._revoke_all(
+                keys=[_index_key(customer_id)], args=[time.time(), kept]
+            )
+        if not digests:
+            return 0
+        async with redis_required():
+            # DEL of many keys: a cluster client splits it by slot and adds the counts.
+            return int(await self._redis.delete(*(_session_key(d.decode()) for d in digests)))
 
     async def customer_id(self, token: str) -> int | None:
         if len(token) > 200:
             return None
         async with redis_required():
-            value = await self._redis.get(f"session:{digest(token)}")
+            value = await self._redis.get(_session_key(digest(token)))
         return None if value is None else int(value)
 
     async def revoke(self, token: str) -> bool:
         if len(token) > 200:
             return False
         async with redis_required():
-            return bool(await self._redis.delete(f"session:{digest(token)}"))
+            return bool(await self._redis.delete(_session_key(digest(token))))
 
 
 class RedisLoginThrottle:
@@ -93,7 +118,7 @@ class RedisLoginThrottle:
 
     def __init__(
         self,
-        redis: Redis,
+        redis: RedisClient,
         *,
         per_email: int,
         per_client: int,
@@ -109,22 +134,23 @@ class RedisLoginThrottle:
         # What stands for the email and the client address in a key: production passes the
         # keyed blind index, so a Redis dump cannot confirm a guessed email or address.
         self._pseudonym = pseudonym
+        self._count_failure = redis.register_script(_COUNT_FAILURE)
 
     def _keys(self, email: str, client: str) -> tuple[str, str]:
         of = self._pseudonym
         return f"{self._prefix}:email:{of(email)}", f"{self._prefix}:client:{of(client)}"
 
     async def blocked(self, email: str, client: str) -> bool:
-        async with redis_required():
-            by_email, by_client = await self._redis.mget(self._keys(email, client))
+        async with redis_required(), self._redis.pipeline(transaction=False) as pipe:
+            for key in self._keys(email, client):
+                pipe.get(key)
+            by_email, by_client = await pipe.execute()
         return int(by_email or 0) >= self._per_email or int(by_client or 0) >= self._per_client
 
     async def failed(self, email: str, client: str) -> None:
-        async with redis_required(), self._redis.pipeline(transaction=True) as pipe:
-            for key in self._keys(email, client):
-                pipe.set(key, 0, ex=self._window, nx=True)
-                pipe.incr(key)
-            await pipe.execute()
+        for key in self._keys(email, client):
+            async with redis_required():
+                await self._count_failure(keys=[key], args=[self._window])
 
     async def succeeded(self, email: str) -> None:
         async with redis_required():

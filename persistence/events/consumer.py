@@ -2,16 +2,18 @@
 
 - One group per handler (its `name`), created idempotently at the start of each stream
   (`XGROUP CREATE ... 0 MKSTREAM`), so events relayed before the first start are seen.
-- `XREADGROUP` over the streams of the handler's topics, blocking at most `block_ms` so
-  `stop()` takes effect promptly; the batch is handled, then `XACK`ed.
+- `XREADGROUP` over the streams of the handler's topics (in one slot: STREAM_PREFIX),
+  blocking at most `block_ms` so `stop()` takes effect promptly; the batch is handled,
+  then `XACK`ed.
 - Messages another consumer read and never acknowledged (it died, or the handler
   raised) are taken over with `XAUTOCLAIM` once idle for `claim_idle_ms`; that is also
   the retry delay of a failed message.
 - A message that failed on its `max_deliveries`-th delivery goes to `events:dead-letter`
   with its error and is acknowledged; the others go on.
-- Dedupe: after a successful handle, `events:done:<group>:<event id>` counts the
+- Dedupe: after a successful handle, `events:done:{<group>}:<event id>` counts the
   handlings (INCR, with a TTL), and an event whose key exists is acknowledged without
-  handling. The count is 1 unless a race handled it twice: what an operator (and the
+  handling (one MGET per batch: the hash tag keeps a group's keys in one slot of a Redis
+  Cluster). The count is 1 unless a race handled it twice: what an operator (and the
   multi-process test) reads to see that every event was handled once per group. Handlers are
   idempotent as well, because a crash between handling and setting the key repeats it
   (and a handler slower than `claim_idle_ms` may be reclaimed while still running).
@@ -32,12 +34,12 @@ from typing import Any
 
 import orjson
 from opentelemetry.trace import SpanKind, Tracer
-from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 
 from domain.events import Event, EventHandler, MalformedEvent
 from persistence.events.relay import stream_of
 from persistence.events.trace_context import from_stream_fields, links_to, new_trace, untraced
+from persistence.redis.client import RedisClient
 
 log = logging.getLogger(__name__)
 
@@ -70,7 +72,7 @@ def default_consumer_name() -> str:
 class StreamConsumer:
     def __init__(
         self,
-        redis: Redis,
+        redis: RedisClient,
         handler: EventHandler,
         policy: ConsumerPolicy,
         consumer_name: str | None = None,
@@ -327,7 +329,7 @@ class StreamConsumer:
             await self._redis.xack(stream, self.group, *ids)
 
     def _done_key(self, delivery: _Delivery) -> str:
-        return f"events:done:{self.group}:{_event_id(delivery)}"
+        return f"events:done:{{{self.group}}}:{_event_id(delivery)}"
 
 
 def _event(fields: dict[bytes, bytes]) -> Event:

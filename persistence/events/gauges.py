@@ -13,12 +13,12 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 from sqlalchemy import func, select
 
 from persistence.db import Database, aware, pool_usage
 from persistence.events.consumer import DEAD_LETTER_STREAM, StreamConsumer
+from persistence.redis.client import RedisClient
 from persistence.tables import outbox
 
 if TYPE_CHECKING:
@@ -31,7 +31,7 @@ class EventGauges:
     def __init__(
         self,
         db: Database,
-        redis: Redis,
+        redis: RedisClient,
         consumers: Sequence[StreamConsumer],
         metrics: Metrics,
     ) -> None:

@@ -22,16 +22,20 @@ from typing import Any
 
 import orjson
 from opentelemetry.trace import Tracer
-from redis.asyncio import Redis
 from sqlalchemy import delete, func, select, update
 
 from persistence.db import Database
 from persistence.events.trace_context import links_to, stream_fields, untraced
+from persistence.redis.client import RedisClient
 from persistence.tables import outbox
 
 log = logging.getLogger(__name__)
 
-STREAM_PREFIX = "events:"
+# The hash tag puts every topic's stream in one slot of a Redis Cluster: a consumer
+# reads all its topics with one blocking XREADGROUP, which a cluster only runs when the
+# streams share a slot. (Events are a trickle next to carts and the cache: one slot
+# carries them easily.)
+STREAM_PREFIX = "events:{stream}:"
 MAX_BACKOFF_SECONDS = 5.0
 
 
@@ -43,7 +47,7 @@ class OutboxRelay:
     def __init__(
         self,
         db: Database,
-        redis: Redis,
+        redis: RedisClient,
         *,
         batch_size: int = 100,
         poll_seconds: float = 0.5,

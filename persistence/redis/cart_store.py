@@ -4,7 +4,9 @@
                            delivery (the chosen delivery option's handle),
                            giftcards (applied gift card ids, comma-separated),
                            discounts (entered discount codes, canonical, comma-separated),
+                           merged (the cart last merged in, as "<id>@<updated>"),
                            seq (line counter), l:<variant id> -> "<quantity>:<seq>"
+    {cart:<id>}:write:<hex> a write id (below); its hash tag puts it in the cart's slot
     customer-cart:<id>     the customer's open cart
 
 The buyer's email and the shipping address (JSON) rest as Fernet tokens (PII_ENCRYPTION_KEYS,
@@ -18,11 +20,17 @@ lost. Each write restarts the cart's 30-day expiry.
 
 The client retries a command once after a connection error (app.py's `redis_options`),
 which is also what a reply lost after the script ran looks like. The scripts that are
-not idempotent (add, set quantities, remove, attach) therefore carry a random write id
-as their last key: the run that applies sets it for a minute, and a retried run that
-finds it answers OK without applying again. Attaching a guest cart to a customer
-touches two carts and the pointer in one script; on Redis Cluster those keys would need
-one hash slot (not the case today: one Redis).
+not idempotent (add, set quantities, remove) therefore carry a random write id as their
+last key: the run that applies sets it for a minute, and a retried run that finds it
+answers OK without applying again.
+
+Redis Cluster: every script and MULTI/EXEC touches one cart's slot only (a key without
+braces hashes whole, so `cart:<id>` and `{cart:<id>}:...` share a slot, and no cart key
+had to be renamed). The customer's pointer lives in another slot, so it is written by a
+command of its own: a write to an owned cart answers `OK:<owner>` and the pointer's
+expiry follows it; deleting a cart answers its owner and the pointer goes if it still
+names that cart. Attaching a guest cart to a customer touches two carts and the pointer,
+three slots, so it runs in steps, each atomic in its slot (`attach`).
 """
 
 from __future__ import annotations
@@ -34,13 +42,13 @@ from datetime import UTC, datetime
 from typing import cast
 
 import orjson
-from redis.asyncio import Redis
 from redis.commands.core import AsyncScript
 from redis.typing import EncodableT, FieldT
 
 from domain.addresses import MailingAddress
 from domain.carts import Cart, CartLine, CartStoreError
 from persistence.pii import PiiCipher
+from persistence.redis.client import RedisClient
 from persistence.redis.errors import redis_required
 
 _LINES = """
@@ -55,15 +63,15 @@ local function parse(value)
   local q, s = string.match(value, '^(%d+):(%d+)$')
   return tonumber(q), s
 end
+-- The reply of a write that applied: 'OK', or 'OK:<owner>' so that the caller extends
+-- the expiry of the owner's pointer too (a customer's open cart and the pointer to it
+-- live, and expire, together; the pointer is in another slot, so not from here).
 local function touch(key, ttl, now)
   redis.call('HSET', key, 'updated', now)
   redis.call('EXPIRE', key, ttl)
-  -- A customer's open cart and the pointer to it live (and expire) together.
   local owner = redis.call('HGET', key, 'owner')
-  if owner then
-    local pointer = 'customer-cart:' .. owner
-    if redis.call('GET', pointer) == string.sub(key, 6) then redis.call('EXPIRE', pointer, ttl) end
-  end
+  if owner then return 'OK:' .. owner end
+  return 'OK'
 end
 """
 
@@ -71,9 +79,9 @@ end
 _ONCE = """
 local write_id = KEYS[#KEYS]
 if redis.call('EXISTS', write_id) == 1 then return 'OK' end
-local function applied()
+local function applied(reply)
   redis.call('SET', write_id, 1, 'EX', 60)
-  return 'OK'
+  return reply
 end
 """
 
@@ -99,8 +107,7 @@ for _, w in ipairs(writes) do
   local seq = w[3] or redis.call('HINCRBY', key, 'seq', 1)
   redis.call('HSET', key, w[1], w[2] .. ':' .. seq)
 end
-touch(key, ttl, now)
-return applied()
+return applied(touch(key, ttl, now))
 """
 )
 
@@ -123,8 +130,7 @@ for _, w in ipairs(writes) do
   if w[2] == 0 then redis.call('HDEL', key, w[1])
   else redis.call('HSET', key, w[1], w[2] .. ':' .. w[3]) end
 end
-touch(key, ttl, now)
-return applied()
+return applied(touch(key, ttl, now))
 """
 )
 
@@ -138,8 +144,7 @@ for i = 3, #ARGV do
   if redis.call('HEXISTS', key, 'l:' .. ARGV[i]) == 0 then return 'LINE_NOT_FOUND' end
 end
 for i = 3, #ARGV do redis.call('HDEL', key, 'l:' .. ARGV[i]) end
-touch(key, ttl, now)
-return applied()
+return applied(touch(key, ttl, now))
 """
 )
 
@@ -152,58 +157,74 @@ for i = 3, #ARGV, 2 do
   if ARGV[i + 1] == '' then redis.call('HDEL', key, ARGV[i])
   else redis.call('HSET', key, ARGV[i], ARGV[i + 1]) end
 end
-touch(key, ttl, now)
-return 'OK'
+return touch(key, ttl, now)
 """
 )
 
-# KEYS: the guest cart, the customer's pointer, the customer's open cart (or the guest
-# cart again when there is none), the write id. ARGV: ttl, now, max quantity, max lines,
-# customer id, email, guest cart id, the open cart id the caller saw ('' for none).
-_ATTACH = (
+# attach, step 2 (see there). KEYS: the guest cart. ARGV: ttl, now, max quantity, max
+# lines, customer id, email, "<other cart id>@<its updated>" ('' for none), then the other
+# cart's lines as variant id, quantity pairs in their order. Merging the same version of
+# the other cart twice (a retried call) adds its lines once.
+_MERGE_INTO = (
     _LINES
-    + _ONCE
     + """
-local cart, pointer, other = KEYS[1], KEYS[2], KEYS[3]
+local cart = KEYS[1]
 local ttl, now, maxq, maxl = ARGV[1], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
-local customer, email, cart_id, seen = ARGV[5], ARGV[6], ARGV[7], ARGV[8]
+local customer, email, merged = ARGV[5], ARGV[6], ARGV[7]
 if redis.call('EXISTS', cart) == 0 then return 'NOT_FOUND' end
 local owner = redis.call('HGET', cart, 'owner')
 if owner and owner ~= customer then return 'NOT_FOUND' end
-if (redis.call('GET', pointer) or '') ~= seen then return 'RETRY' end
-if seen ~= '' and seen ~= cart_id and redis.call('EXISTS', other) == 1 then
+if merged ~= '' and redis.call('HGET', cart, 'merged') ~= merged then
   local lines = count_lines(cart)
-  local theirs = {}
-  local flat = redis.call('HGETALL', other)
-  for i = 1, #flat, 2 do
-    if string.sub(flat[i], 1, 2) == 'l:' then
-      local q, s = parse(flat[i + 1])
-      theirs[#theirs + 1] = {flat[i], q, tonumber(s)}
-    end
-  end
-  table.sort(theirs, function(a, b) return a[3] < b[3] end)
-  for _, line in ipairs(theirs) do
-    local mine = redis.call('HGET', cart, line[1])
+  for i = 8, #ARGV, 2 do
+    local field, add = 'l:' .. ARGV[i], tonumber(ARGV[i + 1])
+    local mine = redis.call('HGET', cart, field)
     if mine then
       local q, s = parse(mine)
-      redis.call('HSET', cart, line[1], math.min(maxq, q + line[2]) .. ':' .. s)
+      redis.call('HSET', cart, field, math.min(maxq, q + add) .. ':' .. s)
     elseif lines < maxl then
       local s = redis.call('HINCRBY', cart, 'seq', 1)
-      redis.call('HSET', cart, line[1], line[2] .. ':' .. s)
+      redis.call('HSET', cart, field, add .. ':' .. s)
       lines = lines + 1
     end
   end
-  redis.call('DEL', other)
+  redis.call('HSET', cart, 'merged', merged)
 end
 redis.call('HSET', cart, 'owner', customer)
 if not redis.call('HGET', cart, 'email') and email ~= '' then
   redis.call('HSET', cart, 'email', email)
 end
-touch(cart, ttl, now)
-redis.call('SET', pointer, cart_id, 'EX', ttl)
-return applied()
+return touch(cart, ttl, now)
 """
 )
+
+# attach, step 3. KEYS: the customer's pointer. ARGV: the cart id it held when read
+# ('' for none), the cart id it now names, ttl.
+_MOVE_POINTER = """
+if (redis.call('GET', KEYS[1]) or '') ~= ARGV[1] then return 'RETRY' end
+redis.call('SET', KEYS[1], ARGV[2], 'EX', ARGV[3])
+return 'OK'
+"""
+
+# attach, step 4. KEYS: the cart merged in. ARGV: its `updated` when read. A cart
+# written since keeps what it got meanwhile (it is no longer the customer's open cart,
+# but nothing in it is lost).
+_DELETE_IF_UNCHANGED = """
+if redis.call('HGET', KEYS[1], 'updated') == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"""
+
+# KEYS: the pointer. ARGV: the cart id, ttl. The pointer's expiry follows its cart's.
+_EXTEND_POINTER = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('EXPIRE', KEYS[1], ARGV[2]) end
+return 'OK'
+"""
+
+# KEYS: the pointer. ARGV: the cart id. Gone with its cart, unless it names another.
+_DROP_POINTER = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"""
 
 
 # pii-rotate's compare-and-set: KEYS[1] the cart; ARGV field, token read, new token, ...
@@ -218,21 +239,18 @@ return 1
 
 _BUYER_FIELDS = ((b"email", b"@"), (b"address", b"{"))
 
+# KEYS: the cart. The reply is its owner ('' for none), whose pointer goes next.
 _DELETE = """
 local owner = redis.call('HGET', KEYS[1], 'owner')
-if owner then
-  local pointer = 'customer-cart:' .. owner
-  if redis.call('GET', pointer) == ARGV[1] then redis.call('DEL', pointer) end
-end
 redis.call('DEL', KEYS[1])
-return 'OK'
+return owner or ''
 """
 
 
 class RedisCartStore:
     def __init__(
         self,
-        redis: Redis,
+        redis: RedisClient,
         *,
         ttl_seconds: int,
         max_quantity: int,
@@ -248,7 +266,11 @@ class RedisCartStore:
         self._set_quantities = redis.register_script(_SET_QUANTITIES)
         self._remove = redis.register_script(_REMOVE)
         self._set_fields = redis.register_script(_SET_FIELDS)
-        self._attach = redis.register_script(_ATTACH)
+        self._merge_into = redis.register_script(_MERGE_INTO)
+        self._move_pointer = redis.register_script(_MOVE_POINTER)
+        self._delete_if_unchanged = redis.register_script(_DELETE_IF_UNCHANGED)
+        self._extend_pointer = redis.register_script(_EXTEND_POINTER)
+        self._drop_pointer = redis.register_script(_DROP_POINTER)
         self._delete = redis.register_script(_DELETE)
         self._replace_buyer_fields = redis.register_script(_REPLACE_BUYER_FIELDS)
 
@@ -273,9 +295,10 @@ class RedisCartStore:
         async with redis_required(), self._redis.pipeline(transaction=True) as pipe:
             pipe.hset(_cart_key(cart_id), mapping=fields)
             pipe.expire(_cart_key(cart_id), self._ttl)
-            if owner_id is not None:
-                pipe.set(_pointer_key(owner_id), cart_id, ex=self._ttl)
             await pipe.execute()
+        if owner_id is not None:  # another slot: its own command, once the cart exists
+            async with redis_required():
+                await self._redis.set(_pointer_key(owner_id), cart_id, ex=self._ttl)
         return cart_id
 
     async def get(self, cart_id: str) -> Cart | None:
@@ -286,17 +309,21 @@ class RedisCartStore:
 
     async def add(self, cart_id: str, lines: Sequence[CartLine]) -> CartStoreError | None:
         args = [self._ttl, _now_ms(), self._max_quantity, self._max_lines, *_pairs(lines)]
-        return await self._run(self._add, [_cart_key(cart_id), _write_id()], args)
+        return await self._run(self._add, cart_id, [_cart_key(cart_id), _write_id(cart_id)], args)
 
     async def set_quantities(
         self, cart_id: str, lines: Sequence[CartLine]
     ) -> CartStoreError | None:
         args = [self._ttl, _now_ms(), self._max_quantity, *_pairs(lines)]
-        return await self._run(self._set_quantities, [_cart_key(cart_id), _write_id()], args)
+        return await self._run(
+            self._set_quantities, cart_id, [_cart_key(cart_id), _write_id(cart_id)], args
+        )
 
     async def remove(self, cart_id: str, variant_ids: Sequence[int]) -> CartStoreError | None:
         args = [self._ttl, _now_ms(), *variant_ids]
-        return await self._run(self._remove, [_cart_key(cart_id), _write_id()], args)
+        return await self._run(
+            self._remove, cart_id, [_cart_key(cart_id), _write_id(cart_id)], args
+        )
 
     async def set_buyer(
         self, cart_id: str, email: str | None, country_code: str | None
@@ -306,37 +333,30 @@ class RedisCartStore:
             fields += ["email", self._cipher.encrypt(email) if email else ""]
         if country_code is not None:
             fields += ["country", country_code]
-        return await self._run(
-            self._set_fields, [_cart_key(cart_id)], [self._ttl, _now_ms(), *fields]
-        )
+        return await self._set_cart_fields(cart_id, fields)
 
     async def set_address(self, cart_id: str, address: MailingAddress) -> CartStoreError | None:
         encoded = self._cipher.encrypt(orjson.dumps(address).decode())
-        return await self._run(
-            self._set_fields, [_cart_key(cart_id)], [self._ttl, _now_ms(), "address", encoded]
-        )
+        return await self._set_cart_fields(cart_id, ["address", encoded])
 
     async def set_delivery_handle(self, cart_id: str, handle: str) -> CartStoreError | None:
-        return await self._run(
-            self._set_fields, [_cart_key(cart_id)], [self._ttl, _now_ms(), "delivery", handle]
-        )
+        return await self._set_cart_fields(cart_id, ["delivery", handle])
 
     async def set_gift_card_ids(self, cart_id: str, ids: Sequence[int]) -> CartStoreError | None:
         value = ",".join(str(card_id) for card_id in ids)
-        return await self._run(
-            self._set_fields, [_cart_key(cart_id)], [self._ttl, _now_ms(), "giftcards", value]
-        )
+        return await self._set_cart_fields(cart_id, ["giftcards", value])
 
     async def set_discount_codes(self, cart_id: str, codes: Sequence[str]) -> CartStoreError | None:
         value = ",".join(codes)  # canonical codes hold no comma
-        return await self._run(
-            self._set_fields, [_cart_key(cart_id)], [self._ttl, _now_ms(), "discounts", value]
-        )
+        return await self._set_cart_fields(cart_id, ["discounts", value])
 
     async def delete(self, cart_id: str) -> None:
         """Checked out: the cart, and the owner's pointer to it, go."""
         async with redis_required():
-            await self._delete(keys=[_cart_key(cart_id)], args=[cart_id])
+            owner = (await self._delete(keys=[_cart_key(cart_id)])).decode()
+        if owner:
+            async with redis_required():
+                await self._drop_pointer(keys=[_pointer_key(int(owner))], args=[cart_id])
 
     async def discard_customer_cart(self, customer_id: int) -> None:
         """Erasure: the customer's open cart (its email and address) and the pointer go."""
@@ -349,30 +369,46 @@ class RedisCartStore:
             await self._redis.delete(pointer)
 
     async def attach(self, cart_id: str, customer_id: int, email: str) -> CartStoreError | None:
+        """The guest cart becomes the customer's open cart, with the lines of the one it
+        replaces merged in. Three slots (two carts, the pointer), so in steps, each
+        atomic where it runs: read the pointer and the cart it names; merge those lines
+        into the guest cart; move the pointer if it still names what was read (else
+        start again); delete the replaced cart unless it was written meanwhile."""
         pointer = _pointer_key(customer_id)
-        write_id = _write_id()  # a RETRY answer applied nothing, so one id serves all tries
-        for _ in range(5):  # the pointer moved between reading it and the script: retry
+        encrypted = self._cipher.encrypt(email) if email else ""
+        for _ in range(5):  # the pointer moved between reading it and moving it: again
             async with redis_required():
                 seen = (cast("bytes | None", await self._redis.get(pointer)) or b"").decode()
-            other = _cart_key(seen) if seen else _cart_key(cart_id)
+            merged, theirs, version = "", [], b""
+            if seen and seen != cart_id:
+                async with redis_required():
+                    other = cast("dict[bytes, bytes]", await self._redis.hgetall(_cart_key(seen)))
+                if other:
+                    version = other[b"updated"]
+                    merged = f"{seen}@{version.decode()}"
+                    theirs = _lines_in_order(other)
             args: list[EncodableT] = [
                 self._ttl,
                 _now_ms(),
                 self._max_quantity,
                 self._max_lines,
                 customer_id,
-                self._cipher.encrypt(email) if email else "",
-                cart_id,
-                seen,
+                encrypted,
+                merged,
+                *_pairs(theirs),
             ]
             async with redis_required():
-                result = (
-                    await self._attach(
-                        keys=[_cart_key(cart_id), pointer, other, write_id], args=args
-                    )
-                ).decode()
-            if result != "RETRY":
-                return None if result == "OK" else CartStoreError(result)
+                result = (await self._merge_into(keys=[_cart_key(cart_id)], args=args)).decode()
+            if not result.startswith("OK"):
+                return CartStoreError(result)
+            async with redis_required():
+                moved = await self._move_pointer(keys=[pointer], args=[seen, cart_id, self._ttl])
+            if moved.decode() == "RETRY":
+                continue
+            if merged:
+                async with redis_required():
+                    await self._delete_if_unchanged(keys=[_cart_key(seen)], args=[version])
+            return None
         return CartStoreError.NOT_FOUND
 
     async def reencrypt_buyer_fields(
@@ -384,13 +420,16 @@ class RedisCartStore:
         current, raced) so far after each SCAN batch; SCAN may return a cart twice,
         which the second time is current."""
         read = rewritten = current = raced = 0
-        cursor = 0
+        # scan_iter walks every master of a cluster (SCAN alone asks one node).
+        keys = self._redis.scan_iter(match="cart:*", count=batch_size, _type="hash")
         while True:
+            batch: list[bytes] = []
             async with redis_required():
-                cursor, keys = await self._redis.scan(
-                    cursor, match="cart:*", count=batch_size, _type="hash"
-                )
-            for key in keys:
+                async for key in keys:
+                    batch.append(key)
+                    if len(batch) == batch_size:
+                        break
+            for key in batch:
                 read += 1
                 for _ in range(attempts):
                     async with redis_required():
@@ -405,7 +444,7 @@ class RedisCartStore:
                             break
                     raced += 1
             yield read, rewritten, current, raced
-            if cursor == 0:
+            if len(batch) < batch_size:
                 return
 
     def _rotated_buyer_fields(self, stored: list[bytes | None]) -> list[bytes | str]:
@@ -421,12 +460,26 @@ class RedisCartStore:
                 args += [name, value, new]
         return args
 
+    async def _set_cart_fields(
+        self, cart_id: str, fields: Sequence[EncodableT]
+    ) -> CartStoreError | None:
+        args = [self._ttl, _now_ms(), *fields]
+        return await self._run(self._set_fields, cart_id, [_cart_key(cart_id)], args)
+
     async def _run(
-        self, script: AsyncScript, keys: list[str], args: Sequence[EncodableT]
+        self, script: AsyncScript, cart_id: str, keys: list[str], args: Sequence[EncodableT]
     ) -> CartStoreError | None:
         async with redis_required():
             result = (await script(keys=keys, args=args)).decode()
-        return None if result == "OK" else CartStoreError(result)
+        if not result.startswith("OK"):
+            return CartStoreError(result)
+        _, _, owner = result.partition(":")
+        if owner:  # an owned cart: its pointer expires with it
+            async with redis_required():
+                await self._extend_pointer(
+                    keys=[_pointer_key(int(owner))], args=[cart_id, self._ttl]
+                )
+        return None
 
 
 def buyer_text(cipher: PiiCipher, stored: bytes, plain_mark: bytes) -> str:
@@ -449,8 +502,9 @@ def _pointer_key(customer_id: int) -> str:
     return f"customer-cart:{customer_id}"
 
 
-def _write_id() -> str:
-    return f"cart-write:{secrets.token_hex(8)}"
+def _write_id(cart_id: str) -> str:
+    # The braces hold the cart's whole key: this id hashes to the cart's slot.
+    return f"{{{_cart_key(cart_id)}}}:write:{secrets.token_hex(8)}"
 
 
 def _now_ms() -> int:
@@ -461,13 +515,17 @@ def _from_ms(value: bytes) -> datetime:
     return datetime.fromtimestamp(int(value) / 1000, UTC)
 
 
-def _cart_from_hash(cart_id: str, raw: dict[bytes, bytes], cipher: PiiCipher) -> Cart:
+def _lines_in_order(raw: dict[bytes, bytes]) -> list[CartLine]:
     lines: list[tuple[int, CartLine]] = []
     for field, value in raw.items():
         if field.startswith(b"l:"):
             quantity, seq = value.split(b":")
             lines.append((int(seq), CartLine(int(field[2:]), int(quantity))))
     lines.sort(key=lambda item: item[0])
+    return [line for _, line in lines]
+
+
+def _cart_from_hash(cart_id: str, raw: dict[bytes, bytes], cipher: PiiCipher) -> Cart:
     email, address = raw.get(b"email"), raw.get(b"address")
     owner = raw.get(b"owner")
     return Cart(
@@ -478,7 +536,7 @@ def _cart_from_hash(cart_id: str, raw: dict[bytes, bytes], cipher: PiiCipher) ->
         shipping_address=(
             MailingAddress(**orjson.loads(buyer_text(cipher, address, b"{"))) if address else None
         ),
-        lines=tuple(line for _, line in lines),
+        lines=tuple(_lines_in_order(raw)),
         created_at=_from_ms(raw[b"created"]),
         updated_at=_from_ms(raw[b"updated"]),
         delivery_handle=raw[b"delivery"].decode() if b"delivery" in raw else None,

@@ -9,16 +9,15 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from redis.asyncio import Redis
-
 from persistence.accounts.sessions import digest
+from persistence.redis.client import RedisClient
 from persistence.redis.errors import redis_required
 
 
 class RedisFailureThrottle:
     def __init__(
         self,
-        redis: Redis,
+        redis: RedisClient,
         *,
         name: str,
         limit: int,

@@ -15,9 +15,9 @@ import logging
 from typing import cast
 
 from cachetools import LRUCache
-from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from persistence.redis.client import RedisClient
 from persistence.redis.skip_window import SkipWindow
 
 log = logging.getLogger(__name__)
@@ -26,7 +26,7 @@ log = logging.getLogger(__name__)
 class RedisDocumentStore:
     def __init__(
         self,
-        redis: Redis,
+        redis: RedisClient,
         *,
         ttl_seconds: int,
         lru_bytes: int,

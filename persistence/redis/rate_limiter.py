@@ -17,10 +17,10 @@ import asyncio
 import logging
 import time
 
-from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from domain.rate_limits import BucketSize, Decision
+from persistence.redis.client import RedisClient
 from persistence.redis.skip_window import SkipWindow
 
 log = logging.getLogger(__name__)
@@ -47,7 +47,7 @@ return {allowed, tostring(points)}
 class RedisRateLimiter:
     def __init__(
         self,
-        redis: Redis,
+        redis: RedisClient,
         *,
         capacity: float,
         restore_rate: float,

@@ -3,6 +3,10 @@
 One MGET per loader batch, the misses from the database in one statement, written
 back in one pipeline with a TTL. Redis trouble never reaches the client: reads fall
 back to the database and the cache is bypassed for a short while.
+
+On a Redis Cluster the MGET is split by slot (`mget_nonatomic`: one MGET per node, sent
+together). A screen's records need no atomic read, and a hash tag that kept them in one
+slot would put the whole catalog cache, the busiest keys there are, on one node.
 """
 
 from __future__ import annotations
@@ -12,9 +16,10 @@ import logging
 from collections.abc import Awaitable, Callable, Hashable, Sequence
 from typing import TypeVar, cast
 
-from redis.asyncio import Redis
+from redis.asyncio import RedisCluster
 from redis.exceptions import RedisError
 
+from persistence.redis.client import RedisClient
 from persistence.redis.skip_window import SkipWindow
 
 log = logging.getLogger(__name__)
@@ -34,7 +39,7 @@ class _PendingRead:
 class RecordCache:
     def __init__(
         self,
-        redis: Redis,
+        redis: RedisClient,
         *,
         ttl_seconds: int,
         namespace: str,
@@ -54,6 +59,7 @@ class RecordCache:
         self._pending: _PendingRead | None = None
         # (kind, hits, misses) per read, for the metrics; None when they are off.
         self._on_lookup = on_lookup
+        self._read_many = redis.mget_nonatomic if isinstance(redis, RedisCluster) else redis.mget
 
     def _key(self, kind: str, key: object) -> str:
         return f"{self._namespace}:{kind}:{key}"
@@ -127,7 +133,7 @@ class RecordCache:
                 # Our clients never decode replies (app.py's redis_options leaves
                 # decode_responses off), so they are bytes; redis-py types every reply
                 # bytes | str whatever the flag.
-                values = cast("list[bytes | None]", await self._redis.mget(pending.keys))
+                values = cast("list[bytes | None]", await self._read_many(pending.keys))
         except (RedisError, OSError, TimeoutError) as error:
             self.window.failed(error)
             values = [None] * len(pending.keys)

@@ -3,10 +3,13 @@
 Storefront search is heavy-headed: the same few queries, filters and pages come again and
 again, and each costs PostgreSQL a match and an aggregate over hundreds or thousands of
 documents. The page of ids, the total and the facets are kept for `ttl_seconds` under a
-key that names the request and the index's *generation*, which every write to the index
-bumps: re-indexing a product (a staff edit, a stock move, a review) makes every earlier
-answer unreachable at once, on every server. The products in a result are still read
-live by the loaders, so prices and stock shown are never from here.
+key that names the request, stamped with the index's *generation*, which every write to
+the index bumps: re-indexing a product (a staff edit, a stock move, a review) makes every
+earlier answer stale at once, on every server. The generation and the answer are read
+in one round trip (a pipeline, not a script: on a Redis Cluster they live in different
+slots, and answers spread over the nodes rather than crowding one slot). The products
+in a result are still read live by the loaders, so prices and stock shown are never
+from here.
 
 Not cached: answers from a fallback engine (the primary may be back any moment). Redis
 trouble: the index answers directly, with a logged warning, and the cache is not asked
@@ -23,7 +26,6 @@ from dataclasses import astuple
 from typing import Any
 
 import orjson
-from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from domain.search import (
@@ -34,22 +36,17 @@ from domain.search import (
     SearchRequest,
     SearchResult,
 )
+from persistence.redis.client import RedisClient
 from persistence.redis.skip_window import SkipWindow
 
 log = logging.getLogger(__name__)
-
-# KEYS[1] the generation; ARGV[1] the answer's key without its generation.
-_READ = """
-local generation = redis.call('GET', KEYS[1]) or '0'
-return {generation, redis.call('GET', ARGV[1] .. generation)}
-"""
 
 
 class CachedSearchIndex:
     def __init__(
         self,
         inner: SearchIndex,
-        redis: Redis,
+        redis: RedisClient,
         *,
         ttl_seconds: int,
         timeout_seconds: float,
@@ -62,7 +59,6 @@ class CachedSearchIndex:
         self._timeout = timeout_seconds
         self._generation_key = f"{namespace}:search-generation"
         self._prefix = f"{namespace}:search:"
-        self._read = redis.register_script(_READ)
         self.engine = inner.engine
         self.window = SkipWindow(
             retry_after_seconds, log, "search cache unavailable, asking the index"
@@ -72,22 +68,26 @@ class CachedSearchIndex:
         if self.window.skipping():
             return await self._inner.search(request)
         digest = _digest(request)
+        key = f"{self._prefix}{digest}"
         try:
             async with asyncio.timeout(self._timeout):
-                generation, cached = await self._read(
-                    keys=[self._generation_key], args=[f"{self._prefix}{digest}:"]
-                )
+                async with self._redis.pipeline(transaction=False) as pipe:
+                    pipe.get(self._generation_key)
+                    pipe.get(key)
+                    stored, cached = await pipe.execute()
         except (RedisError, OSError, TimeoutError) as error:
             self.window.failed(error)
             return await self._inner.search(request)
-        if cached is not None:
-            return _decode(cached)
+        stamp = (stored or b"0") + b":"
+        if cached is not None and cached.startswith(stamp):
+            return _decode(cached[len(stamp) :])
         result = await self._inner.search(request)
         if result.fallback_reason is None:
-            key = f"{self._prefix}{digest}:{generation.decode()}"
             try:
                 async with asyncio.timeout(self._timeout):
-                    await self._redis.set(key, _encode(result), ex=self._ttl)
+                    # Stamped with the generation read before searching: an answer
+                    # raced by a re-index is already stale when stored.
+                    await self._redis.set(key, stamp + _encode(result), ex=self._ttl)
             except (RedisError, OSError, TimeoutError) as error:
                 self.window.failed(error)
         return result

@@ -231,7 +231,7 @@ async def _assert_each_event_handled_once_per_group(shop: Shop, paid: set[str]) 
             assert pids <= worker_pids and bool(pids) == bool(event_ids), (stream, name, pids)
             consumed |= pids
             assert all(c["pending"] == 0 for c in consumers)
-            counts = await shop.redis.mget([f"events:done:{name}:{i}" for i in event_ids])
+            counts = await shop.redis.mget([f"events:done:{{{name}}}:{i}" for i in event_ids])
             assert counts == [b"1"] * len(event_ids), f"{stream}/{name}: handled {counts}"
             handled[name] += len(event_ids)
     assert consumed == worker_pids  # both workers took their share

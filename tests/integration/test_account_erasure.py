@@ -31,7 +31,7 @@ from schema.global_id import encode_gid
 from settings import Settings
 from tests.account_mail import DELETE, ME, UPDATE, deliver_account_mail, quick_mail
 from tests.client import LOG_IN, SIGN_UP, AppClient, running_app
-from tests.conftest import FAST_PASSWORDS, TEST_PII_INDEX_KEY, TEST_PII_KEY, TEST_REDIS_URL
+from tests.conftest import FAST_PASSWORDS, TEST_PII_INDEX_KEY, TEST_PII_KEY
 from tests.factories import CatalogFactory
 from tests.shop import ADDRESS, customer_id_of, ready_cart, stored_customers
 
@@ -223,13 +223,13 @@ async def test_customer_delete_needs_the_current_password(shop: AppClient) -> No
 
 
 async def test_customer_erase_command_erases_by_email(
-    shop: AppClient, database_url: str, db: Database, tmp_path: Path
+    shop: AppClient, database_url: str, shared_redis_url: str, db: Database, tmp_path: Path
 ) -> None:
     token, _slug, _cart = await _a_customer_with_history(shop, db)
     env = {
         **os.environ,
         "DATABASE_URL": database_url,
-        "REDIS_URL": TEST_REDIS_URL,
+        "REDIS_URL": shared_redis_url,
         "PII_ENCRYPTION_KEYS": TEST_PII_KEY,
         "PII_INDEX_KEY": TEST_PII_INDEX_KEY,
         "LOG_LEVEL": "WARNING",

@@ -130,7 +130,7 @@ async def test_a_repeated_event_is_handled_once(db: Database, redis: Redis, clea
     assert await redis.xlen(STREAM) == 3
     assert [event.id for event in handler.handled] == [event_id]
     assert await pending_count(redis, STREAM, "repeat-test") == 0
-    assert await redis.get(f"events:done:repeat-test:{event_id}") == b"1"  # handled once
+    assert await redis.get(f"events:done:{{repeat-test}}:{event_id}") == b"1"  # handled once
 
 
 class SlowFirstHandler:
@@ -166,7 +166,7 @@ async def test_the_done_marker_counts_an_event_handled_twice_by_a_reclaim_race(
     await reading
 
     assert handler.calls == 2
-    assert await redis.get(f"events:done:slow-test:{event_id}") == b"2"
+    assert await redis.get(f"events:done:{{slow-test}}:{event_id}") == b"2"
     assert await pending_count(redis, STREAM, "slow-test") == 0
 
 

@@ -22,7 +22,7 @@ from persistence.migrate import upgrade
 from persistence.tables import notifications, outbox
 from settings import Settings
 from tests.client import running_app
-from tests.conftest import TEST_PII_INDEX_KEY, TEST_PII_KEY, TEST_REDIS_URL
+from tests.conftest import TEST_PII_INDEX_KEY, TEST_PII_KEY
 from tests.events import emit_rows, eventually, stream_event_ids, unpublished
 from tests.factories import CatalogFactory
 from tests.shop import ready_cart
@@ -33,14 +33,14 @@ CHECKOUT = """mutation($input: CheckoutCompleteInput!) { checkoutComplete(input:
 
 
 async def test_the_worker_command_relays_and_consumes_then_stops_cleanly_on_sigterm(
-    database_url: str, db: Database, redis: Redis, clean: None
+    database_url: str, shared_redis_url: str, db: Database, redis: Redis, clean: None
 ) -> None:
     [event_id] = await emit_rows(db, "ProductUpdated", [{"product": 1, "slug": "mug"}])
     env = {
         **os.environ,
         "ENVIRONMENT": "test",
         "DATABASE_URL": database_url,
-        "REDIS_URL": TEST_REDIS_URL,
+        "REDIS_URL": shared_redis_url,
         "PII_ENCRYPTION_KEYS": TEST_PII_KEY,
         "PII_INDEX_KEY": TEST_PII_INDEX_KEY,
         "EVENT_CONSUMER_BLOCK_MS": "100",

@@ -22,6 +22,7 @@ from domain.persisted_queries import Operation, document_hash, manifest_json
 from persistence.catalog.repository import CatalogRepository
 from persistence.db import Database
 from persistence.events.gauges import EventGauges
+from persistence.events.relay import stream_of
 from settings import Settings
 from tests.client import AppClient, running_app, screen_query
 from tests.factories import CatalogFactory
@@ -299,7 +300,7 @@ async def test_the_worker_samples_the_outbox_the_consumer_groups_and_the_pools(
     assert len(lags) == len(gauges_groups(worker.consumers))
     for (_group, stream), lag in lags.items():
         assert lag == await container.events_redis.xlen(stream)
-    assert lags[("notifications", "events:OrderPaid")] >= 1
+    assert lags[("notifications", stream_of("OrderPaid"))] >= 1
     assert value(after_relay, "commerce_event_dead_letters") == 0
     capacity = 2 * container.settings.database_pool_size
     assert (
