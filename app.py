@@ -487,6 +487,8 @@ def search_index(db: Database, settings: Settings, redis: Redis | None = None) -
         timeout_seconds=settings.redis_timeout_seconds,
         namespace=settings.cache_namespace,
         retry_after_seconds=settings.redis_retry_after_seconds,
+        # With a replica, a search there must see the change before the old answers go.
+        settle=db.replica_replayed if db.replica is not None else None,
     )
 
 

@@ -100,6 +100,13 @@ class Database:
                 return await work(connection)
         return await router.read(work)
 
+    async def replica_replayed(self) -> None:
+        """Wait (bounded) until the replica has replayed every write so far: what a cache
+        keyed on "the data changed" waits for before it says so, or a reader on the
+        replica would compute the old answer under the new key."""
+        if self.replica is not None:
+            await self.replica.wait_replayed()
+
     async def start(self) -> None:
         """Start routing to the replica (the primary until then)."""
         if self.replica is not None:

@@ -35,7 +35,9 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
-_PRIMARY_POSITION = text("SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), '0/0')::bigint")
+# The insert position, not the write one: with synchronous_commit=off a commit can be
+# ahead of what has been written out, and "caught up" must include it.
+_PRIMARY_POSITION = text("SELECT pg_wal_lsn_diff(pg_current_wal_insert_lsn(), '0/0')::bigint")
 _REPLICA_STATE = text(
     "SELECT pg_is_in_recovery(),"
     " pg_wal_lsn_diff(pg_last_wal_replay_lsn(), '0/0')::bigint,"
@@ -165,6 +167,39 @@ class ReplicaRouter:
         if lag <= self._max_lag:
             return ReplicaHealth(True, lag, f"{lag:.2f} s behind", now)
         return ReplicaHealth(False, lag, f"{lag:.2f} s behind (max {self._max_lag:g} s)", now)
+
+    async def wait_replayed(self) -> bool:
+        """Until the replica has replayed what the primary has written so far: whether it
+        did. Gives up after the staleness bound (by then every probing process has moved
+        its reads to the primary), at once when the primary's position cannot be read,
+        and at once when the replica is unreachable (nobody can read it then either)."""
+        bound = self._max_lag + self._every + self._timeout
+        deadline = time.monotonic() + bound
+        try:
+            async with asyncio.timeout(self._timeout), self.primary.connect() as connection:
+                target = int(await connection.scalar(_PRIMARY_POSITION) or 0)
+        except Exception as error:
+            if not is_connection_error(error):
+                raise
+            return False
+        while True:
+            try:
+                async with asyncio.timeout(self._timeout), self.replica.connect() as connection:
+                    in_recovery, replayed, _ = (await connection.execute(_REPLICA_STATE)).one()
+            except TimeoutError:
+                pass  # slow, not gone: keep waiting until the deadline
+            except Exception as error:
+                if not is_connection_error(error):
+                    raise
+                log.info("read replica unreachable (%s): not waiting", type(error).__name__)
+                return False
+            else:
+                if not in_recovery or (replayed is not None and replayed >= target):
+                    return True
+            if time.monotonic() >= deadline:
+                log.warning("read replica did not replay the last write within %g s", bound)
+                return False
+            await asyncio.sleep(0.02)
 
     async def start(self) -> None:
         """Probe once (bounded by the timeout), then every `probe_seconds` until stopped."""

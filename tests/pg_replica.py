@@ -152,7 +152,7 @@ async def wait_until_replayed(pair: ReplicaPair, within: float = START_TIMEOUT_S
         host="127.0.0.1", port=pair.primary_port, user="postgres", database="postgres"
     )
     try:
-        target = await primary.fetchval("SELECT pg_current_wal_lsn()")  # an int
+        target = await primary.fetchval("SELECT pg_current_wal_insert_lsn()")  # an int
     finally:
         await primary.close()
     deadline = time.monotonic() + within

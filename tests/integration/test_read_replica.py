@@ -61,6 +61,7 @@ ADJUST = """mutation($input: InventoryAdjustInput!) { inventoryAdjust(input: $in
 PRODUCT_UPDATE = """mutation($input: ProductUpdateInput!) { productUpdate(input: $input) {
   product { title variants { quantityAvailable } } userErrors { code } } }"""
 ME = "{ me { email } }"
+SEARCH = "query($q: String!) { search(query: $q) { edges { node { title } } } }"
 
 
 @pytest.fixture(scope="session")
@@ -84,17 +85,44 @@ class Standby:
 
     pair: ReplicaPair
 
-    async def _execute(self, sql: str) -> None:
+    async def _fetch(self, sql: str) -> object:
         connection = await asyncpg.connect(
             host="127.0.0.1", port=self.pair.standby_port, user="postgres", database="postgres"
+        )
+        try:
+            return await connection.fetchval(sql)
+        finally:
+            await connection.close()
+
+    async def _execute(self, sql: str) -> None:
+        await self._fetch(sql)
+
+    async def pause(self) -> None:
+        """Replay stopped, and seen to stay stopped: pg_wal_replay_pause() only asks, and
+        right after a restart we saw a standby report "paused" and replay on."""
+        for _ in range(5):
+            await self._execute("SELECT pg_wal_replay_pause()")
+
+            async def paused() -> bool:
+                return await self._fetch("SELECT pg_get_wal_replay_pause_state()") == "paused"
+
+            await until(paused, within=10)
+            replayed = await self._fetch("SELECT pg_last_wal_replay_lsn()")
+            await self._on_primary("SELECT txid_current()")  # a commit to (not) replay
+            await asyncio.sleep(0.5)  # past wal_writer_delay and a round of streaming
+            if await self._fetch("SELECT pg_last_wal_replay_lsn()") == replayed:
+                return
+            await self.resume()
+        raise AssertionError("the standby would not stay paused")
+
+    async def _on_primary(self, sql: str) -> None:
+        connection = await asyncpg.connect(
+            host="127.0.0.1", port=self.pair.primary_port, user="postgres", database="postgres"
         )
         try:
             await connection.execute(sql)
         finally:
             await connection.close()
-
-    async def pause(self) -> None:
-        await self._execute("SELECT pg_wal_replay_pause()")
 
     async def resume(self) -> None:
         await self._execute("SELECT pg_wal_replay_resume()")
@@ -259,6 +287,7 @@ async def test_catalog_pages_come_from_the_replica_and_a_stale_one_never_sells_g
         return router.on_replica
 
     back_after = await until(back_on_replica, within=BOUND + 2)
+    await wait_until_replayed(pair)  # in use again may still mean up to MAX_LAG behind
     replica_reads = router.counts.replica
     assert await listing(shop) == [("Mug", 0)]
     assert router.counts.replica > replica_reads
@@ -318,9 +347,10 @@ async def test_a_stopped_replica_fails_no_request_and_is_used_again_once_back(
     restarted_at = time.monotonic()
 
     async def back_on_replica() -> bool:
-        return router.on_replica and await listing(shop) == [("Mug", 3)]
+        return router.on_replica
 
     back_after = await until(back_on_replica, within=PROBE + TIMEOUT + 5)
+    await wait_until_replayed(pair)  # it restarts from its last restartpoint, then catches up
     replica_reads = router.counts.replica
     assert await listing(shop) == [("Mug", 3)]
     assert router.counts.replica > replica_reads
@@ -346,6 +376,41 @@ async def test_a_replica_that_dies_between_probes_costs_a_retry_not_an_error(
         assert router.counts.retried == 1 and not router.on_replica
         assert await listing(client) == [("Mug", 2)]  # straight to the primary now
         assert router.counts.retried == 1
+
+
+async def search(client: AppClient, words: str) -> list[str]:
+    edges = (await client.query(SEARCH, {"q": words})).data["search"]["edges"]
+    return [edge["node"]["title"] for edge in edges]
+
+
+async def test_cached_search_answers_end_only_once_the_replica_has_the_change(
+    shop: AppClient, pair: ReplicaPair, standby: Standby
+) -> None:
+    db = shop.container.db
+    index = shop.container.search
+    lamp = await product(db, "Aurora Lamp")
+    await index.index_products([lamp.id])
+    await fresh_start(shop, pair)
+    assert await search(shop, "borealis") == []  # an answer now cached
+
+    # Given the replica stops replaying, when the lamp is renamed and re-indexed...
+    await standby.pause()
+    async with db.writer.begin() as connection:
+        await connection.execute(
+            text("UPDATE products SET title = 'Borealis Lamp' WHERE id = :id"), {"id": lamp.id}
+        )
+    indexing = asyncio.create_task(index.index_products([lamp.id]))
+    # ...the search index changes on the primary, but the cached answers stay until the
+    # replica has the change: a search on the replica now would cache the old answer
+    # under the new generation for the whole TTL.
+    await asyncio.sleep(0.3)  # what indexing takes without a replica to wait for
+    assert await search(shop, "borealis") == []
+    assert not indexing.done()
+
+    await standby.resume()
+    await asyncio.wait_for(indexing, timeout=BOUND + 2)
+    assert router_of(shop).on_replica
+    assert await search(shop, "borealis") == ["Borealis Lamp"]
 
 
 def test_a_read_url_needs_postgresql() -> None:
