@@ -93,15 +93,19 @@ class CatalogRepository:
     async def _fetch(
         self, statement: Select[Any], parameters: dict[str, Any] | None = None
     ) -> Sequence[RowMapping]:
+        if self._reads_primary or self._db.replica is None:  # the hot path: no closure
+            async with self._db.primary_reader.connect() as connection:
+                found: Sequence[RowMapping] = (
+                    (await connection.execute(statement, parameters)).mappings().all()
+                )
+                return found
+
         async def rows(connection: AsyncConnection) -> Sequence[RowMapping]:
-            found: Sequence[RowMapping] = (
+            routed: Sequence[RowMapping] = (
                 (await connection.execute(statement, parameters)).mappings().all()
             )
-            return found
+            return routed
 
-        if self._reads_primary:
-            async with self._db.primary_reader.connect() as connection:
-                return await rows(connection)
         return await self._db.read(rows)
 
     async def _fetch_keys(
