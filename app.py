@@ -87,7 +87,7 @@ from persistence.catalog.lookups import CachedCatalogLookups, DatabaseCatalogLoo
 from persistence.catalog.repository import CatalogRepository
 from persistence.catalog.reviews import SqlReviewRepository
 from persistence.catalog.variant_owners import SqlVariantOwners
-from persistence.db import Database, create_database
+from persistence.db import Database, ReplicaPolicy, create_database
 from persistence.discounts.store import SqlDiscountStore
 from persistence.events.consumer import ConsumerPolicy, StreamConsumer
 from persistence.events.relay import OutboxRelay
@@ -210,11 +210,16 @@ class Container:
             settings.effective_database_url,
             revealed(settings.database_read_url),
             settings.database_pool_size,
+            ReplicaPolicy(
+                max_lag_seconds=settings.database_read_max_lag_seconds,
+                probe_seconds=settings.database_read_probe_seconds,
+                timeout_seconds=settings.database_read_timeout_seconds,
+            ),
         )
         given = redis
         redis = given if given is not None else _redis(settings)
         if tracing is not None:
-            tracing.instrument_engines([db.writer, db.reader])
+            tracing.instrument_engines(list(db.engines.values()))
             # The request client only: the event worker's own client mostly waits in
             # blocking reads, and the consumers' handling spans say what it brought.
             tracing.instrument_redis(redis)
@@ -529,6 +534,8 @@ def search_index(db: Database, settings: Settings, redis: RedisClient | None = N
         timeout_seconds=settings.redis_timeout_seconds,
         namespace=settings.cache_namespace,
         retry_after_seconds=settings.redis_retry_after_seconds,
+        # With a replica, a search there must see the change before the old answers go.
+        settle=db.replica_replayed if db.replica is not None else None,
     )
 
 
@@ -633,6 +640,7 @@ class GraphQLView(PersistedQueryHttp, GraphQLOverHttp, WellFormedRequests, Graph
                 max_string_length=settings.max_input_string_length,
                 document_cache_bytes=settings.document_cache_bytes,
                 tracer=None if tracing is None else tracing.tracer,
+                read_replica=settings.database_read_url is not None,
             ),
             graphql_ide="graphiql" if settings.graphiql_enabled else None,
         )
@@ -705,11 +713,23 @@ async def readyz(running: RunningContainer, _: Request) -> Response:
     container = running()
     checks: dict[str, str] = {}
     try:
-        async with asyncio.timeout(READY_DATABASE_TIMEOUT), container.db.reader.connect() as db:
+        async with (
+            asyncio.timeout(READY_DATABASE_TIMEOUT),
+            container.db.primary_reader.connect() as db,
+        ):
             await db.execute(text("SELECT 1"))
         checks["database"] = "ok"
     except Exception as error:  # any failure means "not ready", and says why
         checks["database"] = f"error: {type(error).__name__}"
+    replica = container.db.replica
+    # Reported, never "not ready": without the replica its reads run on the primary.
+    extra = (
+        {}
+        if replica is None
+        else {
+            "replica": "in use" if replica.on_replica else (f"not in use: {replica.health.reason}")
+        }
+    )
     try:
         # A pooled connection left dead by a Redis restart fails fast and is replaced by
         # the client's one retry (redis_options), so the first check after it is a 200.
@@ -720,7 +740,8 @@ async def readyz(running: RunningContainer, _: Request) -> Response:
         checks["redis"] = f"error: {type(error).__name__}"
     ready = all(value == "ok" for value in checks.values())
     return JSONResponse(
-        {"status": "ok" if ready else "unavailable", **checks}, status_code=200 if ready else 503
+        {"status": "ok" if ready else "unavailable", **checks, **extra},
+        status_code=200 if ready else 503,
     )
 
 
@@ -758,6 +779,7 @@ def create_app(
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         container = Container.create(settings, redis, gateway, components, tracing, metrics)
         running.start(container)
+        await container.db.start()  # the replica's first probe; the primary until then
         await container.partners.reload()  # partners and their manifests, loaded at start
         _tune_garbage_collector()
         worker = build_event_worker(container) if settings.worker_in_process else None

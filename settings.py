@@ -39,6 +39,14 @@ class Settings(BaseSettings):
     # naming any one node. The client finds the rest and follows MOVED/ASK.
     redis_cluster: bool = False
     database_pool_size: int = Field(default=10, ge=1)
+    # The read replica (DATABASE_READ_URL, a PostgreSQL streaming standby) takes reads
+    # that may lag while it is no more than DATABASE_READ_MAX_LAG_SECONDS behind; a probe
+    # every DATABASE_READ_PROBE_SECONDS decides, and a replica that does not connect or
+    # answer within DATABASE_READ_TIMEOUT_SECONDS is skipped. A lag-tolerant read is thus
+    # at most MAX_LAG + PROBE + TIMEOUT seconds stale (README "Read replica").
+    database_read_max_lag_seconds: float = Field(default=2.0, gt=0, le=3600)
+    database_read_probe_seconds: float = Field(default=1.0, gt=0, le=60)
+    database_read_timeout_seconds: float = Field(default=1.0, gt=0, le=30)
 
     host: str = "127.0.0.1"
     port: int = 8000
@@ -335,6 +343,27 @@ class Settings(BaseSettings):
                 "first or raise the second"
             )
         return self
+
+    @model_validator(mode="after")
+    def _replica_needs_postgres(self) -> Settings:
+        read_url = revealed(self.database_read_url)
+        if read_url:
+            urls = (read_url, revealed(self.database_url) or EMBEDDED_DATABASE_URL)
+            if not all(url.startswith("postgresql") for url in urls):
+                raise ValueError(
+                    "DATABASE_READ_URL is a PostgreSQL replica of DATABASE_URL: both must be "
+                    "postgresql+asyncpg:// URLs"
+                )
+        return self
+
+    @property
+    def replica_staleness_bound_seconds(self) -> float:
+        """How old a lag-tolerant read can be while the replica serves it."""
+        return (
+            self.database_read_max_lag_seconds
+            + self.database_read_probe_seconds
+            + self.database_read_timeout_seconds
+        )
 
     @model_validator(mode="after")
     def _production_needs_real_services(self) -> Settings:

@@ -2,6 +2,11 @@
 
 Named `<Entity>By<Key>Loader`. Created fresh for every request (`CatalogLoaders.create`):
 a loader memoises for its own lifetime, which must never outlive one request.
+
+What goes through the Redis record cache is read from the primary on a miss
+(`repository.current`): the cache outlives the replica's lag, so it is filled with
+current records only. Uncached reads (pages, reviews, stock, children) may come from
+the read replica.
 """
 
 from __future__ import annotations
@@ -80,7 +85,7 @@ def through_cache(
 class ProductByIdLoader(MappingLoader[int, Product | None]):
     def __init__(self, repository: CatalogRepository, records: RecordCache) -> None:
         fetch = through_cache(
-            records, "product", repository.products_by_ids, encode_product, decode_product
+            records, "product", repository.current.products_by_ids, encode_product, decode_product
         )
         super().__init__(fetch, _none)
 
@@ -90,7 +95,11 @@ class ProductBySlugLoader(MappingLoader[str, Product | None]):
         self, repository: CatalogRepository, records: RecordCache, by_id: ProductByIdLoader
     ) -> None:
         read = through_cache(
-            records, "product-slug", repository.products_by_slugs, encode_product, decode_product
+            records,
+            "product-slug",
+            repository.current.products_by_slugs,
+            encode_product,
+            decode_product,
         )
 
         async def fetch(slugs: list[str]) -> dict[str, Product | None]:
@@ -107,7 +116,7 @@ class VariantsByProductIdLoader(MappingLoader[int, list[Variant]]):
         fetch = through_cache(
             records,
             "product-variants",
-            repository.variants_by_product_ids,
+            repository.current.variants_by_product_ids,
             encode_record,
             decode_variant_list,
         )
@@ -117,13 +126,15 @@ class VariantsByProductIdLoader(MappingLoader[int, list[Variant]]):
 class VariantByIdLoader(MappingLoader[int, Variant | None]):
     def __init__(self, repository: CatalogRepository, records: RecordCache) -> None:
         fetch = through_cache(
-            records, "variant", repository.variants_by_ids, encode_record, decode_variant
+            records, "variant", repository.current.variants_by_ids, encode_record, decode_variant
         )
         super().__init__(fetch, _none)
 
 
 class InventoryByVariantIdLoader(MappingLoader[int, InventoryLevel | None]):
-    """Stock is live: never cached, so `quantityAvailable` is what checkout will see."""
+    """Stock is never cached: `quantityAvailable` is what checkout will see, or with a
+    read replica what it saw at most the replica's staleness bound ago (checkout itself
+    reserves with a conditional update on the primary)."""
 
     def __init__(self, repository: CatalogRepository) -> None:
         super().__init__(repository.inventory_by_variant_ids, _none)
@@ -134,7 +145,7 @@ class ImagesByProductIdLoader(MappingLoader[int, list[ProductImage]]):
         fetch = through_cache(
             records,
             "product-images",
-            repository.images_by_product_ids,
+            repository.current.images_by_product_ids,
             encode_record,
             decode_image_list,
         )
@@ -147,7 +158,11 @@ class CategoryByIdLoader(MappingLoader[int, Category | None]):
 
     def __init__(self, repository: CatalogRepository, records: RecordCache) -> None:
         fetch = through_cache(
-            records, "category", repository.categories_by_ids, encode_record, decode_category
+            records,
+            "category",
+            repository.current.categories_by_ids,
+            encode_record,
+            decode_category,
         )
         super().__init__(fetch, _none)
 
@@ -228,7 +243,7 @@ class RelatedProductsByProductIdLoader(MappingLoader[RelatedKey, list[Product]])
             for first, product_ids in _group_by_second(keys).items():
 
                 async def ranked(ids: list[int], first: int = first) -> dict[int, list[int]]:
-                    found = await repository.related_products(ids, first)
+                    found = await repository.current.related_products(ids, first)
                     records_by_id = {p.id: p for products in found.values() for p in products}
                     for product in records_by_id.values():
                         by_id.prime(product.id, product)

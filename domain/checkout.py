@@ -68,6 +68,7 @@ from domain.payments import (
     ChargeUnknown,
     PaymentGateway,
 )
+from domain.read_consistency import current_reads
 from domain.shipping import Shipping
 
 log = logging.getLogger(__name__)
@@ -175,8 +176,10 @@ class Checkout:
 
     async def complete(self, data: CheckoutInput, viewer_id: int | None) -> CheckoutOutcome:
         """The outcome; its order carries the status token, derived again on a replay
-        (the shopper may never have seen the first answer)."""
-        outcome = await self._complete(data, viewer_id)
+        (the shopper may never have seen the first answer). Every read of it is current
+        (prices, discounts, gift cards, shipping rates): an order snapshots them."""
+        with current_reads():
+            outcome = await self._complete(data, viewer_id)
         if outcome.order is None:
             return outcome
         order = outcome.order

@@ -1,19 +1,34 @@
-"""Engines: a transactional writer and an AUTOCOMMIT reader, plus a statement counter."""
+"""Engines: a transactional writer, AUTOCOMMIT readers (the primary's, and a replica's
+behind a router when DATABASE_READ_URL is set), plus a statement counter.
+
+The rule each repository states by what it calls:
+- `db.writer`: transactions on the primary.
+- `db.primary_reader`: reads that must see a write just made or be current (checkout,
+  staff edits and what answers them, the search indexer, sessions, money).
+- `db.read(work)`: reads that may lag by the replica's bound (catalog pages, search,
+  reviews); the primary when no replica is configured, when it is unhealthy, or inside
+  `domain.read_consistency.current_reads()` (every mutation runs there).
+"""
 
 from __future__ import annotations
 
 import contextvars
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+
+from domain.read_consistency import current_reads_wanted
+from persistence.read_router import ReplicaRouter
+
+T = TypeVar("T")
 
 
 def aware(value: datetime | str) -> datetime:
@@ -51,31 +66,102 @@ class StatementCounter:
             self._current.reset(token)
 
 
+@dataclass(frozen=True, slots=True)
+class ReplicaPolicy:
+    """DATABASE_READ_MAX_LAG_SECONDS, _PROBE_SECONDS and _TIMEOUT_SECONDS."""
+
+    max_lag_seconds: float = 2.0
+    probe_seconds: float = 1.0
+    timeout_seconds: float = 1.0
+
+
 @dataclass
 class Database:
     writer: AsyncEngine
-    reader: AsyncEngine
+    primary_reader: AsyncEngine
     counter: StatementCounter
+    replica: ReplicaRouter | None = None
 
     @property
     def is_postgres(self) -> bool:
         return self.writer.dialect.name == "postgresql"
 
+    @property
+    def reader(self) -> AsyncEngine:
+        """The engine lag-tolerant reads would use now (tools and tests; repositories
+        call `read`, which also retries on the primary)."""
+        return self.primary_reader if self.replica is None else self.replica.engine
+
+    @property
+    def engines(self) -> dict[str, AsyncEngine]:
+        """Every engine by name, for what observes them all (traces, pool gauges)."""
+        engines = {"writer": self.writer, "reader": self.primary_reader}
+        if self.replica is not None:
+            engines["replica"] = self.replica.replica
+        return engines
+
+    async def read(self, work: Callable[[AsyncConnection], Awaitable[T]]) -> T:
+        """`work` on a connection that may lag behind the primary by the replica's bound."""
+        router = self.replica
+        if router is None or current_reads_wanted():
+            async with self.primary_reader.connect() as connection:
+                return await work(connection)
+        return await router.read(work)
+
+    async def replica_replayed(self) -> None:
+        """Wait (bounded) until the replica has replayed every write so far: what a cache
+        keyed on "the data changed" waits for before it says so, or a reader on the
+        replica would compute the old answer under the new key."""
+        if self.replica is not None:
+            await self.replica.wait_replayed()
+
+    async def start(self) -> None:
+        """Start routing to the replica (the primary until then)."""
+        if self.replica is not None:
+            await self.replica.start()
+
     async def dispose(self) -> None:
+        if self.replica is not None:
+            await self.replica.stop()
+            await self.replica.replica.dispose()
         await self.writer.dispose()
-        await self.reader.dispose()
+        await self.primary_reader.dispose()
 
 
-def create_database(url: str, read_url: str | None = None, pool_size: int = 10) -> Database:
+def create_database(
+    url: str,
+    read_url: str | None = None,
+    pool_size: int = 10,
+    policy: ReplicaPolicy | None = None,
+) -> Database:
     counter = StatementCounter()
     writer = _engine(url, pool_size)
-    # Reads run without BEGIN/ROLLBACK around them: one statement, not three. The
+    # Reads run without BEGIN/ROLLBACK around them: one statement, not three. Each
     # reader is its own engine (own pool) set to AUTOCOMMIT once per connection;
     # `execution_options(isolation_level=...)` would set and reset it per checkout.
-    reader = _engine(read_url or url, pool_size, isolation_level="AUTOCOMMIT")
+    primary_reader = _engine(url, pool_size, isolation_level="AUTOCOMMIT")
     counter.attach(writer)
-    counter.attach(reader)
-    return Database(writer=writer, reader=reader, counter=counter)
+    counter.attach(primary_reader)
+    router = None
+    if read_url and read_url != url:
+        policy = policy or ReplicaPolicy()
+        replica = _engine(
+            read_url,
+            pool_size,
+            isolation_level="AUTOCOMMIT",
+            # A replica that does not answer is given up on this fast (asyncpg's default
+            # is 60 s); the read then runs on the primary.
+            connect_args={"timeout": policy.timeout_seconds},
+        )
+        counter.attach(replica)
+        router = ReplicaRouter(
+            replica,
+            primary_reader,
+            max_lag_seconds=policy.max_lag_seconds,
+            probe_seconds=policy.probe_seconds,
+            timeout_seconds=policy.timeout_seconds,
+        )
+    return Database(writer=writer, primary_reader=primary_reader, counter=counter, replica=router)
 
 
 def ensure_sqlite_directory(url: str) -> None:

@@ -26,6 +26,7 @@ from resolvers.checkout import CheckoutMutation, OrderQuery
 from resolvers.customers import CustomerMutation, CustomerQuery
 from resolvers.discounts import DiscountMutation, DiscountQuery
 from resolvers.extensions.cost import CostCache, QueryCost
+from resolvers.extensions.current_reads import MutationsReadCurrent
 from resolvers.extensions.degraded_report import DegradedReport
 from resolvers.extensions.documents import CheckedDocuments, DocumentCache, RuleGroup
 from resolvers.extensions.errors import ErrorPolicy
@@ -103,9 +104,11 @@ def build_schema(
     max_string_length: int = DEFAULT_MAX_STRING_LENGTH,
     document_cache_bytes: int = DOCUMENT_CACHE_BYTES,
     tracer: Tracer | None = None,
+    read_replica: bool = False,
 ) -> strawberry.Schema:
     """The schema and its per-request extensions. Without introspection (production),
-    errors carry no suggestions either: both would describe the schema."""
+    errors carry no suggestions either: both would describe the schema. With a
+    `read_replica`, mutations read the primary."""
     # Rule classes made once for the schema's life (QueryDepthLimiter would make a new
     # class per instance); each group tags its own errors with its code.
     rule_groups = [
@@ -139,6 +142,8 @@ def build_schema(
         # First, so its span encloses the others and ends after QueryCost has said
         # what ran.
         extensions.insert(0, lambda: OperationTracing(tracer=tracer))
+    if read_replica:
+        extensions.append(MutationsReadCurrent)
     config = StrawberryConfig(batching_config={"max_operations": batch_max} if batch_max else None)
     types: list[Any] = [Product, ProductVariant, Category, Review, Customer, CustomerAddress]
     schema = CommerceSchema(

@@ -119,7 +119,8 @@ class SqlCustomerRepository:
 
     async def by_ids(self, ids: Sequence[int]) -> dict[int, Customer]:
         statement = select(*_columns).where(customers.c.id.in_(list(ids)))
-        async with self._db.reader.connect() as connection:
+        # The primary: the viewer of a request right after sign-up or an account change.
+        async with self._db.primary_reader.connect() as connection:
             rows = (await connection.execute(statement)).mappings().all()
         return {row["id"]: self._columns.customer(row) for row in rows}
 

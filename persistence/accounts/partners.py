@@ -87,7 +87,8 @@ class SqlPartnerRepository:
 
     async def active(self) -> list[tuple[str, Partner]]:
         """Every partner not revoked, with its key hash and operations (two statements)."""
-        async with self._db.reader.connect() as connection:
+        # The primary: a key issued or revoked counts from the next refresh.
+        async with self._db.primary_reader.connect() as connection:
             rows = (
                 await connection.execute(select(partners).where(partners.c.revoked_at.is_(None)))
             ).mappings()

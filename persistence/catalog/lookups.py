@@ -17,10 +17,12 @@ from persistence.redis.record_cache import RecordCache
 
 
 class CachedCatalogLookups:
-    """Implements domain.carts.Merchandise and domain.reviews.ProductLookup."""
+    """Implements domain.carts.Merchandise and domain.reviews.ProductLookup. Misses are
+    read from the primary: a cart is priced from records no older than the cache's
+    invalidation, whatever the read replica's lag."""
 
     def __init__(self, repository: CatalogRepository, cache: RecordCache) -> None:
-        self._repository = repository
+        self._repository = repository.current
         self._cache = cache
 
     async def variants(self, ids: Sequence[int]) -> Mapping[int, Variant]:
@@ -47,10 +49,10 @@ class CachedCatalogLookups:
 
 
 class DatabaseCatalogLookups:
-    """Merchandise straight from the database, for checkout: prices must be current."""
+    """Merchandise straight from the primary, for checkout: prices must be current."""
 
     def __init__(self, repository: CatalogRepository) -> None:
-        self._repository = repository
+        self._repository = repository.current
 
     async def variants(self, ids: Sequence[int]) -> Mapping[int, Variant]:
         return await self._repository.variants_by_ids(list(ids))

@@ -19,6 +19,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import RowMapping
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from domain.catalog import (
     Category,
@@ -73,22 +74,39 @@ _sort_columns: dict[ProductSortKey, ColumnElement[Any]] = {
 
 
 class CatalogRepository:
-    """Reads catalog records for loaders and listings (reader engine, no transaction)."""
+    """Reads catalog records for loaders and listings (AUTOCOMMIT, no transaction).
 
-    def __init__(self, db: Database, pii: PiiCipher) -> None:
+    Its reads may lag: they go to the read replica when one is in use. `current` runs
+    the same reads on the primary, for what must be up to date: checkout's prices and
+    stock, and the shared record cache's fills (a cache refilled from a lagging replica
+    after an invalidation would keep the old record for the whole TTL).
+    """
+
+    def __init__(self, db: Database, pii: PiiCipher, *, current: bool = False) -> None:
         self._db = db
         self._pii = pii
         self._pg = db.is_postgres
         self._sql = statements_for(self._pg)
+        self._reads_primary = current
+        self.current: CatalogRepository = self if current else type(self)(db, pii, current=True)
 
     async def _fetch(
         self, statement: Select[Any], parameters: dict[str, Any] | None = None
     ) -> Sequence[RowMapping]:
-        async with self._db.reader.connect() as connection:
-            rows: Sequence[RowMapping] = (
+        if self._reads_primary or self._db.replica is None:  # the hot path: no closure
+            async with self._db.primary_reader.connect() as connection:
+                found: Sequence[RowMapping] = (
+                    (await connection.execute(statement, parameters)).mappings().all()
+                )
+                return found
+
+        async def rows(connection: AsyncConnection) -> Sequence[RowMapping]:
+            routed: Sequence[RowMapping] = (
                 (await connection.execute(statement, parameters)).mappings().all()
             )
-            return rows
+            return routed
+
+        return await self._db.read(rows)
 
     async def _fetch_keys(
         self, statement: Select[Any], keys: Sequence[Any], **parameters: Any

@@ -91,7 +91,8 @@ class SqlReviewRepository:
         statement = statement.order_by(reviews.c.created_at.desc(), reviews.c.id.desc()).limit(
             page.first + 1
         )
-        async with self._db.reader.connect() as connection:
+        # The primary: a shopper's own reviews, read right after writing one.
+        async with self._db.primary_reader.connect() as connection:
             rows = (await connection.execute(statement)).mappings().all()
         return Page.from_rows(
             rows,

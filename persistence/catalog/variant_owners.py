@@ -17,7 +17,8 @@ class SqlVariantOwners:
     async def products_of_variants(self, variant_ids: Sequence[int]) -> dict[int, int]:
         if not variant_ids:
             return {}
-        async with self._db.reader.connect() as connection:
+        # The primary: the search indexer asks right after the write that moved the stock.
+        async with self._db.primary_reader.connect() as connection:
             rows = await connection.execute(
                 select(product_variants.c.id, product_variants.c.product_id).where(
                     product_variants.c.id.in_(list(variant_ids))

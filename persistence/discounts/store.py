@@ -45,7 +45,9 @@ class SqlDiscountStore:
         return await self._select(discounts.c.code.in_(list(codes))) if codes else []
 
     async def _select(self, condition: Any) -> list[Discount]:
-        async with self._db.reader.connect() as connection:
+        # May lag: carts keep these for DISCOUNT_CACHE_SECONDS anyway; checkout runs
+        # inside current_reads(), which sends this to the primary.
+        async def found(connection: AsyncConnection) -> list[Discount]:
             rows = (
                 await connection.execute(
                     select(*_COLUMNS).where(condition).order_by(discounts.c.id)
@@ -53,10 +55,12 @@ class SqlDiscountStore:
             ).mappings()
             return [discount_of(row) for row in rows]
 
+        return await self._db.read(found)
+
     async def used_by(self, keys: Sequence[str], discount_ids: Collection[int]) -> frozenset[int]:
         if not keys or not discount_ids:
             return frozenset()
-        async with self._db.reader.connect() as connection:
+        async with self._db.primary_reader.connect() as connection:  # what checkout counts
             found = await connection.execute(
                 select(discount_redemptions.c.discount_id)
                 .where(
@@ -160,7 +164,7 @@ class SqlDiscountStore:
     async def existing(
         self, product_ids: Collection[int], category_ids: Collection[int]
     ) -> tuple[frozenset[int], frozenset[int]]:
-        async with self._db.reader.connect() as connection:
+        async with self._db.primary_reader.connect() as connection:  # a staff edit's check
             found_products = (
                 await connection.execute(
                     select(products.c.id).where(products.c.id.in_(list(product_ids)))

@@ -48,7 +48,7 @@ class EventGauges:
         return 0
 
     async def _outbox_age(self) -> None:
-        async with self._db.reader.connect() as connection:
+        async with self._db.primary_reader.connect() as connection:
             oldest = (
                 await connection.execute(
                     select(func.min(outbox.c.created_at)).where(outbox.c.published_at.is_(None))
@@ -77,7 +77,7 @@ class EventGauges:
 
 
 def sample_pools(db: Database, metrics: Metrics) -> None:
-    for engine_name, engine in (("writer", db.writer), ("reader", db.reader)):
+    for engine_name, engine in db.engines.items():
         for state, value in pool_usage(engine).items():
             metrics.db_pool.labels(engine_name, state).set(value)
 

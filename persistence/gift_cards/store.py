@@ -89,7 +89,7 @@ class SqlGiftCardStore:
         return _card(row)
 
     async def by_digests(self, digests: Sequence[str]) -> Mapping[str, GiftCard]:
-        async with self._db.reader.connect() as connection:
+        async with self._db.primary_reader.connect() as connection:  # balances: money
             rows = (
                 await connection.execute(
                     select(*_COLUMNS).where(gift_cards.c.code_digest.in_(list(digests)))
@@ -98,7 +98,7 @@ class SqlGiftCardStore:
             return {row["code_digest"]: _card(row) for row in rows}
 
     async def by_ids(self, ids: Sequence[int]) -> Mapping[int, GiftCard]:
-        async with self._db.reader.connect() as connection:
+        async with self._db.primary_reader.connect() as connection:  # balances: money
             rows = (
                 await connection.execute(select(*_COLUMNS).where(gift_cards.c.id.in_(list(ids))))
             ).mappings()

@@ -11,6 +11,10 @@ slots, and answers spread over the nodes rather than crowding one slot). The pro
 in a result are still read live by the loaders, so prices and stock shown are never
 from here.
 
+With a read replica, the generation is bumped only once the replica has replayed the
+index write (or the staleness bound has passed): bumped earlier, a search there would
+compute the old answer and keep it under the new generation for the whole TTL.
+
 Not cached: answers from a fallback engine (the primary may be back any moment). Redis
 trouble: the index answers directly, with a logged warning, and the cache is not asked
 for `retry_after_seconds`.
@@ -21,7 +25,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import astuple
 from typing import Any
 
@@ -52,8 +56,10 @@ class CachedSearchIndex:
         timeout_seconds: float,
         namespace: str,
         retry_after_seconds: float = 5.0,
+        settle: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
         self._inner = inner
+        self._settle = settle
         self._redis = redis
         self._ttl = ttl_seconds
         self._timeout = timeout_seconds
@@ -109,6 +115,8 @@ class CachedSearchIndex:
             await closer()
 
     async def _bump(self) -> None:
+        if self._settle is not None:
+            await self._settle()  # the read replica has the change: searches there see it
         # Raised, not swallowed: the indexer retries the event, so a cache that could not
         # be told about a change is not left serving the old answers for a whole TTL.
         async with asyncio.timeout(self._timeout):

@@ -47,7 +47,7 @@ async def iter_search_documents(
 
 
 async def search_documents_exist(db: Database) -> bool:
-    async with db.reader.connect() as connection:
+    async with db.primary_reader.connect() as connection:
         found = await connection.scalar(select(search_documents.c.product_id).limit(1))
         return found is not None
 

@@ -142,8 +142,12 @@ class SqlSearchIndex:
         after = (
             decode_cursor(ordering, request.after, arity=2) if request.after is not None else None
         )
-        async with self._db.reader.connect() as connection:
-            rows, counts = await self._run(connection, request, match, filters, after)
+
+        # May lag: a search may miss a change by the read replica's staleness bound.
+        async def run(connection: AsyncConnection) -> tuple[Any, Any]:
+            return await self._run(connection, request, match, filters, after)
+
+        rows, counts = await self._db.read(run)
         total = 0
         facet_counts: list[FacetCount] = []
         for facet, value, label, count in counts:

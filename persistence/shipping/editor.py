@@ -224,7 +224,7 @@ async def _zone(connection: AsyncConnection, zone_id: int) -> ShippingZone:
 async def read_zones(db: Database) -> list[ShippingZone]:
     """Every zone with its countries and methods, three statements per zone: for tools
     and tests, not for a request path."""
-    async with db.reader.connect() as connection:
+    async with db.primary_reader.connect() as connection:
         ids = (
             await connection.execute(select(shipping_zones.c.id).order_by(shipping_zones.c.id))
         ).scalars()

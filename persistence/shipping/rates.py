@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from sqlalchemy import RowMapping, and_, select
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from domain.shipping import ShippingMethod
 from persistence.db import Database
@@ -51,8 +52,12 @@ class SqlShippingRates:
             .where(shipping_zone_countries.c.country_code == country_code)
             .order_by(shipping_methods.c.id)
         )
-        async with self._db.reader.connect() as connection:
-            rows = (await connection.execute(query)).mappings().all()
+
+        # May lag (a cart's shipping options); checkout runs inside current_reads().
+        async def found(connection: AsyncConnection) -> Sequence[RowMapping]:
+            return (await connection.execute(query)).mappings().all()
+
+        rows = await self._db.read(found)
         if not rows:
             return None
         return [method_from_row(row) for row in rows if row["id"] is not None]
