@@ -87,7 +87,7 @@ from persistence.catalog.lookups import CachedCatalogLookups, DatabaseCatalogLoo
 from persistence.catalog.repository import CatalogRepository
 from persistence.catalog.reviews import SqlReviewRepository
 from persistence.catalog.variant_owners import SqlVariantOwners
-from persistence.db import Database, ReplicaPolicy, create_database
+from persistence.db import Database, ReplicaPolicy, create_database, database_unavailable
 from persistence.discounts.store import SqlDiscountStore
 from persistence.events.consumer import ConsumerPolicy, StreamConsumer
 from persistence.events.relay import OutboxRelay
@@ -641,6 +641,7 @@ class GraphQLView(PersistedQueryHttp, GraphQLOverHttp, WellFormedRequests, Graph
                 document_cache_bytes=settings.document_cache_bytes,
                 tracer=None if tracing is None else tracing.tracer,
                 read_replica=settings.database_read_url is not None,
+                backend_unavailable=database_unavailable,
             ),
             graphql_ide="graphiql" if settings.graphiql_enabled else None,
         )

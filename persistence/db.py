@@ -22,6 +22,7 @@ from typing import Any, TypeVar
 
 import orjson
 from sqlalchemy import event
+from sqlalchemy import exc as sqlalchemy_exc
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
@@ -219,3 +220,28 @@ def pool_usage(engine: AsyncEngine) -> dict[str, int]:
         "capacity": int(size()) + int(getattr(pool, "_max_overflow", 0)),
         "waiting": waiting,
     }
+
+
+# SQLSTATE classes and codes that say "the database cannot serve now", not "this query is
+# wrong": connection exceptions (08), too many connections and other lack of resources
+# (53), and an administrator's or a crash's shutdown, or a server still starting (57P0x).
+_UNAVAILABLE_SQLSTATE_CLASSES = ("08", "53")
+_UNAVAILABLE_SQLSTATES = frozenset({"57P01", "57P02", "57P03"})
+
+
+def database_unavailable(error: BaseException) -> bool:
+    """Whether `error` means the database could not be reached or could not take us (refused,
+    dropped, full, shutting down, or no pooled connection free in time): what a client should
+    get as SERVICE_UNAVAILABLE and retry, rather than an internal error."""
+    if isinstance(error, sqlalchemy_exc.TimeoutError):  # no pooled connection in time
+        return True
+    if isinstance(error, sqlalchemy_exc.DBAPIError):
+        if error.connection_invalidated:
+            return True
+        driver = getattr(error.orig, "driver_exception", error.orig)
+        state = getattr(driver, "sqlstate", None)
+        if isinstance(state, str):
+            return state[:2] in _UNAVAILABLE_SQLSTATE_CLASSES or state in _UNAVAILABLE_SQLSTATES
+        return isinstance(driver, OSError)
+    # asyncpg raises the socket's own error when nothing listens (SQLAlchemy passes it on).
+    return isinstance(error, OSError)

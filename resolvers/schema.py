@@ -105,6 +105,7 @@ def build_schema(
     document_cache_bytes: int = DOCUMENT_CACHE_BYTES,
     tracer: Tracer | None = None,
     read_replica: bool = False,
+    backend_unavailable: Callable[[BaseException], bool] | None = None,
 ) -> strawberry.Schema:
     """The schema and its per-request extensions. Without introspection (production),
     errors carry no suggestions either: both would describe the schema. With a
@@ -130,7 +131,9 @@ def build_schema(
             max_tokens=max_tokens,
             hide_suggestions=not introspection,
         ),
-        lambda: ErrorPolicy(expose_details=expose_error_details),
+        lambda: ErrorPolicy(
+            expose_details=expose_error_details, backend_unavailable=backend_unavailable
+        ),
         # Refuses bad strings before QueryCost, which still charges the refused request.
         lambda: InputGuard(documents=documents, max_length=max_string_length),
         lambda: QueryCost(maximum=max_cost, cache=costs),

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from graphql import GraphQLError, GraphQLSyntaxError
@@ -25,9 +25,19 @@ RETRY_AFTER_SECONDS = 1
 
 
 class ErrorPolicy(SchemaExtension):
-    def __init__(self, *, expose_details: bool = False) -> None:
+    """`backend_unavailable` tells an outage (the database refused, dropped or could not
+    take the request) from a bug: the client gets SERVICE_UNAVAILABLE (503 when nothing
+    answered) and retries, a load balancer sees the failure, and no error id is minted."""
+
+    def __init__(
+        self,
+        *,
+        expose_details: bool = False,
+        backend_unavailable: Callable[[BaseException], bool] | None = None,
+    ) -> None:
         super().__init__()
         self._expose_details = expose_details
+        self._backend_unavailable = backend_unavailable
 
     def on_operation(self) -> Iterator[None]:
         yield
@@ -66,6 +76,13 @@ class ErrorPolicy(SchemaExtension):
         if original is None or isinstance(original, GraphQLError):
             return _with(
                 error, error.message, {**(error.extensions or {}), "code": _protocol_code(error)}
+            )
+        if self._backend_unavailable is not None and self._backend_unavailable(original):
+            log.warning("backend unavailable at %s: %r", error.path, original)
+            return _with(
+                error,
+                "a backing service is unavailable; retry shortly",
+                {"code": ErrorCode.SERVICE_UNAVAILABLE.value},
             )
         error_id = uuid.uuid4().hex
         log.error(
