@@ -1,4 +1,4 @@
-"""A do-nothing OTLP/HTTP collector for bench/ab/traces.sh: reads each export, answers
+"""A do-nothing OTLP/HTTP collector for bench/ab/run.sh: reads each export, answers
 200, counts spans' bytes (so the traced server pays a real export, the sink almost
 nothing). Usage: python bench/ab/otlp_sink.py PORT"""
 

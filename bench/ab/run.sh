@@ -5,7 +5,9 @@
 # of the sums and the median of the per-round ratios.
 # BEFORE "." compares this tree with itself under two configurations: BEFORE_ENV and
 # AFTER_ENV (space-separated NAME=value settings) are added to each side's environment, e.g.
-#   AFTER_ENV="METRICS_TOKEN=t OTEL_TRACES_EXPORTER=otlp" bench/ab/run.sh . 8
+#   AFTER_ENV="METRICS_TOKEN=0123456789abcdef OTEL_TRACES_EXPORTER=otlp" bench/ab/run.sh . 8
+# A side that exports traces over OTLP sends them to a do-nothing local collector
+# (otlp_sink.py on 127.0.0.1:8793, started here), so it pays a real export.
 # Needs the bench database (make bench seeds commerce_bench once) and wrk.
 # Usage (from the project root): bench/ab/run.sh BEFORE [ROUNDS=8] [SECONDS=8] [CONNS=16]
 set -eu
@@ -27,8 +29,12 @@ serve() { # dir port redis-db extra-settings
     --loop uvloop --http httptools --no-access-log >"$OLD.$2.log" 2>&1 &
   echo $!
 }
-A=$(serve "$OLD_TREE" 8731 7 "${BEFORE_ENV:-}"); B=$(serve "$P" 8732 8 "${AFTER_ENV:-}")
-trap 'kill -- -$A -$B 2>/dev/null; [ $SAME = 1 ] || git -C "$P" worktree remove --force "$OLD"' EXIT
+S=0
+case "${BEFORE_ENV:-} ${AFTER_ENV:-}" in *OTEL_TRACES_EXPORTER=otlp*)
+  setsid "$PY/python" "$HERE/otlp_sink.py" 8793 >"$OLD.sink.log" 2>&1 & S=$!;; esac
+SINK=OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:8793
+A=$(serve "$OLD_TREE" 8731 7 "$SINK ${BEFORE_ENV:-}"); B=$(serve "$P" 8732 8 "$SINK ${AFTER_ENV:-}")
+trap 'kill -- -$A -$B 2>/dev/null; [ $S = 0 ] || kill -- -$S 2>/dev/null; [ $SAME = 1 ] || git -C "$P" worktree remove --force "$OLD"' EXIT
 for port in 8731 8732; do
   for _ in $(seq 60); do curl -s -o /dev/null "127.0.0.1:$port/healthz" && break; sleep 0.5; done
 done
