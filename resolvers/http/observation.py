@@ -30,7 +30,7 @@ OUTCOMES = ("ok", "degraded", "rejected", "throttled", "error")
 def outcome_of(state: RequestState | None, status: int) -> str:
     """One of OUTCOMES: a server failure, a refusal for the rate limit, a client's
     mistake or refused document, a partial screen, or a complete answer."""
-    if status >= 500 or (state is not None and state.error_ids):
+    if status >= 500 or (state is not None and (state.error_ids or state.service_unavailable)):
         return "error"
     if state is None:
         return "rejected" if status >= 400 else "ok"
