@@ -20,12 +20,12 @@ if [ "$BEFORE" = . ]; then SAME=1; OLD_TREE=$P; else SAME=0; OLD_TREE=$OLD
 KEY=$("$PY/python" -c 'import base64;print(base64.urlsafe_b64encode(b"k"*32).decode())')
 serve() { # dir port redis-db extra-settings
   # shellcheck disable=SC2086
-  env $4 DATABASE_URL=postgresql+asyncpg://postgres@127.0.0.1:5432/commerce_bench \
+  env DATABASE_URL=postgresql+asyncpg://postgres@127.0.0.1:5432/commerce_bench \
     REDIS_URL=redis://127.0.0.1:6379/$3 ENVIRONMENT=production PAYMENT_GATEWAY=test \
     PII_ENCRYPTION_KEYS=$KEY PII_INDEX_KEY=bench-blind-index-key-not-for-real-data \
     ORDER_STATUS_TOKEN_KEY=bench-order-status-token-key-not-for-real-data \
     GIFT_CARD_CODE_KEY=bench-gift-card-code-key-not-for-real-data RATE_LIMIT_CAPACITY=1000000000 RATE_LIMIT_RESTORE_RATE=1000000000 \
-    LOG_LEVEL=WARNING setsid "$PY/uvicorn" app:app --app-dir "$1" --port "$2" --workers 2 \
+    LOG_LEVEL=WARNING $4 setsid "$PY/uvicorn" app:app --app-dir "$1" --port "$2" --workers 2 \
     --loop uvloop --http httptools --no-access-log >"$OLD.$2.log" 2>&1 &
   echo $!
 }
