@@ -14,6 +14,7 @@ import os
 import sys
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 import pytest
@@ -140,10 +141,15 @@ async def clean(db: Database, redis: RedisClient) -> None:
 
 @pytest.fixture
 def settings(database_url: str, shared_redis_url: str) -> Settings:
+    return settings_for(database_url, shared_redis_url)
+
+
+def settings_for(database_url: str, redis_url: str, **overrides: Any) -> Settings:
+    """What every test app runs with: the test keys, fast passwords, no rate limits."""
     return Settings(
         environment="test",
         database_url=database_url,
-        redis_url=shared_redis_url,
+        redis_url=redis_url,
         expose_statement_count=True,
         pii_encryption_keys=TEST_PII_KEY,
         pii_index_key=TEST_PII_INDEX_KEY,
@@ -152,7 +158,7 @@ def settings(database_url: str, shared_redis_url: str) -> Settings:
         # Tests send many requests from one address; test_rate_limits.py sets real limits.
         rate_limit_capacity=1e9,
         rate_limit_restore_rate=1e9,
-        **FAST_PASSWORDS,
+        **{**FAST_PASSWORDS, **overrides},
     )
 
 

@@ -27,14 +27,7 @@ from persistence.tables import metadata
 from schema.global_id import encode_gid
 from settings import Settings
 from tests.client import AppClient, running_app
-from tests.conftest import (
-    FAST_PASSWORDS,
-    TEST_GIFT_CARD_CODE_KEY,
-    TEST_PII_INDEX_KEY,
-    TEST_PII_KEY,
-    TEST_REDIS_URL,
-    TEST_STATUS_TOKEN_KEY,
-)
+from tests.conftest import TEST_REDIS_URL, settings_for
 from tests.factories import CatalogFactory, MadeProduct
 from tests.pg_replica import (
     ReplicaPair,
@@ -135,22 +128,13 @@ class Standby:
 
 
 def replica_settings(pair: ReplicaPair) -> Settings:
-    return Settings(
-        environment="test",
-        database_url=pair.primary_url,
+    return settings_for(
+        pair.primary_url,
+        TEST_REDIS_URL,
         database_read_url=pair.standby_url,
         database_read_max_lag_seconds=MAX_LAG,
         database_read_probe_seconds=PROBE,
         database_read_timeout_seconds=TIMEOUT,
-        redis_url=TEST_REDIS_URL,
-        expose_statement_count=True,
-        pii_encryption_keys=TEST_PII_KEY,
-        pii_index_key=TEST_PII_INDEX_KEY,
-        order_status_token_key=TEST_STATUS_TOKEN_KEY,
-        gift_card_code_key=TEST_GIFT_CARD_CODE_KEY,
-        rate_limit_capacity=1e9,
-        rate_limit_restore_rate=1e9,
-        **FAST_PASSWORDS,
     )
 
 
