@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import orjson
+from opentelemetry.instrumentation.utils import is_instrumentation_enabled
 from redis.asyncio import Redis, RedisCluster
 from redis.asyncio.cluster import ClusterNode
 from redis.asyncio.retry import Retry
@@ -692,7 +693,7 @@ class GraphQLView(PersistedQueryHttp, GraphQLOverHttp, WellFormedRequests, Graph
             rate_limit=None if partner is None else self.settings.partner_tiers.get(partner.tier),
             search=container.search,
         )
-        if self._tracing is not None:
+        if self._tracing is not None and is_instrumentation_enabled():  # sampled in
             trace_loaders(
                 (context.loaders, context.order_loaders, context.address_by_id),
                 self._tracing.tracer,

@@ -5,7 +5,8 @@ It records what ran, from the RequestState QueryCost fills: the operation's name
 type, the document's SHA-256 (never its text, never the variables), its static cost,
 whether it was throttled, the calling partner's name and the signed-in customer's
 opaque id when the request looked it up anyway. Nothing else about a person. In the
-schema only when tracing is on.
+schema only when tracing is on; inside a request the sampler left out (instrumentation
+suppressed, see resolvers/http/tracing.py) it does nothing at all.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterator
 
+from opentelemetry.instrumentation.utils import is_instrumentation_enabled
 from opentelemetry.trace import Status, StatusCode, Tracer
 from strawberry.extensions import SchemaExtension
 
@@ -26,6 +28,9 @@ class OperationTracing(SchemaExtension):
         self._tracer = tracer
 
     def on_operation(self) -> Iterator[None]:
+        if not is_instrumentation_enabled():
+            yield
+            return
         with self._tracer.start_as_current_span("graphql.operation") as span:
             yield
             if not span.is_recording():  # sampled out: nothing to describe

@@ -6,10 +6,17 @@ records the method, the route (our few fixed ones; anything else is not a route,
 junk paths cannot multiply span names), the status and the request id. Never the query
 string: a GET query carries the document and its variables. Added to the app only when
 tracing is on.
+
+The sampler decides here, once per request. A request it leaves out runs with
+instrumentation suppressed, so no SQL, Redis, loader, operation, gateway or search hook
+below does any work for spans nobody keeps (a sampled-out request costs one
+non-recording span). Its span context still travels: the outbox rows it writes carry
+the `traceparent`, unsampled, so the relay and the consumers decide for themselves.
 """
 
 from __future__ import annotations
 
+from opentelemetry.instrumentation.utils import suppress_instrumentation
 from opentelemetry.trace import SpanKind, Status, StatusCode, Tracer
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -44,6 +51,10 @@ class TracingMiddleware:
             kind=SpanKind.SERVER,
             attributes={"http.request.method": method},
         ) as span:
+            if not span.is_recording():
+                with suppress_instrumentation():
+                    await self.app(scope, receive, send)
+                return
             if route:
                 span.set_attribute("http.route", route)
 

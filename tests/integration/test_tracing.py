@@ -9,9 +9,10 @@ from typing import Any
 
 import pytest
 from opentelemetry.instrumentation.sqlalchemy.engine import _after_cur_exec
-from opentelemetry.sdk.trace import ReadableSpan
+from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.sdk.trace.sampling import ALWAYS_ON, ParentBased, Sampler, SamplingResult
 from opentelemetry.trace import SpanKind
 from redis.asyncio import Redis
 from sqlalchemy import event, select
@@ -231,6 +232,84 @@ async def test_a_junk_path_is_a_span_without_a_route(traced: AppClient, traces: 
     [span] = [s for s in traces.spans if s.kind is SpanKind.SERVER]
     assert span.name == "GET"
     assert span.attributes is not None and span.attributes["http.response.status_code"] == 404
+
+
+# -- sampled out ------------------------------------------------------------------------
+
+
+class AskedSampler(Sampler):
+    """The default sampler (parent based, always on), noting every span it is asked
+    about: each question is a hook that ran."""
+
+    def __init__(self) -> None:
+        self.asked: list[str] = []
+        self._decide = ParentBased(ALWAYS_ON)
+
+    def should_sample(
+        self, parent_context: Any, trace_id: int, name: str, *args: Any, **kwargs: Any
+    ) -> SamplingResult:
+        self.asked.append(name)
+        return self._decide.should_sample(parent_context, trace_id, name, *args, **kwargs)
+
+    def get_description(self) -> str:
+        return "asked"
+
+
+async def test_a_request_the_sampler_leaves_out_runs_no_hook_and_still_passes_its_context_on(
+    settings: Settings, db: Database, clean: None
+) -> None:
+    sampler = AskedSampler()
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider(sampler=sampler)
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    mug = await CatalogFactory(db).product("Mug", prices=[1200], stock=[10])
+    unsampled = {"traceparent": f"00-{CALLER_TRACE}-{CALLER_SPAN}-00"}
+    async with running_app(settings, tracing=Tracing(provider)) as client:
+        cart_id = await ready_cart(client, [(mug, 1)])
+        sampler.asked.clear()
+
+        listing = await client.http.post(
+            "/graphql",
+            json={"query": screen_query("listing_screen"), "variables": {"first": 5}},
+            headers=unsampled,
+        )
+        placed = await client.http.post(
+            "/graphql",
+            json={
+                "query": CHECKOUT,
+                "variables": {
+                    "input": {
+                        "cartId": cart_id,
+                        "idempotencyKey": "unsampled-checkout-01",
+                        "paymentMethod": "pm_card_visa",
+                    }
+                },
+            },
+            headers=unsampled,
+        )
+        asked_unsampled = list(sampler.asked)
+        sampler.asked.clear()
+        await client.query(screen_query("listing_screen"), {"first": 5})  # sampled in
+
+    assert listing.status_code == 200 and len(listing.json()["data"]["products"]["edges"]) == 1
+    assert placed.json()["data"]["checkoutComplete"]["order"]["status"] == "PAID", placed.text
+    # One question per request (its SERVER span): no operation, loader, SQL, Redis or
+    # payment span was even started, and nothing was exported.
+    assert asked_unsampled == ["POST /graphql", "POST /graphql"]
+    assert exporter.get_finished_spans() != ()  # the sampled-in listing's, below
+    assert not any(
+        s.context.trace_id == int(CALLER_TRACE, 16) for s in exporter.get_finished_spans()
+    )
+    # A request sampled in asks about all of them.
+    assert "graphql.operation" in sampler.asked
+    assert any(name.startswith("loader ") for name in sampler.asked)
+    assert len(sampler.asked) > 5
+    # The events of the unsampled checkout still name its trace, unsampled ("-00"), so
+    # the relay and the consumers link to it and decide for themselves.
+    async with db.reader.connect() as connection:
+        stored = (await connection.execute(select(outbox.c.trace_context))).scalars().all()
+    assert stored and all(c["traceparent"].startswith(f"00-{CALLER_TRACE}-") for c in stored)
+    assert all(c["traceparent"].endswith("-00") for c in stored)
 
 
 # -- checkout, events, consumers -------------------------------------------------------
