@@ -14,14 +14,14 @@ variables, a search's words, a card token or anyone's email.
 
 from __future__ import annotations
 
-from collections.abc import Coroutine, Sequence
-from contextlib import AbstractContextManager, nullcontext
+from collections.abc import Coroutine, Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from typing import Any
 
 from opentelemetry import metrics, trace
 from opentelemetry.instrumentation.redis import RedisInstrumentor
 from opentelemetry.instrumentation.sqlalchemy.engine import EngineTracer
-from opentelemetry.instrumentation.utils import is_instrumentation_enabled
+from opentelemetry.instrumentation.utils import is_instrumentation_enabled, suppress_instrumentation
 from opentelemetry.sdk.resources import SERVICE_NAME, Resource
 from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter, SpanExporter
@@ -136,6 +136,18 @@ def _exporter(name: str) -> SpanExporter:
     from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 
     return OTLPSpanExporter()
+
+
+@contextmanager
+def hooks_only_if_recorded(span: trace.Span) -> Iterator[None]:
+    """Inside, the SQL, Redis, loader, operation, gateway and search hooks run only if
+    this span is recorded: under a span the sampler left out they are suppressed, so
+    they do no work for spans nobody keeps. (The span's context still travels.)"""
+    if span.is_recording():
+        yield
+        return
+    with suppress_instrumentation():
+        yield
 
 
 def _span(tracer: Tracer, name: str, **options: Any) -> AbstractContextManager[trace.Span]:

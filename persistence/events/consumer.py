@@ -37,6 +37,7 @@ from opentelemetry.trace import SpanKind, Tracer
 from redis.exceptions import ResponseError
 
 from domain.events import Event, EventHandler, MalformedEvent
+from integrations.tracing import hooks_only_if_recorded
 from persistence.events.relay import stream_of
 from persistence.events.trace_context import from_stream_fields, links_to, new_trace, untraced
 from persistence.redis.client import RedisClient
@@ -265,7 +266,8 @@ class StreamConsumer:
                     "messaging.destination.name": ",".join(sorted({e.topic for e in events})),
                     "commerce.event.ids": [e.id for e in events][:100],
                 },
-            ),
+            ) as span,
+            hooks_only_if_recorded(span),
         ):
             await self.handler.handle(events)
 

@@ -16,10 +16,11 @@ the `traceparent`, unsampled, so the relay and the consumers decide for themselv
 
 from __future__ import annotations
 
-from opentelemetry.instrumentation.utils import suppress_instrumentation
 from opentelemetry.trace import SpanKind, Status, StatusCode, Tracer
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from integrations.tracing import hooks_only_if_recorded
 
 _PROPAGATOR = TraceContextTextMapPropagator()
 _TRACE_HEADERS = {b"traceparent": "traceparent", b"tracestate": "tracestate"}
@@ -52,7 +53,7 @@ class TracingMiddleware:
             attributes={"http.request.method": method},
         ) as span:
             if not span.is_recording():
-                with suppress_instrumentation():
+                with hooks_only_if_recorded(span):
                     await self.app(scope, receive, send)
                 return
             if route:

@@ -12,7 +12,13 @@ from opentelemetry.instrumentation.sqlalchemy.engine import _after_cur_exec
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-from opentelemetry.sdk.trace.sampling import ALWAYS_ON, ParentBased, Sampler, SamplingResult
+from opentelemetry.sdk.trace.sampling import (
+    ALWAYS_OFF,
+    ALWAYS_ON,
+    ParentBased,
+    Sampler,
+    SamplingResult,
+)
 from opentelemetry.trace import SpanKind
 from redis.asyncio import Redis
 from sqlalchemy import event, select
@@ -310,6 +316,37 @@ async def test_a_request_the_sampler_leaves_out_runs_no_hook_and_still_passes_it
         stored = (await connection.execute(select(outbox.c.trace_context))).scalars().all()
     assert stored and all(c["traceparent"].startswith(f"00-{CALLER_TRACE}-") for c in stored)
     assert all(c["traceparent"].endswith("-00") for c in stored)
+
+
+async def test_a_consumer_batch_the_sampler_leaves_out_runs_no_hook(
+    settings: Settings, db: Database, redis: Redis, clean: None
+) -> None:
+    sampler = AskedSampler()
+    sampler._decide = ParentBased(ALWAYS_OFF)
+    provider = TracerProvider(sampler=sampler)
+    exporter = InMemorySpanExporter()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    tracing = Tracing(provider)
+    own = Redis.from_url(settings.redis_url.get_secret_value())
+    tracing.instrument_redis(own)
+
+    class Looking(RecordingHandler):
+        async def handle(self, events: Sequence[Any]) -> None:
+            await own.get("looked-up")  # a Redis call: a hook, were it not suppressed
+            await super().handle(events)
+
+    try:
+        await emit_rows(db, "OrderPaid", [{"order_id": 1, "amount": 1200}])
+        await OutboxRelay(db, redis).drain()
+        handler = Looking("sampled-out-test", ("OrderPaid",))
+        consumer = StreamConsumer(redis, handler, ConsumerPolicy(**FAST), tracer=tracing.tracer)
+        sampler.asked.clear()
+        await consume_until(consumer, lambda: len(handler.handled) == 1)
+    finally:
+        await own.aclose()
+
+    assert sampler.asked == ["sampled-out-test process"]  # not GET
+    assert exporter.get_finished_spans() == ()
 
 
 # -- checkout, events, consumers -------------------------------------------------------
