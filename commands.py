@@ -304,7 +304,7 @@ async def _webhook_create(settings: Settings, partner: str, url: str, events: st
     from integrations.webhook_http import AddressRefused, resolve_checked
 
     allow_private = settings.webhook_allow_private_addresses
-    names, events_problem = check_events(events.split(",")[:100])
+    names, events_problem = check_events(events.split(","))
     target, url_problem = check_url(url, allow_private=allow_private)
     problems = [p for p in (url_problem, events_problem) if p is not None]
     if not NAME_PATTERN.match(partner):

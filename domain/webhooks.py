@@ -302,8 +302,13 @@ def check_url(url: str, *, allow_private: bool) -> tuple[WebhookTarget | None, s
 _HOST_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789-.")
 
 
+MAX_EVENT_NAMES = 20
+
+
 def check_events(names: Sequence[str]) -> tuple[list[str], str | None]:
     """The distinct event names, in the given order, or why they are refused."""
+    if len(names) > MAX_EVENT_NAMES:
+        return [], f"events: at most {MAX_EVENT_NAMES} names"
     wanted = list(dict.fromkeys(n.strip() for n in names if n.strip()))
     if not wanted:
         return [], f"events: name one or more of {', '.join(PARTNER_EVENTS)}"
