@@ -5,6 +5,11 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import shutil
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -20,6 +25,7 @@ from domain.webhooks import (
     signature,
     verify_signature,
 )
+from settings import Settings
 
 
 @pytest.mark.parametrize(
@@ -176,3 +182,64 @@ def test_retries_back_off_exponentially_with_jitter_up_to_the_cap() -> None:
         attempts += 1
         waited += policy.delay(attempts, 1.0)
     assert 25 <= attempts <= 35
+
+
+def test_production_refuses_webhooks_to_private_addresses() -> None:
+    from pydantic import ValidationError
+
+    from tests.unit.test_settings_secrets import SECRETS
+
+    production = {"_env_file": None, "environment": "production", "payment_gateway": "stripe"}
+    assert not Settings(**production, **SECRETS).webhook_allow_private_addresses
+    with pytest.raises(ValidationError, match="WEBHOOK_ALLOW_PRIVATE_ADDRESSES"):
+        Settings(**production, **SECRETS, webhook_allow_private_addresses=True)
+    assert Settings(_env_file=None, environment="test", webhook_allow_private_addresses=True)
+
+
+DOCS = Path(__file__).resolve().parents[2] / "docs" / "webhooks.md"
+
+
+def _docs_block(language: str) -> str:
+    text = DOCS.read_text()
+    start = text.index(f"```{language}\n") + len(language) + 4
+    return text[start : text.index("```", start)]
+
+
+def _signed(secret: str) -> tuple[str, bytes]:
+    body = b'{"id":"evt_5.OrderPaid","type":"OrderPaid","data":{"order":"o"}}'
+    return signature(secret, int(time.time()), body), body
+
+
+def test_the_python_verification_in_the_partner_guide_accepts_our_signature_only() -> None:
+    namespace: dict[str, Any] = {}
+    exec(_docs_block("python"), namespace)  # the guide's code, as a partner pastes it
+    verify = namespace["verify"]
+    header, body = _signed("whsec_guide")
+
+    assert verify("whsec_guide", header, body) is True
+    assert verify("whsec_other", header, body) is False
+    assert verify("whsec_guide", header, body + b"x") is False
+    assert verify("whsec_guide", signature("whsec_guide", 1_000, body), body) is False  # old
+
+
+@pytest.mark.skipif(shutil.which("node") is None, reason="needs node")
+def test_the_node_verification_in_the_partner_guide_accepts_our_signature_only(
+    tmp_path: Path,
+) -> None:
+    code = _docs_block("js").split("app.post(")[0]  # the function, not the Express route
+    header, body = _signed("whsec_guide")
+    script = tmp_path / "verify.js"
+    script.write_text(
+        code
+        + "const [secret, header, body] = process.argv.slice(2);\n"
+        + "console.log([verify(secret, header, Buffer.from(body)),"
+        + " verify('whsec_other', header, Buffer.from(body)),"
+        + " verify(secret, header, Buffer.from(body + 'x'))].join(','));\n"
+    )
+
+    done = subprocess.run(
+        ["node", str(script), "whsec_guide", header, body.decode()],
+        capture_output=True, text=True, timeout=30, check=True,
+    )  # fmt: skip
+
+    assert done.stdout.strip() == "true,false,false"
