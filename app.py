@@ -976,6 +976,13 @@ def build_event_worker(container: Container) -> EventWorker:
             ("orders-expire", container.orders.expire_unpaid),
             ("idempotency-cleanup", container.checkout.delete_expired_keys),
             ("outbox-cleanup", functools.partial(outbox_relay.delete_published, kept)),
+            (
+                "webhook-deliveries-cleanup",
+                functools.partial(
+                    container.webhooks.delete_finished,
+                    timedelta(days=settings.webhook_delivery_retention_days),
+                ),
+            ),
         ],
         jobs_every_seconds=settings.housekeeping_every_seconds,
         interval_jobs=[

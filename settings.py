@@ -241,6 +241,8 @@ class Settings(BaseSettings):
     webhook_retry_max_seconds: float = Field(default=3600.0, gt=0)
     webhook_retry_window_seconds: float = Field(default=24 * 3600.0, gt=0)
     webhook_disable_after_days: float = Field(default=5.0, gt=0)
+    # Housekeeping deletes succeeded and failed deliveries older than this.
+    webhook_delivery_retention_days: int = Field(default=30, ge=1)
     # Webhooks may reach private, loopback and link-local addresses: for tests and a
     # developer's machine only; production refuses to start with it.
     webhook_allow_private_addresses: bool = False

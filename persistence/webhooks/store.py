@@ -8,7 +8,7 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, func, insert, select, update
+from sqlalchemy import and_, delete, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from domain.pagination import Page, PageRequest, encode_cursor
@@ -31,6 +31,7 @@ from persistence.tables import webhook_deliveries as deliveries
 # Rows read per claim for each slot: the surplus lets one claim skip past a webhook
 # that already has its share in flight.
 _CLAIM_SURPLUS = 4
+_DELETE_BATCH = 5_000
 
 
 def _now() -> datetime:
@@ -158,6 +159,29 @@ class SqlWebhookStore:
                 )
             )
         return int(result.rowcount or 0)
+
+    async def delete_finished(self, older_than: timedelta) -> int:
+        """Forget succeeded and failed deliveries made over `older_than` ago, in batches
+        (the housekeeping job: the log would grow without end otherwise)."""
+        cutoff = _now() - older_than
+        deleted = 0
+        while True:
+            batch = (
+                select(deliveries.c.id)
+                .where(
+                    deliveries.c.status != DeliveryStatus.PENDING.value,
+                    deliveries.c.created_at < cutoff,
+                )
+                .limit(_DELETE_BATCH)
+            )
+            async with self._db.writer.begin() as connection:
+                result = await connection.execute(
+                    delete(deliveries).where(deliveries.c.id.in_(batch.scalar_subquery()))
+                )
+            count = int(result.rowcount or 0)
+            deleted += count
+            if count < _DELETE_BATCH:
+                return deleted
 
     # -- the fan-out ---------------------------------------------------------------------
 

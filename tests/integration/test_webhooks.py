@@ -12,10 +12,11 @@ import json
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from app import build_event_worker
 from domain.events import Event
@@ -478,3 +479,55 @@ async def test_a_partner_sees_only_its_own_deliveries_staff_all_and_others_none(
     assert bad_id.error_codes == ["INVALID_ID"]
     assert product_id.error_codes == ["INVALID_ID"]
     assert bad_cursor.error_codes == ["INVALID_CURSOR"]
+
+
+async def test_concurrent_workers_never_claim_the_same_delivery(db: Database, clean: None) -> None:
+    await make_partner(db, "Busy")
+    hooks = [
+        (await make_webhook(db, "Busy", f"http://127.0.0.1:9/{n}", ["ProductUpdated"]))[0]
+        for n in range(5)
+    ]
+    store = SqlWebhookStore(db, PiiCipher([TEST_PII_KEY]))
+    await store.enqueue(
+        [OutgoingEvent(f"evt_{n}.ProductUpdated", "ProductUpdated", "{}") for n in range(40)], 60
+    )  # 200 deliveries: 40 per webhook
+    workers = [SqlWebhookStore(db, PiiCipher([TEST_PII_KEY])) for _ in range(4)]
+
+    claimed: list[int] = []
+    for _round in range(40):
+        batches = await asyncio.gather(*(w.claim_due(15, 100, {}, 60) for w in workers))
+        claimed += [d.id for batch in batches for d in batch]
+        if len(claimed) >= 200:
+            break
+
+    assert len(claimed) == 200 and len(set(claimed)) == 200  # each exactly once
+    assert await store.claim_due(15, 100, {}, 60) == []  # all leased
+    # The per-webhook share holds within one claim and counts what is in flight.
+    store_busy = await store.redeliver(60, delivery_ids=claimed)
+    assert store_busy == 200
+    fair = await store.claim_due(10, 2, {hooks[0].id: 2}, 60)
+    per_hook = {h.id: sum(d.webhook_id == h.id for d in fair) for h in hooks}
+    assert per_hook[hooks[0].id] == 0 and all(per_hook[h.id] == 2 for h in hooks[1:])
+
+
+async def test_housekeeping_forgets_old_finished_deliveries_and_keeps_pending_ones(
+    db: Database, clean: None
+) -> None:
+    await make_partner(db, "Old")
+    await make_webhook(db, "Old", "http://127.0.0.1:9/", ["ProductUpdated"])
+    store = SqlWebhookStore(db, PiiCipher([TEST_PII_KEY]))
+    await store.enqueue(
+        [OutgoingEvent(f"evt_{n}.ProductUpdated", "ProductUpdated", "{}") for n in range(4)], 60
+    )
+    async with db.writer.begin() as connection:
+        for delivery_id, status, age_days in [(1, "succeeded", 40), (2, "failed", 40),
+                                              (3, "pending", 40), (4, "succeeded", 1)]:  # fmt: skip
+            await connection.execute(
+                webhook_deliveries.update()
+                .where(webhook_deliveries.c.id == delivery_id)
+                .values(status=status, created_at=func.now() - timedelta(days=age_days))
+            )
+
+    assert await store.delete_finished(timedelta(days=30)) == 2
+
+    assert [r["id"] for r in await delivery_rows(db)] == [3, 4]
