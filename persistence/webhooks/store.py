@@ -191,7 +191,9 @@ class SqlWebhookStore:
         async with self._db.writer.begin() as connection:
             subscribed = (
                 await connection.execute(
-                    select(hooks.c.id, hooks.c.events).where(hooks.c.disabled_at.is_(None))
+                    select(hooks.c.id, hooks.c.events)
+                    .join(partners, partners.c.id == hooks.c.partner_id)
+                    .where(hooks.c.disabled_at.is_(None), partners.c.revoked_at.is_(None))
                 )
             ).all()
             rows = [
@@ -238,10 +240,12 @@ class SqlWebhookStore:
                 hooks.c.secret_encrypted,
             )
             .join(hooks, hooks.c.id == deliveries.c.webhook_id)
+            .join(partners, partners.c.id == hooks.c.partner_id)
             .where(
                 deliveries.c.status == DeliveryStatus.PENDING.value,
                 deliveries.c.next_attempt_at <= now,
                 hooks.c.disabled_at.is_(None),
+                partners.c.revoked_at.is_(None),  # a revoked partner hears nothing more
             )
             .order_by(deliveries.c.next_attempt_at, deliveries.c.id)
             .limit(limit * _CLAIM_SURPLUS)

@@ -531,3 +531,22 @@ async def test_housekeeping_forgets_old_finished_deliveries_and_keeps_pending_on
     assert await store.delete_finished(timedelta(days=30)) == 2
 
     assert [r["id"] for r in await delivery_rows(db)] == [3, 4]
+
+
+async def test_a_revoked_partner_hears_nothing_more(db: Database, clean: None) -> None:
+    await make_partner(db, "Gone")
+    await make_partner(db, "Stays")
+    await make_webhook(db, "Gone", "http://127.0.0.1:9/gone", ["ProductUpdated"])
+    await make_webhook(db, "Stays", "http://127.0.0.1:9/stays", ["ProductUpdated"])
+    store = SqlWebhookStore(db, PiiCipher([TEST_PII_KEY]))
+    await store.enqueue([OutgoingEvent("evt_1.ProductUpdated", "ProductUpdated", "{}")], 60)
+
+    assert await SqlPartnerRepository(db).revoke("Gone")
+    await store.enqueue([OutgoingEvent("evt_2.ProductUpdated", "ProductUpdated", "{}")], 60)
+    due = await store.claim_due(10, 10, {}, 60)
+
+    assert sorted((d.url, d.event_id) for d in due) == [
+        ("http://127.0.0.1:9/stays", "evt_1.ProductUpdated"),
+        ("http://127.0.0.1:9/stays", "evt_2.ProductUpdated"),
+    ]  # the revoked partner's pending delivery stays unsent, and no new one is made
+    assert len(await delivery_rows(db)) == 3
