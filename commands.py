@@ -293,12 +293,12 @@ def _webhook_store(settings: Settings) -> tuple[Database, SqlWebhookStore]:
 
 async def _webhook_create(settings: Settings, partner: str, url: str, events: str) -> None:
     from domain.partners import NAME_PATTERN
+    from domain.webhook_urls import check_url
     from domain.webhooks import (
         MAX_WEBHOOKS_PER_PARTNER,
         PartnerMissing,
         TooManyWebhooks,
         check_events,
-        check_url,
         new_signing_secret,
     )
     from integrations.webhook_http import AddressRefused, resolve_checked

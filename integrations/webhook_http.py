@@ -2,7 +2,7 @@
 
 The SSRF guard sits where the socket is opened: a network backend under httpx resolves
 the host, refuses the lot if any address is private, loopback, link-local, multicast,
-reserved or an IPv6 form embedding one (domain.webhooks.is_public_address), and
+reserved or an IPv6 form embedding one (domain.webhook_urls.is_public_address), and
 connects to the very addresses it checked. A DNS answer that changes between the check
 and the connection (rebinding) therefore cannot reach an inner address, and the URL
 keeps its host name, so TLS verifies the certificate for it and the pool never shares
@@ -24,7 +24,7 @@ import httpcore
 import httpx
 
 from domain.webhook_delivery import AttemptResult
-from domain.webhooks import IpAddress, check_url, is_public_address
+from domain.webhook_urls import IpAddress, check_url, is_public_address
 
 _DNS_TIMEOUT_SECONDS = 5.0
 

@@ -14,13 +14,11 @@ from typing import Any
 import pytest
 
 from domain.events import Event
+from domain.webhook_urls import MAX_URL_LENGTH, check_url, is_public_address
 from domain.webhooks import (
-    MAX_URL_LENGTH,
     PARTNER_EVENTS,
     RetryPolicy,
     check_events,
-    check_url,
-    is_public_address,
     outgoing_events,
     signature,
     verify_signature,
