@@ -146,7 +146,7 @@ class SenderPolicy:
     poll_seconds: float = 1.0
     lease_seconds: float = 60.0  # longer than a request may take
     disable_after_seconds: float = 5 * 24 * 3600.0
-    stop_grace_seconds: float = 5.0
+    stop_grace_seconds: float = 3.0  # under the event worker's 5 s
 
 
 @dataclass
@@ -203,14 +203,15 @@ class WebhookSender:
         self._wake.set()  # a slot is free: claim again now
 
     async def _drain(self) -> None:
-        if not self._in_flight:
+        tasks = list(self._in_flight)
+        if not tasks:
             return
-        _done, late = await asyncio.wait(
-            list(self._in_flight), timeout=self.policy.stop_grace_seconds
-        )
-        for task in late:
-            task.cancel()  # its lease runs out and another worker sends it
-        await asyncio.gather(*late, return_exceptions=True)
+        try:
+            await asyncio.wait(tasks, timeout=self.policy.stop_grace_seconds)
+        finally:  # also when the worker, out of patience, cancels us
+            for task in tasks:
+                task.cancel()  # a finished one ignores it; a late one's lease runs out
+            await asyncio.gather(*tasks, return_exceptions=True)
 
     async def send(self, delivery: DueDelivery) -> None:
         body = delivery.body.encode()
