@@ -75,9 +75,13 @@ from domain.search import SearchIndex
 from domain.shipping import Shipping, default_zone_methods
 from domain.shipping_admin import ShippingAdmin
 from domain.shopper_desk import ShopperDesk
+from domain.webhook_delivery import SenderPolicy, WebhookFanOut, WebhookSender
+from domain.webhook_log import WebhookLog
+from domain.webhooks import RetryPolicy
 from integrations.passwords import Argon2Passwords
 from integrations.sandbox_gateway import SandboxGateway
 from integrations.tracing import Tracing, process_tracing
+from integrations.webhook_http import HttpxWebhookTransport
 from observability import logs
 from persistence.accounts.addresses import SqlAddressBook
 from persistence.accounts.customers import CustomerColumns, SqlCustomerRepository
@@ -117,6 +121,7 @@ from persistence.search.postgres import PostgresSearchIndex
 from persistence.search.sqlite import SqliteSearchIndex
 from persistence.shipping.editor import SqlShippingEditor
 from persistence.shipping.rates import SqlShippingRates
+from persistence.webhooks.store import SqlWebhookStore
 from resolvers.http.graphql_over_http import GraphQLOverHttp
 from resolvers.http.middleware import RequestMetaMiddleware, RequestTimeoutMiddleware
 from resolvers.http.observation import RequestRecorder
@@ -192,6 +197,8 @@ class Container:
     discount_finder: DiscountFinder
     discount_admin: DiscountAdmin
     search: SearchIndex
+    webhooks: SqlWebhookStore
+    webhook_log: WebhookLog
     # Traces, when OTEL_TRACES_EXPORTER names an exporter; None: nothing is traced.
     tracing: Tracing | None = None
     metrics: Metrics | None = None  # None: metrics are off, nothing observes
@@ -380,6 +387,7 @@ class Container:
         )
         refunds = RefundDesk(order_store, refund_store, gateway)
         shoppers = ShopperDesk(order_store, order_status, order_desk)
+        webhooks = SqlWebhookStore(db, pii)
         document_store = RedisDocumentStore(
             redis,
             ttl_seconds=settings.apq_ttl_seconds,
@@ -450,6 +458,8 @@ class Container:
             discounts=discounts,
             discount_finder=discount_finder,
             discount_admin=DiscountAdmin(discounts, settings.currency_code, discount_finder.forget),
+            webhooks=webhooks,
+            webhook_log=WebhookLog(webhooks),
             search=_traced_search(
                 components.wrap_search(search_index(db, settings, redis)), tracing
             ),
@@ -690,6 +700,7 @@ class GraphQLView(PersistedQueryHttp, GraphQLOverHttp, WellFormedRequests, Graph
             refunds=container.refunds,
             returns=container.returns,
             shoppers=container.shoppers,
+            webhook_log=container.webhook_log,
             rate_limit=None if partner is None else self.settings.partner_tiers.get(partner.tier),
             search=container.search,
         )
@@ -909,6 +920,7 @@ def build_event_worker(container: Container) -> EventWorker:
         ),
         LowStockAlerts(notifications, settings.low_stock_threshold),
         AccountMails(container.customers, notifications, mailer, cipher),
+        WebhookFanOut(container.webhooks, settings.currency_code, webhook_retry_policy(settings)),
     ]
     policy = ConsumerPolicy(
         block_ms=settings.event_consumer_block_ms,
@@ -937,13 +949,40 @@ def build_event_worker(container: Container) -> EventWorker:
 
         gauges = EventGauges(container.db, container.events_redis, consumers, container.metrics)
         samplers.append(("metrics-sample", gauges.sample, settings.metrics_sample_seconds))
+    webhook_transport = HttpxWebhookTransport(
+        timeout_seconds=settings.webhook_timeout_seconds,
+        allow_private=settings.webhook_allow_private_addresses,
+        max_connections=settings.webhook_concurrency,
+    )
+    webhook_sender = WebhookSender(
+        container.webhooks,
+        webhook_transport,
+        notifications,
+        SenderPolicy(
+            concurrency=settings.webhook_concurrency,
+            per_webhook=settings.webhook_per_webhook_concurrency,
+            poll_seconds=settings.webhook_poll_seconds,
+            lease_seconds=settings.webhook_timeout_seconds + 30,
+            disable_after_seconds=settings.webhook_disable_after_days * 86400,
+        ),
+        webhook_retry_policy(settings),
+    )
     return EventWorker(
         outbox_relay,
         consumers,
+        loops=[("webhook-sender", webhook_sender)],
+        on_stop=[webhook_transport.aclose],
         jobs=[
             ("orders-expire", container.orders.expire_unpaid),
             ("idempotency-cleanup", container.checkout.delete_expired_keys),
             ("outbox-cleanup", functools.partial(outbox_relay.delete_published, kept)),
+            (
+                "webhook-deliveries-cleanup",
+                functools.partial(
+                    container.webhooks.delete_finished,
+                    timedelta(days=settings.webhook_delivery_retention_days),
+                ),
+            ),
         ],
         jobs_every_seconds=settings.housekeeping_every_seconds,
         interval_jobs=[
@@ -954,6 +993,14 @@ def build_event_worker(container: Container) -> EventWorker:
             ),
             *samplers,
         ],
+    )
+
+
+def webhook_retry_policy(settings: Settings) -> RetryPolicy:
+    return RetryPolicy(
+        first_delay_seconds=settings.webhook_retry_first_seconds,
+        max_delay_seconds=settings.webhook_retry_max_seconds,
+        give_up_after_seconds=settings.webhook_retry_window_seconds,
     )
 
 

@@ -30,6 +30,7 @@ from integrations.tracing import process_tracing
 from persistence.accounts.partners import SqlPartnerRepository
 from persistence.db import Database, create_database
 from persistence.events.relay import OutboxRelay
+from persistence.webhooks.store import SqlWebhookStore
 from resolvers.schema import build_schema
 from settings import Settings, revealed
 
@@ -283,6 +284,110 @@ async def _partner_revoke(settings: Settings, name: str) -> None:
     )
 
 
+def _webhook_store(settings: Settings) -> tuple[Database, SqlWebhookStore]:
+    from persistence.pii import PiiCipher
+
+    db = create_database(settings.effective_database_url)
+    return db, SqlWebhookStore(db, PiiCipher(pii_keys_of(settings).encryption_keys))
+
+
+async def _webhook_create(settings: Settings, partner: str, url: str, events: str) -> None:
+    from domain.partners import NAME_PATTERN
+    from domain.webhook_urls import check_url
+    from domain.webhooks import (
+        MAX_WEBHOOKS_PER_PARTNER,
+        PartnerMissing,
+        TooManyWebhooks,
+        check_events,
+        new_signing_secret,
+    )
+    from integrations.webhook_http import AddressRefused, resolve_checked
+
+    allow_private = settings.webhook_allow_private_addresses
+    names, events_problem = check_events(events.split(","))
+    target, url_problem = check_url(url, allow_private=allow_private)
+    problems = [p for p in (url_problem, events_problem) if p is not None]
+    if not NAME_PATTERN.match(partner):
+        problems.insert(0, "partner: not a partner name")
+    if problems:
+        raise SystemExit("; ".join(problems))
+    assert target is not None
+    try:  # checked again at every send: DNS may change (rebinding)
+        await resolve_checked(target.host, target.port, allow_private=allow_private)
+    except AddressRefused as refused:
+        raise SystemExit(f"url: {refused}") from None
+    secret = new_signing_secret()
+    db, store = _webhook_store(settings)
+    try:
+        webhook = await store.create(partner, url, names, secret)
+    except PartnerMissing:
+        raise SystemExit(f"no active partner named {partner!r}") from None
+    except TooManyWebhooks:
+        raise SystemExit(
+            f"{partner} has {MAX_WEBHOOKS_PER_PARTNER} enabled webhooks already: disable one"
+        ) from None
+    finally:
+        await db.dispose()
+    print(
+        f"webhook {webhook.id} for {webhook.partner_name}: {webhook.url} "
+        f"({', '.join(webhook.events)}); its signing secret, shown only now:"
+    )
+    print(secret)
+
+
+async def _webhook_list(settings: Settings, partner: str | None) -> None:
+    db, store = _webhook_store(settings)
+    try:
+        found = await store.webhooks(partner_name=partner)
+    finally:
+        await db.dispose()
+    for webhook in found:
+        if webhook.disabled_at is not None:
+            state = f"disabled {webhook.disabled_at:%Y-%m-%d %H:%M} ({webhook.disabled_reason})"
+        elif webhook.failing_since is not None:
+            state = f"enabled, failing since {webhook.failing_since:%Y-%m-%d %H:%M}"
+        else:
+            state = "enabled"
+        print(
+            f"{webhook.id}\t{webhook.partner_name}\t{state}\t"
+            f"{','.join(webhook.events)}\t{webhook.url}"
+        )
+    if not found:
+        print("no webhooks")
+
+
+async def _webhook_switch(settings: Settings, webhook_id: int, enable: bool) -> None:
+    db, store = _webhook_store(settings)
+    try:
+        changed = (
+            await store.enable(webhook_id)
+            if enable
+            else await store.disable(webhook_id, "disabled by an operator")
+        )
+    finally:
+        await db.dispose()
+    if not changed:
+        raise SystemExit(f"no {'disabled' if enable else 'enabled'} webhook has id {webhook_id}")
+    print(f"webhook {webhook_id} {'enabled' if enable else 'disabled'}")
+
+
+async def _webhook_redeliver(
+    settings: Settings, delivery_ids: list[int], webhook_id: int | None
+) -> None:
+    db, store = _webhook_store(settings)
+    try:
+        count = await store.redeliver(
+            settings.webhook_retry_window_seconds,
+            delivery_ids=delivery_ids,
+            webhook_id=webhook_id,
+        )
+    finally:
+        await db.dispose()
+    if not count:
+        raise SystemExit("nothing to redeliver")
+    print(f"{count} deliveries queued again (same event ids: receivers dedupe)")
+
+
 def manifest_build(files: list[Path], output: Path | None) -> None:
     from domain.persisted_queries import manifest_json
     from resolvers.http.manifests import ManifestError, build_manifest
@@ -362,6 +467,17 @@ def export_schema(output: Path | None) -> None:
     print(f"wrote {output}", file=sys.stderr)
 
 
+def _record_id(text: str) -> int:
+    """An id argument: a positive integer that fits a bigint column."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an id: {text[:40]!r}") from None
+    if not 0 < value < 2**63:
+        raise argparse.ArgumentTypeError(f"not an id: {text[:40]!r}")
+    return value
+
+
 def main(argv: list[str] | None = None, *, prog: str | None = None) -> None:
     # `prog` None: usage lines name the program run, e.g. `commerce`.
     parser = argparse.ArgumentParser(
@@ -406,6 +522,25 @@ def main(argv: list[str] | None = None, *, prog: str | None = None) -> None:
     replace.add_argument("--manifest", type=Path, required=True)
     revoke = commands.add_parser("partner-revoke", help="revoke a partner's key")
     revoke.add_argument("--name", required=True)
+    hook = commands.add_parser(
+        "webhook-create", help="subscribe a partner's URL to events; prints its signing secret"
+    )
+    hook.add_argument("--partner", required=True)
+    hook.add_argument("--url", required=True)
+    hook.add_argument("--events", required=True, help="comma-separated, e.g. OrderPaid,OrderPlaced")
+    hooks = commands.add_parser("webhook-list", help="list webhooks and their state")
+    hooks.add_argument("--partner")
+    for verb in ("disable", "enable"):
+        switch = commands.add_parser(f"webhook-{verb}", help=f"{verb} a webhook")
+        switch.add_argument("--id", type=_record_id, required=True)
+    redeliver = commands.add_parser(
+        "webhook-redeliver", help="send deliveries again (the same event ids)"
+    )
+    which = redeliver.add_mutually_exclusive_group(required=True)
+    which.add_argument(
+        "--delivery", type=_record_id, nargs="+", help="these deliveries (at most 1000), any status"
+    )
+    which.add_argument("--webhook", type=_record_id, help="every failed delivery of this webhook")
     manifest = commands.add_parser(
         "manifest-build", help="write an operation manifest for .graphql files"
     )
@@ -449,6 +584,16 @@ def main(argv: list[str] | None = None, *, prog: str | None = None) -> None:
         asyncio.run(_partner_manifest(settings, args.name, args.manifest))
     elif args.command == "partner-revoke":
         asyncio.run(_partner_revoke(settings, args.name))
+    elif args.command == "webhook-create":
+        asyncio.run(_webhook_create(settings, args.partner, args.url, args.events))
+    elif args.command == "webhook-list":
+        asyncio.run(_webhook_list(settings, args.partner))
+    elif args.command in ("webhook-disable", "webhook-enable"):
+        asyncio.run(_webhook_switch(settings, args.id, args.command == "webhook-enable"))
+    elif args.command == "webhook-redeliver":
+        if args.delivery and len(args.delivery) > 1000:
+            parser.error("--delivery: at most 1000 ids at once")
+        asyncio.run(_webhook_redeliver(settings, args.delivery or [], args.webhook))
     elif args.command == "seed":
         asyncio.run(_seed(settings, args.products, args.seed, args.if_empty))
     elif args.command == "worker":

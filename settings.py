@@ -229,6 +229,23 @@ class Settings(BaseSettings):
     smtp_url: SecretStr | None = None
     mail_from: str = "shop@localhost"
     low_stock_threshold: int = Field(default=5, ge=0)
+    # Partner webhooks (docs/webhooks.md). A failed delivery is retried after
+    # WEBHOOK_RETRY_FIRST_SECONDS, doubling up to WEBHOOK_RETRY_MAX_SECONDS (with jitter),
+    # for WEBHOOK_RETRY_WINDOW_SECONDS; a webhook whose every attempt failed for
+    # WEBHOOK_DISABLE_AFTER_DAYS is disabled, with a notification for staff.
+    webhook_timeout_seconds: float = Field(default=10.0, gt=0, le=60)
+    webhook_concurrency: int = Field(default=20, ge=1, le=1_000)
+    webhook_per_webhook_concurrency: int = Field(default=2, ge=1, le=100)
+    webhook_poll_seconds: float = Field(default=1.0, gt=0, le=60)
+    webhook_retry_first_seconds: float = Field(default=30.0, gt=0)
+    webhook_retry_max_seconds: float = Field(default=3600.0, gt=0)
+    webhook_retry_window_seconds: float = Field(default=24 * 3600.0, gt=0)
+    webhook_disable_after_days: float = Field(default=5.0, gt=0)
+    # Housekeeping deletes succeeded and failed deliveries older than this.
+    webhook_delivery_retention_days: int = Field(default=30, ge=1)
+    # Webhooks may reach private, loopback and link-local addresses: for tests and a
+    # developer's machine only; production refuses to start with it.
+    webhook_allow_private_addresses: bool = False
     # The relay and consumers inside the server process: on by default only when Redis
     # is in-process (fakeredis), where no other process could reach the streams.
     run_worker_in_process: bool | None = None
@@ -396,6 +413,11 @@ class Settings(BaseSettings):
                 ]
             if missing:
                 raise ValueError(f"production requires {', '.join(missing)} to be set")
+            if self.webhook_allow_private_addresses:
+                raise ValueError(
+                    "WEBHOOK_ALLOW_PRIVATE_ADDRESSES is for tests and development: production "
+                    "webhooks reach public addresses only"
+                )
         return self
 
     # After the production check, which names every missing variable at once.

@@ -26,6 +26,7 @@ class NotificationKind(StrEnum):
     LOW_STOCK = "low_stock"
     PASSWORD_RESET = "password_reset"
     EMAIL_VERIFICATION = "email_verification"
+    WEBHOOK_DISABLED = "webhook_disabled"  # for staff: a partner's receiver kept failing
 
 
 class NotificationStatus(StrEnum):

@@ -28,6 +28,7 @@ from persistence.tables import (
     customers,
     notifications,
     orders,
+    partner_webhooks,
 )
 
 BATCH_SIZE = 500
@@ -52,6 +53,7 @@ ENCRYPTED_COLUMNS: tuple[EncryptedColumns, ...] = (
     EncryptedColumns(customers, ("email_encrypted", "display_name_encrypted")),
     EncryptedColumns(customer_addresses, ("address_encrypted",)),
     EncryptedColumns(account_tokens, ("email_encrypted",)),
+    EncryptedColumns(partner_webhooks, ("secret_encrypted",)),  # signing secrets
 )
 
 

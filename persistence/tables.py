@@ -469,6 +469,59 @@ partner_operations = Table(
     Column("body", Text, nullable=False),
 )
 
+# -- partner webhooks -------------------------------------------------------------------
+
+partner_webhooks = Table(
+    "partner_webhooks",
+    metadata,
+    _id(),
+    Column("partner_id", Id, ForeignKey("partners.id", ondelete="CASCADE"), nullable=False),
+    Column("url", String(2000), nullable=False),
+    Column("events", Json, nullable=False),  # partner event names (domain/webhooks.py)
+    # Fernet (PII_ENCRYPTION_KEYS): the sender needs the secret itself to sign.
+    Column("secret_encrypted", Text, nullable=False),
+    Column(
+        "created_at",
+        DateTime(timezone=True),
+        nullable=False,
+        server_default=text("CURRENT_TIMESTAMP"),
+    ),
+    # Since when every attempt failed (NULL after a success): N days of it disables.
+    Column("failing_since", DateTime(timezone=True), nullable=True),
+    Column("disabled_at", DateTime(timezone=True), nullable=True),
+    Column("disabled_reason", String(200), nullable=True),
+    Index("ix_partner_webhooks_partner_id", "partner_id"),
+)
+
+webhook_deliveries = Table(
+    "webhook_deliveries",
+    metadata,
+    _id(),
+    Column("webhook_id", Id, ForeignKey("partner_webhooks.id", ondelete="CASCADE"), nullable=False),
+    Column("event_id", String(100), nullable=False),
+    Column("event_type", String(64), nullable=False),
+    Column("body", Text, nullable=False),  # the JSON sent, byte for byte on every attempt
+    Column("status", String(16), nullable=False, server_default=text("'pending'")),
+    Column("attempts", Integer, nullable=False, server_default=text("0")),
+    Column("next_attempt_at", DateTime(timezone=True), nullable=True),
+    Column("expires_at", DateTime(timezone=True), nullable=False),  # no retry after it
+    Column("last_attempt_at", DateTime(timezone=True), nullable=True),
+    Column("last_response_status", Integer, nullable=True),
+    Column("last_error", String(300), nullable=True),
+    Column("last_latency_ms", Integer, nullable=True),
+    Column("delivered_at", DateTime(timezone=True), nullable=True),
+    Column(
+        "created_at",
+        DateTime(timezone=True),
+        nullable=False,
+        server_default=text("CURRENT_TIMESTAMP"),
+    ),
+    UniqueConstraint("webhook_id", "event_id", name="uq_webhook_deliveries_webhook_id_event_id"),
+    CheckConstraint("status IN ('pending', 'succeeded', 'failed')", name="status"),
+    Index("ix_webhook_deliveries_due", "status", "next_attempt_at"),
+    Index("ix_webhook_deliveries_webhook_id", "webhook_id", "id"),  # a webhook's log
+)
+
 # -- notifications ----------------------------------------------------------------------
 
 notifications = Table(

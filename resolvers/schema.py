@@ -40,6 +40,7 @@ from resolvers.refunds import RefundMutation
 from resolvers.reviews import ReviewMutation
 from resolvers.search import SearchQuery
 from resolvers.shipping_admin import ShippingAdminMutation
+from resolvers.webhooks import WebhookQuery
 from schema.addresses import CustomerAddress
 from schema.catalog import Category, Product, ProductVariant, Review
 from schema.customers import Customer
@@ -49,7 +50,14 @@ DOCUMENT_CACHE_BYTES = 64 * 1024 * 1024
 
 @strawberry.type
 class Query(
-    CatalogQuery, CustomerQuery, CartQuery, OrderQuery, SearchQuery, DiscountQuery, GiftCardQuery
+    CatalogQuery,
+    CustomerQuery,
+    CartQuery,
+    OrderQuery,
+    SearchQuery,
+    DiscountQuery,
+    GiftCardQuery,
+    WebhookQuery,
 ):
     pass
 

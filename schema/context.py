@@ -39,6 +39,7 @@ from domain.search import SearchIndex
 from domain.shipping import Shipping
 from domain.shipping_admin import ShippingAdmin
 from domain.shopper_desk import ShopperDesk
+from domain.webhook_log import WebhookLog
 from schema.request_state import RequestState
 from settings import Settings
 
@@ -76,6 +77,7 @@ class Context:
     refunds: RefundDesk
     returns: ReturnDesk
     shoppers: ShopperDesk
+    webhook_log: WebhookLog
     rate_limiter: RateLimiter | None = None
     rate_limit: BucketSize | None = None  # the partner tier's bucket size
     _viewer: asyncio.Future[Customer | None] | None = field(default=None)

@@ -18,6 +18,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Sequence
+from typing import Protocol
 
 from persistence.events.consumer import StreamConsumer
 from persistence.events.relay import OutboxRelay
@@ -26,6 +27,14 @@ log = logging.getLogger(__name__)
 
 # A job's name and what runs it; it returns how many things it did.
 Job = tuple[str, Callable[[], Awaitable[int]]]
+
+
+class Loop(Protocol):
+    """A long-running part (the webhook sender): runs until asked to stop."""
+
+    async def run(self) -> None: ...
+
+    def stop(self) -> None: ...
 
 
 class EventWorker:
@@ -38,12 +47,16 @@ class EventWorker:
         jobs_every_seconds: float = 60.0,
         stop_grace_seconds: float = 5.0,
         interval_jobs: Sequence[tuple[str, Callable[[], Awaitable[int]], float]] = (),
+        loops: Sequence[tuple[str, Loop]] = (),
+        on_stop: Sequence[Callable[[], Awaitable[None]]] = (),
     ) -> None:
         self.relay = relay
         self.consumers = list(consumers)
         self.jobs = list(jobs)
         # Jobs on their own interval (the payment reconciler), each in its own loop.
         self.interval_jobs = list(interval_jobs)
+        self.loops = list(loops)
+        self._on_stop = list(on_stop)  # after every task ended: close what they used
         self._jobs_every = jobs_every_seconds
         self._grace = stop_grace_seconds
         self._tasks: list[asyncio.Task[None]] = []
@@ -63,6 +76,8 @@ class EventWorker:
             self._tasks.append(
                 asyncio.create_task(self._every(name, job, every), name=f"job-{name}")
             )
+        for name, loop in self.loops:
+            self._tasks.append(asyncio.create_task(loop.run(), name=name))
         log.info(
             "event worker started: relay %s, consumer groups %s",
             "on" if self.relay is not None else "off",
@@ -108,11 +123,15 @@ class EventWorker:
             self.relay.stop()
         for consumer in self.consumers:
             consumer.stop()
-        if not self._tasks:
-            return
-        _done, late = await asyncio.wait(self._tasks, timeout=self._grace)
-        for task in late:
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
-        self._tasks.clear()
+        for _name, loop in self.loops:
+            loop.stop()
+        if self._tasks:
+            _done, late = await asyncio.wait(self._tasks, timeout=self._grace)
+            for task in late:
+                task.cancel()
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+            self._tasks.clear()
+        for close in self._on_stop:
+            await close()
+        self._on_stop.clear()
         log.info("event worker stopped")

@@ -1,0 +1,1 @@
+"""Partner webhooks in SQL: the webhooks, their delivery queue and log."""
