@@ -42,6 +42,7 @@ from graphql import (
 from graphql.execution.values import VariableValues, get_argument_values, get_variable_values
 from strawberry.extensions import SchemaExtension
 from strawberry.types import ExecutionResult
+from strawberry.types.graphql import OperationType as Operation
 
 from domain.pagination import DEFAULT_PAGE_SIZE
 from schema.context import context_of
@@ -344,10 +345,17 @@ class QueryCost(SchemaExtension):
                         "maximum": self._maximum,
                     },
                 )
-                context.result = ExecutionResult(data=None, errors=[error])  # nothing executes
+                self._refuse(error)  # nothing executes
             else:
                 await self._charge(self._cost)
         yield
+
+    def _refuse(self, error: GraphQLError) -> None:
+        context = self.execution_context
+        if context.operation_type is Operation.SUBSCRIPTION:
+            # strawberry subscribes whatever the result says; a raise stops it.
+            raise error
+        context.result = ExecutionResult(data=None, errors=[error])
 
     async def _charge(self, cost: int) -> None:
         request_context = context_of(self.execution_context)
@@ -367,10 +375,10 @@ class QueryCost(SchemaExtension):
                 f"{decision.retry_after_seconds} s",
                 extensions={"code": "THROTTLED", "retryAfter": decision.retry_after_seconds},
             )
-            self.execution_context.result = ExecutionResult(data=None, errors=[error])
             request_context.state.throttled = True
             request_context.response.status_code = 429
             request_context.response.headers["Retry-After"] = str(decision.retry_after_seconds)
+            self._refuse(error)
 
     def get_results(self) -> dict[str, Any]:
         if self._cost is None:

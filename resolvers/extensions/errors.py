@@ -47,6 +47,14 @@ class ErrorPolicy(SchemaExtension):
             result.errors = [self._present(error) for error in errors]  # type: ignore[union-attr]
             self._unavailable(result)
 
+    def on_stream_result(self, result: Any) -> Iterator[None]:
+        # A subscription's results (its refusal, then one per event) go out one by
+        # one, each presented like a request's.
+        errors = getattr(result, "errors", None)
+        if errors:
+            result.errors = [self._present(error) for error in errors]
+        yield
+
     def _unavailable(self, result: Any) -> None:
         """Nothing answered because a backing service (Redis) is down: the whole request
         failed, so it says so over HTTP too (503, Retry-After), with `data: null` as

@@ -119,6 +119,7 @@ def test_the_folders_hold_what_the_layout_says() -> None:
         "gift_cards",
         "discounts",
         "refunds",
+        "subscriptions",
     }
     persistence = {p.stem for p in (ROOT / "persistence").glob("*.py")}
     assert persistence <= {

@@ -1,0 +1,232 @@
+"""GraphQL subscriptions over graphql-transport-ws on a real uvicorn server: a real
+WebSocket client subscribes, another connection changes something over HTTP, and the
+event arrives; access, limits and hostile messages are refused with codes."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+
+from persistence.db import Database
+from schema.global_id import encode_gid
+from settings import Settings
+from tests.client import customer_token
+from tests.conftest import settings_for
+from tests.events import unpublished
+from tests.factories import CatalogFactory, MadeProduct
+from tests.live import Closed, LiveApp, live_app, socket
+from tests.shop import ready_cart, staff_token, vid
+
+INVENTORY = """subscription($id: ID!) { productInventoryChanged(productId: $id) {
+  title availableForSale variants { id availableForSale quantityAvailable } } }"""
+ORDER = """subscription($id: ID, $token: String) {
+  orderStatusChanged(orderId: $id, statusToken: $token) { id status } }"""
+CART = """subscription($id: ID!) { cartChanged(cartId: $id) {
+  id totalQuantity lines { quantity }
+  warnings { code availableQuantity } } }"""
+ADJUST = """mutation($input: InventoryAdjustInput!) { inventoryAdjust(input: $input) {
+  userErrors { code } } }"""
+CHECKOUT = """mutation($input: CheckoutCompleteInput!) { checkoutComplete(input: $input) {
+  order { id status statusToken } userErrors { code } } }"""
+CONFIRM = """mutation($input: CheckoutPaymentConfirmInput!) { checkoutPaymentConfirm(input: $input) {
+  order { status } userErrors { code } } }"""
+ADD = """mutation($id: ID!, $v: ID!) { cartLinesAdd(input: {cartId: $id, lines: [{variantId: $v, quantity: 1}]}) {
+  userErrors { code } } }"""
+
+
+def live_settings(database_url: str, redis_url: str, **overrides: Any) -> Settings:
+    return settings_for(
+        database_url,
+        redis_url,
+        run_worker_in_process=True,  # the outbox relay feeds the streams
+        event_relay_poll_seconds=0.05,
+        event_consumer_block_ms=100,
+        **overrides,
+    )
+
+
+@pytest.fixture
+async def live(database_url: str, shared_redis_url: str, clean: None) -> AsyncIterator[LiveApp]:
+    async with live_app(live_settings(database_url, shared_redis_url)) as running:
+        yield running
+
+
+@pytest.fixture
+async def mug(db: Database, clean: None) -> MadeProduct:
+    return await CatalogFactory(db).product("Mug", prices=[1200], stock=[10])
+
+
+async def adjust(live: LiveApp, token: str, made: MadeProduct, quantity: int) -> None:
+    result = await live.client.query(
+        ADJUST, {"input": {"variantId": vid(made), "setQuantity": quantity}}, token=token
+    )
+    assert result.data["inventoryAdjust"]["userErrors"] == []
+
+
+async def relayed(live: LiveApp) -> None:
+    db = live.client.container.db
+    async with asyncio.timeout(5):
+        while await unpublished(db):
+            await asyncio.sleep(0.02)
+    await asyncio.sleep(0.2)  # and read by the stream reader
+
+
+async def next_payload(ws: Any, operation_id: str, seconds: float = 2.0) -> dict[str, Any]:
+    message = await ws.receive_other_than_ping(seconds)
+    assert message["type"] == "next" and message["id"] == operation_id, message
+    payload: dict[str, Any] = message["payload"]
+    return payload
+
+
+async def test_an_inventory_change_reaches_a_public_subscriber(
+    live: LiveApp, mug: MadeProduct, db: Database
+) -> None:
+    staff = await staff_token(live.client, db)
+    async with socket(live.ws_url, ack={}) as ws:
+        await ws.subscribe("1", INVENTORY, {"id": encode_gid("Product", mug.id)})
+        await asyncio.sleep(0.2)  # subscribed before the change
+
+        await adjust(live, staff, mug, 3)
+        payload = await next_payload(ws, "1")
+
+    assert payload["data"] == {
+        "productInventoryChanged": {
+            "title": "Mug",
+            "availableForSale": True,
+            "variants": [{"id": vid(mug), "availableForSale": True, "quantityAvailable": 3}],
+        }
+    }
+
+
+@pytest.mark.parametrize("holder", ["customer", "status token"])
+async def test_a_paid_checkout_reaches_the_order_subscription_within_a_second(
+    live: LiveApp, mug: MadeProduct, holder: str
+) -> None:
+    token = await customer_token(live.client, "ann@example.com")
+    cart_id = await ready_cart(live.client, [(mug, 1)], token=token)
+    # Given an order waiting for its payment (3-D Secure: payment action required) ...
+    placed = await live.client.query(
+        CHECKOUT,
+        {
+            "input": {
+                "cartId": cart_id,
+                "idempotencyKey": "key-0000000001",
+                "paymentMethod": "pm_card_threeDSecure2Required",
+            }
+        },
+        token=token,
+    )
+    assert placed.data["checkoutComplete"]["userErrors"] == []
+    order = placed.data["checkoutComplete"]["order"]
+    assert order["status"] == "PAYMENT_ACTION_REQUIRED"
+    gateway: Any = live.client.container.gateway
+    [payment_id] = gateway.payments
+    await relayed(live)  # what placing the order announced is out before we subscribe
+    if holder == "customer":
+        init, variables = {"Authorization": f"Bearer {token}"}, {"id": order["id"]}
+    else:
+        init, variables = {}, {"token": order["statusToken"]}
+    async with socket(live.ws_url, ack=init) as ws:
+        await ws.subscribe("o", ORDER, variables)
+        await asyncio.sleep(0.2)
+
+        # ... when the buyer completes 3-D Secure and confirms, in another connection ...
+        gateway.complete_action(payment_id)
+        started = time.monotonic()
+        confirmed = await live.client.query(
+            CONFIRM, {"input": {"orderId": order["id"]}}, token=token
+        )
+        assert confirmed.data["checkoutPaymentConfirm"]["userErrors"] == []
+        payload = await next_payload(ws, "o", seconds=1.0)
+        elapsed = time.monotonic() - started
+
+    # ... then the paid order arrives on the subscription within a second.
+    assert payload["data"] == {"orderStatusChanged": {"id": order["id"], "status": "PAID"}}
+    assert elapsed < 1.0
+
+
+async def test_someone_elses_order_and_cart_are_refused_with_a_code(
+    live: LiveApp, mug: MadeProduct
+) -> None:
+    ann = await customer_token(live.client, "ann@example.com")
+    bob = await customer_token(live.client, "bob@example.com")
+    cart_id = await ready_cart(live.client, [(mug, 1)], token=ann)
+    placed = await live.client.query(
+        CHECKOUT,
+        {
+            "input": {
+                "cartId": cart_id,
+                "idempotencyKey": "key-0000000002",
+                "paymentMethod": "pm_card_visa",
+            }
+        },
+        token=ann,
+    )
+    order_id = placed.data["checkoutComplete"]["order"]["id"]
+    ann_cart = await ready_cart(live.client, [(mug, 1)], token=ann)
+
+    async with socket(live.ws_url, ack={"Authorization": f"Bearer {bob}"}) as ws:
+        await ws.subscribe("order", ORDER, {"id": order_id})
+        await ws.subscribe("cart", CART, {"id": ann_cart})
+        await ws.subscribe("token", ORDER, {"token": "not-a-status-token"})
+        await ws.subscribe("junk", ORDER, {"id": "not an id"})
+        replies = {}
+        for _ in range(4):
+            message = await ws.receive_other_than_ping()
+            replies[message["id"]] = message
+    async with socket(live.ws_url, ack={}) as guest:
+        await guest.subscribe("order", ORDER, {"id": order_id})
+        replies["guest"] = await guest.receive_other_than_ping()
+
+    for name, message in replies.items():
+        assert message["type"] == "error", (name, message)
+        assert [e["extensions"]["code"] for e in message["payload"]] == ["NOT_FOUND"], name
+
+
+async def test_a_cart_subscription_sees_its_lines_and_a_stock_warning_before_checkout(
+    live: LiveApp, mug: MadeProduct, db: Database
+) -> None:
+    staff = await staff_token(live.client, db)
+    cart_id = await ready_cart(live.client, [(mug, 2)])  # a guest cart: its id opens it
+    async with socket(live.ws_url, ack={}) as ws:
+        await ws.subscribe("c", CART, {"id": cart_id})
+        await asyncio.sleep(0.2)
+
+        await live.client.query(ADD, {"id": cart_id, "v": vid(mug)})
+        added = await next_payload(ws, "c")
+        await adjust(live, staff, mug, 1)  # the flash sale runs the mug low
+        warned = await next_payload(ws, "c")
+
+    assert added["data"]["cartChanged"]["totalQuantity"] == 3
+    assert added["data"]["cartChanged"]["warnings"] == []
+    assert warned["data"]["cartChanged"]["warnings"] == [
+        {"code": "INSUFFICIENT_STOCK", "availableQuantity": 1}
+    ]
+
+
+async def test_a_checked_out_cart_ends_its_subscription_with_null(
+    live: LiveApp, mug: MadeProduct
+) -> None:
+    cart_id = await ready_cart(live.client, [(mug, 1)])
+    async with socket(live.ws_url, ack={}) as ws:
+        await ws.subscribe("c", CART, {"id": cart_id})
+        await asyncio.sleep(0.2)
+        await live.client.query(
+            CHECKOUT,
+            {
+                "input": {
+                    "cartId": cart_id,
+                    "idempotencyKey": "key-0000000002",
+                    "paymentMethod": "pm_card_visa",
+                }
+            },
+        )
+        gone = await next_payload(ws, "c")
+        complete = await ws.receive_other_than_ping()
+
+    assert gone["data"] == {"cartChanged": None}
+    assert complete == {"id": "c", "type": "complete"}
