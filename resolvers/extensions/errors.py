@@ -14,6 +14,7 @@ from typing import Any
 
 from graphql import GraphQLError, GraphQLSyntaxError
 from strawberry.extensions import SchemaExtension
+from strawberry.schema.exceptions import InvalidOperationTypeError
 
 from domain.errors import DomainError, ErrorCode
 from schema.context import context_of
@@ -76,6 +77,9 @@ class ErrorPolicy(SchemaExtension):
         original = error.original_error
         while isinstance(original, GraphQLError) and original.original_error is not None:
             original = original.original_error
+        if isinstance(original, InvalidOperationTypeError):  # a query over WebSocket
+            message = f"{original.operation_type.value} operations are not run here"
+            return _with(error, message, {"code": "BAD_REQUEST"})
         if isinstance(original, DomainError):
             extensions: dict[str, object] = {"code": original.code.value}
             if original.field:

@@ -5,6 +5,7 @@ event arrives; access, limits and hostile messages are refused with codes."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import AsyncIterator
 from typing import Any
@@ -16,7 +17,7 @@ from schema.global_id import encode_gid
 from settings import Settings
 from tests.client import customer_token
 from tests.conftest import settings_for
-from tests.events import unpublished
+from tests.events import emit_rows, unpublished
 from tests.factories import CatalogFactory, MadeProduct
 from tests.live import Closed, LiveApp, live_app, socket
 from tests.shop import ready_cart, staff_token, vid
@@ -39,19 +40,25 @@ ADD = """mutation($id: ID!, $v: ID!) { cartLinesAdd(input: {cartId: $id, lines: 
 
 
 def live_settings(database_url: str, redis_url: str, **overrides: Any) -> Settings:
-    return settings_for(
+    settings = settings_for(
         database_url,
         redis_url,
         run_worker_in_process=True,  # the outbox relay feeds the streams
         event_relay_poll_seconds=0.05,
         event_consumer_block_ms=100,
-        **overrides,
     )
+    return settings.model_copy(update=overrides)
 
 
 @pytest.fixture
 async def live(database_url: str, shared_redis_url: str, clean: None) -> AsyncIterator[LiveApp]:
     async with live_app(live_settings(database_url, shared_redis_url)) as running:
+        yield running
+
+
+@contextlib.asynccontextmanager
+async def limited(database_url: str, redis_url: str, **overrides: Any) -> AsyncIterator[LiveApp]:
+    async with live_app(live_settings(database_url, redis_url, **overrides)) as running:
         yield running
 
 
@@ -69,9 +76,10 @@ async def adjust(live: LiveApp, token: str, made: MadeProduct, quantity: int) ->
 
 async def relayed(live: LiveApp) -> None:
     db = live.client.container.db
-    async with asyncio.timeout(5):
-        while await unpublished(db):
-            await asyncio.sleep(0.02)
+    for _ in range(250):
+        if not await unpublished(db):
+            break
+        await asyncio.sleep(0.02)
     await asyncio.sleep(0.2)  # and read by the stream reader
 
 
@@ -230,3 +238,188 @@ async def test_a_checked_out_cart_ends_its_subscription_with_null(
 
     assert gone["data"] == {"cartChanged": None}
     assert complete == {"id": "c", "type": "complete"}
+
+
+def codes(message: dict[str, Any]) -> list[str]:
+    assert message["type"] == "error", message
+    return [e["extensions"]["code"] for e in message["payload"]]
+
+
+async def test_a_connection_runs_at_most_max_subscriptions_per_connection(
+    database_url: str, shared_redis_url: str, clean: None, mug: MadeProduct
+) -> None:
+    product = {"id": encode_gid("Product", mug.id)}
+    async with (
+        limited(database_url, shared_redis_url, max_subscriptions_per_connection=2) as live,
+        socket(live.ws_url, ack={}) as ws,
+    ):
+        await ws.subscribe("1", INVENTORY, product)
+        await ws.subscribe("2", INVENTORY, product)
+        await ws.subscribe("3", INVENTORY, product)
+        refused = await ws.receive_other_than_ping()
+        # One ends; its place is free again.
+        await ws.send({"id": "1", "type": "complete"})
+        await asyncio.sleep(0.1)
+        await ws.subscribe("4", INVENTORY, product)
+        with pytest.raises(TimeoutError):  # no refusal: it runs
+            await ws.receive_other_than_ping(0.5)
+
+    assert refused["id"] == "3"
+    assert codes(refused) == ["SUBSCRIPTION_LIMIT_REACHED"]
+
+
+async def test_a_client_opens_at_most_its_connections_and_more_are_closed_4429(
+    database_url: str, shared_redis_url: str, clean: None
+) -> None:
+    async with limited(
+        database_url, shared_redis_url, subscription_connections_per_client=2
+    ) as live:
+        async with (
+            socket(live.ws_url, ack={}),
+            socket(live.ws_url, ack={}),
+            socket(live.ws_url) as third,
+        ):
+            closed = await third.closed()
+        # Both closed: a new one is welcome.
+        await asyncio.sleep(0.1)
+        async with socket(live.ws_url, ack={}) as again:
+            await again.send({"type": "ping"})
+            assert await again.receive() == {"type": "pong"}
+
+    assert (closed.code, closed.reason) == (4429, "too many connections from this client")
+
+
+async def test_a_slow_consumer_is_dropped_with_4008_not_buffered(
+    database_url: str, shared_redis_url: str, clean: None, mug: MadeProduct, db: Database
+) -> None:
+    async with (
+        limited(database_url, shared_redis_url, subscription_queue_size=3) as live,
+        socket(live.ws_url, ack={}) as ws,
+    ):
+        await ws.subscribe("1", INVENTORY, {"id": encode_gid("Product", mug.id)})
+        await asyncio.sleep(0.2)
+        # A burst the subscriber cannot keep up with: 50 stock changes at once.
+        await emit_rows(
+            db,
+            "StockChanged",
+            [{"variant": mug.variant_ids[0], "available": n} for n in range(50)],
+        )
+        received = 0
+        with pytest.raises(Closed) as closed:
+            while True:
+                await ws.receive_other_than_ping(5)
+                received += 1
+        listeners = live.client.container.live_feed.listeners
+
+    assert (closed.value.code, closed.value.reason) == (
+        4008,
+        "slow consumer: too many undelivered events; resubscribe and query",
+    )
+    assert received < 50
+    assert listeners == 0  # nothing kept for it
+
+
+async def test_a_client_that_never_answers_pings_is_closed_4408(
+    database_url: str, shared_redis_url: str, clean: None
+) -> None:
+    async with limited(
+        database_url,
+        shared_redis_url,
+        subscription_ping_seconds=0.2,
+        subscription_pong_timeout_seconds=0.3,
+    ) as live:
+        async with socket(live.ws_url, ack={}) as answering:
+            # One that answers stays open through several pings.
+            for _ in range(3):
+                assert await answering.receive(2) == {"type": "ping"}
+                await answering.send({"type": "pong"})
+        async with socket(live.ws_url, ack={}) as silent:
+            assert await silent.receive(2) == {"type": "ping"}
+            closed = await silent.closed()
+
+    assert (closed.code, closed.reason) == (4408, "no pong: ping timeout")
+
+
+@pytest.mark.parametrize(
+    ("overrides", "query", "code"),
+    [
+        ({"max_query_depth": 1}, INVENTORY, "MAX_DEPTH_EXCEEDED"),
+        ({"max_query_cost": 1}, INVENTORY, "MAX_COST_EXCEEDED"),
+        (
+            {"max_query_aliases": 1},
+            "subscription($id: ID!) { a: productInventoryChanged(productId: $id) { b: title c: title } }",
+            "MAX_ALIASES_EXCEEDED",
+        ),
+        ({"rate_limit_capacity": 1, "rate_limit_restore_rate": 0.001}, INVENTORY, "THROTTLED"),
+        ({}, "subscription { nope }", "GRAPHQL_VALIDATION_FAILED"),
+        ({}, "query($id: ID!) { product(id: $id) { title } }", "BAD_REQUEST"),
+        (
+            {"max_query_bytes": 1024},
+            "subscription { " + "__typename " * 200 + "}",
+            "QUERY_TOO_LARGE",
+        ),
+    ],
+    ids=["depth", "cost", "aliases", "rate limit", "invalid", "a query", "size"],
+)
+async def test_the_request_limits_apply_when_subscribing(
+    database_url: str,
+    shared_redis_url: str,
+    clean: None,
+    mug: MadeProduct,
+    overrides: dict[str, Any],
+    query: str,
+    code: str,
+) -> None:
+    async with (
+        limited(database_url, shared_redis_url, **overrides) as live,
+        socket(live.ws_url, ack={}) as ws,
+    ):
+        await ws.subscribe("1", query, {"id": encode_gid("Product", mug.id)})
+        refused = await ws.receive_other_than_ping()
+        live_listeners = live.client.container.live_feed.listeners
+
+    assert refused["id"] == "1"
+    assert set(codes(refused)) == {code}  # (one error per field too deep)
+    assert live_listeners == 0
+
+
+@pytest.mark.parametrize(
+    ("message", "code"),
+    [
+        ("not json", 4400),
+        ('{"type": "subscribe", "id": "1", "payload": {"query": "subscription { x }"}}', 4401),
+        ('["a list"]', 4400),
+        ('{"type": 7}', 4400),
+        ('{"type": "connection_init", "payload": "not an object"}', 4400),
+    ],
+    ids=["not json", "before init", "a list", "a typeless message", "bad init"],
+)
+async def test_hostile_messages_close_the_connection_with_a_code(
+    live: LiveApp, message: str, code: int
+) -> None:
+    async with socket(live.ws_url) as ws:
+        await ws.connection.send(message)
+        closed = await ws.closed()
+
+    assert closed.code == code
+
+
+async def test_malformed_subscribe_messages_and_huge_frames_are_refused(live: LiveApp) -> None:
+    async with socket(live.ws_url, ack={}) as ws:
+        await ws.send({"type": "subscribe", "id": "1", "payload": {"query": 42}})
+        assert (await ws.closed()).code == 4400
+    async with socket(live.ws_url, ack={}) as ws:
+        await ws.connection.send("x" * 2_000_000)  # beyond MAX_BODY_BYTES
+        assert (await ws.closed()).code == 1009  # message too big
+    # The server lives on.
+    async with socket(live.ws_url, ack={}) as ws:
+        await ws.send({"type": "ping"})
+        assert await ws.receive() == {"type": "pong"}
+
+
+async def test_an_unknown_partner_key_is_refused_4403(live: LiveApp) -> None:
+    async with socket(live.ws_url) as ws:
+        await ws.send({"type": "connection_init", "payload": {"X-Api-Key": "not-a-key"}})
+        closed = await ws.closed()
+
+    assert (closed.code, closed.reason) == (4403, "Forbidden")
