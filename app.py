@@ -131,6 +131,7 @@ from resolvers.http.subscriptions import (
     LiveConnection,
     LiveLimits,
     LiveSubscriptionsHttp,
+    TextFrames,
     close_socket,
 )
 from resolvers.http.tracing import TracingMiddleware
@@ -665,6 +666,7 @@ class GraphQLView(
     GraphQL[Context, None],
 ):
     graphql_transport_ws_handler_class = LiveConnection
+    websocket_adapter_class = TextFrames
 
     def __init__(
         self, settings: Settings, running: RunningContainer, tracing: Tracing | None = None
