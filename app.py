@@ -692,6 +692,8 @@ class GraphQLView(
                 seconds=settings.subscription_init_timeout_seconds
             ),
             max_subscriptions_per_connection=None,  # LiveConnection's, with a code
+            # Browsers' WebSocket handshakes from other origins: the CORS origins.
+            allowed_origins=settings.cors_allow_origins,
         )
         self.settings = settings
         self.public_max_age = settings.public_cache_max_age

@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import time
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -17,6 +19,7 @@ from schema.global_id import encode_gid
 from settings import Settings
 from tests.client import customer_token
 from tests.conftest import settings_for
+from tests.e2e.server import run_cli, server_env
 from tests.events import emit_rows, unpublished
 from tests.factories import CatalogFactory, MadeProduct
 from tests.live import Closed, LiveApp, live_app, socket
@@ -423,3 +426,41 @@ async def test_an_unknown_partner_key_is_refused_4403(live: LiveApp) -> None:
         closed = await ws.closed()
 
     assert (closed.code, closed.reason) == (4403, "Forbidden")
+
+
+NAMED_INVENTORY = """subscription Inventory($id: ID!) {
+  productInventoryChanged(productId: $id) { variants { quantityAvailable } } }"""
+
+
+async def test_a_persisted_only_partner_subscribes_by_manifest_id_and_nothing_else(
+    database_url: str, shared_redis_url: str, clean: None, mug: MadeProduct, tmp_path: Path
+) -> None:
+    operator = server_env(DATABASE_URL=database_url)
+    (tmp_path / "inventory.graphql").write_text(NAMED_INVENTORY)
+    manifest = tmp_path / "manifest.json"
+    run_cli(tmp_path, operator, "manifest-build", "inventory.graphql", "--output", str(manifest))
+    [operation] = json.loads(manifest.read_text())["operations"]
+    key = run_cli(
+        tmp_path, operator, "partner-create", "--name", "Acme", "--persisted-only",
+        "--manifest", str(manifest),
+    ).strip().splitlines()[-1]  # fmt: skip
+    by_id = {"persistedQuery": {"version": 1, "sha256Hash": operation["id"]}}
+    variables = {"id": encode_gid("Product", mug.id)}
+
+    async with (
+        limited(database_url, shared_redis_url) as live,
+        socket(live.ws_url, ack={"X-Api-Key": key}) as ws,
+    ):
+        await ws.subscribe("free", NAMED_INVENTORY, variables)
+        refused = await ws.receive_other_than_ping()
+        await ws.subscribe("manifest", None, variables, extensions=by_id)
+        await asyncio.sleep(0.3)
+        await emit_rows(
+            live.client.container.db,
+            "StockChanged",
+            [{"variant": mug.variant_ids[0], "available": 10}],
+        )
+        event = await next_payload(ws, "manifest")
+
+    assert codes(refused) == ["PERSISTED_QUERY_NOT_ALLOWED"]
+    assert event["data"] == {"productInventoryChanged": {"variants": [{"quantityAvailable": 10}]}}
