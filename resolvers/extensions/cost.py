@@ -336,7 +336,25 @@ class QueryCost(SchemaExtension):
             )
             if state is not None:
                 state.query_cost = self._cost
-            if self._cost > self._maximum:
+            if (
+                operation.operation is OperationType.SUBSCRIPTION
+                and request_context is not None
+                and request_context.live is None
+            ):
+                # Over HTTP: nothing would ever deliver its events.
+                request_context.response.status_code = 400
+                if state is not None:
+                    state.never_executed = True
+                context.result = ExecutionResult(
+                    data=None,
+                    errors=[
+                        GraphQLError(
+                            "subscriptions run over WebSocket (graphql-transport-ws) on /graphql",
+                            extensions={"code": "BAD_REQUEST"},
+                        )
+                    ],
+                )
+            elif self._cost > self._maximum:
                 error = GraphQLError(
                     f"query cost {self._cost} exceeds the maximum of {self._maximum}",
                     extensions={

@@ -13,13 +13,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from redis.asyncio import Redis
 
 from persistence.db import Database
+from persistence.events.live_tail import RedisCartChanges
 from schema.global_id import encode_gid
 from settings import Settings
 from tests.client import customer_token
 from tests.conftest import settings_for
-from tests.e2e.server import run_cli, server_env
+from tests.e2e.server import free_port, run_cli, server_env
 from tests.events import emit_rows, unpublished
 from tests.factories import CatalogFactory, MadeProduct
 from tests.live import Closed, LiveApp, live_app, socket
@@ -464,3 +466,30 @@ async def test_a_persisted_only_partner_subscribes_by_manifest_id_and_nothing_el
 
     assert codes(refused) == ["PERSISTED_QUERY_NOT_ALLOWED"]
     assert event["data"] == {"productInventoryChanged": {"variants": [{"quantityAvailable": 10}]}}
+
+
+async def test_a_subscription_over_http_is_a_coded_refusal_not_a_stream(
+    live: LiveApp, mug: MadeProduct
+) -> None:
+    variables = {"id": encode_gid("Product", mug.id)}
+    posted = await live.client.http.post(
+        "/graphql", json={"query": INVENTORY, "variables": variables}
+    )
+    fetched = await live.client.http.get(
+        "/graphql", params={"query": INVENTORY, "variables": json.dumps(variables)}
+    )
+
+    for response in (posted, fetched):
+        assert response.status_code in (400, 405), response.text
+        assert [e["extensions"]["code"] for e in response.json()["errors"]] == ["BAD_REQUEST"]
+
+
+async def test_a_failed_cart_announcement_never_fails_the_cart_write(caplog: Any) -> None:
+    unreachable = Redis(host="127.0.0.1", port=free_port(), socket_connect_timeout=0.2)
+    changes = RedisCartChanges(unreachable, max_length=100, timeout_seconds=0.2)
+    try:
+        await changes.cart_changed("c1")  # returns: the write it follows stands
+    finally:
+        await unreachable.aclose()
+
+    assert "announcing a cart change failed" in caplog.text
