@@ -27,6 +27,10 @@ from persistence.redis.client import RedisClient
 
 log = logging.getLogger(__name__)
 
+# Cart changes are no outbox events (no id, no consumer group): a stream beside the
+# event streams, outside `events:*`, in the same Redis Cluster slot (the hash tag), so one
+# XREAD reads them all.
+CART_STREAM = "live:{stream}:" + CART_CHANGED
 READ_COUNT = 1_000  # entries per XREAD
 RETRY_SECONDS = 1.0
 
@@ -43,7 +47,9 @@ class LiveTail:
         self._redis = redis
         self._feed = feed
         self._block_ms = block_ms
-        self._streams = [stream_of(topic) for topic in topics]
+        self._streams = [
+            CART_STREAM if topic == CART_CHANGED else stream_of(topic) for topic in topics
+        ]
         self._task: asyncio.Task[None] | None = None
         self.read = 0  # entries read, for tests and figures
 
@@ -107,7 +113,7 @@ class RedisCartChanges:
 
     def __init__(self, redis: RedisClient, *, max_length: int, timeout_seconds: float) -> None:
         self._redis = redis
-        self._stream = stream_of(CART_CHANGED)
+        self._stream = CART_STREAM
         self._max_length = max_length
         self._timeout = timeout_seconds
 
