@@ -16,12 +16,13 @@ $(STAMP): requirements.lock pyproject.toml
 
 install: $(STAMP)
 
-# The real Apollo Client that tests/e2e/test_apollo_persisted_queries.py drives.
+# The real JavaScript clients the e2e tests drive: Apollo Client (persisted queries),
+# graphql-http (the server audit), graphql-ws + ws (subscriptions).
 APOLLO := tests/e2e/apollo
 $(APOLLO)/node_modules/.installed: $(APOLLO)/package-lock.json
 	@if command -v npm >/dev/null; then \
 		cd $(APOLLO) && npm ci --no-audit --no-fund --loglevel=error && touch node_modules/.installed; \
-	else echo "npm not found: the Apollo Client test will be skipped"; fi
+	else echo "npm not found: the JavaScript client tests will be skipped"; fi
 
 node-client: $(APOLLO)/node_modules/.installed
 

@@ -42,8 +42,10 @@ from starlette.applications import Starlette
 from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+from starlette.routing import Route, WebSocketRoute
+from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
+from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from dataloaders.addresses import CustomerAddressByIdLoader
@@ -62,6 +64,7 @@ from domain.discount_finder import DiscountFinder
 from domain.erasure import Erasure
 from domain.events import CacheInvalidation, EventHandler, SearchIndexing
 from domain.gift_card_desk import GiftCardDesk
+from domain.live_updates import ConnectionQuota, LiveFeed, ObservedCartStore
 from domain.notifications import LowStockAlerts, Mailer, OrderConfirmations
 from domain.order_desk import OrderDesk
 from domain.order_status import OrderStatusLookup, StatusTokens
@@ -95,6 +98,7 @@ from persistence.catalog.variant_owners import SqlVariantOwners
 from persistence.db import Database, ReplicaPolicy, create_database, database_unavailable
 from persistence.discounts.store import SqlDiscountStore
 from persistence.events.consumer import ConsumerPolicy, StreamConsumer
+from persistence.events.live_tail import LiveTail, RedisCartChanges
 from persistence.events.relay import OutboxRelay
 from persistence.events.worker import EventWorker
 from persistence.gift_cards.code_key import gift_card_code_key
@@ -127,10 +131,18 @@ from resolvers.http.middleware import RequestMetaMiddleware, RequestTimeoutMiddl
 from resolvers.http.observation import RequestRecorder
 from resolvers.http.persisted_queries import PartnerKeys, PersistedQueryHttp
 from resolvers.http.request_body import WellFormedRequests
+from resolvers.http.subscriptions import (
+    CLOSE_SLOW_CONSUMER,
+    LiveConnection,
+    LiveLimits,
+    LiveSubscriptionsHttp,
+    TextFrames,
+    close_socket,
+)
 from resolvers.http.tracing import TracingMiddleware
 from resolvers.http.webhooks import stripe_webhook
 from resolvers.schema import build_schema
-from schema.context import Context
+from schema.context import Context, LiveSession
 from schema.request_state import RequestState
 from settings import RedisClusterNodes, Settings, redis_cluster_nodes, revealed
 
@@ -199,6 +211,11 @@ class Container:
     search: SearchIndex
     webhooks: SqlWebhookStore
     webhook_log: WebhookLog
+    # Subscriptions: this process's listeners, the one stream reader feeding them
+    # (started by the first subscription), and the open connections per client.
+    live_feed: LiveFeed
+    live_tail: LiveTail
+    live_connections: ConnectionQuota
     # Traces, when OTEL_TRACES_EXPORTER names an exporter; None: nothing is traced.
     tracing: Tracing | None = None
     metrics: Metrics | None = None  # None: metrics are off, nothing observes
@@ -297,6 +314,16 @@ class Container:
         )
         address_book = AddressBook(SqlAddressBook(db, pii))
         erasure = Erasure(customers, sessions, cart_store, address_book)
+        # Every cart write through the services says so on the cart stream, for
+        # cartChanged subscribers (pii-rotate's rewrites go to `cart_store` itself).
+        observed_carts = ObservedCartStore(
+            cart_store,
+            RedisCartChanges(
+                redis,
+                max_length=settings.event_stream_max_length,
+                timeout_seconds=settings.redis_timeout_seconds,
+            ),
+        )
         pricing = PricingRules(
             currency_code=settings.currency_code,
             shipping_flat_rate=settings.shipping_flat_rate,
@@ -337,7 +364,7 @@ class Container:
             status_token_key(revealed(settings.order_status_token_key), settings.data_dir)
         )
         checkout = Checkout(
-            cart_store,
+            observed_carts,
             DatabaseCatalogLookups(catalog),
             order_store,
             SqlIdempotencyStore(db),
@@ -368,7 +395,7 @@ class Container:
         reconciler = PaymentReconciler(
             order_store,
             gateway,
-            cart_store,
+            observed_carts,
             ReconcilePolicy(
                 grace_seconds=settings.payment_reconcile_grace_seconds,
                 recheck_seconds=settings.payment_reconcile_every_seconds,
@@ -380,7 +407,7 @@ class Container:
         order_desk = OrderDesk(
             order_store,
             gateway,
-            cart_store,
+            observed_carts,
             reconciler=reconciler,
             status_lookup=order_status,
             gateway_refunds=refund_store,
@@ -395,6 +422,7 @@ class Container:
             timeout_seconds=settings.redis_timeout_seconds,
             retry_after_seconds=settings.redis_retry_after_seconds,
         )
+        live_feed = LiveFeed(settings.subscription_queue_size)
         container = cls(
             settings=settings,
             db=db,
@@ -408,7 +436,7 @@ class Container:
             account_changes=account_changes,
             erasure=erasure,
             carts=Carts(
-                cart_store,
+                observed_carts,
                 lookups,
                 address_book,
                 pricing=pricing,
@@ -463,9 +491,13 @@ class Container:
             search=_traced_search(
                 components.wrap_search(search_index(db, settings, redis)), tracing
             ),
+            live_feed=live_feed,
+            live_tail=LiveTail(events_redis, live_feed, block_ms=settings.event_consumer_block_ms),
+            live_connections=ConnectionQuota(settings.subscription_connections_per_client),
             tracing=tracing,
             metrics=metrics,
         )
+        live_feed.on_first_listener = container.live_tail.ensure_started
         if metrics is not None:
             # Each fallback's skip window tells the metrics of the failure that opened it.
             windows = {
@@ -480,6 +512,7 @@ class Container:
         return container
 
     async def close(self) -> None:
+        await self.live_tail.stop()
         for owner in (self.gateway, self.search):  # Stripe's and Elasticsearch's pools
             closer = getattr(owner, "aclose", None)
             if closer is not None:
@@ -635,7 +668,16 @@ class RunningContainer:
         self._container = container
 
 
-class GraphQLView(PersistedQueryHttp, GraphQLOverHttp, WellFormedRequests, GraphQL[Context, None]):
+class GraphQLView(
+    LiveSubscriptionsHttp,
+    PersistedQueryHttp,
+    GraphQLOverHttp,
+    WellFormedRequests,
+    GraphQL[Context, None],
+):
+    graphql_transport_ws_handler_class = LiveConnection
+    websocket_adapter_class = TextFrames
+
     def __init__(
         self, settings: Settings, running: RunningContainer, tracing: Tracing | None = None
     ) -> None:
@@ -655,17 +697,43 @@ class GraphQLView(PersistedQueryHttp, GraphQLOverHttp, WellFormedRequests, Graph
                 backend_unavailable=database_unavailable,
             ),
             graphql_ide="graphiql" if settings.graphiql_enabled else None,
+            subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL,),
+            connection_init_wait_timeout=timedelta(
+                seconds=settings.subscription_init_timeout_seconds
+            ),
+            max_subscriptions_per_connection=None,  # LiveConnection's, with a code
+            # Browsers' WebSocket handshakes from other origins: the CORS origins.
+            allowed_origins=settings.cors_allow_origins,
         )
         self.settings = settings
         self.public_max_age = settings.public_cache_max_age
         self._running = running
         self._tracing = tracing
+        self.live_limits = LiveLimits(
+            max_subscriptions=settings.max_subscriptions_per_connection,
+            ping_seconds=settings.subscription_ping_seconds,
+            pong_timeout_seconds=settings.subscription_pong_timeout_seconds,
+            quota=ConnectionQuota(0),  # replaced by the container's once it runs
+        )
 
     def partner_keys(self) -> PartnerKeys:
         return self._running().partners
 
-    async def get_context(self, request: Request, response: Response) -> Context:  # type: ignore[override]
+    async def run(self, request: Any, context: Any = None, root_value: Any = None) -> Any:
+        if isinstance(request, WebSocket):  # the HTTP mixins have nothing to say here
+            return await GraphQL.run(self, request)
+        return await super().run(request, context, root_value)
+
+    async def get_context(
+        self, request: Request | WebSocket, response: Response | WebSocket
+    ) -> Context:
         container = self._running()
+        websocket = request if isinstance(request, WebSocket) else None
+        if not isinstance(response, Response):
+            # A WebSocket: extensions set status and headers on a sub-response no one
+            # sends.
+            response = Response()
+            self.live_limits.quota = container.live_connections
         state = RequestState.of(request)
         partner = state.partner
         context = Context(
@@ -704,6 +772,9 @@ class GraphQLView(PersistedQueryHttp, GraphQLOverHttp, WellFormedRequests, Graph
             rate_limit=None if partner is None else self.settings.partner_tiers.get(partner.tier),
             search=container.search,
         )
+        if websocket is not None:
+            context.connection_params = {}  # until connection_init brings the payload
+            context.live = LiveSession(container.live_feed, _closer(websocket))
         if self._tracing is not None and is_instrumentation_enabled():  # sampled in
             trace_loaders(
                 (context.loaders, context.order_loaders, context.address_by_id),
@@ -716,6 +787,20 @@ class GraphQLView(PersistedQueryHttp, GraphQLOverHttp, WellFormedRequests, Graph
 
     def decode_json(self, data: str | bytes) -> object:
         return orjson.loads(data)
+
+
+def _closer(websocket: WebSocket) -> Callable[[], None]:
+    """What a slow subscriber's overflow does: close its connection (4008), once."""
+    closing: list[asyncio.Task[None]] = []
+
+    def close() -> None:
+        if not closing:
+            reason = "slow consumer: too many undelivered events; resubscribe and query"
+            closing.append(
+                asyncio.ensure_future(close_socket(websocket, CLOSE_SLOW_CONSUMER, reason))
+            )
+
+    return close
 
 
 async def healthz(_: Request) -> Response:
@@ -827,6 +912,7 @@ def create_app(
         routes=[
             *extra_routes,
             Route("/graphql", graphql, methods=["GET", "POST"]),
+            WebSocketRoute("/graphql", graphql),
             Route("/healthz", healthz, methods=["GET"]),
             Route("/readyz", functools.partial(readyz, running), methods=["GET"]),
             Route(

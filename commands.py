@@ -619,6 +619,8 @@ def main(argv: list[str] | None = None, *, prog: str | None = None) -> None:
             # The app applies FORWARDED_ALLOW_IPS itself; uvicorn's own middleware
             # would trust X-Forwarded-For from loopback whatever the setting says.
             proxy_headers=False,
+            # A WebSocket message (a subscribe) is held to the HTTP body limit, not 16 MiB.
+            ws_max_size=settings.max_body_bytes,
             # configure_logging's handler (LOG_FORMAT) serves uvicorn's loggers too.
             log_config=None,
         )

@@ -167,6 +167,20 @@ class Settings(BaseSettings):
     rate_limit_capacity: float = Field(default=1_000, gt=0)  # points per client bucket
     rate_limit_restore_rate: float = Field(default=50, gt=0)  # points per second
     max_body_bytes: int = Field(default=1_048_576, ge=1024)  # larger bodies get 413
+    # Subscriptions (graphql-transport-ws on /graphql; see README "Subscriptions").
+    # Operations one connection may run at once; one more is SUBSCRIPTION_LIMIT_REACHED.
+    max_subscriptions_per_connection: int = Field(default=20, ge=1, le=1_000)
+    # Open connections per client address, and per partner key, in each process;
+    # one more is closed with 4429.
+    subscription_connections_per_client: int = Field(default=20, ge=1, le=100_000)
+    # Undelivered events a subscription may hold; one more drops it as a slow
+    # consumer (close 4008).
+    subscription_queue_size: int = Field(default=32, ge=1, le=10_000)
+    # connection_init must arrive this soon after the handshake (else close 4408).
+    subscription_init_timeout_seconds: float = Field(default=10.0, gt=0, le=300)
+    # The server pings this often; no pong (or any message) within the timeout: 4408.
+    subscription_ping_seconds: float = Field(default=30.0, gt=0, le=3_600)
+    subscription_pong_timeout_seconds: float = Field(default=10.0, gt=0, le=600)
     # Any one client string (variable or literal) past this is BAD_USER_INPUT; fields
     # keep their own tighter limits. Must stay above the longest legitimate field (5,000).
     max_input_string_length: int = Field(default=10_000, ge=5_000)

@@ -51,6 +51,10 @@ class OrderLoaders:
     refunds_by_order_id: RefundsByOrderIdLoader
     returns_by_order_id: ReturnsByOrderIdLoader
 
+    def clear(self) -> None:
+        for loader in (getattr(self, name) for name in self.__dataclass_fields__):
+            loader.clear_all()
+
     @classmethod
     def create(cls, details: SqlOrderDetails) -> OrderLoaders:
         return cls(

@@ -22,6 +22,9 @@ class ErrorCode(StrEnum):
     SERVICE_UNAVAILABLE = "SERVICE_UNAVAILABLE"
     FORBIDDEN = "FORBIDDEN"
     THROTTLED = "THROTTLED"
+    # A subscription's object does not exist or is not the caller's (no hint which).
+    NOT_FOUND = "NOT_FOUND"
+    SUBSCRIPTION_LIMIT_REACHED = "SUBSCRIPTION_LIMIT_REACHED"
 
 
 class DomainError(Exception):

@@ -40,6 +40,7 @@ from resolvers.refunds import RefundMutation
 from resolvers.reviews import ReviewMutation
 from resolvers.search import SearchQuery
 from resolvers.shipping_admin import ShippingAdminMutation
+from resolvers.subscriptions import Subscription
 from resolvers.webhooks import WebhookQuery
 from schema.addresses import CustomerAddress
 from schema.catalog import Category, Product, ProductVariant, Review
@@ -158,7 +159,12 @@ def build_schema(
     config = StrawberryConfig(batching_config={"max_operations": batch_max} if batch_max else None)
     types: list[Any] = [Product, ProductVariant, Category, Review, Customer, CustomerAddress]
     schema = CommerceSchema(
-        query=Query, mutation=Mutation, extensions=extensions, types=types, config=config
+        query=Query,
+        mutation=Mutation,
+        subscription=Subscription,
+        extensions=extensions,
+        types=types,
+        config=config,
     )
     schema.hide_suggestions = not introspection
     schema.documents = documents

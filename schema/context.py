@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TypeAlias
 
 import strawberry
-from starlette.requests import Request
+from starlette.requests import HTTPConnection
 from starlette.responses import Response
 from strawberry.types import ExecutionContext
 
@@ -26,6 +27,7 @@ from domain.discount_finder import DiscountFinder
 from domain.erasure import Erasure
 from domain.errors import ServiceUnavailable, UnauthenticatedError
 from domain.gift_card_desk import GiftCardDesk
+from domain.live_updates import Listener, LiveFeed
 from domain.order_desk import OrderDesk
 from domain.order_status import OrderStatusLookup
 from domain.partners import Partner
@@ -46,7 +48,7 @@ from settings import Settings
 
 @dataclass(slots=True)
 class Context:
-    request: Request
+    request: HTTPConnection  # the HTTP request, or the WebSocket
     state: RequestState  # what the HTTP edge and the resolvers tell each other
     # The HTTP sub-response: status and headers set by resolvers and extensions.
     response: Response
@@ -83,6 +85,10 @@ class Context:
     _viewer: asyncio.Future[Customer | None] | None = field(default=None)
     _session: asyncio.Future[int | None] | None = field(default=None)
     search: SearchIndex | None = None  # the configured product search index
+    # A WebSocket connection's: the connection_init payload (strawberry sets it) and
+    # the connection's live session; None over HTTP.
+    connection_params: dict[str, object] | None = None
+    live: LiveSession | None = None
 
     @property
     def partner(self) -> Partner | None:
@@ -91,6 +97,13 @@ class Context:
 
     @property
     def access_token(self) -> str | None:
+        params = self.connection_params
+        if params is not None:  # a WebSocket: the token came in connection_init
+            header = params.get("Authorization", params.get("authorization"))
+            if not isinstance(header, str) or len(header) > MAX_TOKEN_HEADER:
+                return None
+            scheme, _, token = header.partition(" ")
+            return token.strip() or None if scheme.lower() == "bearer" else None
         scheme, _, token = self.request.headers.get("authorization", "").partition(" ")
         return token.strip() or None if scheme.lower() == "bearer" else None
 
@@ -112,6 +125,13 @@ class Context:
     def client_address(self) -> str:
         client = self.request.client
         return client.host if client else "unknown"
+
+    def forget_loaded(self) -> None:
+        """Forget what the loaders hold: a subscription's next event is a new read, as
+        fresh (and as batched) as the same query would be."""
+        self.loaders.clear()
+        self.order_loaders.clear()
+        self.address_by_id.clear_all()
 
     def mark_private(self) -> None:
         """This answer holds someone's data: it must never be cached publicly."""
@@ -168,6 +188,38 @@ class Context:
         if viewer is None:
             raise UnauthenticatedError()
         return viewer
+
+
+MAX_TOKEN_HEADER = 1_024  # a longer connection_init Authorization is nobody's token
+
+
+class LiveSession:
+    """One WebSocket connection's subscriptions: listeners on the process's feed, all
+    dropped with the connection; a slow one closes the connection (`on_slow`)."""
+
+    __slots__ = ("_feed", "_listeners", "_on_slow")
+
+    def __init__(self, feed: LiveFeed, on_slow: Callable[[], None]) -> None:
+        self._feed = feed
+        self._on_slow = on_slow
+        self._listeners: set[Listener] = set()
+
+    def listen(self, keys: Iterable[str]) -> Listener:
+        listener = self._feed.listen(keys, self._on_slow)
+        self._listeners.add(listener)
+        return listener
+
+    def watch(self, listener: Listener, keys: Iterable[str]) -> None:
+        self._feed.watch(listener, keys)
+
+    def drop(self, listener: Listener) -> None:
+        if listener in self._listeners:
+            self._listeners.discard(listener)
+            self._feed.drop(listener)
+
+    def close(self) -> None:
+        for listener in list(self._listeners):
+            self.drop(listener)
 
 
 def context_of(execution: ExecutionContext) -> Context | None:

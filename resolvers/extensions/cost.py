@@ -42,6 +42,7 @@ from graphql import (
 from graphql.execution.values import VariableValues, get_argument_values, get_variable_values
 from strawberry.extensions import SchemaExtension
 from strawberry.types import ExecutionResult
+from strawberry.types.graphql import OperationType as Operation
 
 from domain.pagination import DEFAULT_PAGE_SIZE
 from schema.context import context_of
@@ -335,7 +336,25 @@ class QueryCost(SchemaExtension):
             )
             if state is not None:
                 state.query_cost = self._cost
-            if self._cost > self._maximum:
+            if (
+                operation.operation is OperationType.SUBSCRIPTION
+                and request_context is not None
+                and request_context.live is None
+            ):
+                # Over HTTP: nothing would ever deliver its events.
+                request_context.response.status_code = 400
+                if state is not None:
+                    state.never_executed = True
+                context.result = ExecutionResult(
+                    data=None,
+                    errors=[
+                        GraphQLError(
+                            "subscriptions run over WebSocket (graphql-transport-ws) on /graphql",
+                            extensions={"code": "BAD_REQUEST"},
+                        )
+                    ],
+                )
+            elif self._cost > self._maximum:
                 error = GraphQLError(
                     f"query cost {self._cost} exceeds the maximum of {self._maximum}",
                     extensions={
@@ -344,10 +363,17 @@ class QueryCost(SchemaExtension):
                         "maximum": self._maximum,
                     },
                 )
-                context.result = ExecutionResult(data=None, errors=[error])  # nothing executes
+                self._refuse(error)  # nothing executes
             else:
                 await self._charge(self._cost)
         yield
+
+    def _refuse(self, error: GraphQLError) -> None:
+        context = self.execution_context
+        if context.operation_type is Operation.SUBSCRIPTION:
+            # strawberry subscribes whatever the result says; a raise stops it.
+            raise error
+        context.result = ExecutionResult(data=None, errors=[error])
 
     async def _charge(self, cost: int) -> None:
         request_context = context_of(self.execution_context)
@@ -367,10 +393,10 @@ class QueryCost(SchemaExtension):
                 f"{decision.retry_after_seconds} s",
                 extensions={"code": "THROTTLED", "retryAfter": decision.retry_after_seconds},
             )
-            self.execution_context.result = ExecutionResult(data=None, errors=[error])
             request_context.state.throttled = True
             request_context.response.status_code = 429
             request_context.response.headers["Retry-After"] = str(decision.retry_after_seconds)
+            self._refuse(error)
 
     def get_results(self) -> dict[str, Any]:
         if self._cost is None:

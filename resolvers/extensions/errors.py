@@ -14,6 +14,7 @@ from typing import Any
 
 from graphql import GraphQLError, GraphQLSyntaxError
 from strawberry.extensions import SchemaExtension
+from strawberry.schema.exceptions import InvalidOperationTypeError
 
 from domain.errors import DomainError, ErrorCode
 from schema.context import context_of
@@ -47,6 +48,14 @@ class ErrorPolicy(SchemaExtension):
             result.errors = [self._present(error) for error in errors]  # type: ignore[union-attr]
             self._unavailable(result)
 
+    def on_stream_result(self, result: Any) -> Iterator[None]:
+        # A subscription's results (its refusal, then one per event) go out one by
+        # one, each presented like a request's.
+        errors = getattr(result, "errors", None)
+        if errors:
+            result.errors = [self._present(error) for error in errors]
+        yield
+
     def _unavailable(self, result: Any) -> None:
         """Nothing answered because a backing service (Redis) is down: the whole request
         failed, so it says so over HTTP too (503, Retry-After), with `data: null` as
@@ -68,6 +77,9 @@ class ErrorPolicy(SchemaExtension):
         original = error.original_error
         while isinstance(original, GraphQLError) and original.original_error is not None:
             original = original.original_error
+        if isinstance(original, InvalidOperationTypeError):  # a query over WebSocket
+            message = f"{original.operation_type.value} operations are not run here"
+            return _with(error, message, {"code": "BAD_REQUEST"})
         if isinstance(original, DomainError):
             extensions: dict[str, object] = {"code": original.code.value}
             if original.field:

@@ -120,6 +120,7 @@ def test_the_folders_hold_what_the_layout_says() -> None:
         "discounts",
         "refunds",
         "webhooks",  # the partner webhook delivery log
+        "subscriptions",
     }
     persistence = {p.stem for p in (ROOT / "persistence").glob("*.py")}
     assert persistence <= {
