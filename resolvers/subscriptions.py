@@ -103,6 +103,8 @@ class Subscription:
             while True:
                 await listener.next()
                 context.forget_loaded()
+                if viewer_id is not None and await context.viewer_id() != viewer_id:
+                    return  # logged out since: nothing more for this connection
                 cart = await context.carts.get(key, viewer_id)
                 if cart is None:
                     yield None

@@ -127,8 +127,12 @@ class Context:
         return client.host if client else "unknown"
 
     def forget_loaded(self) -> None:
-        """Forget what the loaders hold: a subscription's next event is a new read, as
-        fresh (and as batched) as the same query would be."""
+        """Forget what the loaders hold, and who the session belongs to: a
+        subscription's next event is a new read, as fresh (and as batched) as the same
+        query would be, so a token logged out or revoked since `connection_init` stops
+        seeing what only its customer may."""
+        self._session = None
+        self._viewer = None
         self.loaders.clear()
         self.order_loaders.clear()
         self.address_by_id.clear_all()

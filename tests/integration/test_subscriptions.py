@@ -17,7 +17,7 @@ from redis.asyncio import Redis
 
 from persistence.db import Database
 from persistence.events.live_tail import RedisCartChanges
-from schema.global_id import encode_gid
+from schema.global_id import decode_gid, encode_gid
 from settings import Settings
 from tests.client import customer_token
 from tests.conftest import settings_for
@@ -160,6 +160,51 @@ async def test_a_paid_checkout_reaches_the_order_subscription_within_a_second(
     # ... then the paid order arrives on the subscription within a second.
     assert payload["data"] == {"orderStatusChanged": {"id": order["id"], "status": "PAID"}}
     assert elapsed < 1.0
+
+
+LOG_OUT = """mutation($t: String!) { customerAccessTokenDelete(input: {accessToken: $t}) {
+  deletedAccessToken } }"""
+
+
+async def test_a_token_logged_out_after_connecting_sees_nothing_more(
+    live: LiveApp, mug: MadeProduct, db: Database
+) -> None:
+    staff = await staff_token(live.client, db)
+    token = await customer_token(live.client, "ann@example.com")
+    cart_id = await ready_cart(live.client, [(mug, 1)], token=token)
+    placed = await live.client.query(
+        CHECKOUT,
+        {
+            "input": {
+                "cartId": cart_id,
+                "idempotencyKey": "key-0000000002",
+                "paymentMethod": "pm_card_threeDSecure2Required",
+            }
+        },
+        token=token,
+    )
+    order = placed.data["checkoutComplete"]["order"]
+    other_cart = await ready_cart(live.client, [(mug, 2)], token=token)
+    await relayed(live)
+    async with socket(live.ws_url, ack={"Authorization": f"Bearer {token}"}) as ws:
+        await ws.subscribe("o", ORDER, {"id": order["id"]})
+        await ws.subscribe("c", CART, {"id": other_cart})
+        await asyncio.sleep(0.2)
+        await adjust(live, staff, mug, 5)  # moves the cart's line: an event while signed in
+        seen = await next_payload(ws, "c")
+        assert seen["data"]["cartChanged"]["totalQuantity"] == 2
+
+        logged_out = await live.client.query(LOG_OUT, {"t": token})
+        assert logged_out.data["customerAccessTokenDelete"]["deletedAccessToken"] == token
+        await adjust(live, staff, mug, 1)  # the cart's stock moves again ...
+        _, public_id = decode_gid(order["id"])
+        await emit_rows(db, "OrderPaid", [{"order": public_id, "payment": None}])
+        await relayed(live)
+        # ... and the order moves, but the logged-out connection hears of neither: both
+        # subscriptions end (complete) instead of sending the customer's data.
+        ends = [await ws.receive_other_than_ping(2.0) for _ in range(2)]
+
+    assert sorted((m["type"], m["id"]) for m in ends) == [("complete", "c"), ("complete", "o")]
 
 
 async def test_someone_elses_order_and_cart_are_refused_with_a_code(
