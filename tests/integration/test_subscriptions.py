@@ -95,6 +95,29 @@ async def next_payload(ws: Any, operation_id: str, seconds: float = 2.0) -> dict
     return payload
 
 
+async def order_awaiting_payment(
+    live: LiveApp, made: MadeProduct, token: str, key: str
+) -> dict[str, Any]:
+    """An order of the customer's, waiting for its payment (3-D Secure: payment action
+    required)."""
+    cart_id = await ready_cart(live.client, [(made, 1)], token=token)
+    placed = await live.client.query(
+        CHECKOUT,
+        {
+            "input": {
+                "cartId": cart_id,
+                "idempotencyKey": key,
+                "paymentMethod": "pm_card_threeDSecure2Required",
+            }
+        },
+        token=token,
+    )
+    assert placed.data["checkoutComplete"]["userErrors"] == []
+    order: dict[str, Any] = placed.data["checkoutComplete"]["order"]
+    assert order["status"] == "PAYMENT_ACTION_REQUIRED"
+    return order
+
+
 async def test_an_inventory_change_reaches_a_public_subscriber(
     live: LiveApp, mug: MadeProduct, db: Database
 ) -> None:
@@ -120,22 +143,8 @@ async def test_a_paid_checkout_reaches_the_order_subscription_within_a_second(
     live: LiveApp, mug: MadeProduct, holder: str
 ) -> None:
     token = await customer_token(live.client, "ann@example.com")
-    cart_id = await ready_cart(live.client, [(mug, 1)], token=token)
     # Given an order waiting for its payment (3-D Secure: payment action required) ...
-    placed = await live.client.query(
-        CHECKOUT,
-        {
-            "input": {
-                "cartId": cart_id,
-                "idempotencyKey": "key-0000000001",
-                "paymentMethod": "pm_card_threeDSecure2Required",
-            }
-        },
-        token=token,
-    )
-    assert placed.data["checkoutComplete"]["userErrors"] == []
-    order = placed.data["checkoutComplete"]["order"]
-    assert order["status"] == "PAYMENT_ACTION_REQUIRED"
+    order = await order_awaiting_payment(live, mug, token, "key-0000000001")
     gateway: Any = live.client.container.gateway
     [payment_id] = gateway.payments
     await relayed(live)  # what placing the order announced is out before we subscribe
@@ -171,19 +180,7 @@ async def test_a_token_logged_out_after_connecting_sees_nothing_more(
 ) -> None:
     staff = await staff_token(live.client, db)
     token = await customer_token(live.client, "ann@example.com")
-    cart_id = await ready_cart(live.client, [(mug, 1)], token=token)
-    placed = await live.client.query(
-        CHECKOUT,
-        {
-            "input": {
-                "cartId": cart_id,
-                "idempotencyKey": "key-0000000002",
-                "paymentMethod": "pm_card_threeDSecure2Required",
-            }
-        },
-        token=token,
-    )
-    order = placed.data["checkoutComplete"]["order"]
+    order = await order_awaiting_payment(live, mug, token, "key-0000000002")
     other_cart = await ready_cart(live.client, [(mug, 2)], token=token)
     await relayed(live)
     async with socket(live.ws_url, ack={"Authorization": f"Bearer {token}"}) as ws:
@@ -243,6 +240,39 @@ async def test_someone_elses_order_and_cart_are_refused_with_a_code(
     for name, message in replies.items():
         assert message["type"] == "error", (name, message)
         assert [e["extensions"]["code"] for e in message["payload"]] == ["NOT_FOUND"], name
+
+
+@pytest.mark.parametrize(
+    ("document", "variables"),
+    [
+        (CART, {"id": "\x00\x01cart"}),
+        (CART, {"id": "c" * 100_000}),
+        (CART, {"id": 12345}),
+        (CART, {"id": ["a list"]}),
+        (INVENTORY, {"id": "١٢٣"}),
+        (INVENTORY, {"id": {"an": "object"}}),
+        (ORDER, {"token": "t\x00" + "x" * 100_000}),
+        (ORDER, {"id": encode_gid("Order", "٣٤")}),
+    ],
+    ids=["NUL", "100k", "int", "list", "arabic digits", "object", "huge token", "gid digits"],
+)
+async def test_hostile_arguments_get_a_coded_error_and_the_connection_lives_on(
+    live: LiveApp, mug: MadeProduct, db: Database, document: str, variables: dict[str, Any]
+) -> None:
+    staff = await staff_token(live.client, db)
+    async with socket(live.ws_url, ack={}) as ws:
+        await ws.subscribe("bad", document, variables)
+        refused = await ws.receive_other_than_ping()
+        await ws.subscribe("good", INVENTORY, {"id": encode_gid("Product", mug.id)})
+        await asyncio.sleep(0.2)
+        await adjust(live, staff, mug, 4)
+        payload = await next_payload(ws, "good")
+
+    assert refused["type"] == "error", refused
+    codes = [e["extensions"]["code"] for e in refused["payload"]]
+    assert codes and "INTERNAL_SERVER_ERROR" not in codes, refused
+    variants = payload["data"]["productInventoryChanged"]["variants"]
+    assert [v["quantityAvailable"] for v in variants] == [4]
 
 
 async def test_a_cart_subscription_sees_its_lines_and_a_stock_warning_before_checkout(
