@@ -25,6 +25,7 @@ from resolvers.catalog_admin import CatalogAdminMutation
 from resolvers.checkout import CheckoutMutation, OrderQuery
 from resolvers.customers import CustomerMutation, CustomerQuery
 from resolvers.discounts import DiscountMutation, DiscountQuery
+from resolvers.extensions.compiled import PlanCache
 from resolvers.extensions.cost import CostCache, QueryCost
 from resolvers.extensions.current_reads import MutationsReadCurrent
 from resolvers.extensions.degraded_report import DegradedReport
@@ -115,10 +116,12 @@ def build_schema(
     tracer: Tracer | None = None,
     read_replica: bool = False,
     backend_unavailable: Callable[[BaseException], bool] | None = None,
+    compiled: bool = True,
 ) -> strawberry.Schema:
     """The schema and its per-request extensions. Without introspection (production),
     errors carry no suggestions either: both would describe the schema. With a
-    `read_replica`, mutations read the primary."""
+    `read_replica`, mutations read the primary. `compiled` runs queries through plans
+    made once per document (off only to compare with the ordinary executor)."""
     # Rule classes made once for the schema's life (QueryDepthLimiter would make a new
     # class per instance); each group tags its own errors with its code.
     rule_groups = [
@@ -168,5 +171,7 @@ def build_schema(
     )
     schema.hide_suggestions = not introspection
     schema.documents = documents
-    schema.execution_context_class = plain_data_context(schema._schema)
+    schema.execution_context_class = plain_data_context(
+        schema._schema, PlanCache() if compiled else None
+    )
     return schema

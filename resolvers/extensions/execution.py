@@ -20,15 +20,25 @@ from __future__ import annotations
 from typing import Any
 
 from graphql import (
+    DocumentNode,
     GraphQLList,
     GraphQLNonNull,
     GraphQLObjectType,
     GraphQLSchema,
+    OperationType,
     Undefined,
     is_leaf_type,
 )
-from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
+from strawberry.schema.schema import (
+    StrawberryGraphQLCoreExecutionContext,
+    _OperationContextAwareGraphQLResolveInfo,
+)
 from strawberry.types.field import StrawberryField
+
+from resolvers.extensions.compiled import OperationPlan, PlanBuilder, PlanCache, Run
+from schema.degradation import Degradations, current_degradations
+
+_ABANDONED = object()
 
 # (object type name, field name) -> python attribute, for every basic field.
 BasicFields = dict[tuple[str, str], str]
@@ -57,10 +67,14 @@ def basic_fields(schema: GraphQLSchema) -> BasicFields:
 
 class PlainDataExecutionContext(StrawberryGraphQLCoreExecutionContext):
     basic: BasicFields = {}
+    plans: PlanCache | None = None  # None: every operation through the executor
+    document: DocumentNode
 
     @classmethod
     def build(cls, *args: Any, **kwargs: Any) -> Any:
         built = super().build(*args, **kwargs)
+        if isinstance(built, PlainDataExecutionContext):
+            built.document = args[1] if len(args) > 1 else kwargs["document"]
         if isinstance(built, list):
             # Errors instead of an executor: the variables did not coerce (strawberry
             # has already refused a document whose operation it cannot pick).
@@ -69,7 +83,11 @@ class PlainDataExecutionContext(StrawberryGraphQLCoreExecutionContext):
         return built
 
     def execute_operation(self, serially: bool | None = None) -> Any:
-        result = super().execute_operation(serially)
+        plan = self._plan() if serially is None else None
+        if plan is not None:
+            result = self._execute_plan(plan)
+        else:
+            result = super().execute_operation(serially)
         if not self.is_awaitable(result):
             self._release()
             return result
@@ -81,6 +99,83 @@ class PlainDataExecutionContext(StrawberryGraphQLCoreExecutionContext):
                 self._release()
 
         return released()
+
+    def _plan(self) -> OperationPlan | None:
+        plans = self.plans
+        if (
+            plans is None
+            or self.operation.operation is not OperationType.QUERY
+            or self.abort_signal is not None
+            or self.hooks is not None
+            or not self.error_propagation
+            or (self.middleware_manager is not None and self.middleware_manager.middlewares)
+        ):
+            return None
+        builder = PlanBuilder(
+            self.schema,
+            self.fragments,
+            self.variable_values,
+            self.operation,
+            self.hide_suggestions,
+            self.basic,
+            self.field_resolver,
+        )
+        return plans.plan(self.document, self.operation, self.variable_values, builder.build)
+
+    def _execute_plan(self, plan: OperationPlan) -> Any:
+        run = Run(
+            _OperationContextAwareGraphQLResolveInfo,
+            (
+                self.schema,
+                self.fragment_definitions,
+                self.root_value,
+                self.operation,
+                self.variable_values.coerced,
+                self.context_value,
+                self.is_awaitable,
+                self.abort_signal,
+                self.async_helpers,
+                self.operation_extensions,
+            ),
+            self.variable_values,
+            self.is_awaitable,
+            self.hide_suggestions,
+        )
+        degradations = current_degradations.get()
+        recorded = len(degradations.entries) if degradations is not None else 0
+        assert self.plans is not None
+        self.plans.executed += 1
+        # The executor takes over outside the `except` blocks: its errors must not carry
+        # the plan's exception (and its frames) as their context.
+        try:
+            data = plan.execute(run, self.root_value)
+        except Exception:
+            data = _ABANDONED
+        if data is _ABANDONED:
+            return self._abandon_plan(degradations, recorded)
+        if not self.is_awaitable(data):
+            return self.finish(self.build_response(data))
+
+        async def finished() -> Any:
+            try:
+                completed = await data
+            except Exception:
+                completed = _ABANDONED
+            if completed is _ABANDONED:
+                fallback = self._abandon_plan(degradations, recorded)
+                return await fallback if self.is_awaitable(fallback) else fallback
+            return self.build_response(completed)
+
+        return finished()
+
+    def _abandon_plan(self, degradations: Degradations | None, recorded: int) -> Any:
+        # The executor runs the resolvers again (on loaders the plan primed): what they
+        # report must be reported once.
+        if degradations is not None:
+            del degradations.entries[recorded:]
+        assert self.plans is not None
+        self.plans.abandoned += 1
+        return super().execute_operation(None)
 
     def _release(self) -> None:
         # graphql-core's executor refers to itself through its async helpers (bound
@@ -166,9 +261,12 @@ class PlainDataExecutionContext(StrawberryGraphQLCoreExecutionContext):
         return completed
 
 
-def plain_data_context(schema: GraphQLSchema) -> type[PlainDataExecutionContext]:
+def plain_data_context(
+    schema: GraphQLSchema, plans: PlanCache | None = None
+) -> type[PlainDataExecutionContext]:
+    """The schema's execution context; with `plans`, queries run compiled plans."""
     return type(
         "SchemaPlainDataExecutionContext",
         (PlainDataExecutionContext,),
-        {"basic": basic_fields(schema)},
+        {"basic": basic_fields(schema), "plans": plans},
     )

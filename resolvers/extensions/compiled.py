@@ -1,0 +1,610 @@
+"""Compiled operations: a query's execution planned once per document, run many times.
+
+Storefronts send the same few documents millions of times. graphql-core re-derives
+for every request and every object what the document already fixes: which fields a
+selection collects (fragments, aliases, `@include`/`@skip`), each field's definition,
+resolver and argument values, and how its type completes (non-null, list, leaf or
+object). A plan does that once per (document, operation, values of the variables the
+`@include`/`@skip` directives read) and keeps it in a bounded cache.
+
+Running a plan calls the same resolvers graphql-core would call, with the same
+`info` (path, field nodes, fragments, context), in the same order: siblings first,
+their awaitables gathered together, list items likewise, so per-request loaders batch
+exactly as before. Plain attributes (strawberry's basic fields) are read directly.
+
+The plan is optimistic. It handles only what succeeds: the first exception from a
+resolver, null in a non-null position, value that does not serialise or type it was
+not built for abandons its result (after every started awaitable has settled, so the
+loaders it primed stay usable) and the ordinary executor runs the operation on the
+same context, producing exactly today's data and errors without new statements. What
+a plan cannot express at all (mutations, subscriptions, abstract types, introspection,
+`@defer`, fragment arguments, constant arguments that do not coerce) is never planned.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from math import isfinite
+from typing import Any
+
+from cachetools import LRUCache
+from graphql import (
+    DirectiveNode,
+    DocumentNode,
+    FieldNode,
+    GraphQLBoolean,
+    GraphQLEnumType,
+    GraphQLField,
+    GraphQLFloat,
+    GraphQLID,
+    GraphQLInt,
+    GraphQLList,
+    GraphQLNonNull,
+    GraphQLObjectType,
+    GraphQLOutputType,
+    GraphQLScalarType,
+    GraphQLSchema,
+    GraphQLString,
+    OperationDefinitionNode,
+    OperationType,
+    Undefined,
+    VariableNode,
+    Visitor,
+    visit,
+)
+from graphql.execution.collect_fields import (
+    FieldDetails,
+    FragmentDetails,
+    collect_fields,
+    collect_subfields,
+)
+from graphql.execution.values import VariableValues, get_argument_values
+from graphql.pyutils import Path
+
+# A plan's weight is its number of field steps; the cache holds at most this many in
+# all (the listing screen's plan has about 50), whatever stream of documents arrives.
+PLAN_CACHE_STEPS = 50_000
+# One document's plan past this many steps (fragments can multiply a small text) is
+# not planned: the ordinary executor runs it, as before.
+MAX_PLAN_STEPS = 5_000
+# Distinct values of the directive variables kept per operation.
+MAX_VARIANTS = 16
+
+_INT_MIN, _INT_MAX = -(2**31), 2**31 - 1
+_CONDITIONS = frozenset({"include", "skip"})
+_INCREMENTAL = frozenset({"defer", "stream"})
+
+
+class Abandon(Exception):
+    """The plan met something only the ordinary executor reports correctly."""
+
+
+class Unplannable(Exception):
+    """The operation cannot be planned; the ordinary executor always runs it."""
+
+
+# (run, value, path) -> completed value, or an awaitable of it.
+Complete = Callable[["Run", Any, Path | None], Any]
+
+
+@dataclass(slots=True)
+class Completion:
+    complete: Complete
+    may_await: bool  # whether `complete` can return an awaitable
+    needs_path: bool  # whether anything below calls a resolver (which sees info.path)
+
+
+@dataclass(slots=True)
+class FieldStep:
+    key: str  # the response key: the alias, or the field name
+    name: str
+    nodes: list[FieldNode]
+    return_type: GraphQLOutputType
+    field_def: GraphQLField | None  # None for __typename
+    attribute: str | None  # a basic field: read this attribute, no resolver
+    resolve: Callable[..., Any] | None
+    arguments: dict[str, Any] | None  # constant arguments; None: coerce per request
+    completion: Completion | None
+
+
+@dataclass(slots=True)
+class ObjectPlan:
+    type: GraphQLObjectType
+    name: str
+    steps: list[FieldStep] = field(default_factory=list)
+    may_await: bool = False
+    needs_path: bool = False
+
+
+class Run:
+    """One request's execution of a plan: what every resolver's info shares."""
+
+    __slots__ = ("hide_suggestions", "info_class", "info_tail", "is_awaitable", "variable_values")
+
+    def __init__(
+        self,
+        info_class: Callable[..., Any],
+        info_tail: tuple[Any, ...],
+        variable_values: VariableValues,
+        is_awaitable: Callable[[Any], bool],
+        hide_suggestions: bool,
+    ) -> None:
+        self.info_class = info_class
+        self.info_tail = info_tail
+        self.variable_values = variable_values
+        self.is_awaitable = is_awaitable
+        self.hide_suggestions = hide_suggestions
+
+
+@dataclass(slots=True)
+class OperationPlan:
+    root: ObjectPlan
+    steps: int
+
+    def execute(self, run: Run, root_value: Any) -> Any:
+        return execute_fields(run, self.root, root_value, None)
+
+
+def execute_fields(run: Run, plan: ObjectPlan, source: Any, path: Path | None) -> Any:
+    results: dict[str, Any] = {}
+    pending: list[str] | None = None
+    is_awaitable = run.is_awaitable
+    type_name = plan.name
+    try:
+        for step in plan.steps:
+            key = step.key
+            completion = step.completion
+            if completion is None:  # __typename
+                results[key] = type_name
+                continue
+            attribute = step.attribute
+            if attribute is not None:
+                field_path = Path(path, key, type_name) if completion.needs_path else None
+                completed = completion.complete(run, getattr(source, attribute), field_path)
+                may_await = completion.may_await
+            else:
+                field_path = Path(path, key, type_name)
+                completed = _resolve(run, plan, step, completion, source, field_path)
+                may_await = True
+            results[key] = completed
+            if may_await and is_awaitable(completed):
+                if pending is None:
+                    pending = [key]
+                else:
+                    pending.append(key)
+    except BaseException:
+        if pending:
+            _discard([results[key] for key in pending])
+        raise
+    if pending is None:
+        return results
+    return _gather_into(results, pending)
+
+
+def _resolve(
+    run: Run,
+    plan: ObjectPlan,
+    step: FieldStep,
+    completion: Completion,
+    source: Any,
+    path: Path,
+) -> Any:
+    info = run.info_class(step.name, step.nodes, step.return_type, plan.type, path, *run.info_tail)
+    arguments = step.arguments
+    if arguments is None:
+        assert step.field_def is not None
+        arguments = get_argument_values(
+            step.field_def, step.nodes[0], run.variable_values, None, run.hide_suggestions
+        )
+    assert step.resolve is not None
+    value = step.resolve(source, info, **arguments)
+    if run.is_awaitable(value):
+        return _complete_later(run, completion.complete, value, path)
+    return completion.complete(run, value, path)
+
+
+async def _complete_later(run: Run, complete: Complete, value: Any, path: Path | None) -> Any:
+    completed = complete(run, await value, path)
+    if run.is_awaitable(completed):
+        return await completed
+    return completed
+
+
+async def _gather_into(results: Any, pending: Sequence[Any]) -> Any:
+    if len(pending) == 1:
+        key = pending[0]
+        results[key] = await results[key]
+        return results
+    # Every awaitable settles before a failure is raised: a loader batch still in flight
+    # when the plan is abandoned would otherwise be cut short under the executor that
+    # takes over (it reads the same loaders' cached futures).
+    awaited = await asyncio.gather(*(results[key] for key in pending), return_exceptions=True)
+    failure: BaseException | None = None
+    for key, value in zip(pending, awaited, strict=True):
+        if isinstance(value, BaseException):
+            failure = failure or value
+        results[key] = value
+    if failure is not None:
+        raise failure
+    return results
+
+
+def _discard(awaitables: list[Any]) -> None:
+    # Coroutines of this plan that will never run (a sibling failed synchronously).
+    for awaitable in awaitables:
+        close = getattr(awaitable, "close", None)
+        if close is not None and asyncio.iscoroutine(awaitable):
+            close()
+
+
+# Completions ---------------------------------------------------------------------------
+
+
+def _leaf(leaf_type: GraphQLScalarType | GraphQLEnumType, nullable: bool) -> Completion:
+    coerce = leaf_type.coerce_output_value
+
+    def coerced(value: Any) -> Any:
+        if isinstance(value, Exception):
+            raise Abandon
+        result = coerce(value)
+        if result is None or result is Undefined:
+            raise Abandon
+        return result
+
+    complete: Complete
+    if leaf_type is GraphQLString or leaf_type is GraphQLID:
+
+        def complete(run: Run, value: Any, path: Path | None) -> Any:
+            if type(value) is str:
+                return value
+            if value is None:
+                if nullable:
+                    return None
+                raise Abandon
+            return coerced(value)
+
+    elif leaf_type is GraphQLInt:
+
+        def complete(run: Run, value: Any, path: Path | None) -> Any:
+            if type(value) is int and _INT_MIN <= value <= _INT_MAX:
+                return value
+            if value is None:
+                if nullable:
+                    return None
+                raise Abandon
+            return coerced(value)
+
+    elif leaf_type is GraphQLBoolean:
+
+        def complete(run: Run, value: Any, path: Path | None) -> Any:
+            if type(value) is bool:
+                return value
+            if value is None:
+                if nullable:
+                    return None
+                raise Abandon
+            return coerced(value)
+
+    elif leaf_type is GraphQLFloat:
+
+        def complete(run: Run, value: Any, path: Path | None) -> Any:
+            if type(value) is float and isfinite(value):
+                return value
+            if value is None:
+                if nullable:
+                    return None
+                raise Abandon
+            return coerced(value)
+
+    else:
+
+        def complete(run: Run, value: Any, path: Path | None) -> Any:
+            if value is None:
+                if nullable:
+                    return None
+                raise Abandon
+            return coerced(value)
+
+    return Completion(complete, may_await=False, needs_path=False)
+
+
+def _list(item: Completion, nullable: bool) -> Completion:
+    complete_item = item.complete
+    needs_path = item.needs_path
+    may_await = item.may_await
+
+    def complete(run: Run, value: Any, path: Path | None) -> Any:
+        if value is None:
+            if nullable:
+                return None
+            raise Abandon
+        if type(value) is not list and type(value) is not tuple:
+            raise Abandon  # other iterables (and errors): the executor's business
+        is_awaitable = run.is_awaitable
+        if not may_await and not (value and is_awaitable(value[0])):
+            if needs_path:
+                assert path is not None
+                return [
+                    complete_item(run, element, Path(path, index, None))
+                    for index, element in enumerate(value)
+                ]
+            return [complete_item(run, element, None) for element in value]
+        completed: list[Any] = []
+        pending: list[int] = []
+        try:
+            for index, element in enumerate(value):
+                item_path = Path(path, index, None) if needs_path else None
+                if is_awaitable(element):
+                    result = _complete_later(run, complete_item, element, item_path)
+                else:
+                    result = complete_item(run, element, item_path)
+                if is_awaitable(result):
+                    pending.append(index)
+                completed.append(result)
+        except BaseException:
+            _discard([completed[index] for index in pending])
+            raise
+        if not pending:
+            return completed
+        return _gather_into(completed, pending)
+
+    return Completion(complete, may_await=True, needs_path=needs_path)
+
+
+def _object(plan: ObjectPlan, nullable: bool) -> Completion:
+    is_type_of = plan.type.is_type_of
+
+    def complete(run: Run, value: Any, path: Path | None) -> Any:
+        if value is None:
+            if nullable:
+                return None
+            raise Abandon
+        # strawberry's is_type_of reads only the value (the plain-data path relies on it).
+        if is_type_of is not None and is_type_of(value, None) is not True:  # type: ignore[arg-type]
+            raise Abandon
+        return execute_fields(run, plan, value, path)
+
+    return Completion(complete, may_await=plan.may_await, needs_path=plan.needs_path)
+
+
+# Building ------------------------------------------------------------------------------
+
+
+class PlanBuilder:
+    """Builds the plan of one operation for one set of directive variable values."""
+
+    def __init__(
+        self,
+        schema: GraphQLSchema,
+        fragments: dict[str, FragmentDetails],
+        variable_values: VariableValues,
+        operation: OperationDefinitionNode,
+        hide_suggestions: bool,
+        basic: dict[tuple[str, str], str],
+        default_resolver: Callable[..., Any],
+    ) -> None:
+        self.schema = schema
+        self.fragments = fragments
+        self.variable_values = variable_values
+        self.operation = operation
+        self.hide_suggestions = hide_suggestions
+        self.basic = basic
+        self.default_resolver = default_resolver
+        self.steps = 0
+
+    def build(self) -> OperationPlan:
+        operation = self.operation
+        if operation.operation is not OperationType.QUERY:
+            raise Unplannable
+        root_type = self.schema.query_type
+        if root_type is None:
+            raise Unplannable
+        grouped, defers, _ = collect_fields(
+            self.schema,
+            self.fragments,
+            self.variable_values,
+            root_type,
+            operation,
+            self.hide_suggestions,
+        )
+        if defers:
+            raise Unplannable
+        root = self._object_plan(root_type, grouped)
+        return OperationPlan(root=root, steps=self.steps)
+
+    def _object_plan(
+        self, object_type: GraphQLObjectType, grouped: dict[str, list[FieldDetails]]
+    ) -> ObjectPlan:
+        plan = ObjectPlan(type=object_type, name=object_type.name)
+        for key, details in grouped.items():
+            self.steps += 1
+            if self.steps > MAX_PLAN_STEPS:
+                raise Unplannable
+            if any(d.fragment_variable_values is not None for d in details):
+                raise Unplannable
+            node = details[0].node
+            name = node.name.value
+            if name == "__typename":
+                plan.steps.append(
+                    FieldStep(key, name, [], object_type, None, None, None, None, None)
+                )
+                continue
+            if name.startswith("__"):
+                raise Unplannable  # introspection: rare, and the executor's
+            field_def = object_type.fields.get(name)
+            if field_def is None:
+                raise Unplannable
+            completion = self._completion(field_def.type, details)
+            attribute = self.basic.get((object_type.name, name))
+            if attribute is not None and not node.arguments:
+                resolve = None
+                arguments: dict[str, Any] | None = {}
+            else:
+                attribute = None
+                resolve = field_def.resolve or self.default_resolver
+                arguments = self._constant_arguments(field_def, node)
+                plan.may_await = True
+                plan.needs_path = True
+            if completion.may_await:
+                plan.may_await = True
+            if completion.needs_path:
+                plan.needs_path = True
+            plan.steps.append(
+                FieldStep(
+                    key=key,
+                    name=name,
+                    nodes=[d.node for d in details],
+                    return_type=field_def.type,
+                    field_def=field_def,
+                    attribute=attribute,
+                    resolve=resolve,
+                    arguments=arguments,
+                    completion=completion,
+                )
+            )
+        return plan
+
+    def _constant_arguments(
+        self, field_def: GraphQLField, node: FieldNode
+    ) -> dict[str, Any] | None:
+        if not field_def.args and not node.arguments:
+            return {}
+        if any(_has_variable(argument.value) for argument in node.arguments or ()):
+            return None  # coerced per request, the way the executor does
+        try:
+            return get_argument_values(
+                field_def, node, self.variable_values, None, self.hide_suggestions
+            )
+        except Exception:
+            raise Unplannable from None  # the executor reports the bad literal
+
+    def _completion(self, graphql_type: Any, details: list[FieldDetails]) -> Completion:
+        nullable = True
+        if isinstance(graphql_type, GraphQLNonNull):
+            nullable = False
+            graphql_type = graphql_type.of_type
+        if isinstance(graphql_type, GraphQLList):
+            return _list(self._completion(graphql_type.of_type, details), nullable)
+        if isinstance(graphql_type, (GraphQLScalarType, GraphQLEnumType)):
+            return _leaf(graphql_type, nullable)
+        if isinstance(graphql_type, GraphQLObjectType):
+            grouped, defers, _ = collect_subfields(
+                self.schema,
+                self.fragments,
+                self.variable_values,
+                self.operation,
+                graphql_type,
+                details,
+                self.hide_suggestions,
+            )
+            if defers:
+                raise Unplannable
+            return _object(self._object_plan(graphql_type, grouped), nullable)
+        raise Unplannable  # interfaces and unions: the executor resolves their types
+
+
+def _has_variable(value: Any) -> bool:
+    found = False
+
+    class Finder(Visitor):
+        def enter_variable(self, node: VariableNode, *_: Any) -> None:
+            nonlocal found
+            found = True
+
+    visit(value, Finder())
+    return found
+
+
+# The cache -----------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class _DocumentPlans:
+    document: DocumentNode  # kept alive, so its id names it while the entry lives
+    condition_variables: tuple[str, ...] | None  # None: the document is never planned
+    plans: dict[tuple[int, tuple[Any, ...]], OperationPlan | None] = field(default_factory=dict)
+    weight: int = 1
+
+
+class PlanCache:
+    """Plans by document identity, operation and directive variable values; bounded by
+    the total number of steps its plans hold (an LRU over documents)."""
+
+    def __init__(self, max_steps: int = PLAN_CACHE_STEPS) -> None:
+        self.executed = 0  # operations that ran a plan, abandoned ones included
+        self.abandoned = 0  # of which the ordinary executor took over
+        self._entries: LRUCache[int, _DocumentPlans] = LRUCache(
+            maxsize=max_steps, getsizeof=lambda entry: entry.weight
+        )
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    @property
+    def steps_used(self) -> int:
+        return int(self._entries.currsize)
+
+    @property
+    def max_steps(self) -> int:
+        return int(self._entries.maxsize)
+
+    def plan(
+        self,
+        document: DocumentNode,
+        operation: OperationDefinitionNode,
+        variable_values: VariableValues,
+        build: Callable[[], OperationPlan],
+    ) -> OperationPlan | None:
+        entry = self._entries.get(id(document))
+        if entry is None or entry.document is not document:
+            entry = _DocumentPlans(document, _condition_variables(document))
+        if entry.condition_variables is None:
+            self._put(entry)
+            return None
+        coerced = variable_values.coerced
+        try:
+            key = (id(operation), tuple(coerced.get(n) for n in entry.condition_variables))
+            hash(key)
+        except TypeError:
+            return None
+        if key in entry.plans:
+            return entry.plans[key]
+        try:
+            plan: OperationPlan | None = build()
+        except Unplannable:
+            plan = None
+        except RecursionError:
+            plan = None
+        if len(entry.plans) < MAX_VARIANTS:
+            entry.plans[key] = plan
+            entry.weight += plan.steps if plan is not None else 1
+            self._entries.pop(id(document), None)  # re-weighed on the way back in
+            self._put(entry)
+        return plan
+
+    def _put(self, entry: _DocumentPlans) -> None:
+        if entry.weight <= self._entries.maxsize:
+            self._entries[id(entry.document)] = entry
+
+
+def _condition_variables(document: DocumentNode) -> tuple[str, ...] | None:
+    """The variables `@include`/`@skip` read anywhere in the document (their values pick
+    the plan), or None when the document uses directives a plan does not evaluate."""
+    names: set[str] = set()
+    unplannable = False
+
+    class Finder(Visitor):
+        def enter_directive(self, node: DirectiveNode, *_: Any) -> None:
+            nonlocal unplannable
+            name = node.name.value
+            if name in _INCREMENTAL or name not in _CONDITIONS:
+                unplannable = True
+                return
+            for argument in node.arguments or ():
+                if isinstance(argument.value, VariableNode):
+                    names.add(argument.value.name.value)
+
+    visit(document, Finder())
+    return None if unplannable else tuple(sorted(names))
