@@ -23,7 +23,6 @@ a plan cannot express at all (mutations, subscriptions, abstract types, introspe
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from math import isfinite
@@ -36,6 +35,7 @@ from graphql import (
     FieldNode,
     GraphQLBoolean,
     GraphQLEnumType,
+    GraphQLError,
     GraphQLField,
     GraphQLFloat,
     GraphQLID,
@@ -52,6 +52,7 @@ from graphql import (
     Undefined,
     VariableNode,
     Visitor,
+    located_error,
     visit,
 )
 from graphql.execution.collect_fields import (
@@ -60,8 +61,9 @@ from graphql.execution.collect_fields import (
     collect_fields,
     collect_subfields,
 )
+from graphql.execution.executor import CollectedErrors, Executor
 from graphql.execution.values import VariableValues, get_argument_values
-from graphql.pyutils import Path
+from graphql.pyutils import Path, gather_with_cancel, inspect, is_iterable
 
 # A plan's weight is its number of field steps; the cache holds at most this many in
 # all (the listing screen's plan has about 50), whatever stream of documents arrives.
@@ -77,23 +79,28 @@ _CONDITIONS = frozenset({"include", "skip"})
 _INCREMENTAL = frozenset({"defer", "stream"})
 
 
-class Abandon(Exception):
-    """The plan met something only the ordinary executor reports correctly."""
+class Abandon(BaseException):
+    """The plan met what only the ordinary executor handles (an async iterable where a
+    list belongs). A BaseException, so no field's error handling turns it into an error."""
 
 
 class Unplannable(Exception):
     """The operation cannot be planned; the ordinary executor always runs it."""
 
 
-# (run, value, path) -> completed value, or an awaitable of it.
-Complete = Callable[["Run", Any, Path | None], Any]
+# (run, value, path) -> completed value or an awaitable of it; field errors are handled
+# the way graphql-core handles them (null here, or raised to the nearest nullable parent).
+Complete = Callable[["Run", Any, Path], Any]
+# (value) -> completed value, for a selection with no resolver below: no paths, no error
+# handling. Any exception means "complete it again with `Complete`", which reports it.
+Fast = Callable[[Any], Any]
 
 
 @dataclass(slots=True)
 class Completion:
     complete: Complete
+    fast: Fast | None  # None when a resolver runs somewhere below
     may_await: bool  # whether `complete` can return an awaitable
-    needs_path: bool  # whether anything below calls a resolver (which sees info.path)
 
 
 @dataclass(slots=True)
@@ -107,6 +114,7 @@ class FieldStep:
     resolve: Callable[..., Any] | None
     arguments: dict[str, Any] | None  # constant arguments; None: coerce per request
     completion: Completion | None
+    non_null: bool = False
 
 
 @dataclass(slots=True)
@@ -114,14 +122,23 @@ class ObjectPlan:
     type: GraphQLObjectType
     name: str
     steps: list[FieldStep] = field(default_factory=list)
-    may_await: bool = False
-    needs_path: bool = False
+    resolvers_below: bool = False
 
 
 class Run:
-    """One request's execution of a plan: what every resolver's info shares."""
+    """One request's execution of a plan: what every resolver's info shares, and where
+    field errors go."""
 
-    __slots__ = ("hide_suggestions", "info_class", "info_tail", "is_awaitable", "variable_values")
+    __slots__ = (
+        "errors",
+        "hide_suggestions",
+        "info_class",
+        "info_tail",
+        "is_async_iterable",
+        "is_awaitable",
+        "settle_in_background",
+        "variable_values",
+    )
 
     def __init__(
         self,
@@ -129,13 +146,28 @@ class Run:
         info_tail: tuple[Any, ...],
         variable_values: VariableValues,
         is_awaitable: Callable[[Any], bool],
+        is_async_iterable: Callable[[Any], bool],
         hide_suggestions: bool,
+        errors: CollectedErrors,
+        settle_in_background: Callable[[list[Any]], None],
     ) -> None:
         self.info_class = info_class
         self.info_tail = info_tail
         self.variable_values = variable_values
         self.is_awaitable = is_awaitable
+        self.is_async_iterable = is_async_iterable
         self.hide_suggestions = hide_suggestions
+        self.errors = errors
+        self.settle_in_background = settle_in_background
+
+    def field_error(
+        self, raw: Exception, return_type: Any, nodes: list[FieldNode], path: Path
+    ) -> None:
+        """graphql-core's handle_field_error: raise for a non-null position, else record."""
+        error = located_error(raw, nodes, path.as_list())
+        if isinstance(return_type, GraphQLNonNull):
+            raise error
+        self.errors.add(error, path)
 
 
 @dataclass(slots=True)
@@ -159,28 +191,40 @@ def execute_fields(run: Run, plan: ObjectPlan, source: Any, path: Path | None) -
             if completion is None:  # __typename
                 results[key] = type_name
                 continue
-            attribute = step.attribute
-            if attribute is not None:
-                field_path = Path(path, key, type_name) if completion.needs_path else None
-                completed = completion.complete(run, getattr(source, attribute), field_path)
-                may_await = completion.may_await
-            else:
-                field_path = Path(path, key, type_name)
-                completed = _resolve(run, plan, step, completion, source, field_path)
-                may_await = True
+            try:
+                attribute = step.attribute
+                if attribute is not None:
+                    value = getattr(source, attribute)
+                    fast = completion.fast
+                    completed = _MISSING
+                    if fast is not None:
+                        try:
+                            completed = fast(value)
+                        except Exception:
+                            completed = _MISSING
+                    if completed is _MISSING:
+                        completed = completion.complete(run, value, Path(path, key, type_name))
+                else:
+                    completed = _resolve(run, plan, step, completion, source, path)
+            except Exception as raw:
+                run.field_error(raw, step.return_type, step.nodes, Path(path, key, type_name))
+                completed = None
             results[key] = completed
-            if may_await and is_awaitable(completed):
+            if (attribute is None or completion.may_await) and is_awaitable(completed):
                 if pending is None:
                     pending = [key]
                 else:
                     pending.append(key)
-    except BaseException:
+    except Exception:
         if pending:
-            _discard([results[key] for key in pending])
+            run.settle_in_background([results[key] for key in pending])
         raise
     if pending is None:
         return results
     return _gather_into(results, pending)
+
+
+_MISSING: Any = object()
 
 
 def _resolve(
@@ -189,8 +233,9 @@ def _resolve(
     step: FieldStep,
     completion: Completion,
     source: Any,
-    path: Path,
+    parent: Path | None,
 ) -> Any:
+    path = Path(parent, step.key, plan.name)
     info = run.info_class(step.name, step.nodes, step.return_type, plan.type, path, *run.info_tail)
     arguments = step.arguments
     if arguments is None:
@@ -201,15 +246,42 @@ def _resolve(
     assert step.resolve is not None
     value = step.resolve(source, info, **arguments)
     if run.is_awaitable(value):
-        return _complete_later(run, completion.complete, value, path)
+        return _complete_awaited(run, step, completion, value, path)
+    completed = _complete(run, completion, value, path)
+    if completion.may_await and run.is_awaitable(completed):
+        return _await_completed(run, step, completed, path)
+    return completed
+
+
+def _complete(run: Run, completion: Completion, value: Any, path: Path) -> Any:
+    fast = completion.fast
+    if fast is not None:
+        try:
+            return fast(value)
+        except Exception:
+            pass
     return completion.complete(run, value, path)
 
 
-async def _complete_later(run: Run, complete: Complete, value: Any, path: Path | None) -> Any:
-    completed = complete(run, await value, path)
-    if run.is_awaitable(completed):
-        return await completed
+async def _complete_awaited(
+    run: Run, step: FieldStep, completion: Completion, value: Any, path: Path
+) -> Any:
+    try:
+        completed = _complete(run, completion, await value, path)
+        if completion.may_await and run.is_awaitable(completed):
+            completed = await completed
+    except Exception as raw:
+        run.field_error(raw, step.return_type, step.nodes, path)
+        return None
     return completed
+
+
+async def _await_completed(run: Run, step: FieldStep, completed: Any, path: Path) -> Any:
+    try:
+        return await completed
+    except Exception as raw:
+        run.field_error(raw, step.return_type, step.nodes, path)
+        return None
 
 
 async def _gather_into(results: Any, pending: Sequence[Any]) -> Any:
@@ -217,156 +289,238 @@ async def _gather_into(results: Any, pending: Sequence[Any]) -> Any:
         key = pending[0]
         results[key] = await results[key]
         return results
-    # Every awaitable settles before a failure is raised: a loader batch still in flight
-    # when the plan is abandoned would otherwise be cut short under the executor that
-    # takes over (it reads the same loaders' cached futures).
-    awaited = await asyncio.gather(*(results[key] for key in pending), return_exceptions=True)
-    failure: BaseException | None = None
+    awaited = await gather_with_cancel(*(results[key] for key in pending))
     for key, value in zip(pending, awaited, strict=True):
-        if isinstance(value, BaseException):
-            failure = failure or value
         results[key] = value
-    if failure is not None:
-        raise failure
     return results
-
-
-def _discard(awaitables: list[Any]) -> None:
-    # Coroutines of this plan that will never run (a sibling failed synchronously).
-    for awaitable in awaitables:
-        close = getattr(awaitable, "close", None)
-        if close is not None and asyncio.iscoroutine(awaitable):
-            close()
 
 
 # Completions ---------------------------------------------------------------------------
 
 
-def _leaf(leaf_type: GraphQLScalarType | GraphQLEnumType, nullable: bool) -> Completion:
+def _non_null_message(parent: str, field_name: str) -> str:
+    return f"Cannot return null for non-nullable field {parent}.{field_name}."
+
+
+def _leaf(
+    leaf_type: GraphQLScalarType | GraphQLEnumType, nullable: bool, label: tuple[str, str]
+) -> Completion:
     coerce = leaf_type.coerce_output_value
+    message = _non_null_message(*label)
 
-    def coerced(value: Any) -> Any:
+    def complete(run: Run, value: Any, path: Path) -> Any:
         if isinstance(value, Exception):
-            raise Abandon
-        result = coerce(value)
-        if result is None or result is Undefined:
-            raise Abandon
-        return result
+            raise value
+        if value is None or value is Undefined:
+            if nullable:
+                return None
+            raise TypeError(message)
+        return Executor.complete_leaf_value(leaf_type, value)
 
-    complete: Complete
+    fast: Fast
     if leaf_type is GraphQLString or leaf_type is GraphQLID:
 
-        def complete(run: Run, value: Any, path: Path | None) -> Any:
+        def fast(value: Any) -> Any:
             if type(value) is str:
                 return value
-            if value is None:
-                if nullable:
-                    return None
-                raise Abandon
-            return coerced(value)
+            if value is None and nullable:
+                return None
+            return _fast_coerced(coerce, value)
 
     elif leaf_type is GraphQLInt:
 
-        def complete(run: Run, value: Any, path: Path | None) -> Any:
+        def fast(value: Any) -> Any:
             if type(value) is int and _INT_MIN <= value <= _INT_MAX:
                 return value
-            if value is None:
-                if nullable:
-                    return None
-                raise Abandon
-            return coerced(value)
+            if value is None and nullable:
+                return None
+            return _fast_coerced(coerce, value)
 
     elif leaf_type is GraphQLBoolean:
 
-        def complete(run: Run, value: Any, path: Path | None) -> Any:
+        def fast(value: Any) -> Any:
             if type(value) is bool:
                 return value
-            if value is None:
-                if nullable:
-                    return None
-                raise Abandon
-            return coerced(value)
+            if value is None and nullable:
+                return None
+            return _fast_coerced(coerce, value)
 
     elif leaf_type is GraphQLFloat:
 
-        def complete(run: Run, value: Any, path: Path | None) -> Any:
+        def fast(value: Any) -> Any:
             if type(value) is float and isfinite(value):
                 return value
-            if value is None:
-                if nullable:
-                    return None
-                raise Abandon
-            return coerced(value)
+            if value is None and nullable:
+                return None
+            return _fast_coerced(coerce, value)
 
     else:
 
-        def complete(run: Run, value: Any, path: Path | None) -> Any:
-            if value is None:
-                if nullable:
-                    return None
-                raise Abandon
-            return coerced(value)
+        def fast(value: Any) -> Any:
+            if value is None and nullable:
+                return None
+            return _fast_coerced(coerce, value)
 
-    return Completion(complete, may_await=False, needs_path=False)
+    return Completion(complete, fast, may_await=False)
 
 
-def _list(item: Completion, nullable: bool) -> Completion:
+def _fast_coerced(coerce: Callable[[Any], Any], value: Any) -> Any:
+    if value is None or isinstance(value, Exception):
+        raise _Slow
+    result = coerce(value)
+    if result is None or result is Undefined:
+        raise _Slow
+    return result
+
+
+class _Slow(Exception):
+    """The fast completion declines: the reporting one takes over."""
+
+
+def _list(
+    item: Completion,
+    item_type: Any,
+    nullable: bool,
+    label: tuple[str, str],
+    nodes: list[FieldNode],
+) -> Completion:
     complete_item = item.complete
-    needs_path = item.needs_path
-    may_await = item.may_await
+    item_fast = item.fast
+    item_may_await = item.may_await
+    message = _non_null_message(*label)
+    not_iterable = f"Expected Iterable, but did not find one for field '{label[0]}.{label[1]}'."
 
-    def complete(run: Run, value: Any, path: Path | None) -> Any:
-        if value is None:
+    def complete(run: Run, value: Any, path: Path) -> Any:
+        if isinstance(value, Exception):
+            raise value
+        if value is None or value is Undefined:
             if nullable:
                 return None
-            raise Abandon
+            raise TypeError(message)
         if type(value) is not list and type(value) is not tuple:
-            raise Abandon  # other iterables (and errors): the executor's business
+            if run.is_async_iterable(value):
+                raise Abandon
+            if not is_iterable(value):
+                raise GraphQLError(not_iterable)
         is_awaitable = run.is_awaitable
-        if not may_await and not (value and is_awaitable(value[0])):
-            if needs_path:
-                assert path is not None
-                return [
-                    complete_item(run, element, Path(path, index, None))
-                    for index, element in enumerate(value)
-                ]
-            return [complete_item(run, element, None) for element in value]
         completed: list[Any] = []
         pending: list[int] = []
         try:
             for index, element in enumerate(value):
-                item_path = Path(path, index, None) if needs_path else None
+                item_path = Path(path, index, None)
                 if is_awaitable(element):
-                    result = _complete_later(run, complete_item, element, item_path)
-                else:
-                    result = complete_item(run, element, item_path)
-                if is_awaitable(result):
+                    completed.append(
+                        _complete_awaited_item(run, item, item_type, nodes, element, item_path)
+                    )
                     pending.append(index)
+                    continue
+                try:
+                    result = _MISSING
+                    if item_fast is not None:
+                        try:
+                            result = item_fast(element)
+                        except Exception:
+                            result = _MISSING
+                    if result is _MISSING:
+                        result = complete_item(run, element, item_path)
+                    if item_may_await and is_awaitable(result):
+                        completed.append(
+                            _await_completed_item(run, item_type, nodes, result, item_path)
+                        )
+                        pending.append(index)
+                        continue
+                except Exception as raw:
+                    run.field_error(raw, item_type, nodes, item_path)
+                    result = None
                 completed.append(result)
-        except BaseException:
-            _discard([completed[index] for index in pending])
+        except Exception:
+            if pending:
+                run.settle_in_background([completed[index] for index in pending])
             raise
         if not pending:
             return completed
         return _gather_into(completed, pending)
 
-    return Completion(complete, may_await=True, needs_path=needs_path)
+    fast: Fast | None = None
+    if item_fast is not None:
+
+        def fast(value: Any) -> Any:
+            if value is None and nullable:
+                return None
+            if type(value) is not list and type(value) is not tuple:
+                raise _Slow
+            return [item_fast(element) for element in value]
+
+    return Completion(complete, fast, may_await=True)
 
 
-def _object(plan: ObjectPlan, nullable: bool) -> Completion:
-    is_type_of = plan.type.is_type_of
+async def _complete_awaited_item(
+    run: Run, item: Completion, item_type: Any, nodes: list[FieldNode], value: Any, path: Path
+) -> Any:
+    try:
+        completed = _complete(run, item, await value, path)
+        if item.may_await and run.is_awaitable(completed):
+            completed = await completed
+    except Exception as raw:
+        run.field_error(raw, item_type, nodes, path)
+        return None
+    return completed
 
-    def complete(run: Run, value: Any, path: Path | None) -> Any:
-        if value is None:
+
+async def _await_completed_item(
+    run: Run, item_type: Any, nodes: list[FieldNode], completed: Any, path: Path
+) -> Any:
+    try:
+        return await completed
+    except Exception as raw:
+        run.field_error(raw, item_type, nodes, path)
+        return None
+
+
+def _object(
+    plan: ObjectPlan, nullable: bool, label: tuple[str, str], nodes: list[FieldNode]
+) -> Completion:
+    object_type = plan.type
+    is_type_of = object_type.is_type_of
+    message = _non_null_message(*label)
+
+    def complete(run: Run, value: Any, path: Path) -> Any:
+        if isinstance(value, Exception):
+            raise value
+        if value is None or value is Undefined:
             if nullable:
                 return None
-            raise Abandon
+            raise TypeError(message)
         # strawberry's is_type_of reads only the value (the plain-data path relies on it).
-        if is_type_of is not None and is_type_of(value, None) is not True:  # type: ignore[arg-type]
-            raise Abandon
+        if is_type_of is not None and not is_type_of(value, None):  # type: ignore[arg-type]
+            raise GraphQLError(
+                f"Expected value of type '{object_type}' but got: {inspect(value)}.", nodes
+            )
         return execute_fields(run, plan, value, path)
 
-    return Completion(complete, may_await=plan.may_await, needs_path=plan.needs_path)
+    fast: Fast | None = None
+    if not plan.resolvers_below:
+        steps = [
+            (step.key, step.attribute, step.completion.fast if step.completion else None)
+            for step in plan.steps
+        ]
+        type_name = plan.name
+        if all(attribute is None or step_fast is not None for _, attribute, step_fast in steps):
+
+            def fast(value: Any) -> Any:
+                if value is None and nullable:
+                    return None
+                if is_type_of is not None and is_type_of(value, None) is not True:  # type: ignore[arg-type]
+                    raise _Slow
+                results = {}
+                for key, attribute, step_fast in steps:
+                    if step_fast is None:
+                        results[key] = type_name
+                    else:
+                        results[key] = step_fast(getattr(value, attribute))  # type: ignore[arg-type]
+                return results
+
+    return Completion(complete, fast, may_await=plan.resolvers_below)
 
 
 # Building ------------------------------------------------------------------------------
@@ -426,9 +580,10 @@ class PlanBuilder:
                 raise Unplannable
             node = details[0].node
             name = node.name.value
+            nodes = [d.node for d in details]
             if name == "__typename":
                 plan.steps.append(
-                    FieldStep(key, name, [], object_type, None, None, None, None, None)
+                    FieldStep(key, name, nodes, object_type, None, None, None, None, None)
                 )
                 continue
             if name.startswith("__"):
@@ -436,7 +591,7 @@ class PlanBuilder:
             field_def = object_type.fields.get(name)
             if field_def is None:
                 raise Unplannable
-            completion = self._completion(field_def.type, details)
+            completion = self._completion(field_def.type, details, (object_type.name, name), nodes)
             attribute = self.basic.get((object_type.name, name))
             if attribute is not None and not node.arguments:
                 resolve = None
@@ -445,17 +600,14 @@ class PlanBuilder:
                 attribute = None
                 resolve = field_def.resolve or self.default_resolver
                 arguments = self._constant_arguments(field_def, node)
-                plan.may_await = True
-                plan.needs_path = True
-            if completion.may_await:
-                plan.may_await = True
-            if completion.needs_path:
-                plan.needs_path = True
+                plan.resolvers_below = True
+            if completion.fast is None:
+                plan.resolvers_below = True
             plan.steps.append(
                 FieldStep(
                     key=key,
                     name=name,
-                    nodes=[d.node for d in details],
+                    nodes=nodes,
                     return_type=field_def.type,
                     field_def=field_def,
                     attribute=attribute,
@@ -478,17 +630,25 @@ class PlanBuilder:
                 field_def, node, self.variable_values, None, self.hide_suggestions
             )
         except Exception:
-            raise Unplannable from None  # the executor reports the bad literal
+            return None  # coerced (and refused) per request: the executor's error
 
-    def _completion(self, graphql_type: Any, details: list[FieldDetails]) -> Completion:
+    def _completion(
+        self,
+        graphql_type: Any,
+        details: list[FieldDetails],
+        label: tuple[str, str],
+        nodes: list[FieldNode],
+    ) -> Completion:
         nullable = True
         if isinstance(graphql_type, GraphQLNonNull):
             nullable = False
             graphql_type = graphql_type.of_type
         if isinstance(graphql_type, GraphQLList):
-            return _list(self._completion(graphql_type.of_type, details), nullable)
+            item_type = graphql_type.of_type
+            item = self._completion(item_type, details, label, nodes)
+            return _list(item, item_type, nullable, label, nodes)
         if isinstance(graphql_type, (GraphQLScalarType, GraphQLEnumType)):
-            return _leaf(graphql_type, nullable)
+            return _leaf(graphql_type, nullable, label)
         if isinstance(graphql_type, GraphQLObjectType):
             grouped, defers, _ = collect_subfields(
                 self.schema,
@@ -501,7 +661,7 @@ class PlanBuilder:
             )
             if defers:
                 raise Unplannable
-            return _object(self._object_plan(graphql_type, grouped), nullable)
+            return _object(self._object_plan(graphql_type, grouped), nullable, label, nodes)
         raise Unplannable  # interfaces and unions: the executor resolves their types
 
 

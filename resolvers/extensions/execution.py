@@ -21,6 +21,7 @@ from typing import Any
 
 from graphql import (
     DocumentNode,
+    GraphQLError,
     GraphQLList,
     GraphQLNonNull,
     GraphQLObjectType,
@@ -29,13 +30,14 @@ from graphql import (
     Undefined,
     is_leaf_type,
 )
+from graphql.execution.executor import CollectedErrors
 from strawberry.schema.schema import (
     StrawberryGraphQLCoreExecutionContext,
     _OperationContextAwareGraphQLResolveInfo,
 )
 from strawberry.types.field import StrawberryField
 
-from resolvers.extensions.compiled import OperationPlan, PlanBuilder, PlanCache, Run
+from resolvers.extensions.compiled import Abandon, OperationPlan, PlanBuilder, PlanCache, Run
 from schema.degradation import Degradations, current_degradations
 
 _ABANDONED = object()
@@ -139,29 +141,41 @@ class PlainDataExecutionContext(StrawberryGraphQLCoreExecutionContext):
             ),
             self.variable_values,
             self.is_awaitable,
+            self.is_async_iterable,
             self.hide_suggestions,
+            self.collected_errors,
+            self.settle_in_background,
         )
         degradations = current_degradations.get()
         recorded = len(degradations.entries) if degradations is not None else 0
         assert self.plans is not None
         self.plans.executed += 1
-        # The executor takes over outside the `except` blocks: its errors must not carry
-        # the plan's exception (and its frames) as their context.
+        # Errors are handled inside the plan as graphql-core handles them; only an
+        # Abandon hands the operation over, outside the `except` block, so the
+        # executor's errors do not carry the plan's exception as their context.
+        abandoned = False
         try:
             data = plan.execute(run, self.root_value)
-        except Exception:
-            data = _ABANDONED
-        if data is _ABANDONED:
+        except GraphQLError as error:  # a non-null root field failed: no data
+            self.collected_errors.add(error, None)
+            return self.finish(self.build_response(None))
+        except Abandon:
+            abandoned = True
+        if abandoned:
             return self._abandon_plan(degradations, recorded)
         if not self.is_awaitable(data):
             return self.finish(self.build_response(data))
 
         async def finished() -> Any:
+            abandoned = False
             try:
                 completed = await data
-            except Exception:
-                completed = _ABANDONED
-            if completed is _ABANDONED:
+            except GraphQLError as error:
+                self.collected_errors.add(error, None)
+                return self.build_response(None)
+            except Abandon:
+                abandoned = True
+            if abandoned:
                 fallback = self._abandon_plan(degradations, recorded)
                 return await fallback if self.is_awaitable(fallback) else fallback
             return self.build_response(completed)
@@ -170,9 +184,10 @@ class PlainDataExecutionContext(StrawberryGraphQLCoreExecutionContext):
 
     def _abandon_plan(self, degradations: Degradations | None, recorded: int) -> Any:
         # The executor runs the resolvers again (on loaders the plan primed): what they
-        # report must be reported once.
+        # reported must be reported once, and the plan's stragglers write elsewhere.
         if degradations is not None:
             del degradations.entries[recorded:]
+        self.collected_errors = CollectedErrors()
         assert self.plans is not None
         self.plans.abandoned += 1
         return super().execute_operation(None)
