@@ -65,9 +65,12 @@ from graphql.execution.executor import CollectedErrors, Executor
 from graphql.execution.values import VariableValues, get_argument_values
 from graphql.pyutils import Path, gather_with_cancel, inspect, is_iterable
 
-# A plan's weight is its number of field steps; the cache holds at most this many in
-# all (the listing screen's plan has about 50), whatever stream of documents arrives.
-PLAN_CACHE_STEPS = 50_000
+# An entry weighs its plans' field steps plus its document's text (a step per
+# CHARACTERS_PER_STEP characters: the document is kept alive with its plans); the cache
+# holds at most PLAN_CACHE_STEPS in all, whatever stream of documents arrives. The
+# listing screen weighs about 120 (45 steps, 1,200 characters).
+PLAN_CACHE_STEPS = 20_000
+CHARACTERS_PER_STEP = 16
 # One document's plan past this many steps (fragments can multiply a small text) is
 # not planned: the ordinary executor runs it, as before.
 MAX_PLAN_STEPS = 5_000
@@ -101,6 +104,7 @@ class Completion:
     complete: Complete
     fast: Fast | None  # None when a resolver runs somewhere below
     may_await: bool  # whether `complete` can return an awaitable
+    exact: type | None = None  # a leaf's python type that completes as itself
 
 
 @dataclass(slots=True)
@@ -361,7 +365,14 @@ def _leaf(
                 return None
             return _fast_coerced(coerce, value)
 
-    return Completion(complete, fast, may_await=False)
+    exact = (
+        str
+        if leaf_type is GraphQLString or leaf_type is GraphQLID
+        else bool
+        if leaf_type is GraphQLBoolean
+        else None
+    )
+    return Completion(complete, fast, may_await=False, exact=exact)
 
 
 def _fast_coerced(coerce: Callable[[Any], Any], value: Any) -> Any:
@@ -500,24 +511,31 @@ def _object(
 
     fast: Fast | None = None
     if not plan.resolvers_below:
-        steps = [
-            (step.key, step.attribute, step.completion.fast if step.completion else None)
-            for step in plan.steps
-        ]
+        # (key, attribute, fast completion, the one python type it passes through as is)
+        steps: list[tuple[str, str | None, Fast | None, type | None]] = []
+        for step in plan.steps:
+            step_fast = step.completion.fast if step.completion is not None else None
+            exact = step.completion.exact if step.completion is not None else None
+            steps.append((step.key, step.attribute, step_fast, exact))
         type_name = plan.name
-        if all(attribute is None or step_fast is not None for _, attribute, step_fast in steps):
+        if all(step[1] is None or step[2] is not None for step in steps):
 
             def fast(value: Any) -> Any:
                 if value is None and nullable:
                     return None
                 if is_type_of is not None and is_type_of(value, None) is not True:  # type: ignore[arg-type]
                     raise _Slow
-                results = {}
-                for key, attribute, step_fast in steps:
-                    if step_fast is None:
+                results: dict[str, Any] = {}
+                for key, attribute, step_fast, exact in steps:
+                    if attribute is None:
                         results[key] = type_name
+                        continue
+                    found = getattr(value, attribute)
+                    # Strings and booleans, most of a screen, without a call each.
+                    if type(found) is exact:
+                        results[key] = found
                     else:
-                        results[key] = step_fast(getattr(value, attribute))  # type: ignore[arg-type]
+                        results[key] = step_fast(found)  # type: ignore[misc]
                 return results
 
     return Completion(complete, fast, may_await=plan.resolvers_below)
@@ -719,7 +737,12 @@ class PlanCache:
     ) -> OperationPlan | None:
         entry = self._entries.get(id(document))
         if entry is None or entry.document is not document:
-            entry = _DocumentPlans(document, _condition_variables(document))
+            text = document.loc.source.body if document.loc is not None else ""
+            entry = _DocumentPlans(
+                document,
+                _condition_variables(document),
+                weight=1 + len(text) // CHARACTERS_PER_STEP,
+            )
         if entry.condition_variables is None:
             self._put(entry)
             return None
