@@ -12,13 +12,20 @@ Running a plan calls the same resolvers graphql-core would call, with the same
 their awaitables gathered together, list items likewise, so per-request loaders batch
 exactly as before. Plain attributes (strawberry's basic fields) are read directly.
 
-The plan is optimistic. It handles only what succeeds: the first exception from a
-resolver, null in a non-null position, value that does not serialise or type it was
-not built for abandons its result (after every started awaitable has settled, so the
-loaders it primed stay usable) and the ordinary executor runs the operation on the
-same context, producing exactly today's data and errors without new statements. What
-a plan cannot express at all (mutations, subscriptions, abstract types, introspection,
-`@defer`, fragment arguments, constant arguments that do not coerce) is never planned.
+Errors follow graphql-core's rules with graphql-core's own pieces: its located errors,
+its error collection (which drops errors below a position already nulled), non-null
+propagation to the nearest nullable parent, `gather_with_cancel` for siblings and its
+background settling of abandoned awaitables; messages are graphql-core's. So an error
+costs no second execution and no extra statement. Where a selection has no resolver
+below it, a path-free completion runs first; anything unusual there (null in a non-null
+position, a value that does not serialise, an unexpected type) makes the reporting
+completion redo that selection, which only reads attributes again.
+
+What a plan does not express is never planned and runs on the executor as before:
+mutations, subscriptions, interfaces and unions, introspection other than
+`__typename`, directives other than `@include`/`@skip`, fragment arguments, documents
+past MAX_PLAN_STEPS. An async iterable met where a list belongs abandons the plan at
+run time (`Abandon`): the executor then runs the operation on the same context.
 """
 
 from __future__ import annotations

@@ -13,6 +13,10 @@ an abstract type, a null in a non-null position, a value that fails to serialise
 a deferred fragment) and hands the field to the ordinary executor, which then
 reports errors exactly as before. Giving up is always safe: the fast path only reads
 attributes of objects that are already built, so nothing runs twice.
+
+With a plan cache (`plain_data_context(schema, PlanCache())`, what build_schema installs)
+queries run compiled plans instead (resolvers/extensions/compiled.py); this path stays
+for mutations and whatever a plan does not cover.
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@ batch as before, and a plan cache whose size no stream of documents can grow."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 import pytest
@@ -77,6 +77,14 @@ class Query:
         return Branch(name="later", leaves=[Leaf(n=5)], maybe=None)
 
     @strawberry.field
+    def counted(self) -> list[int]:
+        async def numbers() -> AsyncIterator[int]:
+            for n in range(3):
+                yield n
+
+        return numbers()  # type: ignore[return-value]  # graphql-core takes async iterables
+
+    @strawberry.field
     def refused(self) -> Branch:
         raise GraphQLError("refused at the root", extensions={"code": "NOPE"})
 
@@ -130,6 +138,20 @@ async def test_plans_answer_what_the_plain_data_path_answers(document: str) -> N
     actual = await compiled.execute(document, variable_values={"skip": True})
 
     assert _formatted(actual) == _formatted(expected)
+
+
+async def test_an_async_iterable_list_hands_the_operation_to_the_executor() -> None:
+    compiled = strawberry.Schema(query=Query)
+    plans = PlanCache()
+    compiled.execution_context_class = plain_data_context(compiled._schema, plans)
+
+    result = await compiled.execute(
+        "{ counted later { name } }", context_value={"loader": Batches()}
+    )
+
+    assert result.errors is None
+    assert result.data == {"counted": [0, 1, 2], "later": {"name": "later"}}
+    assert (plans.executed, plans.abandoned) == (1, 1)
 
 
 async def test_a_list_of_objects_with_resolvers_loads_in_one_batch() -> None:
