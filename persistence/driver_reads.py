@@ -123,7 +123,7 @@ async def fetch_on(
             driver: Any = pooled.driver_connection
             rows: list[Any] = await driver.fetch(sql, *arguments)
         except Exception as error:
-            raise _translated(engine.dialect, pooled, sql, arguments, error) from error
+            raise _translated(engine, pooled, sql, arguments, error) from error
         except BaseException:
             # Cancelled mid-statement (a request timeout): the connection's protocol
             # state is unknown, so it is closed, as SQLAlchemy does.
@@ -135,11 +135,14 @@ async def fetch_on(
 
 
 def _translated(
-    dialect: Dialect, pooled: Any, sql: str, arguments: Sequence[Any], error: Exception
+    engine: AsyncEngine, pooled: Any, sql: str, arguments: Sequence[Any], error: Exception
 ) -> BaseException:
     """`error` as SQLAlchemy raises it from an execute: the DB-API adapter's exception
     wrapped in `sqlalchemy.exc.DBAPIError` (its subclass by kind), with
-    `connection_invalidated` when the connection is gone; a gone one is invalidated."""
+    `connection_invalidated` when the connection is gone. As SQLAlchemy does then, the
+    connection is closed and every connection the pool made before it is replaced at its
+    next checkout (a server restart drops them all)."""
+    dialect = engine.dialect
     adapted = pooled.dbapi_connection
     dbapi_error: BaseException = error
     try:
@@ -151,7 +154,7 @@ def _translated(
         return dbapi_error  # not a driver error (OSError, a bug): raised as it is
     gone = bool(dialect.is_disconnect(dbapi_error, adapted, None))
     if gone:
-        pooled.invalidate(dbapi_error)
+        engine.sync_engine.pool._invalidate(pooled, dbapi_error)
     return sqlalchemy_exc.DBAPIError.instance(
         sql,
         tuple(arguments),
