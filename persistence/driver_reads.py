@@ -29,6 +29,7 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.sql import Executable
 from sqlalchemy.types import ARRAY
+from sqlalchemy.util import greenlet_spawn
 
 from persistence.db import Database, StatementCounter
 
@@ -115,7 +116,8 @@ async def fetch_on(
 
     A raw checkout: no Connection object, no engine events, and on return no reset
     statement (the reader's connections are AUTOCOMMIT: asyncpg holds no transaction to
-    roll back, so SQLAlchemy's reset costs nothing but Python)."""
+    roll back, so SQLAlchemy's reset costs nothing but Python). A cancelled read closes
+    its connection without waiting (its protocol state is unknown), as SQLAlchemy does."""
     pooled = await engine.raw_connection()
     try:
         counter.count()
@@ -124,14 +126,14 @@ async def fetch_on(
             rows: list[Any] = await driver.fetch(sql, *arguments)
         except Exception as error:
             raise _translated(engine, pooled, sql, arguments, error) from error
-        except BaseException:
-            # Cancelled mid-statement (a request timeout): the connection's protocol
-            # state is unknown, so it is closed, as SQLAlchemy does.
+        except BaseException:  # cancelled mid-statement (a request timeout)
             pooled.invalidate()
             raise
         return rows
     finally:
-        pooled.close()
+        # In a greenlet: a connection beyond the pool's size is closed on return, and
+        # closing an asyncpg connection awaits.
+        await greenlet_spawn(pooled.close)
 
 
 def _translated(

@@ -18,7 +18,7 @@ from domain.catalog import ProductFilter, ProductSortKey
 from domain.listing import ProductListQuery, products_page_request
 from domain.pagination import PageRequest
 from persistence.catalog.repository import CatalogRepository
-from persistence.db import Database
+from persistence.db import Database, create_database
 from persistence.driver_reads import fetch_on
 from persistence.pii import PiiCipher
 from persistence.seed import seed_catalog
@@ -210,6 +210,23 @@ async def test_a_read_cancelled_mid_statement_leaves_no_broken_connection(db: Da
         async with asyncio.timeout(2):
             rows = await fetch_on(engine, "SELECT $1::int AS n", [7], db.counter)
         assert [row["n"] for row in rows] == [7]
+
+
+async def test_connections_beyond_the_pool_size_close_cleanly_on_return(
+    database_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Under a burst the pool opens overflow connections; given back, they are closed
+    (an await, so in SQLAlchemy's greenlet): no error logged, none left checked out."""
+    db = create_database(database_url, pool_size=1)
+    engine = db.primary_reader
+    try:
+        burst = [fetch_on(engine, "SELECT pg_sleep(0.05)", [], db.counter) for _ in range(4)]
+        await asyncio.gather(*burst)
+        pool: Any = engine.sync_engine.pool
+        assert (pool.checkedout(), pool.overflow(), db.counter.total) == (0, 0, 4)
+    finally:
+        await db.dispose()
+    assert [r.getMessage() for r in caplog.records if r.levelname == "ERROR"] == []
 
 
 async def _terminate_other_backends(database_url: str) -> None:
