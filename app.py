@@ -245,6 +245,7 @@ class Container:
         redis = given if given is not None else _redis(settings)
         if tracing is not None:
             tracing.instrument_engines(list(db.engines.values()))
+            db.driver_reads = False  # a span per statement needs SQLAlchemy's execute
             # The request client only: the event worker's own client mostly waits in
             # blocking reads, and the consumers' handling spans say what it brought.
             tracing.instrument_redis(redis)

@@ -52,6 +52,11 @@ class StatementCounter:
         event.listen(engine.sync_engine, "before_cursor_execute", self._on_execute)
 
     def _on_execute(self, *_: Any) -> None:
+        self.count()
+
+    def count(self) -> None:
+        """One statement more: what the engines' listener calls, and what runs a
+        statement on the driver itself (persistence/driver_reads.py) calls."""
         self.total += 1
         bucket = self._current.get()
         if bucket is not None:
@@ -82,6 +87,10 @@ class Database:
     primary_reader: AsyncEngine
     counter: StatementCounter
     replica: ReplicaRouter | None = None
+    # Whether fixed-shape catalog reads may skip SQLAlchemy's execute for asyncpg's own
+    # (persistence/driver_reads.py). Off when something observes statements through
+    # SQLAlchemy's events (tracing's spans): those reads would go unseen.
+    driver_reads: bool = True
 
     @property
     def is_postgres(self) -> bool:
@@ -108,6 +117,13 @@ class Database:
             async with self.primary_reader.connect() as connection:
                 return await work(connection)
         return await router.read(work)
+
+    async def read_on(self, run: Callable[[AsyncEngine], Awaitable[T]]) -> T:
+        """Like `read`, for work that checks its own connection out of the engine."""
+        router = self.replica
+        if router is None or current_reads_wanted():
+            return await run(self.primary_reader)
+        return await router.run(run)
 
     async def replica_replayed(self) -> None:
         """Wait (bounded) until the replica has replayed every write so far: what a cache

@@ -106,11 +106,19 @@ class ReplicaRouter:
         return self.engine is self.replica
 
     async def read(self, work: Callable[[AsyncConnection], Awaitable[T]]) -> T:
+        async def connected(engine: AsyncEngine) -> T:
+            async with engine.connect() as connection:
+                return await work(connection)
+
+        return await self.run(connected)
+
+    async def run(self, on: Callable[[AsyncEngine], Awaitable[T]]) -> T:
+        """`on(engine)` with the engine reads go to now: the replica's, then the
+        primary's when the replica fails with a connection error."""
         engine = self.engine
         if engine is self.replica:
             try:
-                async with engine.connect() as connection:
-                    result = await work(connection)
+                result = await on(engine)
             except Exception as error:
                 if not is_connection_error(error):
                     raise
@@ -120,8 +128,7 @@ class ReplicaRouter:
                 self.counts.replica += 1
                 return result
         self.counts.primary += 1
-        async with self.primary.connect() as connection:
-            return await work(connection)
+        return await on(self.primary)
 
     def _replica_failed(self, error: BaseException) -> None:
         if self.engine is self.replica:

@@ -25,7 +25,9 @@ from domain.catalog import (
 from persistence.db import aware
 from persistence.pii import PiiCipher
 
-Mapping = RowMapping | dict[str, Any]
+# A row by column name: SQLAlchemy's, a cached record's dict, or an asyncpg Record (Any:
+# asyncpg ships no types) from persistence/driver_reads.py.
+Mapping = RowMapping | dict[str, Any] | Any
 
 
 def product_from_row(row: Mapping) -> Product:

@@ -8,8 +8,10 @@ from typing import Any
 
 from sqlalchemy import (
     ColumnElement,
+    Integer,
     Select,
     any_,
+    bindparam,
     exists,
     func,
     literal,
@@ -39,7 +41,9 @@ from domain.listing import (
     product_ordering,
 )
 from domain.pagination import Page, PageRequest, SortKey, encode_cursor, invalid_cursor
+from persistence import driver_reads
 from persistence.catalog.records import (
+    Mapping,
     category_from_row,
     image_from_row,
     product_from_row,
@@ -56,6 +60,7 @@ from persistence.catalog.statements import (
 )
 from persistence.cursor_keys import cursor_id, cursor_time, time_id_cursor, time_key
 from persistence.db import Database
+from persistence.driver_reads import DriverStatement
 from persistence.pii import PiiCipher
 from persistence.tables import (
     categories,
@@ -88,6 +93,11 @@ class CatalogRepository:
         self._pg = db.is_postgres
         self._sql = statements_for(self._pg)
         self._reads_primary = current
+        # The fixed statements, compiled for asyncpg once (PostgreSQL only): `_read` runs
+        # them on the driver while `db.driver_reads` allows it.
+        self._prepared: dict[Select[Any], DriverStatement] = (
+            prepared_for(db) if driver_reads.uses_driver(db) else {}
+        )
         self.current: CatalogRepository = self if current else type(self)(db, pii, current=True)
 
     async def _fetch(
@@ -108,10 +118,17 @@ class CatalogRepository:
 
         return await self._db.read(rows)
 
+    async def _read(self, statement: Select[Any], parameters: dict[str, Any]) -> Sequence[Mapping]:
+        """A prepared statement's rows: asyncpg's records when it runs on the driver."""
+        prepared = self._prepared.get(statement) if self._db.driver_reads else None
+        if prepared is None:
+            return await self._fetch(statement, parameters)
+        return await driver_reads.fetch(self._db, prepared, parameters, primary=self._reads_primary)
+
     async def _fetch_keys(
         self, statement: Select[Any], keys: Sequence[Any], **parameters: Any
-    ) -> Sequence[RowMapping]:
-        return await self._fetch(statement, {"keys": list(keys), **parameters})
+    ) -> Sequence[Mapping]:
+        return await self._read(statement, {"keys": list(keys), **parameters})
 
     def _one_of(self, column: ColumnElement[Any], values: Iterable[Any]) -> ColumnElement[bool]:
         values = list(values)
@@ -130,9 +147,16 @@ class CatalogRepository:
         return {row["slug"]: product_from_row(row) for row in rows}
 
     async def list_products(self, query: ProductListQuery) -> Page[Product]:
-        rows = await self._fetch(
-            self._listing(query).order_by(*_order(query)).limit(query.page.first + 1)
-        )
+        shape = _listing_shape(query) if self._prepared and self._db.driver_reads else None
+        prepared = None if shape is None else _prepared_listing(shape, self._db)
+        if prepared is None:
+            rows: Sequence[Mapping] = await self._fetch(
+                self._listing(query).order_by(*_order(query)).limit(query.page.first + 1)
+            )
+        else:
+            rows = await driver_reads.fetch(
+                self._db, prepared, _listing_parameters(query), primary=self._reads_primary
+            )
         return _product_page(query, rows)
 
     async def list_products_by_category(
@@ -330,6 +354,124 @@ class CatalogRepository:
         }
 
 
+# -- listings on the driver: one statement per shape, values as parameters -----------
+
+# What decides a listing's SQL text; the values go in as parameters. Bounded: five sort
+# keys, two directions, and which of six filters are present (attribute filters, whose
+# text grows with their values, stay with SQLAlchemy).
+ListingShape = tuple[ProductSortKey, bool, bool, bool, bool, bool, bool, bool | None]
+
+_listings: dict[ListingShape, DriverStatement | None] = {}
+
+
+def _listing_shape(query: ProductListQuery) -> ListingShape | None:
+    f = query.product_filter
+    if f.attributes:
+        return None
+    return (
+        query.sort_key,
+        query.reverse,
+        query.page.after is not None,
+        f.category_slug is not None,
+        f.brands is not None,
+        f.price_min is not None,
+        f.price_max is not None,
+        f.in_stock,
+    )
+
+
+def _listing_parameters(query: ProductListQuery) -> dict[str, Any]:
+    f = query.product_filter
+    parameters: dict[str, Any] = {"limit": query.page.first + 1}
+    if f.category_slug is not None:
+        parameters["category_slug"] = f.category_slug
+    if f.brands is not None:
+        parameters["brands"] = list(f.brands)
+    if f.price_min is not None:
+        parameters["price_min"] = f.price_min
+    if f.price_max is not None:
+        parameters["price_max"] = f.price_max
+    if query.page.after is not None:
+        parameters["after_value"] = _key_to_sql(query.sort_key, query.page.after[0])
+        parameters["after_id"] = query.page.after[1]
+    return parameters
+
+
+def _prepared_listing(shape: ListingShape, db: Database) -> DriverStatement | None:
+    """The listing of this shape compiled for the driver (once); None if it cannot run
+    there (then SQLAlchemy runs it)."""
+    if shape not in _listings:
+        try:
+            _listings[shape] = DriverStatement.compile(
+                _listing_statement(shape), db.primary_reader.dialect
+            )
+        except ValueError:
+            _listings[shape] = None
+    return _listings[shape]
+
+
+def _listing_statement(shape: ListingShape) -> Select[Any]:
+    """`CatalogRepository._listing` ordered and limited, with bind parameters for the
+    values (PostgreSQL's forms: `= ANY(array)`, JSON-free)."""
+    sort_key, reverse, after, category, brands, price_min, price_max, in_stock = shape
+    conditions: list[ColumnElement[bool]] = [products.c.status == ProductStatus.ACTIVE.value]
+    if category:
+        slug = bindparam("category_slug", type_=categories.c.slug.type)
+        conditions.append(products.c.category_id.in_(subtree_ids(slug)))
+    if brands:
+        brand_type = array_of(products.c.brand.type)
+        conditions.append(products.c.brand == any_(bindparam("brands", type_=brand_type)))
+    if price_min or price_max:
+        price = product_variants.c.price
+        price_conditions = [product_variants.c.product_id == products.c.id]
+        if price_min:
+            price_conditions.append(price >= bindparam("price_min", type_=price.type))
+        if price_max:
+            price_conditions.append(price <= bindparam("price_max", type_=price.type))
+        conditions.append(exists().where(*price_conditions))
+    if in_stock is not None:
+        stocked = exists().where(
+            product_variants.c.product_id == products.c.id,
+            inventory_levels.c.variant_id == product_variants.c.id,
+            inventory_levels.c.available > 0,
+        )
+        conditions.append(stocked if in_stock else ~stocked)
+    if after:
+        sort_column = _sort_columns[sort_key]
+        key = tuple_(sort_column, products.c.id)
+        bound = tuple_(
+            bindparam("after_value", type_=sort_column.type),
+            bindparam("after_id", type_=products.c.id.type),
+        )
+        conditions.append(key < bound if reverse else key > bound)
+    sort_column = _sort_columns[sort_key]
+    order = (sort_column.desc(), products.c.id.desc()) if reverse else (sort_column, products.c.id)
+    return (
+        select(*product_columns)
+        .select_from(products_with_rating)
+        .where(*conditions)
+        .order_by(*order)
+        .limit(bindparam("limit", type_=Integer()))
+    )
+
+
+_prepared_statements: dict[int, dict[Select[Any], DriverStatement]] = {}
+
+
+def prepared_for(db: Database) -> dict[Select[Any], DriverStatement]:
+    """Every fixed catalog statement compiled for the driver, once per process."""
+    statements = statements_for(True)
+    key = id(statements)
+    if key not in _prepared_statements:
+        dialect = db.primary_reader.dialect
+        _prepared_statements[key] = {
+            statement: DriverStatement.compile(statement, dialect)
+            for statement in vars(statements).values()
+            if isinstance(statement, Select)
+        }
+    return _prepared_statements[key]
+
+
 # -- keys and rows ------------------------------------------------------------------
 
 
@@ -344,7 +486,7 @@ def _review_cursor(review: Review) -> str:
     return time_id_cursor(REVIEWS_ORDERING, review.created_at, review.id)
 
 
-def _product_page(query: ProductListQuery, rows: Sequence[RowMapping]) -> Page[Product]:
+def _product_page(query: ProductListQuery, rows: Sequence[Mapping]) -> Page[Product]:
     ordering = product_ordering(query.sort_key, query.reverse)
     return Page.from_rows(
         rows,
@@ -355,7 +497,7 @@ def _product_page(query: ProductListQuery, rows: Sequence[RowMapping]) -> Page[P
     )
 
 
-def _product_key(sort_key: ProductSortKey, row: RowMapping) -> SortKey:
+def _product_key(sort_key: ProductSortKey, row: Mapping) -> SortKey:
     value: Any
     if sort_key is ProductSortKey.CREATED_AT:
         value = time_key(row["created_at"])

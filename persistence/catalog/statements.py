@@ -191,6 +191,6 @@ def review_select() -> Select[Any]:
     ).select_from(reviews.join(customers, customers.c.id == reviews.c.customer_id))
 
 
-def subtree_ids(slug: str) -> Select[Any]:
+def subtree_ids(slug: str | ColumnElement[str]) -> Select[Any]:
     root_path = select(categories.c.path).where(categories.c.slug == slug).scalar_subquery()
     return select(categories.c.id).where(categories.c.path.startswith(root_path))

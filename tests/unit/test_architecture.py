@@ -127,6 +127,7 @@ def test_the_folders_hold_what_the_layout_says() -> None:
         "__init__",
         "db",
         "read_router",  # the replica's probe and routing, beside the engines it routes
+        "driver_reads",  # fixed-shape reads on asyncpg itself, beside the engines they use
         "tables",
         "migrate",
         "pii",
