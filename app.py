@@ -30,7 +30,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import orjson
-from opentelemetry.instrumentation.utils import is_instrumentation_enabled
 from redis.asyncio import Redis, RedisCluster
 from redis.asyncio.cluster import ClusterNode
 from redis.asyncio.retry import Retry
@@ -48,10 +47,7 @@ from strawberry.asgi import GraphQL
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
-from dataloaders.addresses import CustomerAddressByIdLoader
-from dataloaders.catalog import CatalogLoaders
-from dataloaders.orders import OrderLoaders
-from dataloaders.tracing import trace_loaders
+from dataloaders.request_loaders import LoaderFactory
 from domain.account_changes import AccountChanges, TokenLifetimes
 from domain.account_mail import AccountMails
 from domain.address_book import AddressBook
@@ -709,6 +705,7 @@ class GraphQLView(
         self.public_max_age = settings.public_cache_max_age
         self._running = running
         self._tracing = tracing
+        self._loaders: tuple[Container, LoaderFactory] | None = None
         self.live_limits = LiveLimits(
             max_subscriptions=settings.max_subscriptions_per_connection,
             ping_seconds=settings.subscription_ping_seconds,
@@ -742,7 +739,7 @@ class GraphQLView(
             response=response,
             settings=self.settings,
             catalog=container.catalog,
-            loaders=CatalogLoaders.create(container.catalog, container.cache),
+            loader_factory=self._loader_factory(container),
             accounts=container.accounts,
             account_changes=container.account_changes,
             erasure=container.erasure,
@@ -752,7 +749,6 @@ class GraphQLView(
             checkout=container.checkout,
             orders=container.orders,
             order_status=container.order_status,
-            order_loaders=OrderLoaders.create(container.order_details),
             catalog_admin=container.catalog_admin,
             shipping=container.shipping,
             shipping_admin=container.shipping_admin,
@@ -764,7 +760,6 @@ class GraphQLView(
             documents=container.documents,
             document_policy=container.public_documents if partner is None else partner.policy,
             address_book=container.address_book,
-            address_by_id=CustomerAddressByIdLoader(container.address_book),
             refunds=container.refunds,
             returns=container.returns,
             shoppers=container.shoppers,
@@ -775,12 +770,21 @@ class GraphQLView(
         if websocket is not None:
             context.connection_params = {}  # until connection_init brings the payload
             context.live = LiveSession(container.live_feed, _closer(websocket))
-        if self._tracing is not None and is_instrumentation_enabled():  # sampled in
-            trace_loaders(
-                (context.loaders, context.order_loaders, context.address_by_id),
-                self._tracing.tracer,
-            )
         return context
+
+    def _loader_factory(self, container: Container) -> LoaderFactory:
+        made = self._loaders
+        if made is None or made[0] is not container:
+            tracer = None if self._tracing is None else self._tracing.tracer
+            factory = LoaderFactory(
+                container.catalog,
+                container.cache,
+                container.order_details,
+                container.address_book,
+                tracer,
+            )
+            made = self._loaders = (container, factory)
+        return made[1]
 
     def encode_json(self, data: object) -> bytes:
         return orjson.dumps(data)
