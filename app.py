@@ -122,6 +122,8 @@ from persistence.search.sqlite import SqliteSearchIndex
 from persistence.shipping.editor import SqlShippingEditor
 from persistence.shipping.rates import SqlShippingRates
 from persistence.webhooks.store import SqlWebhookStore
+from resolvers.http.edge import EdgeApp
+from resolvers.http.exchange import AnswerHooks, DirectHttp
 from resolvers.http.graphql_over_http import GraphQLOverHttp
 from resolvers.http.middleware import RequestMetaMiddleware, RequestTimeoutMiddleware
 from resolvers.http.observation import RequestRecorder
@@ -669,6 +671,8 @@ class GraphQLView(
     PersistedQueryHttp,
     GraphQLOverHttp,
     WellFormedRequests,
+    AnswerHooks,
+    DirectHttp,
     GraphQL[Context, None],
 ):
     graphql_transport_ws_handler_class = LiveConnection
@@ -719,7 +723,12 @@ class GraphQLView(
     async def run(self, request: Any, context: Any = None, root_value: Any = None) -> Any:
         if isinstance(request, WebSocket):  # the HTTP mixins have nothing to say here
             return await GraphQL.run(self, request)
-        return await super().run(request, context, root_value)
+        cached = await self.cached_answer(request)
+        if cached is not None:
+            return cached
+        response = await super().run(request, context, root_value)
+        await self.answered(request, response)
+        return response
 
     async def get_context(
         self, request: Request | WebSocket, response: Response | WebSocket
@@ -912,7 +921,7 @@ def create_app(
 
         endpoint = MetricsEndpoint(settings.metrics_token.get_secret_value(), metrics)
         extra_routes.append(Route("/metrics", endpoint.respond, methods=["GET"]))
-    starlette = Starlette(
+    starlette = EdgeApp(
         routes=[
             *extra_routes,
             Route("/graphql", graphql, methods=["GET", "POST"]),
@@ -966,6 +975,8 @@ def create_app(
                 path for route in starlette.routes if (path := getattr(route, "path", None))
             ),
         )
+    # GET and POST /graphql: the same middlewares, without Starlette's router (edge.py).
+    starlette.serve_graphql(graphql, settings.max_body_bytes)
     return starlette
 
 
