@@ -9,8 +9,10 @@ never made. Loaders still live for one request only: the factory holds no loader
 
 from __future__ import annotations
 
-from typing import TypeVar
+import functools
+from typing import Any, TypeVar
 
+from aiodataloader import DataLoader
 from opentelemetry.instrumentation.utils import is_instrumentation_enabled
 from opentelemetry.trace import Tracer
 
@@ -47,7 +49,10 @@ class LoaderFactory:
         self._tracer = tracer
 
     def catalog(self) -> CatalogLoaders:
-        return self._traced(CatalogLoaders.create(self._catalog, self._records))
+        # Its loaders are made one by one as the request reads them: each is traced then.
+        tracer = self._sampled_tracer()
+        on_made = None if tracer is None else functools.partial(_trace_one, tracer=tracer)
+        return CatalogLoaders(self._catalog, self._records, on_made)
 
     def orders(self) -> OrderLoaders:
         return self._traced(OrderLoaders.create(self._order_details))
@@ -56,8 +61,18 @@ class LoaderFactory:
         return self._traced(CustomerAddressByIdLoader(self._address_book))
 
     def _traced(self, group: G) -> G:
+        tracer = self._sampled_tracer()
+        if tracer is not None:
+            trace_loaders((group,), tracer)
+        return group
+
+    def _sampled_tracer(self) -> Tracer | None:
         # Decided where the group is made: inside the request, whose sampling decision
         # (a suppressed context when it was left out) is the current one.
         if self._tracer is not None and is_instrumentation_enabled():
-            trace_loaders((group,), self._tracer)
-        return group
+            return self._tracer
+        return None
+
+
+def _trace_one(loader: DataLoader[Any, Any], *, tracer: Tracer) -> None:
+    trace_loaders((loader,), tracer)
