@@ -30,7 +30,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import orjson
-from opentelemetry.instrumentation.utils import is_instrumentation_enabled
 from redis.asyncio import Redis, RedisCluster
 from redis.asyncio.cluster import ClusterNode
 from redis.asyncio.retry import Retry
@@ -48,10 +47,7 @@ from strawberry.asgi import GraphQL
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
-from dataloaders.addresses import CustomerAddressByIdLoader
-from dataloaders.catalog import CatalogLoaders
-from dataloaders.orders import OrderLoaders
-from dataloaders.tracing import trace_loaders
+from dataloaders.request_loaders import LoaderFactory
 from domain.account_changes import AccountChanges, TokenLifetimes
 from domain.account_mail import AccountMails
 from domain.address_book import AddressBook
@@ -126,6 +122,8 @@ from persistence.search.sqlite import SqliteSearchIndex
 from persistence.shipping.editor import SqlShippingEditor
 from persistence.shipping.rates import SqlShippingRates
 from persistence.webhooks.store import SqlWebhookStore
+from resolvers.http.edge import EdgeApp
+from resolvers.http.exchange import AnswerHooks, DirectHttp
 from resolvers.http.graphql_over_http import GraphQLOverHttp
 from resolvers.http.middleware import RequestMetaMiddleware, RequestTimeoutMiddleware
 from resolvers.http.observation import RequestRecorder
@@ -674,6 +672,8 @@ class GraphQLView(
     PersistedQueryHttp,
     GraphQLOverHttp,
     WellFormedRequests,
+    AnswerHooks,
+    DirectHttp,
     GraphQL[Context, None],
 ):
     graphql_transport_ws_handler_class = LiveConnection
@@ -710,6 +710,7 @@ class GraphQLView(
         self.public_max_age = settings.public_cache_max_age
         self._running = running
         self._tracing = tracing
+        self._loaders: tuple[Container, LoaderFactory] | None = None
         self.live_limits = LiveLimits(
             max_subscriptions=settings.max_subscriptions_per_connection,
             ping_seconds=settings.subscription_ping_seconds,
@@ -723,7 +724,12 @@ class GraphQLView(
     async def run(self, request: Any, context: Any = None, root_value: Any = None) -> Any:
         if isinstance(request, WebSocket):  # the HTTP mixins have nothing to say here
             return await GraphQL.run(self, request)
-        return await super().run(request, context, root_value)
+        cached = await self.cached_answer(request)
+        if cached is not None:
+            return cached
+        response = await super().run(request, context, root_value)
+        await self.answered(request, response)
+        return response
 
     async def get_context(
         self, request: Request | WebSocket, response: Response | WebSocket
@@ -743,7 +749,7 @@ class GraphQLView(
             response=response,
             settings=self.settings,
             catalog=container.catalog,
-            loaders=CatalogLoaders.create(container.catalog, container.cache),
+            loader_factory=self._loader_factory(container),
             accounts=container.accounts,
             account_changes=container.account_changes,
             erasure=container.erasure,
@@ -753,7 +759,6 @@ class GraphQLView(
             checkout=container.checkout,
             orders=container.orders,
             order_status=container.order_status,
-            order_loaders=OrderLoaders.create(container.order_details),
             catalog_admin=container.catalog_admin,
             shipping=container.shipping,
             shipping_admin=container.shipping_admin,
@@ -765,7 +770,6 @@ class GraphQLView(
             documents=container.documents,
             document_policy=container.public_documents if partner is None else partner.policy,
             address_book=container.address_book,
-            address_by_id=CustomerAddressByIdLoader(container.address_book),
             refunds=container.refunds,
             returns=container.returns,
             shoppers=container.shoppers,
@@ -776,12 +780,21 @@ class GraphQLView(
         if websocket is not None:
             context.connection_params = {}  # until connection_init brings the payload
             context.live = LiveSession(container.live_feed, _closer(websocket))
-        if self._tracing is not None and is_instrumentation_enabled():  # sampled in
-            trace_loaders(
-                (context.loaders, context.order_loaders, context.address_by_id),
-                self._tracing.tracer,
-            )
         return context
+
+    def _loader_factory(self, container: Container) -> LoaderFactory:
+        made = self._loaders
+        if made is None or made[0] is not container:
+            tracer = None if self._tracing is None else self._tracing.tracer
+            factory = LoaderFactory(
+                container.catalog,
+                container.cache,
+                container.order_details,
+                container.address_book,
+                tracer,
+            )
+            made = self._loaders = (container, factory)
+        return made[1]
 
     def encode_json(self, data: object) -> bytes:
         return orjson.dumps(data)
@@ -909,7 +922,7 @@ def create_app(
 
         endpoint = MetricsEndpoint(settings.metrics_token.get_secret_value(), metrics)
         extra_routes.append(Route("/metrics", endpoint.respond, methods=["GET"]))
-    starlette = Starlette(
+    starlette = EdgeApp(
         routes=[
             *extra_routes,
             Route("/graphql", graphql, methods=["GET", "POST"]),
@@ -963,6 +976,8 @@ def create_app(
                 path for route in starlette.routes if (path := getattr(route, "path", None))
             ),
         )
+    # GET and POST /graphql: the same middlewares, without Starlette's router (edge.py).
+    starlette.serve_graphql(graphql, settings.max_body_bytes)
     return starlette
 
 

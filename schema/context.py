@@ -15,6 +15,7 @@ from strawberry.types import ExecutionContext
 from dataloaders.addresses import CustomerAddressByIdLoader
 from dataloaders.catalog import CatalogLoaders
 from dataloaders.orders import OrderLoaders
+from dataloaders.request_loaders import LoaderFactory
 from domain.account_changes import AccountChanges
 from domain.address_book import AddressBook
 from domain.carts import Carts, PricingRules
@@ -54,7 +55,9 @@ class Context:
     response: Response
     settings: Settings
     catalog: CatalogReader
-    loaders: CatalogLoaders
+    # Makes this request's loader groups on first use (`loaders`, `order_loaders`,
+    # `address_by_id`): a request pays only for the loaders it touches.
+    loader_factory: LoaderFactory
     accounts: Accounts
     account_changes: AccountChanges
     erasure: Erasure
@@ -64,7 +67,6 @@ class Context:
     checkout: Checkout
     orders: OrderDesk
     order_status: OrderStatusLookup
-    order_loaders: OrderLoaders
     catalog_admin: CatalogAdmin
     shipping: Shipping
     shipping_admin: ShippingAdmin
@@ -75,7 +77,6 @@ class Context:
     documents: PersistedDocuments
     document_policy: DocumentPolicy  # the public one, or the calling partner's
     address_book: AddressBook
-    address_by_id: CustomerAddressByIdLoader
     refunds: RefundDesk
     returns: ReturnDesk
     shoppers: ShopperDesk
@@ -89,6 +90,40 @@ class Context:
     # the connection's live session; None over HTTP.
     connection_params: dict[str, object] | None = None
     live: LiveSession | None = None
+    _loaders: CatalogLoaders | None = None
+    _order_loaders: OrderLoaders | None = None
+    _address_by_id: CustomerAddressByIdLoader | None = None
+
+    @property
+    def loaders(self) -> CatalogLoaders:
+        """The request's catalog loaders, made the first time anything asks."""
+        loaders = self._loaders
+        if loaders is None:
+            loaders = self._loaders = self.loader_factory.catalog()
+        return loaders
+
+    @property
+    def order_loaders(self) -> OrderLoaders:
+        loaders = self._order_loaders
+        if loaders is None:
+            loaders = self._order_loaders = self.loader_factory.orders()
+        return loaders
+
+    @property
+    def address_by_id(self) -> CustomerAddressByIdLoader:
+        loader = self._address_by_id
+        if loader is None:
+            loader = self._address_by_id = self.loader_factory.address_by_id()
+        return loader
+
+    def clear_loaders(self) -> None:
+        """Drop what the loaders made so far hold (none is made to be cleared)."""
+        if self._loaders is not None:
+            self._loaders.clear()
+        if self._order_loaders is not None:
+            self._order_loaders.clear()
+        if self._address_by_id is not None:
+            self._address_by_id.clear_all()
 
     @property
     def partner(self) -> Partner | None:
@@ -133,9 +168,7 @@ class Context:
         seeing what only its customer may."""
         self._session = None
         self._viewer = None
-        self.loaders.clear()
-        self.order_loaders.clear()
-        self.address_by_id.clear_all()
+        self.clear_loaders()
 
     def mark_private(self) -> None:
         """This answer holds someone's data: it must never be cached publicly."""

@@ -14,5 +14,4 @@ class ReleaseRequestState(SchemaExtension):
         yield
         context = self.execution_context.context
         if isinstance(context, Context):
-            context.loaders.clear()
-            context.address_by_id.clear_all()
+            context.clear_loaders()

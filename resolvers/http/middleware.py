@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import time
-import uuid
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from typing import Protocol
@@ -56,7 +56,8 @@ class RequestMetaMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        request_id = _header(scope, b"x-request-id") or uuid.uuid4().hex
+        # 128 random bits in 32 hex digits, as uuid4().hex gave, in one call instead of five.
+        request_id = _header(scope, b"x-request-id") or os.urandom(16).hex()
         counter = None if self.statement_counter is None else self.statement_counter()
         expose = self.expose_statements
         status = 500  # what the client saw if the app raised before answering

@@ -67,7 +67,8 @@ class RequestRecorder:
                 state is not None and state.trusted_document,
             )
             self._record(operation, outcome, seconds, statements, state)
-        if self._log_requests:
+        # The line's fields are gathered only for a logger that writes INFO lines.
+        if self._log_requests and request_log.isEnabledFor(logging.INFO):
             method = str(scope.get("method", ""))
             self._log(method, path, status, seconds, statements, request_id, outcome, state)
 
