@@ -59,20 +59,22 @@ log = logging.getLogger(__name__)
 
 # KEYS[1] bucket; ARGV capacity, restore per second, now (ms), spent, cost. `spent` was
 # admitted already (by a worker's local bucket): it is charged whatever the bucket holds,
-# down into debt; `cost` is taken only when the bucket holds it.
+# down into debt; `cost` is taken only when the bucket holds it. Each caller's clock is
+# read before its round trip, so a script may carry an earlier time than the one before
+# it: that refills nothing (never a negative refill, a charge) and leaves `at` as it was.
 _TAKE = """
 local capacity, rate = tonumber(ARGV[1]), tonumber(ARGV[2])
 local now, spent, cost = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
 local state = redis.call('HMGET', KEYS[1], 'points', 'at')
 local points, at = tonumber(state[1]), tonumber(state[2])
 if points == nil then points, at = capacity, now end
-points = math.min(capacity, points + (now - at) * rate / 1000) - spent
+points = math.min(capacity, points + math.max(0, now - at) * rate / 1000) - spent
 local allowed = 0
 if points >= cost then
   points = points - cost
   allowed = 1
 end
-redis.call('HSET', KEYS[1], 'points', tostring(points), 'at', tostring(now))
+redis.call('HSET', KEYS[1], 'points', tostring(points), 'at', tostring(math.max(at, now)))
 redis.call('PEXPIRE', KEYS[1], math.ceil((capacity - math.min(points, 0)) / rate * 1000) + 1000)
 return {allowed, tostring(points)}
 """
@@ -125,6 +127,7 @@ class RedisRateLimiter:
         self._buckets: OrderedDict[str, _Bucket] = OrderedDict()
         self._dirty: dict[str, _Bucket] = {}  # buckets with an unflushed spend
         self._reconciler: asyncio.Task[None] | None = None
+        self._stopping = asyncio.Event()
         self.window = SkipWindow(
             retry_after_seconds, log, "rate limiter unavailable, letting the request through"
         )
@@ -177,18 +180,16 @@ class RedisRateLimiter:
     async def flush(self) -> None:
         """Send every client's unflushed spend to Redis and refresh their views: what the
         background task does every `sync_seconds` (and once more when it stops)."""
-        if not self._dirty:
-            return
         due, self._dirty = self._dirty, {}
-        if self.window.skipping():
-            for bucket in due.values():
-                bucket.unflushed = 0.0  # fail open: Redis is not being asked
-            return
         sent = []
         for client, bucket in due.items():
             spent, bucket.unflushed = bucket.unflushed, 0.0
+            if spent:  # else a take on the request path carried it already
+                sent.append((client, bucket, spent))
+        if not sent or self.window.skipping():
+            return  # nothing to send, or fail open: Redis is not being asked
+        for _, bucket, spent in sent:
             bucket.in_flight += spent
-            sent.append((client, bucket, spent))
         now_ms = int(time.time() * 1000)
         try:
             async with asyncio.timeout(self._timeout):
@@ -202,20 +203,21 @@ class RedisRateLimiter:
                     )
                 )
         except (RedisError, OSError, TimeoutError) as error:
-            for _, bucket, spent in sent:
-                bucket.in_flight -= spent
             self.window.failed(error)
             return
+        finally:
+            for _, bucket, spent in sent:
+                bucket.in_flight -= spent
         synced = time.monotonic()
-        for (_, bucket, spent), (_, points) in zip(sent, replies, strict=True):
-            bucket.in_flight -= spent
+        for (_, bucket, _), (_, points) in zip(sent, replies, strict=True):
             bucket.points, bucket.synced = float(points), synced
 
     async def stop(self) -> None:
-        """Stop the background task and send what is still unflushed."""
+        """Stop the background task (after the flush it may be in, never cutting one off
+        halfway) and send what is still unflushed."""
         task, self._reconciler = self._reconciler, None
         if task is not None:
-            task.cancel()
+            self._stopping.set()
             await asyncio.gather(task, return_exceptions=True)
         await self.flush()
 
@@ -273,15 +275,22 @@ class RedisRateLimiter:
 
     def _ensure_reconciling(self) -> None:
         if self._reconciler is None or self._reconciler.done():
+            self._stopping = asyncio.Event()
             # A context of its own: the request that happened to start it is not the
             # parent of every flush after it (its trace, its log fields).
             self._reconciler = asyncio.get_running_loop().create_task(
-                self._reconcile(), name="rate-limit-reconciler", context=contextvars.Context()
+                self._reconcile(self._stopping),
+                name="rate-limit-reconciler",
+                context=contextvars.Context(),
             )
 
-    async def _reconcile(self) -> None:
-        while True:
-            await asyncio.sleep(self._sync_seconds)
+    async def _reconcile(self, stopping: asyncio.Event) -> None:
+        while not stopping.is_set():
+            try:
+                async with asyncio.timeout(self._sync_seconds):
+                    await stopping.wait()
+            except TimeoutError:
+                pass
             try:
                 await self.flush()
             except Exception:  # a bug must not stop the flushes for the life of the process
