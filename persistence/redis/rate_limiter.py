@@ -52,6 +52,7 @@ from dataclasses import dataclass
 from redis.exceptions import RedisError
 
 from domain.rate_limits import BucketSize, Decision
+from persistence.events.trace_context import untraced
 from persistence.redis.client import RedisClient
 from persistence.redis.skip_window import SkipWindow
 
@@ -285,16 +286,18 @@ class RedisRateLimiter:
             )
 
     async def _reconcile(self, stopping: asyncio.Event) -> None:
-        while not stopping.is_set():
-            try:
-                async with asyncio.timeout(self._sync_seconds):
-                    await stopping.wait()
-            except TimeoutError:
-                pass
-            try:
-                await self.flush()
-            except Exception:  # a bug must not stop the flushes for the life of the process
-                log.exception("rate limit flush failed")
+        # Untraced: a flush every `sync_seconds` would otherwise be a trace of its own.
+        with untraced():
+            while not stopping.is_set():
+                try:
+                    async with asyncio.timeout(self._sync_seconds):
+                        await stopping.wait()
+                except TimeoutError:
+                    pass
+                try:
+                    await self.flush()
+                except Exception:  # a bug must not stop the flushes for the process's life
+                    log.exception("rate limit flush failed")
 
 
 def _key(client: str) -> str:

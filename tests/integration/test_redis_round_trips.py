@@ -4,9 +4,14 @@ bucket (the spend goes to Redis in the background), so neither costs a round tri
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 from typing import Any
 
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+from integrations.tracing import Tracing
 from settings import Settings
 from tests.client import AppClient, CountingRedis, running_app, screen_query
 from tests.conftest import TEST_REDIS_URL
@@ -65,3 +70,34 @@ async def test_a_persisted_listing_costs_no_round_trip_for_its_document_or_its_l
     assert after["GET"] - before["GET"] == 0  # the document, from this server's memory
     assert after["EVALSHA"] - before["EVALSHA"] <= 2  # ten requests, a flush a second
     assert (looked_up, other_after) == (1, 1)  # the other server read it from Redis once
+
+
+async def test_the_background_flush_of_rate_limit_spends_is_no_trace_of_its_own(
+    settings: Settings, clean: None
+) -> None:
+    exporter = InMemorySpanExporter()
+    tracing = Tracing.with_processor(SimpleSpanProcessor(exporter), settings)
+    counting = CountingRedis.from_url(TEST_REDIS_URL)
+    async with running_app(settings, redis=counting, tracing=tracing) as client:
+        for _ in range(3):
+            await listing_by_hash_or_text(client)
+        before = counting.commands["EVALSHA"]
+        await asyncio.sleep(0.3)  # several RATE_LIMIT_SYNC_MS: the spend is flushed
+        flushed = counting.commands["EVALSHA"] - before
+    await counting.aclose()
+
+    spans = exporter.get_finished_spans()
+    requests = {s.context.trace_id for s in spans if s.name == "POST /graphql"}
+    assert flushed >= 1
+    assert len(requests) == 3
+    outside = [
+        s.name
+        for s in spans
+        if s.context.trace_id not in requests and (s.attributes or {}).get("db.system") == "redis"
+    ]
+    assert outside == []  # no Redis span outside a request
+
+
+async def listing_by_hash_or_text(client: AppClient) -> None:
+    response = await client.http.post("/graphql", json={"query": LISTING, **by_hash({"first": 5})})
+    assert response.status_code == 200 and "errors" not in response.json(), response.text
