@@ -12,9 +12,9 @@ plus one allowance of headroom. Every `sync_seconds` a background task sends eac
 client's spend to Redis (one script per client, sent together: keys of different clients
 live in different slots of a Redis Cluster) and sets the view from the reply. Anything
 else goes to Redis on the request path, exactly as it did before local buckets: a client
-this worker has not seen for `stale_seconds`, a client near its limit (so a refusal, its
-`Retry-After` and the remaining points come from Redis), a cost larger than the
-allowance.
+new to this worker, or whose view is older than `stale_seconds` (its first request after
+a pause), a client near its limit (so a refusal, its `Retry-After` and the remaining
+points come from Redis), a cost larger than the allowance.
 
 The error bound: a worker admits at most one allowance `a` that Redis has not been told
 of, and admits locally only against a view that Redis confirmed; a spend that lands on a
