@@ -23,7 +23,10 @@ client waits for it to refill). Over any interval of `T` seconds a client is adm
 most `capacity + restore_rate * T + (2W - 1) * a` points across `W` workers: at most `W *
 a` still unflushed, at most `(W - 1) * a` of debt from spends admitted on views that
 others had already drained. One worker (W = 1) sees every charge of its own, so its
-answers are exact. `local_share = 0` asks Redis on every take.
+answers are those of the exact bucket, but for one thing: a flush charges the spends it
+carries at once, after the refill that the bucket's cap cut short, so a bucket near full
+may hold up to one allowance less than the exact one would (stricter, never looser).
+`local_share = 0` asks Redis on every take.
 
 Memory: at most `max_clients` local buckets; the least recently used one with nothing
 unflushed makes room, and when every candidate still owes Redis a spend the new client is
@@ -86,20 +89,30 @@ _EVICTION_SCAN = 8
 
 @dataclass(slots=True)
 class _Bucket:
-    """What this worker knows of one client's bucket."""
+    """What this worker knows of one client's bucket: Redis's last word, with this
+    worker's takes since applied to it one by one, as Redis would have (each refilled up
+    to the moment it was taken)."""
 
     capacity: float
     rate: float
-    points: float  # what Redis reported at `synced`
-    synced: float  # time.monotonic() of that reply
+    points: float  # at `at`
+    at: float  # time.monotonic() of the last change
+    synced: float  # time.monotonic() of Redis's last reply
     unflushed: float = 0.0  # admitted here, not yet sent
-    in_flight: float = 0.0  # sent in a flush whose reply has not come back
+    in_flight: float = 0.0  # sent, the reply not back yet
 
     def estimate(self, now: float) -> float:
-        """The points left: Redis's last word, refilled since, less what this worker
-        admitted that Redis has not counted yet."""
-        refilled = min(self.capacity, self.points + (now - self.synced) * self.rate)
-        return refilled - self.unflushed - self.in_flight
+        return min(self.capacity, self.points + (now - self.at) * self.rate)
+
+    def charge(self, cost: int, now: float) -> float:
+        self.points, self.at = self.estimate(now) - cost, now
+        self.unflushed += cost
+        return self.points
+
+    def sync(self, reply: float, now: float) -> None:
+        """Redis's reply, less what this worker admitted that it has not counted yet."""
+        self.points = reply - self.unflushed - self.in_flight
+        self.at = self.synced = now
 
 
 class RedisRateLimiter:
@@ -156,9 +169,8 @@ class RedisRateLimiter:
         if bucket is not None:
             self._buckets.move_to_end(client)
             now = time.monotonic()
-            left = bucket.estimate(now) - cost
-            if self._answers(bucket, cost, left, capacity, rate, now):
-                bucket.unflushed += cost
+            if self._answers(bucket, cost, bucket.estimate(now) - cost, capacity, rate, now):
+                left = bucket.charge(cost, now)
                 self._dirty[client] = bucket
                 self._ensure_reconciling()
                 return Decision(True, left, capacity, rate, 0)
@@ -209,9 +221,9 @@ class RedisRateLimiter:
         finally:
             for _, bucket, spent in sent:
                 bucket.in_flight -= spent
-        synced = time.monotonic()
+        now = time.monotonic()
         for (_, bucket, _), (_, points) in zip(sent, replies, strict=True):
-            bucket.points, bucket.synced = float(points), synced
+            bucket.sync(float(points), now)
 
     async def stop(self) -> None:
         """Stop the background task (after the flush it may be in, never cutting one off
@@ -257,13 +269,13 @@ class RedisRateLimiter:
             bucket = self._buckets.get(client)
         if bucket is not None:
             bucket.capacity, bucket.rate = capacity, rate
-            bucket.points, bucket.synced = points, now
+            bucket.sync(points, now)
             if client in self._buckets:
                 self._buckets.move_to_end(client)
             return
         if len(self._buckets) >= self._max_clients and not self._make_room():
             return  # every candidate owes Redis a spend: this client is asked each time
-        self._buckets[client] = _Bucket(capacity, rate, points, now)
+        self._buckets[client] = _Bucket(capacity, rate, points, now, now)
 
     def _make_room(self) -> bool:
         for index, (client, bucket) in enumerate(self._buckets.items()):
