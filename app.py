@@ -467,6 +467,9 @@ class Container:
                 restore_rate=settings.rate_limit_restore_rate,
                 timeout_seconds=settings.redis_timeout_seconds,
                 retry_after_seconds=settings.redis_retry_after_seconds,
+                local_share=settings.rate_limit_local_share,
+                sync_seconds=settings.rate_limit_sync_ms / 1000,
+                max_clients=settings.rate_limit_local_clients,
             ),
             documents=PersistedDocuments(document_store),
             partners=PartnerDirectory(
@@ -512,6 +515,7 @@ class Container:
 
     async def close(self) -> None:
         await self.live_tail.stop()
+        await self.rate_limiter.stop()  # its last spends, before the client closes
         for owner in (self.gateway, self.search):  # Stripe's and Elasticsearch's pools
             closer = getattr(owner, "aclose", None)
             if closer is not None:

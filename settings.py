@@ -166,6 +166,14 @@ class Settings(BaseSettings):
     document_cache_bytes: int = Field(default=64 * 1024 * 1024, ge=1_048_576)
     rate_limit_capacity: float = Field(default=1_000, gt=0)  # points per client bucket
     rate_limit_restore_rate: float = Field(default=50, gt=0)  # points per second
+    # Each worker answers a client's takes from a local bucket while its unsent spend stays
+    # within RATE_LIMIT_LOCAL_SHARE x capacity (the allowance) and sends that spend to
+    # Redis every RATE_LIMIT_SYNC_MS; W workers admit at most (2W - 1) allowances more
+    # than one exact bucket would (see persistence/redis/rate_limiter.py). 0: every
+    # request asks Redis. At most RATE_LIMIT_LOCAL_CLIENTS local buckets per worker.
+    rate_limit_local_share: float = Field(default=0.05, ge=0, le=0.25)
+    rate_limit_sync_ms: int = Field(default=50, ge=1, le=1_000)
+    rate_limit_local_clients: int = Field(default=10_000, ge=1, le=1_000_000)
     max_body_bytes: int = Field(default=1_048_576, ge=1024)  # larger bodies get 413
     # Subscriptions (graphql-transport-ws on /graphql; see README "Subscriptions").
     # Operations one connection may run at once; one more is SUBSCRIPTION_LIMIT_REACHED.
