@@ -72,6 +72,8 @@ from domain.payment_reconciler import PaymentReconciler, ReconcilePolicy
 from domain.payments import PaymentGateway
 from domain.persisted_queries import DocumentPolicy, Operation, PersistedDocuments, parse_manifest
 from domain.refunds import RefundDesk
+from domain.response_cache import LocalResponses, ResponseCache
+from domain.response_purge import ResponsePurging
 from domain.returns import ReturnDesk
 from domain.reviews import Reviews
 from domain.search import SearchIndex
@@ -118,6 +120,7 @@ from persistence.redis.failure_throttle import RedisFailureThrottle
 from persistence.redis.persisted_documents import RedisDocumentStore
 from persistence.redis.rate_limiter import RedisRateLimiter
 from persistence.redis.record_cache import RecordCache
+from persistence.redis.response_cache import RedisResponseCache
 from persistence.redis.skip_window import SkipWindow
 from persistence.search.cache import CachedSearchIndex
 from persistence.search.documents import iter_search_documents
@@ -131,6 +134,7 @@ from resolvers.http.middleware import RequestMetaMiddleware, RequestTimeoutMiddl
 from resolvers.http.observation import RequestRecorder
 from resolvers.http.persisted_queries import PartnerKeys, PersistedQueryHttp
 from resolvers.http.request_body import WellFormedRequests
+from resolvers.http.response_cache import ResponseCacheHttp, response_fingerprint
 from resolvers.http.subscriptions import (
     CLOSE_SLOW_CONSUMER,
     LiveConnection,
@@ -219,6 +223,10 @@ class Container:
     # Traces, when OTEL_TRACES_EXPORTER names an exporter; None: nothing is traced.
     tracing: Tracing | None = None
     metrics: Metrics | None = None  # None: metrics are off, nothing observes
+    # Whole answers of public catalog GETs (None: RESPONSE_CACHE_ENABLED is off); the
+    # shared layer is also what the purging consumer writes to.
+    response_cache: ResponseCache | None = None
+    response_store: RedisResponseCache | None = None
 
     @classmethod
     def create(
@@ -423,6 +431,15 @@ class Container:
             retry_after_seconds=settings.redis_retry_after_seconds,
         )
         live_feed = LiveFeed(settings.subscription_queue_size)
+        response_store = RedisResponseCache(
+            redis,
+            events_redis,
+            namespace=settings.cache_namespace,
+            ttl_seconds=settings.response_cache_ttl_seconds,
+            timeout_seconds=settings.redis_timeout_seconds,
+            retry_after_seconds=settings.redis_retry_after_seconds,
+            tail_block_ms=settings.event_consumer_block_ms,
+        )
         container = cls(
             settings=settings,
             db=db,
@@ -496,6 +513,16 @@ class Container:
             live_connections=ConnectionQuota(settings.subscription_connections_per_client),
             tracing=tracing,
             metrics=metrics,
+            response_cache=ResponseCache(
+                LocalResponses(
+                    settings.response_cache_local_bytes, settings.response_cache_ttl_seconds
+                ),
+                response_store,
+                max_entry_bytes=settings.response_cache_max_entry_bytes,
+            )
+            if settings.response_cache_enabled
+            else None,
+            response_store=response_store,
         )
         live_feed.on_first_listener = container.live_tail.ensure_started
         if metrics is not None:
@@ -505,6 +532,7 @@ class Container:
                 "rate_limiter": container.rate_limiter.window,
                 "persisted_queries": document_store.window,
                 "search_cache": getattr(container.search, "window", None),
+                "response_cache": response_store.window,
             }
             for component, window in windows.items():
                 if isinstance(window, SkipWindow):
@@ -513,6 +541,8 @@ class Container:
 
     async def close(self) -> None:
         await self.live_tail.stop()
+        if self.response_store is not None:
+            await self.response_store.stop()
         for owner in (self.gateway, self.search):  # Stripe's and Elasticsearch's pools
             closer = getattr(owner, "aclose", None)
             if closer is not None:
@@ -669,6 +699,7 @@ class RunningContainer:
 
 
 class GraphQLView(
+    ResponseCacheHttp,
     LiveSubscriptionsHttp,
     PersistedQueryHttp,
     GraphQLOverHttp,
@@ -707,6 +738,14 @@ class GraphQLView(
         )
         self.settings = settings
         self.public_max_age = settings.public_cache_max_age
+        self.response_cache_fingerprint = response_fingerprint(
+            self.schema.as_str(),
+            settings.currency_code,
+            settings.cache_namespace,
+            settings.persisted_queries_only,
+            settings.manifest_files,
+            settings.max_page_size,
+        )
         self._running = running
         self._tracing = tracing
         self.live_limits = LiveLimits(
@@ -718,6 +757,9 @@ class GraphQLView(
 
     def partner_keys(self) -> PartnerKeys:
         return self._running().partners
+
+    def response_cache(self) -> ResponseCache | None:
+        return self._running().response_cache
 
     async def run(self, request: Any, context: Any = None, root_value: Any = None) -> Any:
         if isinstance(request, WebSocket):  # the HTTP mixins have nothing to say here
@@ -1008,6 +1050,15 @@ def build_event_worker(container: Container) -> EventWorker:
         AccountMails(container.customers, notifications, mailer, cipher),
         WebhookFanOut(container.webhooks, settings.currency_code, webhook_retry_policy(settings)),
     ]
+    if container.response_store is not None:
+        handlers.append(
+            ResponsePurging(
+                container.cache,
+                container.response_store,
+                SqlVariantOwners(container.db),
+                settle=container.db.replica_replayed if container.db.replica is not None else None,
+            )
+        )
     policy = ConsumerPolicy(
         block_ms=settings.event_consumer_block_ms,
         claim_idle_ms=settings.event_claim_idle_ms,
