@@ -7,14 +7,17 @@ import asyncio
 import hashlib
 import json
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 import httpx
+from pydantic import SecretStr
 from redis.asyncio import Redis
 
-from app import build_event_worker
+from app import Components, build_event_worker
+from domain.catalog import Product
 from domain.response_cache import CachedResponse, ResponseHit, ResponseMiss
+from persistence.catalog.repository import CatalogRepository
 from persistence.db import Database
 from schema.global_id import encode_gid
 from settings import Settings
@@ -318,3 +321,44 @@ async def test_an_answer_computed_across_a_purge_is_not_stored(
     assert isinstance(started, ResponseMiss) and isinstance(again, ResponseMiss)
     assert late is False  # it may hold what the purge removed
     assert in_time is True and isinstance(await cache.look_up("some-key"), ResponseHit)
+
+
+class RelatedFails(CatalogRepository):
+    async def related_products(
+        self, product_ids: Sequence[int], first: int
+    ) -> dict[int, list[Product]]:
+        raise ConnectionError("related ranking unavailable")
+
+
+RELATED = "query Related($slug: String!) { product(slug: $slug) { title related { slug } } }"
+
+
+async def test_a_degraded_answer_is_not_kept_and_a_healthy_one_then_is(
+    settings: Settings, db: Database, clean: None
+) -> None:
+    made = await CatalogFactory(db).product("Lamp")
+    async with running_app(settings, components=Components(catalog=RelatedFails)) as client:
+        await register(client, RELATED)
+        degraded = [await get(client, RELATED, {"slug": made.slug}) for _ in range(2)]
+    async with running_app(settings) as client:
+        healthy = [await get(client, RELATED, {"slug": made.slug}) for _ in range(2)]
+
+    assert all("degraded" in d.json()["extensions"] and state(d) is None for d in degraded)
+    assert degraded[1].headers["cache-control"] == "private, no-store"
+    assert [state(h) for h in healthy] == ["miss", "hit"]
+    assert "degraded" not in healthy[1].json()["extensions"]
+
+
+async def test_redis_down_serves_every_request_uncached(
+    settings: Settings, db: Database, clean: None
+) -> None:
+    await CatalogFactory(db).product("Kettle")
+    async with running_app(settings) as client:
+        await register(client, LISTING)
+    broken = settings.model_copy(update={"redis_url": SecretStr("redis://127.0.0.1:1/0")})
+    async with running_app(broken) as client:
+        answers = [await get(client, LISTING, {"first": 3}) for _ in range(3)]
+
+    # The document store is down too: the client is told to send its query (APQ).
+    assert all(a.status_code == 200 and state(a) is None for a in answers)
+    assert all(a.headers["cache-control"] == "private, no-store" for a in answers)
