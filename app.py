@@ -438,7 +438,11 @@ class Container:
             ttl_seconds=settings.response_cache_ttl_seconds,
             timeout_seconds=settings.redis_timeout_seconds,
             retry_after_seconds=settings.redis_retry_after_seconds,
-            tail_block_ms=settings.event_consumer_block_ms,
+            # The purge tail's XREAD blocks: as long as the worker's on its own client,
+            # under REDIS_TIMEOUT_SECONDS when it shares the request client.
+            tail_block_ms=settings.event_consumer_block_ms
+            if events_redis is not redis
+            else max(10, int(settings.redis_timeout_seconds * 500)),
         )
         container = cls(
             settings=settings,
