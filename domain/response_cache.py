@@ -232,6 +232,14 @@ class LocalResponses:
                     dropped += 1
         return dropped
 
+    def following(self, yes: bool) -> None:
+        """Purges reach this layer from now on (True), or may not (False: it is emptied
+        and answers nothing). Either way, what was computed before may have missed a
+        purge, so it is not stored."""
+        if yes != self.usable:
+            self.clear()
+        self.usable = yes
+
     def clear(self) -> None:
         self.generation += 1
         self._entries.clear()

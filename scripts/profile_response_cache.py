@@ -29,9 +29,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from pydantic import SecretStr
 from starlette.types import ASGIApp, Message
 
-from app import RunningContainer, create_app
 from settings import Settings
-from tests.client import CountingRedis
+from tests.client import CountingRedis, running_app
 from tests.conftest import (
     TEST_GIFT_CARD_CODE_KEY,
     TEST_PII_INDEX_KEY,
@@ -107,17 +106,16 @@ async def call(
 
 
 async def measure(enabled: bool) -> dict[str, Any]:
-    running = RunningContainer()
     config = settings(enabled)
     redis = CountingRedis.from_url(os.environ["PROFILE_REDIS_URL"])
-    app = create_app(config, redis=redis, running=running)
     params = urlencode(
         {
             "extensions": json.dumps({"persistedQuery": {"version": 1, "sha256Hash": HASH}}),
             "variables": json.dumps({"first": 20}),
         }
     )
-    async with app.router.lifespan_context(app):
+    async with running_app(config, redis=redis) as client:
+        app = client.app
         register = json.dumps(
             {
                 "query": LISTING,

@@ -175,7 +175,7 @@ class RedisResponseCache:
                     # anything cannot concern it.
                     seconds, micros = await self._tail_redis.time()
                     position = f"{int(seconds) * 1000 + int(micros) // 1000}-0"
-                    local.usable = True  # what is purged from now on is read below
+                    local.following(True)  # what is purged from now on is read below
                 replies: Any = await self._tail_redis.xread(
                     {self._stream: position}, count=1_000, block=self._tail_block_ms
                 )
@@ -186,8 +186,7 @@ class RedisResponseCache:
                         "the in-process layer is off until it follows again",
                         error,
                     )
-                local.usable = False
-                local.clear()
+                local.following(False)
                 await asyncio.sleep(TAIL_RETRY_SECONDS)
                 continue
             for _, entries in replies or ():
@@ -196,4 +195,4 @@ class RedisResponseCache:
                     self.purges_seen += 1
                     raw = fields.get(b"tags", b"")
                     local.purge(raw.decode().split())
-            local.usable = True  # following again (after a failure: caught up first)
+            local.following(True)  # following again (after a failure: caught up first)

@@ -141,7 +141,7 @@ def entry(size: int, *tags: str) -> CachedResponse:
 
 def test_the_local_layer_is_bounded_by_bytes_and_drops_the_oldest() -> None:
     local = LocalResponses(max_bytes=10_000, ttl_seconds=60)
-    local.usable = True
+    local.following(True)
     for n in range(20):
         assert local.put(f"k{n}", entry(1_000, f"product:{n}"), local.generation)
 
@@ -152,7 +152,7 @@ def test_the_local_layer_is_bounded_by_bytes_and_drops_the_oldest() -> None:
 
 def test_a_purge_drops_tagged_answers_and_refuses_answers_computed_before_it() -> None:
     local = LocalResponses(max_bytes=100_000, ttl_seconds=60)
-    local.usable = True
+    local.following(True)
     local.put("listing", entry(10, "products", "product:1"), local.generation)
     local.put("other", entry(10, "product:2"), local.generation)
     before = local.generation
@@ -160,8 +160,17 @@ def test_a_purge_drops_tagged_answers_and_refuses_answers_computed_before_it() -
     assert local.purge(["product:1"]) == 1
     assert local.get("listing") is None and local.get("other") is not None
     assert not local.put("listing", entry(10, "products"), before)  # read before the purge
-    local.usable = False  # nothing follows the purges: the layer answers nothing
-    assert local.get("other") is None
+    local.following(False)  # nothing follows the purges: the layer answers nothing
+    assert local.get("other") is None and len(local) == 0
+
+
+def test_what_was_computed_before_the_purges_were_followed_is_not_kept() -> None:
+    local = LocalResponses(max_bytes=100_000, ttl_seconds=60)
+    before = local.generation
+    assert not local.put("listing", entry(10, "products"), before)  # not following yet
+    local.following(True)
+    assert not local.put("listing", entry(10, "products"), before)  # may have missed one
+    assert local.put("listing", entry(10, "products"), local.generation)
 
 
 class FakePurger:
