@@ -20,7 +20,6 @@ timeouts); a purge raises, so the event is retried.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Sequence
 from typing import Any
@@ -163,8 +162,9 @@ class RedisResponseCache:
         task, self._tail = self._tail, None
         if task is not None:
             task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            # Bounded: a cancellation redis-py turned into an error must not hold up
+            # the app's shutdown (the loop below also stops on one).
+            await asyncio.wait({task}, timeout=2.0)
 
     async def _follow(self, local: LocalResponses) -> None:
         position: Any = None
@@ -180,6 +180,9 @@ class RedisResponseCache:
                     {self._stream: position}, count=1_000, block=self._tail_block_ms
                 )
             except (RedisError, OSError, TimeoutError) as error:
+                task = asyncio.current_task()
+                if task is not None and task.cancelling():
+                    raise asyncio.CancelledError from error  # stopping, not failing
                 if local.usable:
                     log.warning(
                         "response cache: following purges failed (%s); "

@@ -272,9 +272,16 @@ async def test_a_purge_reaches_the_in_process_layer_of_every_server(
         await register(one, LISTING)
         first = await get(one, LISTING, {"first": 5})
         from_redis = await get(two, LISTING, {"first": 5})  # two's own layer is empty
+        local = two.container.response_cache.local  # type: ignore[union-attr]
+
+        async def following() -> bool:  # two's tail has started reading the purges
+            return local.usable
+
+        await within(LAG_BOUND_SECONDS, following)
+        await get(two, LISTING, {"first": 5})  # now kept in two's own layer too
         from_memory = await get(two, LISTING, {"first": 5})
         assert (state(first), state(from_redis), state(from_memory)) == ("miss", "hit", "hit")
-        assert len(two.container.response_cache.local) == 1  # type: ignore[union-attr]
+        assert len(local) == 1
         worker = build_event_worker(one.container)  # one worker, for both servers
         await worker.start()
         try:
