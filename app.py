@@ -68,6 +68,8 @@ from domain.payment_reconciler import PaymentReconciler, ReconcilePolicy
 from domain.payments import PaymentGateway
 from domain.persisted_queries import DocumentPolicy, Operation, PersistedDocuments, parse_manifest
 from domain.refunds import RefundDesk
+from domain.response_cache import LocalResponses, ResponseCache
+from domain.response_purge import ResponsePurging
 from domain.returns import ReturnDesk
 from domain.reviews import Reviews
 from domain.search import SearchIndex
@@ -114,6 +116,7 @@ from persistence.redis.failure_throttle import RedisFailureThrottle
 from persistence.redis.persisted_documents import RedisDocumentStore
 from persistence.redis.rate_limiter import RedisRateLimiter
 from persistence.redis.record_cache import RecordCache
+from persistence.redis.response_cache import RedisResponseCache
 from persistence.redis.skip_window import SkipWindow
 from persistence.search.cache import CachedSearchIndex
 from persistence.search.documents import iter_search_documents
@@ -123,12 +126,13 @@ from persistence.shipping.editor import SqlShippingEditor
 from persistence.shipping.rates import SqlShippingRates
 from persistence.webhooks.store import SqlWebhookStore
 from resolvers.http.edge import EdgeApp
-from resolvers.http.exchange import AnswerHooks, DirectHttp
+from resolvers.http.exchange import DirectHttp
 from resolvers.http.graphql_over_http import GraphQLOverHttp
 from resolvers.http.middleware import RequestMetaMiddleware, RequestTimeoutMiddleware
 from resolvers.http.observation import RequestRecorder
 from resolvers.http.persisted_queries import PartnerKeys, PersistedQueryHttp
 from resolvers.http.request_body import WellFormedRequests
+from resolvers.http.response_cache import ResponseCacheHttp, response_fingerprint
 from resolvers.http.subscriptions import (
     CLOSE_SLOW_CONSUMER,
     LiveConnection,
@@ -217,6 +221,10 @@ class Container:
     # Traces, when OTEL_TRACES_EXPORTER names an exporter; None: nothing is traced.
     tracing: Tracing | None = None
     metrics: Metrics | None = None  # None: metrics are off, nothing observes
+    # Whole answers of public catalog GETs (None: RESPONSE_CACHE_ENABLED is off); the
+    # shared layer is also what the purging consumer writes to.
+    response_cache: ResponseCache | None = None
+    response_store: RedisResponseCache | None = None
 
     @classmethod
     def create(
@@ -422,6 +430,19 @@ class Container:
             retry_after_seconds=settings.redis_retry_after_seconds,
         )
         live_feed = LiveFeed(settings.subscription_queue_size)
+        response_store = RedisResponseCache(
+            redis,
+            events_redis,
+            namespace=settings.cache_namespace,
+            ttl_seconds=settings.response_cache_ttl_seconds,
+            timeout_seconds=settings.redis_timeout_seconds,
+            retry_after_seconds=settings.redis_retry_after_seconds,
+            # The purge tail's XREAD blocks: as long as the worker's on its own client,
+            # under REDIS_TIMEOUT_SECONDS when it shares the request client.
+            tail_block_ms=settings.event_consumer_block_ms
+            if events_redis is not redis
+            else max(10, int(settings.redis_timeout_seconds * 500)),
+        )
         container = cls(
             settings=settings,
             db=db,
@@ -498,6 +519,16 @@ class Container:
             live_connections=ConnectionQuota(settings.subscription_connections_per_client),
             tracing=tracing,
             metrics=metrics,
+            response_cache=ResponseCache(
+                LocalResponses(
+                    settings.response_cache_local_bytes, settings.response_cache_ttl_seconds
+                ),
+                response_store,
+                max_entry_bytes=settings.response_cache_max_entry_bytes,
+            )
+            if settings.response_cache_enabled
+            else None,
+            response_store=response_store,
         )
         live_feed.on_first_listener = container.live_tail.ensure_started
         if metrics is not None:
@@ -507,6 +538,7 @@ class Container:
                 "rate_limiter": container.rate_limiter.window,
                 "persisted_queries": document_store.window,
                 "search_cache": getattr(container.search, "window", None),
+                "response_cache": response_store.window,
             }
             for component, window in windows.items():
                 if isinstance(window, SkipWindow):
@@ -516,6 +548,8 @@ class Container:
     async def close(self) -> None:
         await self.live_tail.stop()
         await self.rate_limiter.stop()  # its last spends, before the client closes
+        if self.response_store is not None:
+            await self.response_store.stop()
         for owner in (self.gateway, self.search):  # Stripe's and Elasticsearch's pools
             closer = getattr(owner, "aclose", None)
             if closer is not None:
@@ -672,11 +706,11 @@ class RunningContainer:
 
 
 class GraphQLView(
+    ResponseCacheHttp,
     LiveSubscriptionsHttp,
     PersistedQueryHttp,
     GraphQLOverHttp,
     WellFormedRequests,
-    AnswerHooks,
     DirectHttp,
     GraphQL[Context, None],
 ):
@@ -712,6 +746,14 @@ class GraphQLView(
         )
         self.settings = settings
         self.public_max_age = settings.public_cache_max_age
+        self.response_cache_fingerprint = response_fingerprint(
+            self.schema.as_str(),
+            settings.currency_code,
+            settings.cache_namespace,
+            settings.persisted_queries_only,
+            settings.manifest_files,
+            settings.max_page_size,
+        )
         self._running = running
         self._tracing = tracing
         self._loaders: tuple[Container, LoaderFactory] | None = None
@@ -724,6 +766,9 @@ class GraphQLView(
 
     def partner_keys(self) -> PartnerKeys:
         return self._running().partners
+
+    def response_cache(self) -> ResponseCache | None:
+        return self._running().response_cache
 
     async def run(self, request: Any, context: Any = None, root_value: Any = None) -> Any:
         if isinstance(request, WebSocket):  # the HTTP mixins have nothing to say here
@@ -1028,6 +1073,15 @@ def build_event_worker(container: Container) -> EventWorker:
         AccountMails(container.customers, notifications, mailer, cipher),
         WebhookFanOut(container.webhooks, settings.currency_code, webhook_retry_policy(settings)),
     ]
+    if container.response_store is not None:
+        handlers.append(
+            ResponsePurging(
+                container.cache,
+                container.response_store,
+                SqlVariantOwners(container.db),
+                settle=container.db.replica_replayed if container.db.replica is not None else None,
+            )
+        )
     policy = ConsumerPolicy(
         block_ms=settings.event_consumer_block_ms,
         claim_idle_ms=settings.event_claim_idle_ms,

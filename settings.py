@@ -196,6 +196,14 @@ class Settings(BaseSettings):
     introspection: bool | None = None  # on outside production unless set
     request_timeout_seconds: float = Field(default=10.0, gt=0)
     public_cache_max_age: int = Field(default=60, ge=0)  # public catalog GETs
+    # Whole answers of anonymous persisted catalog GETs, in process (up to
+    # `response_cache_local_bytes`; 0: Redis only) then in Redis, for at most the TTL;
+    # purged by the catalog events. An answer over `response_cache_max_entry_bytes` is
+    # never kept.
+    response_cache_enabled: bool = True
+    response_cache_ttl_seconds: int = Field(default=300, ge=1, le=86_400)
+    response_cache_local_bytes: int = Field(default=32 * 1024 * 1024, ge=0)
+    response_cache_max_entry_bytes: int = Field(default=256 * 1024, ge=1_024)
     cors_allow_origins: list[str] = Field(default_factory=list)  # JSON list; [] = no CORS
     graphiql: bool | None = None
     # Persisted queries. APQ documents live in Redis for `apq_ttl_seconds` (a client

@@ -34,6 +34,7 @@ from resolvers.extensions.errors import ErrorPolicy
 from resolvers.extensions.execution import plain_data_context
 from resolvers.extensions.input_guard import InputGuard
 from resolvers.extensions.lifecycle import ReleaseRequestState
+from resolvers.extensions.response_scope import ResponseScope
 from resolvers.extensions.search_report import SearchReport
 from resolvers.extensions.tracing import OperationTracing
 from resolvers.gift_cards import GiftCardMutation, GiftCardQuery
@@ -150,6 +151,7 @@ def build_schema(
         lambda: InputGuard(documents=documents, max_length=max_string_length),
         lambda: QueryCost(maximum=max_cost, cache=costs),
         ReleaseRequestState,
+        ResponseScope,
         SearchReport,
         DegradedReport,
     ]

@@ -21,6 +21,7 @@ from domain.listing import (
     reviews_page_request,
 )
 from domain.pagination import Page
+from domain.response_cache import PRODUCTS_TAG
 from schema.catalog_inputs import ProductFilter, ProductSortKeys, list_query
 from schema.common import Money, Node, PageInfo
 from schema.context import Info
@@ -144,6 +145,9 @@ class ProductVariant(Node):
         levels = await info.context.loaders.inventory_by_variant_id.load_many(
             [v.id for v in variants]
         )
+        tags = info.context.state.response_tags
+        if tags is not None:
+            tags.note_variants((v.id for v in variants), (v.product_id for v in variants))
         return [cls.of(v, level) for v, level in zip(variants, levels, strict=True)]
 
     @strawberry.field
@@ -266,8 +270,11 @@ async def build_products(
     """
     loaders = info.context.loaders
     ids = [r.id for r in records]
-    want_variants = "variants" in selection or "availableForSale" in selection
     category_ids = [r.category_id for r in records if r.category_id is not None]
+    tags = info.context.state.response_tags
+    if tags is not None:
+        tags.note_products(ids, category_ids)
+    want_variants = "variants" in selection or "availableForSale" in selection
     variant_lists, image_lists, categories = await asyncio.gather(
         loaders.variants_by_product_id.load_many(ids) if want_variants else _nothing(),
         loaders.images_by_product_id.load_many(ids) if "images" in selection else _nothing(),
@@ -338,6 +345,9 @@ class ProductConnection:
 
     @classmethod
     async def build(cls, info: Info, page: Page[catalog.Product]) -> ProductConnection:
+        tags = info.context.state.response_tags
+        if tags is not None:
+            tags.note_collection(PRODUCTS_TAG)  # a new or re-sorted product changes it
         nodes = await build_products(
             info, [e.node for e in page.edges], selected_names(info, "edges", "node"), in_connection
         )

@@ -15,6 +15,7 @@ from starlette.requests import HTTPConnection
 from starlette.types import Scope
 
 from domain.partners import Partner
+from domain.response_cache import ResponseMiss, ResponseTags
 
 # The ASGI scope key; a scope (not a Request object) because strawberry and Starlette
 # each build their own Request around the same scope.
@@ -53,6 +54,11 @@ class RequestState:
     checkout_outcomes: list[str] | None = None
     # Redis failed where nothing stands in for it (sessions, carts): SERVICE_UNAVAILABLE.
     service_unavailable: bool = False
+    # An anonymous GET of catalog root fields only: what its answer was built from, for
+    # the response cache (resolvers/extensions/response_scope.py); None for the rest.
+    response_tags: ResponseTags | None = None
+    # A cacheable request the cache did not hold: where its answer goes once it exists.
+    response_miss: ResponseMiss | None = None
 
     @classmethod
     def of(cls, connection: HTTPConnection) -> RequestState:
