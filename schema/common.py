@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from decimal import Decimal
 from typing import TypeVar
 
@@ -25,7 +26,14 @@ class Money:
 
     @classmethod
     def of(cls, value: money.Money) -> Money:
-        return cls(amount=value.amount, currency_code=value.currency_code)
+        return _money_of(value)
+
+
+@functools.lru_cache(maxsize=16_384)
+def _money_of(value: money.Money) -> Money:
+    # A screen shows a few distinct prices many times (a listing: ~140 amounts, each a
+    # Decimal); the objects are only read once built, so requests may share them.
+    return Money(amount=value.amount, currency_code=value.currency_code)
 
 
 @strawberry.type(description="Relay page information for keyset-paginated connections.")
