@@ -313,6 +313,18 @@ def _non_null_message(parent: str, field_name: str) -> str:
     return f"Cannot return null for non-nullable field {parent}.{field_name}."
 
 
+def _is_null(value: Any, nullable: bool, message: str) -> bool:
+    """True for a null that a nullable field passes on; raises what a resolver returned
+    as an error, and the non-null violation, as graphql-core's completion does."""
+    if isinstance(value, Exception):
+        raise value
+    if value is None or value is Undefined:
+        if nullable:
+            return True
+        raise TypeError(message)
+    return False
+
+
 def _leaf(
     leaf_type: GraphQLScalarType | GraphQLEnumType, nullable: bool, label: tuple[str, str]
 ) -> Completion:
@@ -320,12 +332,8 @@ def _leaf(
     message = _non_null_message(*label)
 
     def complete(run: Run, value: Any, path: Path) -> Any:
-        if isinstance(value, Exception):
-            raise value
-        if value is None or value is Undefined:
-            if nullable:
-                return None
-            raise TypeError(message)
+        if _is_null(value, nullable, message):
+            return None
         return Executor.complete_leaf_value(leaf_type, value)
 
     fast: Fast
@@ -409,12 +417,8 @@ def _list(
     not_iterable = f"Expected Iterable, but did not find one for field '{label[0]}.{label[1]}'."
 
     def complete(run: Run, value: Any, path: Path) -> Any:
-        if isinstance(value, Exception):
-            raise value
-        if value is None or value is Undefined:
-            if nullable:
-                return None
-            raise TypeError(message)
+        if _is_null(value, nullable, message):
+            return None
         if type(value) is not list and type(value) is not tuple:
             if run.is_async_iterable(value):
                 raise Abandon
@@ -503,12 +507,8 @@ def _object(
     message = _non_null_message(*label)
 
     def complete(run: Run, value: Any, path: Path) -> Any:
-        if isinstance(value, Exception):
-            raise value
-        if value is None or value is Undefined:
-            if nullable:
-                return None
-            raise TypeError(message)
+        if _is_null(value, nullable, message):
+            return None
         # strawberry's is_type_of reads only the value (the plain-data path relies on it).
         if is_type_of is not None and not is_type_of(value, None):  # type: ignore[arg-type]
             raise GraphQLError(
