@@ -117,7 +117,11 @@ class PlainDataExecutionContext(StrawberryGraphQLCoreExecutionContext):
             or (self.middleware_manager is not None and self.middleware_manager.middlewares)
         ):
             return None
-        builder = PlanBuilder(
+        return plans.plan(self.document, self.operation, self.variable_values, self._build_plan)
+
+    def _build_plan(self) -> OperationPlan:
+        """Only on a miss: a known document's plan is found without making a builder."""
+        return PlanBuilder(
             self.schema,
             self.fragments,
             self.variable_values,
@@ -125,8 +129,7 @@ class PlainDataExecutionContext(StrawberryGraphQLCoreExecutionContext):
             self.hide_suggestions,
             self.basic,
             self.field_resolver,
-        )
-        return plans.plan(self.document, self.operation, self.variable_values, builder.build)
+        ).build()
 
     def _execute_plan(self, plan: OperationPlan) -> Any:
         run = Run(
