@@ -369,3 +369,34 @@ async def test_redis_down_serves_every_request_uncached(
     # The document store is down too: the client is told to send its query (APQ).
     assert all(a.status_code == 200 and state(a) is None for a in answers)
     assert all(a.headers["cache-control"] == "private, no-store" for a in answers)
+
+
+async def test_hostile_cache_candidates_get_a_coded_error_and_are_never_kept(
+    client: AppClient, db: Database
+) -> None:
+    await CatalogFactory(db).product("Kettle")
+    await register(client, PRODUCT, LISTING)
+    extensions = persisted(PRODUCT)
+    hostile: list[dict[str, str]] = [
+        {"extensions": extensions, "variables": json.dumps({"slug": "ket\x00tle"})},
+        {"extensions": extensions, "variables": json.dumps({"slug": "ket\x07\x1btle"})},
+        # Past MAX_INPUT_STRING_LENGTH and the cache's 4 KB of variables (httpx refuses
+        # URLs of 64 KB, so 100k characters cannot be sent in a GET).
+        {"extensions": extensions, "variables": json.dumps({"slug": "k" * 20_000})},
+        {"extensions": extensions, "variables": json.dumps({"slug": 12})},
+        {"extensions": extensions, "variables": "[1, 2]"},
+        {"extensions": extensions, "variables": "{not json"},
+        {"extensions": persisted(LISTING), "variables": json.dumps({"first": "١٢"})},
+        {"extensions": "[1]", "variables": "{}"},
+        {"extensions": '{"persistedQuery": {"version": 1, "sha256Hash": "١٢"}}'},
+        {"extensions": extensions, "variables": json.dumps({"slug": "k"}), "operationName": "\x00"},
+    ]
+    for params in hostile:
+        for _ in range(2):  # the second would be a hit if the first had been kept
+            response = await client.http.get("/graphql", params=params)
+            assert response.status_code < 500, (params, response.text)
+            assert state(response) != "hit", params
+            errors = response.json().get("errors")
+            assert errors, (params, response.text)
+            codes = {e.get("extensions", {}).get("code") for e in errors}
+            assert None not in codes and "INTERNAL_SERVER_ERROR" not in codes, (params, codes)
