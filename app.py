@@ -946,7 +946,9 @@ def create_app(
         worker = build_event_worker(container) if settings.worker_in_process else None
         sampler = None
         if metrics is not None:
-            sampler = asyncio.create_task(_sample_pools(container, metrics), name="pool-gauges")
+            sampler = asyncio.create_task(
+                _sample_process(container, metrics), name="process-gauges"
+            )
         try:
             if worker is not None:
                 await worker.start()
@@ -1040,11 +1042,13 @@ def create_metrics(settings: Settings) -> Metrics | None:
     return Metrics(settings.metrics_operation_names)
 
 
-async def _sample_pools(container: Container, metrics: Metrics) -> None:
-    from persistence.events.gauges import sample_pools
+async def _sample_process(container: Container, metrics: Metrics) -> None:
+    from persistence.events.gauges import sample_live_feed, sample_pools
 
+    delivered = 0
     while True:
         sample_pools(container.db, metrics)
+        delivered = sample_live_feed(container.live_feed, metrics, delivered)
         await asyncio.sleep(container.settings.metrics_sample_seconds)
 
 

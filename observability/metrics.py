@@ -137,6 +137,19 @@ class Metrics:
             multiprocess_mode="livesum",
             registry=registry,
         )
+        # Sampled on the same timer by each API process from its LiveFeed.
+        self.live_subscriptions = Gauge(
+            "commerce_live_subscriptions",
+            "Subscriptions listening for events (WebSocket, graphql-transport-ws), summed "
+            "over live API processes.",
+            multiprocess_mode="livesum",
+            registry=registry,
+        )
+        self.live_deliveries = Counter(
+            "commerce_live_deliveries",
+            "Events handed to a listening subscription (one per subscription woken).",
+            registry=registry,
+        )
         # Sampled by the event worker (`python app.py worker`): state shared by all.
         self.outbox_oldest_age = Gauge(
             "commerce_outbox_oldest_unpublished_age_seconds",

@@ -22,6 +22,7 @@ from persistence.redis.client import RedisClient
 from persistence.tables import outbox
 
 if TYPE_CHECKING:
+    from domain.live_updates import LiveFeed
     from observability.metrics import Metrics
 
 log = logging.getLogger(__name__)
@@ -74,6 +75,16 @@ class EventGauges:
                 # Redis 7 reports lag; None when it cannot tell (after XDEL/trim).
                 self._metrics.consumer_lag.labels(group, stream).set(int(info.get("lag") or 0))
         self._metrics.dead_letters.set(int(await self._redis.xlen(DEAD_LETTER_STREAM)))
+
+
+def sample_live_feed(feed: LiveFeed, metrics: Metrics, delivered_before: int) -> int:
+    """The feed's listeners now, and its deliveries since `delivered_before` (returned
+    for the next sample)."""
+    metrics.live_subscriptions.set(feed.listeners)
+    delivered = feed.delivered
+    if delivered > delivered_before:
+        metrics.live_deliveries.inc(delivered - delivered_before)
+    return delivered
 
 
 def sample_pools(db: Database, metrics: Metrics) -> None:

@@ -319,6 +319,8 @@ async def test_the_exposition_is_the_text_format_prometheus_reads(metered: AppCl
     assert families["commerce_graphql_request_duration_seconds"] == "histogram"
     assert families["commerce_checkouts"] == "counter"
     assert families["commerce_db_pool_connections"] == "gauge"
+    assert families["commerce_live_subscriptions"] == "gauge"
+    assert families["commerce_live_deliveries"] == "counter"
 
 
 def gauges_groups(consumers: Any) -> set[tuple[str, str]]:
