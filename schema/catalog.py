@@ -23,7 +23,7 @@ from domain.listing import (
 from domain.pagination import Page
 from domain.response_cache import PRODUCTS_TAG
 from schema.catalog_inputs import ProductFilter, ProductSortKeys, list_query
-from schema.common import Money, Node, PageInfo
+from schema.common import Money, Node, PageInfo, shared
 from schema.context import Info
 from schema.degradation import DegradedReason, degrade, response_paths
 from schema.global_id import encode_gid
@@ -121,19 +121,36 @@ class ProductVariant(Node):
 
     @classmethod
     def of(cls, record: catalog.Variant, stock: catalog.InventoryLevel | None) -> ProductVariant:
-        compare_at = record.compare_at_money
+        """The variant at this stock level. The same record (a cached record decodes to
+        the same object while its bytes are unchanged) at the same level gives the same
+        shared object, so a hot variant is built, and its selections completed, once per
+        worker rather than once per request."""
         available = 0 if stock is None else stock.available
-        return cls(
-            id=strawberry.ID(encode_gid("ProductVariant", record.id)),
-            sku=record.sku,
-            title=record.title,
-            selected_options=[SelectedOption(name=o.name, value=o.value) for o in record.options],
-            price=Money.of(record.price_money),
-            compare_at_price=None if compare_at is None else Money.of(compare_at),
-            available_for_sale=available > 0,
-            quantity_available=available,
-            record=record,
+        known = _SHARED_VARIANTS.get(id(record))
+        if known is not None and known[0] is record and known[1] == available:
+            return known[2]
+        compare_at = record.compare_at_money
+        built = shared(
+            cls(
+                id=strawberry.ID(encode_gid("ProductVariant", record.id)),
+                sku=record.sku,
+                title=record.title,
+                selected_options=[
+                    shared(SelectedOption(name=o.name, value=o.value)) for o in record.options
+                ],
+                price=Money.of(record.price_money),
+                compare_at_price=None if compare_at is None else Money.of(compare_at),
+                available_for_sale=available > 0,
+                quantity_available=available,
+                record=record,
+            )
         )
+        if len(_SHARED_VARIANTS) >= SHARED_VARIANTS_MAX:
+            _SHARED_VARIANTS.clear()
+        # Keyed by the record's id while the entry holds the record: no other object
+        # can take that id while it is here.
+        _SHARED_VARIANTS[id(record)] = (record, available, built)
+        return built
 
     @classmethod
     async def load_many(cls, info: Info, variants: list[catalog.Variant]) -> list[ProductVariant]:
@@ -156,6 +173,12 @@ class ProductVariant(Node):
         if record is None or not await info.context.can_see(record):
             return None
         return (await build_products(info, [record], selected_names(info)))[0]
+
+
+# Variants built lately, by their record's id: (record, units available, the variant).
+# Bounded (cleared when full); a listing holds ~80, the bench's product screens ~800.
+SHARED_VARIANTS_MAX = 8_192
+_SHARED_VARIANTS: dict[int, tuple[catalog.Variant, int, ProductVariant]] = {}
 
 
 # strawberry.enum registers the domain's enum in place and returns it, so the schema's

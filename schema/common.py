@@ -13,6 +13,18 @@ from domain.pagination import Page
 
 T = TypeVar("T")
 
+# An object that requests share (built once from immutable inputs and never changed
+# afterwards) carries a dict under this attribute, where the compiled executor keeps
+# what each selection of it completed to (see resolvers/extensions/compiled.py).
+SHARED_COMPLETIONS = "_shared_completions"
+SHARED_SELECTIONS_MAX = 4  # selections kept per object (a screen or two ask for it)
+
+
+def shared(value: T) -> T:
+    """`value`, marked as shared between requests: never change it after this."""
+    setattr(value, SHARED_COMPLETIONS, {})
+    return value
+
 
 @strawberry.interface(description="An object with a globally unique, opaque id.")
 class Node:
@@ -33,7 +45,7 @@ class Money:
 def _money_of(value: money.Money) -> Money:
     # A screen shows a few distinct prices many times (a listing: ~140 amounts, each a
     # Decimal); the objects are only read once built, so requests may share them.
-    return Money(amount=value.amount, currency_code=value.currency_code)
+    return shared(Money(amount=value.amount, currency_code=value.currency_code))
 
 
 @strawberry.type(description="Relay page information for keyset-paginated connections.")

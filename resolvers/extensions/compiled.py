@@ -72,6 +72,8 @@ from graphql.execution.executor import CollectedErrors, Executor
 from graphql.execution.values import VariableValues, get_argument_values
 from graphql.pyutils import Path, gather_with_cancel, inspect, is_iterable
 
+from schema.common import SHARED_COMPLETIONS, SHARED_SELECTIONS_MAX
+
 # An entry weighs its plans' field steps plus its document's text (a step per
 # CHARACTERS_PER_STEP characters: the document is kept alive with its plans); the cache
 # holds at most PLAN_CACHE_STEPS in all, whatever stream of documents arrives. The
@@ -128,7 +130,7 @@ class FieldStep:
     non_null: bool = False
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, eq=False)  # hashed by identity: shared completions are keyed by it
 class ObjectPlan:
     type: GraphQLObjectType
     name: str
@@ -530,6 +532,9 @@ def _object(
             def fast(value: Any) -> Any:
                 if value is None and nullable:
                     return None
+                known = getattr(value, SHARED_COMPLETIONS, None)
+                if known is not None and (done := known.get(plan)) is not None:
+                    return done
                 if is_type_of is not None and is_type_of(value, None) is not True:  # type: ignore[arg-type]
                     raise _Slow
                 results: dict[str, Any] = {}
@@ -543,6 +548,14 @@ def _object(
                         results[key] = found
                     else:
                         results[key] = step_fast(found)  # type: ignore[misc]
+                if known is not None:
+                    # A shared object never changes, nor does what its plain selection
+                    # completes to: kept on it, keyed by the plan itself (held, so no
+                    # other plan can be mistaken for it), and shared by the responses
+                    # that include it (nothing changes a completed value afterwards).
+                    if len(known) >= SHARED_SELECTIONS_MAX:
+                        known.clear()
+                    known[plan] = results
                 return results
 
     return Completion(complete, fast, may_await=plan.resolvers_below)
