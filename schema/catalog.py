@@ -10,8 +10,9 @@ may not import resolvers/; the inputs and their conversion are in `schema/catalo
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
+from typing import Any
 
 import strawberry
 
@@ -298,11 +299,13 @@ async def build_products(
     if tags is not None:
         tags.note_products(ids, category_ids)
     want_variants = "variants" in selection or "availableForSale" in selection
-    variant_lists, image_lists, categories = await asyncio.gather(
-        loaders.variants_by_product_id.load_many(ids) if want_variants else _nothing(),
-        loaders.images_by_product_id.load_many(ids) if "images" in selection else _nothing(),
-        loaders.category_by_id.load_many(category_ids) if "category" in selection else _nothing(),
-        return_exceptions=True,
+    # Each load_many queues its keys as it is called, so the three batches already go
+    # out together; they are then awaited in turn (no task per relation, which a cart of
+    # ten lines would otherwise pay thirty times).
+    variant_lists, image_lists, categories = await _settled(
+        loaders.variants_by_product_id.load_many(ids) if want_variants else None,
+        loaders.images_by_product_id.load_many(ids) if "images" in selection else None,
+        loaders.category_by_id.load_many(category_ids) if "category" in selection else None,
     )
     if isinstance(variant_lists, BaseException):
         raise variant_lists
@@ -351,8 +354,32 @@ def _degrade_relation(
     degrade(info, error, reason, paths)
 
 
-async def _nothing() -> None:
-    return None
+async def _settled(*awaitables: Awaitable[Any] | None) -> list[Any]:
+    """Each awaitable's value, or the Exception it raised, in order (None for None), as
+    `gather(..., return_exceptions=True)` gives; a cancellation (or any BaseException)
+    is raised, and what was not yet awaited runs on by itself (its loads were queued;
+    their outcome is retrieved, so nothing warns of an exception never retrieved)."""
+    results: list[Any] = []
+    try:
+        for awaitable in awaitables:
+            if awaitable is None:
+                results.append(None)
+                continue
+            try:
+                results.append(await awaitable)
+            except Exception as error:
+                results.append(error)
+    except BaseException:
+        for rest in awaitables[len(results) + 1 :]:
+            if rest is not None:
+                asyncio.ensure_future(rest).add_done_callback(_retrieved)
+        raise
+    return results
+
+
+def _retrieved(task: asyncio.Future[Any]) -> None:
+    if not task.cancelled():
+        task.exception()
 
 
 @strawberry.type
