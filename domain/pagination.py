@@ -10,6 +10,7 @@ import base64
 import binascii
 import json
 import math
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar, overload
@@ -96,8 +97,17 @@ class Page(Generic[T]):
 
 
 def encode_cursor(ordering: str, key: SortKey) -> str:
-    raw = json.dumps([ordering, *key], separators=(",", ":")).encode()
-    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+    if key and _PLAIN_ORDERING.fullmatch(ordering) and all(type(v) is int for v in key):
+        # Most cursors (ids, prices, times): the very text json.dumps writes, without
+        # its encoder machinery (a listing writes twenty per request).
+        text = f'["{ordering}",{",".join(map(str, key))}]'
+    else:
+        text = json.dumps([ordering, *key], separators=(",", ":"))
+    return base64.urlsafe_b64encode(text.encode()).rstrip(b"=").decode()
+
+
+# An ordering json.dumps writes as it is, between quotes (every ordering of ours).
+_PLAIN_ORDERING = re.compile(r"[A-Za-z0-9:_-]+")
 
 
 def decode_cursor(ordering: str, cursor: str, arity: int) -> SortKey:

@@ -24,7 +24,7 @@ from domain.listing import (
 from domain.pagination import Page
 from domain.response_cache import PRODUCTS_TAG
 from schema.catalog_inputs import ProductFilter, ProductSortKeys, list_query
-from schema.common import Money, Node, PageInfo, shared
+from schema.common import Money, Node, PageInfo, SharedBuilds, shared
 from schema.context import Info
 from schema.degradation import DegradedReason, degrade, response_paths
 from schema.global_id import encode_gid
@@ -127,11 +127,13 @@ class ProductVariant(Node):
         shared object, so a hot variant is built, and its selections completed, once per
         worker rather than once per request."""
         available = 0 if stock is None else stock.available
-        known = _SHARED_VARIANTS.get(id(record))
-        if known is not None and known[0] is record and known[1] == available:
-            return known[2]
+        inputs = (record, available)
+        known = _SHARED_VARIANTS.get(inputs)
+        if known is not None:
+            return known
         compare_at = record.compare_at_money
-        built = shared(
+        return _SHARED_VARIANTS.put(
+            inputs,
             cls(
                 id=strawberry.ID(encode_gid("ProductVariant", record.id)),
                 sku=record.sku,
@@ -144,14 +146,8 @@ class ProductVariant(Node):
                 available_for_sale=available > 0,
                 quantity_available=available,
                 record=record,
-            )
+            ),
         )
-        if len(_SHARED_VARIANTS) >= SHARED_VARIANTS_MAX:
-            _SHARED_VARIANTS.clear()
-        # Keyed by the record's id while the entry holds the record: no other object
-        # can take that id while it is here.
-        _SHARED_VARIANTS[id(record)] = (record, available, built)
-        return built
 
     @classmethod
     async def load_many(cls, info: Info, variants: list[catalog.Variant]) -> list[ProductVariant]:
@@ -176,10 +172,14 @@ class ProductVariant(Node):
         return (await build_products(info, [record], selected_names(info)))[0]
 
 
-# Variants built lately, by their record's id: (record, units available, the variant).
-# Bounded (cleared when full); a listing holds ~80, the bench's product screens ~800.
+# Variants, products and categories built lately (see SharedBuilds): a listing holds
+# ~80 variants and 20 products, the bench's 200 product screens ~800 and ~1,800.
 SHARED_VARIANTS_MAX = 8_192
-_SHARED_VARIANTS: dict[int, tuple[catalog.Variant, int, ProductVariant]] = {}
+SHARED_PRODUCTS_MAX = 4_096
+SHARED_CATEGORIES_MAX = 1_024
+_SHARED_VARIANTS: SharedBuilds[ProductVariant] = SharedBuilds(SHARED_VARIANTS_MAX)
+_SHARED_PRODUCTS: SharedBuilds[Product] = SharedBuilds(SHARED_PRODUCTS_MAX)
+_SHARED_CATEGORIES: SharedBuilds[Category] = SharedBuilds(SHARED_CATEGORIES_MAX)
 
 
 # strawberry.enum registers the domain's enum in place and returns it, so the schema's
@@ -219,25 +219,42 @@ class Product(Node):
         images: list[catalog.ProductImage],
         variants: list[ProductVariant],
     ) -> Product:
+        """The product with these relations; the same record with the same category,
+        images and variants gives the same shared object (see SharedBuilds)."""
+        inputs = (record, category, images, variants)
+        known = _SHARED_PRODUCTS.get(inputs)
+        if known is not None:
+            return known
         low, high = record.price_range
-        return cls(
-            id=strawberry.ID(encode_gid("Product", record.id)),
-            slug=record.slug,
-            title=record.title,
-            description=record.description,
-            brand=record.brand,
-            attributes=[ProductAttribute(name=a.name, value=a.value) for a in record.attributes],
-            price_range=ProductPriceRange(
-                min_variant_price=Money.of(low), max_variant_price=Money.of(high)
+        return _SHARED_PRODUCTS.put(
+            inputs,
+            cls(
+                id=strawberry.ID(encode_gid("Product", record.id)),
+                slug=record.slug,
+                title=record.title,
+                description=record.description,
+                brand=record.brand,
+                attributes=[
+                    shared(ProductAttribute(name=a.name, value=a.value)) for a in record.attributes
+                ],
+                price_range=shared(
+                    ProductPriceRange(
+                        min_variant_price=Money.of(low), max_variant_price=Money.of(high)
+                    )
+                ),
+                rating_summary=shared(
+                    RatingSummary(average=record.rating.average, count=record.rating.count)
+                ),
+                created_at=record.created_at,
+                category=category,
+                images=[
+                    shared(ProductImage(url=i.url, alt=i.alt, position=i.position)) for i in images
+                ],
+                variants=variants,
+                available_for_sale=any(v.available_for_sale for v in variants),
+                status=record.status,
+                record=record,
             ),
-            rating_summary=RatingSummary(average=record.rating.average, count=record.rating.count),
-            created_at=record.created_at,
-            category=category,
-            images=[ProductImage(url=i.url, alt=i.alt, position=i.position) for i in images],
-            variants=variants,
-            available_for_sale=any(v.available_for_sale for v in variants),
-            status=record.status,
-            record=record,
         )
 
     @strawberry.field(description="Reviews, newest first.")
@@ -418,12 +435,18 @@ class Category(Node):
 
     @classmethod
     def of(cls, record: catalog.Category) -> Category:
-        return cls(
-            id=strawberry.ID(encode_gid("Category", record.id)),
-            slug=record.slug,
-            name=record.name,
-            description=record.description,
-            record=record,
+        known = _SHARED_CATEGORIES.get((record,))
+        if known is not None:
+            return known
+        return _SHARED_CATEGORIES.put(
+            (record,),
+            cls(
+                id=strawberry.ID(encode_gid("Category", record.id)),
+                slug=record.slug,
+                name=record.name,
+                description=record.description,
+                record=record,
+            ),
         )
 
     @strawberry.field

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 from decimal import Decimal
-from typing import TypeVar
+from typing import Generic, TypeVar
 
 import strawberry
 
@@ -24,6 +24,39 @@ def shared(value: T) -> T:
     """`value`, marked as shared between requests: never change it after this."""
     setattr(value, SHARED_COMPLETIONS, {})
     return value
+
+
+class SharedBuilds(Generic[T]):
+    """Objects built lately from immutable inputs, found again for equal inputs: the
+    same inputs give the same (shared) object, so a hot product or variant is built,
+    and its selections completed, once per worker rather than once per request.
+
+    Found by the first input's identity (a cached record decodes to the same object
+    while its bytes are unchanged; a product read from the database is made canonical
+    first); a hit needs every input equal, which for what the screens pass (the same
+    records and objects, in fresh lists) is a comparison of identities. An entry holds
+    its inputs, so no other object can take the first one's id while it is here.
+    Bounded: cleared when full.
+    """
+
+    def __init__(self, maximum: int) -> None:
+        self.maximum = maximum
+        self._entries: dict[int, tuple[tuple[object, ...], T]] = {}
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def get(self, inputs: tuple[object, ...]) -> T | None:
+        known = self._entries.get(id(inputs[0]))
+        if known is not None and known[0][0] is inputs[0] and known[0] == inputs:
+            return known[1]
+        return None
+
+    def put(self, inputs: tuple[object, ...], built: T) -> T:
+        if len(self._entries) >= self.maximum:
+            self._entries.clear()
+        self._entries[id(inputs[0])] = (inputs, built)
+        return shared(built)
 
 
 @strawberry.interface(description="An object with a globally unique, opaque id.")

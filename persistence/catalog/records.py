@@ -32,22 +32,31 @@ Mapping = RowMapping | dict[str, Any] | Any
 
 
 def product_from_row(row: Mapping) -> Product:
-    return Product(
-        id=row["id"],
-        slug=row["slug"],
-        title=row["title"],
-        description=row["description"],
-        brand=row["brand"],
-        category_id=row["category_id"],
-        status=ProductStatus(row["status"]),
-        attributes=tuple(Attribute(a["name"], a["value"]) for a in row["attributes"]),
-        price_min=row["price_min"],
-        price_max=row["price_max"],
-        currency_code=row["currency_code"],
-        created_at=aware(row["created_at"]),
-        updated_at=aware(row["updated_at"]),
-        rating=RatingSummary(row["id"], float(row["rating_average"]), int(row["rating_count"])),
+    """The product of `row`, canonical: an equal record read before (from the database
+    or the cache) is that same object, so what is built from it can be shared."""
+    return _canonical_product(
+        Product(
+            id=row["id"],
+            slug=row["slug"],
+            title=row["title"],
+            description=row["description"],
+            brand=row["brand"],
+            category_id=row["category_id"],
+            status=ProductStatus(row["status"]),
+            attributes=tuple(Attribute(a["name"], a["value"]) for a in row["attributes"]),
+            price_min=row["price_min"],
+            price_max=row["price_max"],
+            currency_code=row["currency_code"],
+            created_at=aware(row["created_at"]),
+            updated_at=aware(row["updated_at"]),
+            rating=RatingSummary(row["id"], float(row["rating_average"]), int(row["rating_count"])),
+        )
     )
+
+
+@functools.lru_cache(maxsize=4_096)
+def _canonical_product(product: Product) -> Product:
+    return product  # the first of the equal records seen lately
 
 
 def product_to_row(product: Product) -> dict[str, Any]:

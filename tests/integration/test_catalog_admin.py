@@ -19,7 +19,7 @@ from persistence.tables import (
     products,
 )
 from schema.global_id import encode_gid
-from tests.client import AppClient, customer_token
+from tests.client import AppClient, customer_token, screen_query
 from tests.factories import CatalogFactory, MadeProduct
 from tests.shop import staff_token
 
@@ -282,6 +282,46 @@ async def test_inventory_adjust_adds_removes_and_sets(client: AppClient, db: Dat
     assert await events(db) == [
         ("StockChanged", {"variant": kettle.variant_ids[0], "available": n}) for n in (15, 3, 7)
     ]
+
+
+async def test_the_listing_shows_every_edit_at_once_and_nothing_else_changes(
+    client: AppClient, db: Database
+) -> None:
+    """Workers share what they built for equal records (products, variants, their
+    completed JSON): an edit of one product makes it new on the next listing, and the
+    product next to it answers exactly as before."""
+    factory = CatalogFactory(db)
+    kettle = await factory.product("Kettle", prices=[1000], stock=[3])
+    mug = await factory.product("Mug", prices=[500], stock=[4])
+    boss = await staff_token(client, db)
+    listing = screen_query("listing_screen")
+
+    async def nodes() -> dict[str, dict[str, Any]]:
+        result = await client.query(listing, {"first": 10})
+        assert not result.errors
+        return {e["node"]["slug"]: e["node"] for e in result.data["products"]["edges"]}
+
+    before, again = await nodes(), await nodes()
+    await client.query(
+        UPDATE, {"input": {"id": gid("Product", kettle.id), "title": "Kettle Pro"}}, token=boss
+    )
+    retitled = await nodes()
+    variant = gid("ProductVariant", kettle.variant_ids[0])
+    await client.query(ADJUST, {"input": {"variantId": variant, "setQuantity": 0}}, token=boss)
+    sold_out = await nodes()
+    await client.query(VARIANT_UPDATE, {"input": {"id": variant, "price": "12.50"}}, token=boss)
+    repriced = await nodes()
+
+    assert again == before
+    assert retitled["kettle"]["title"] == "Kettle Pro"
+    assert retitled["kettle"]["variants"] == before["kettle"]["variants"]
+    assert sold_out["kettle"]["availableForSale"] is False
+    assert sold_out["kettle"]["variants"][0]["quantityAvailable"] == 0
+    assert sold_out["kettle"]["title"] == "Kettle Pro"
+    assert repriced["kettle"]["variants"][0]["price"]["amount"] == "12.50"
+    assert repriced["kettle"]["priceRange"]["minVariantPrice"]["amount"] == "12.50"
+    assert repriced["mug"] == sold_out["mug"] == retitled["mug"] == before["mug"]
+    assert before["mug"]["variants"][0]["quantityAvailable"] == 4
 
 
 # -- refusals -------------------------------------------------------------------------

@@ -4,14 +4,17 @@ selection's, never surviving a change of stock, and bounded however many arrive.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import strawberry
 from strawberry.extensions import ParserCache
 
 from domain import catalog
+from persistence.catalog.records import product_from_row
 from resolvers.extensions.compiled import PlanCache
 from resolvers.extensions.execution import plain_data_context
 from schema import catalog as schema_catalog
-from schema.catalog import SHARED_VARIANTS_MAX, ProductVariant
+from schema.catalog import SHARED_VARIANTS_MAX, Category, Product, ProductVariant
 from schema.common import SHARED_COMPLETIONS, SHARED_SELECTIONS_MAX, Money, shared
 
 
@@ -56,7 +59,46 @@ def test_the_shared_variants_are_bounded() -> None:
     for record in records:
         ProductVariant.of(record, level(1, record.id))
 
-    assert len(schema_catalog._SHARED_VARIANTS) <= SHARED_VARIANTS_MAX
+    assert 0 < len(schema_catalog._SHARED_VARIANTS) <= SHARED_VARIANTS_MAX
+
+
+def product_row(title: str = "Mug", rating: float = 4.5) -> dict[str, object]:
+    moment = datetime(2026, 1, 1, tzinfo=UTC)
+    return {
+        "id": 1, "slug": "mug", "title": title, "description": "A mug.", "brand": "Acme",
+        "category_id": 3, "status": "active", "attributes": [{"name": "Size", "value": "M"}],
+        "price_min": 1250, "price_max": 1250, "currency_code": "USD",
+        "created_at": moment, "updated_at": moment, "rating_average": rating, "rating_count": 2,
+    }  # fmt: skip
+
+
+def test_equal_product_rows_give_one_record_and_a_changed_row_a_new_one() -> None:
+    first, again = product_from_row(product_row()), product_from_row(product_row())
+    retitled, rated = product_from_row(product_row("Cup")), product_from_row(product_row(rating=5))
+
+    assert again is first
+    assert retitled is not first and retitled.title == "Cup"
+    assert rated is not first and rated.rating.average == 5
+
+
+def test_the_same_product_inputs_give_the_same_shared_product() -> None:
+    record = product_from_row(product_row())
+    category = Category.of(catalog.Category(3, None, "mugs", "Mugs", "", "/3/", 0))
+    images = [catalog.ProductImage(1, 1, "https://img/1.jpg", "A mug", 0)]
+    variants = [ProductVariant.of(variant(), level(3))]
+
+    built = Product.of(record, category=category, images=images, variants=variants)
+    # Fresh lists of the same objects, as each request passes them.
+    again = Product.of(record, category=category, images=list(images), variants=list(variants))
+    sold_out = Product.of(
+        record, category=category, images=images, variants=[ProductVariant.of(variant(), level(0))]
+    )
+    uncategorised = Product.of(record, category=None, images=images, variants=variants)
+
+    assert again is built and hasattr(built, SHARED_COMPLETIONS)
+    assert built.available_for_sale and not sold_out.available_for_sale
+    assert uncategorised is not built and uncategorised.category is None
+    assert Category.of(category.record) is category
 
 
 @strawberry.type
