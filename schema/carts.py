@@ -14,7 +14,7 @@ from domain.catalog import Category
 from domain.gift_cards import apply_gift_cards
 from domain.money import Money as DomainMoney
 from schema.catalog import ProductVariant
-from schema.common import Money
+from schema.common import Money, settled
 from schema.context import Info
 from schema.discount_allocations import CartDiscountCode, DiscountAllocation
 from schema.errors import UserError, UserErrorCode
@@ -154,10 +154,16 @@ async def build_cart(info: Info, cart: carts.Cart) -> Cart:
         v.id: v for v in await loaders.variant_by_id.load_many(variant_ids) if v is not None
     }
     product_ids = list({v.product_id for v in variants.values()})
-    products = {
-        p.id: p for p in await loaders.product_by_id.load_many(product_ids) if p is not None
-    }
-    levels = await loaders.inventory_by_variant_id.load_many(list(variants))
+    # Both batches are queued before either is awaited: the products' MGET and the stock
+    # statement go out in the same loop turn.
+    found, levels = await settled(
+        loaders.product_by_id.load_many(product_ids),
+        loaders.inventory_by_variant_id.load_many(list(variants)),
+    )
+    for failed in (found, levels):
+        if isinstance(failed, Exception):
+            raise failed
+    products = {p.id: p for p in found if p is not None}
     stock = dict(zip(variants, levels, strict=True))
     methods = await info.context.shipping.methods_for(cart.destination_country)
     now = datetime.now(UTC)

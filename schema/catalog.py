@@ -9,10 +9,8 @@ may not import resolvers/; the inputs and their conversion are in `schema/catalo
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
-from typing import Any
 
 import strawberry
 
@@ -24,7 +22,7 @@ from domain.listing import (
 from domain.pagination import Page
 from domain.response_cache import PRODUCTS_TAG
 from schema.catalog_inputs import ProductFilter, ProductSortKeys, list_query
-from schema.common import Money, Node, PageInfo, SharedBuilds, shared
+from schema.common import Money, Node, PageInfo, SharedBuilds, settled, shared
 from schema.context import Info
 from schema.degradation import DegradedReason, degrade, response_paths
 from schema.global_id import encode_gid
@@ -319,7 +317,7 @@ async def build_products(
     # Each load_many queues its keys as it is called, so the three batches already go
     # out together; they are then awaited in turn (no task per relation, which a cart of
     # ten lines would otherwise pay thirty times).
-    variant_lists, image_lists, categories = await _settled(
+    variant_lists, image_lists, categories = await settled(
         loaders.variants_by_product_id.load_many(ids) if want_variants else None,
         loaders.images_by_product_id.load_many(ids) if "images" in selection else None,
         loaders.category_by_id.load_many(category_ids) if "category" in selection else None,
@@ -369,34 +367,6 @@ def _degrade_relation(
         raise error
     paths = (p for k in positions for p in response_paths(info, [*at(k), relation]))
     degrade(info, error, reason, paths)
-
-
-async def _settled(*awaitables: Awaitable[Any] | None) -> list[Any]:
-    """Each awaitable's value, or the Exception it raised, in order (None for None), as
-    `gather(..., return_exceptions=True)` gives; a cancellation (or any BaseException)
-    is raised, and what was not yet awaited runs on by itself (its loads were queued;
-    their outcome is retrieved, so nothing warns of an exception never retrieved)."""
-    results: list[Any] = []
-    try:
-        for awaitable in awaitables:
-            if awaitable is None:
-                results.append(None)
-                continue
-            try:
-                results.append(await awaitable)
-            except Exception as error:
-                results.append(error)
-    except BaseException:
-        for rest in awaitables[len(results) + 1 :]:
-            if rest is not None:
-                asyncio.ensure_future(rest).add_done_callback(_retrieved)
-        raise
-    return results
-
-
-def _retrieved(task: asyncio.Future[Any]) -> None:
-    if not task.cancelled():
-        task.exception()
 
 
 @strawberry.type

@@ -292,7 +292,7 @@ async def test_the_listing_shows_every_edit_at_once_and_nothing_else_changes(
     product next to it answers exactly as before."""
     factory = CatalogFactory(db)
     kettle = await factory.product("Kettle", prices=[1000], stock=[3])
-    mug = await factory.product("Mug", prices=[500], stock=[4])
+    await factory.product("Mug", prices=[500], stock=[4])
     boss = await staff_token(client, db)
     listing = screen_query("listing_screen")
 

@@ -9,7 +9,7 @@ import warnings
 
 import pytest
 
-from schema.catalog import _settled
+from schema.common import settled
 
 
 async def value(v: object, delay: float = 0) -> object:
@@ -23,7 +23,7 @@ async def failing() -> object:
 
 
 async def test_values_and_exceptions_come_back_in_order() -> None:
-    results = await _settled(value(1), None, failing(), value("x"))
+    results = await settled(value(1), None, failing(), value("x"))
 
     assert results[0] == 1 and results[1] is None and results[3] == "x"
     assert isinstance(results[2], LookupError)
@@ -41,7 +41,7 @@ async def test_a_cancellation_is_raised_and_the_rest_still_runs_to_the_end(
 
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # no "coroutine ... was never awaited"
-        task = asyncio.ensure_future(_settled(value(1, delay=1), later("images"), None))
+        task = asyncio.ensure_future(settled(value(1, delay=1), later("images"), None))
         await asyncio.sleep(0.01)
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
