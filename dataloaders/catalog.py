@@ -76,6 +76,29 @@ async def _values(futures: list[asyncio.Future[V]]) -> list[V]:
     return values
 
 
+async def settled(*awaitables: Awaitable[Any] | None) -> list[Any]:
+    """Each awaitable's value, or the Exception it raised, in order (None for None), as
+    `gather(..., return_exceptions=True)` gives; a cancellation (or any BaseException)
+    is raised, and what was not yet awaited runs on by itself (its loads were queued;
+    their outcome is retrieved, as `_values` does: no "never retrieved" warning)."""
+    results: list[Any] = []
+    try:
+        for awaitable in awaitables:
+            if awaitable is None:
+                results.append(None)
+                continue
+            try:
+                results.append(await awaitable)
+            except Exception as error:
+                results.append(error)
+    except BaseException:
+        for rest in awaitables[len(results) + 1 :]:
+            if rest is not None:
+                asyncio.ensure_future(rest).add_done_callback(_retrieve)
+        raise
+    return results
+
+
 def _retrieve(future: asyncio.Future[Any]) -> None:
     if not future.cancelled():
         future.exception()

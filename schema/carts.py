@@ -9,12 +9,13 @@ from enum import Enum
 
 import strawberry
 
+from dataloaders.catalog import settled
 from domain import addresses, carts
 from domain.catalog import Category
 from domain.gift_cards import apply_gift_cards
 from domain.money import Money as DomainMoney
 from schema.catalog import ProductVariant
-from schema.common import Money, settled
+from schema.common import Money
 from schema.context import Info
 from schema.discount_allocations import CartDiscountCode, DiscountAllocation
 from schema.errors import UserError, UserErrorCode

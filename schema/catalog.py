@@ -14,6 +14,7 @@ from datetime import datetime
 
 import strawberry
 
+from dataloaders.catalog import settled
 from domain import catalog
 from domain.listing import (
     related_count,
@@ -22,7 +23,7 @@ from domain.listing import (
 from domain.pagination import Page
 from domain.response_cache import PRODUCTS_TAG
 from schema.catalog_inputs import ProductFilter, ProductSortKeys, list_query
-from schema.common import Money, Node, PageInfo, SharedBuilds, settled, shared
+from schema.common import Money, Node, PageInfo, SharedBuilds, shared
 from schema.context import Info
 from schema.degradation import DegradedReason, degrade, response_paths
 from schema.global_id import encode_gid

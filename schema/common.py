@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import asyncio
 import functools
-from collections.abc import Awaitable
 from decimal import Decimal
-from typing import Any, Generic, TypeVar
+from typing import Generic, TypeVar
 
 import strawberry
 
@@ -59,34 +57,6 @@ class SharedBuilds(Generic[T]):
             self._entries.clear()
         self._entries[id(inputs[0])] = (inputs, built)
         return shared(built)
-
-
-async def settled(*awaitables: Awaitable[Any] | None) -> list[Any]:
-    """Each awaitable's value, or the Exception it raised, in order (None for None), as
-    `gather(..., return_exceptions=True)` gives; a cancellation (or any BaseException)
-    is raised, and what was not yet awaited runs on by itself (its loads were queued;
-    their outcome is retrieved, so nothing warns of an exception never retrieved)."""
-    results: list[Any] = []
-    try:
-        for awaitable in awaitables:
-            if awaitable is None:
-                results.append(None)
-                continue
-            try:
-                results.append(await awaitable)
-            except Exception as error:
-                results.append(error)
-    except BaseException:
-        for rest in awaitables[len(results) + 1 :]:
-            if rest is not None:
-                asyncio.ensure_future(rest).add_done_callback(_retrieved)
-        raise
-    return results
-
-
-def _retrieved(task: asyncio.Future[Any]) -> None:
-    if not task.cancelled():
-        task.exception()
 
 
 @strawberry.interface(description="An object with a globally unique, opaque id.")

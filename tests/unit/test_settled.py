@@ -9,7 +9,7 @@ import warnings
 
 import pytest
 
-from schema.common import settled
+from dataloaders.catalog import settled
 
 
 async def value(v: object, delay: float = 0) -> object:
